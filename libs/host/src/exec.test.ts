@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { HostCommandError } from '@banger/errors';
+import { findExecutable, hostTscKhz, run } from './index.js';
+
+describe('run', () => {
+  it('returns the output of a successful command', async () => {
+    const result = await run('sh', ['-c', 'echo out; echo err >&2']);
+    expect(result).toMatchObject({ exitCode: 0, stdout: 'out\n', stderr: 'err\n' });
+  });
+
+  it('names the command and quotes the last stderr line when it fails', async () => {
+    const error = await run('sh', ['-c', 'echo first >&2; echo "the reason" >&2; exit 3']).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HostCommandError);
+    expect((error as HostCommandError).message).toBe('sh -c echo first >&2; echo "the reason" >&2; exit 3: the reason');
+  });
+
+  it('says which package to install when the command is missing', async () => {
+    const error = (await run('definitely-not-a-banger-tool', []).catch((e: unknown) => e)) as HostCommandError;
+    expect(error.message).toBe('definitely-not-a-banger-tool: command not found');
+    expect(error.hint).toContain('install');
+  });
+
+  it('streams lines as they are printed', async () => {
+    const lines: string[] = [];
+    await run('sh', ['-c', 'printf "a\\nb\\nc"'], { onLine: (l) => lines.push(l) });
+    expect(lines).toEqual(['a', 'b', 'c']);
+  });
+
+  it('returns a failing result instead of throwing when asked to', async () => {
+    expect((await run('sh', ['-c', 'exit 4'], { allowFailure: true })).exitCode).toBe(4);
+  });
+});
+
+describe('host facts', () => {
+  it('finds executables in sbin directories even when PATH lacks them', () => {
+    expect(findExecutable('mkfs.ext4', '')).toBe('/usr/sbin/mkfs.ext4');
+  });
+
+  it('reads the TSC frequency in kHz from cpuinfo', () => {
+    expect(hostTscKhz('processor\t: 0\ncpu MHz\t\t: 2096.010\n')).toBe(2096010);
+    expect(hostTscKhz('nothing here')).toBeUndefined();
+  });
+});

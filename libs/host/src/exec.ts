@@ -1,0 +1,92 @@
+import { execa, type ExecaError, type Options } from 'execa';
+import { CancelledError, HostCommandError } from '@banger/errors';
+import { findExecutable } from './which.js';
+import { installHint } from './packages.js';
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  /** Text or bytes written to the command's stdin. */
+  input?: string | Buffer;
+  signal?: AbortSignal;
+  /** Milliseconds before the command is killed (SIGTERM, then SIGKILL). */
+  timeoutMs?: number;
+  /** Called for each line the command prints on stdout or stderr. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Return the result instead of throwing when the exit status is non-zero. */
+  allowFailure?: boolean;
+  /** Keep stdout as raw bytes (e.g. for binary output). */
+  binary?: boolean;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  stdoutBuffer?: Buffer;
+}
+
+/**
+ * Runs a host command without a shell and returns its output. A missing
+ * executable, a non-zero exit, a timeout and a cancellation each become a
+ * typed error whose message names the command and quotes stderr's tail.
+ */
+export async function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const resolved = findExecutable(command);
+  if (!resolved) {
+    throw new HostCommandError(command, `${command}: command not found`, { hint: installHint(command) });
+  }
+  const execaOptions: Options = {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: true,
+    input: options.input,
+    cancelSignal: options.signal,
+    timeout: options.timeoutMs,
+    forceKillAfterDelay: 5_000,
+    reject: false,
+    stripFinalNewline: false,
+    encoding: options.binary ? 'buffer' : 'utf8',
+    stdin: options.input === undefined ? 'ignore' : 'pipe',
+  };
+  const child = execa(resolved, args, execaOptions);
+  if (options.onLine) {
+    const emit = (stream: 'stdout' | 'stderr') => {
+      let pending = '';
+      child[stream]?.on('data', (chunk: Buffer) => {
+        pending += chunk.toString('utf8');
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) options.onLine?.(line, stream);
+      });
+      child[stream]?.on('end', () => pending && options.onLine?.(pending, stream));
+    };
+    emit('stdout');
+    emit('stderr');
+  }
+  const result = await child;
+  const stdout = Buffer.isBuffer(result.stdout) ? result.stdout.toString('utf8') : String(result.stdout ?? '');
+  const stderr = Buffer.isBuffer(result.stderr) ? result.stderr.toString('utf8') : String(result.stderr ?? '');
+  const shown = [command, ...args].join(' ');
+  if (result.isCanceled) throw new CancelledError(`${shown}: cancelled`);
+  if (result.timedOut) {
+    throw new HostCommandError(command, `${shown}: timed out after ${options.timeoutMs} ms`, { stderr, cause: result as ExecaError });
+  }
+  const exitCode = result.exitCode ?? (result.signal ? 128 : 1);
+  if (exitCode !== 0 && !options.allowFailure) {
+    const why = tail(stderr) || tail(stdout) || (result.signal ? `killed by ${result.signal}` : `exit status ${exitCode}`);
+    throw new HostCommandError(command, `${shown}: ${why}`, { stderr });
+  }
+  return {
+    exitCode,
+    stdout,
+    stderr,
+    ...(Buffer.isBuffer(result.stdout) ? { stdoutBuffer: result.stdout } : {}),
+  };
+}
+
+/** The last non-empty line of a command's output: usually the one that says why. */
+function tail(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.at(-1) ?? '';
+}

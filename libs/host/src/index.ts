@@ -1,0 +1,6 @@
+export * from './progress.js';
+export * from './which.js';
+export * from './packages.js';
+export * from './exec.js';
+export * from './privileged.js';
+export * from './facts.js';
