@@ -1,1 +1,3 @@
-export {};
+export * from './migration.js';
+export * from './migrations/index.js';
+export * from './open-database.js';
