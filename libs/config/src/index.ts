@@ -1,1 +1,11 @@
-export {};
+export * from './paths.js';
+export * from './types.js';
+export { CONFIG_DEFAULTS, DEFAULTS_SOURCE, defaultConfig } from './defaults.js';
+export { parseConfig, type ParseConfigOptions } from './parse.js';
+export { loadConfig } from './load.js';
+export { KiB, MiB, GiB, TiB, parseSize, trySize, formatSize } from './size.js';
+export { LIMITS } from './schema.js';
+export { VM_FLOOR, VM_HEURISTICS, applySpecOverrides, currentHostFacts, formatSpecLine, resolveVmDefaults } from './vm-defaults.js';
+export { expandHome, guestPathUnderRoot } from './file-paths.js';
+export { allDottedKeys } from './keys.js';
+export { parseIpv4, formatIpv4, checkBridgeSubnet } from './subnet.js';

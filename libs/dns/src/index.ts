@@ -1,1 +1,4 @@
-export {};
+export * from './zone.js';
+export * from './server.js';
+export * from './resolved-wiring.js';
+export * from './ssh-config.js';

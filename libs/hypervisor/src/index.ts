@@ -1,1 +1,11 @@
-export {};
+export * from './select.js';
+export * from './driver.js';
+export * from './vm-spec.js';
+export * from './process.js';
+export * from './qemu-args.js';
+export * from './qmp.js';
+export * from './qemu-driver.js';
+export * from './firecracker-api.js';
+export * from './firecracker-calls.js';
+export * from './firecracker-driver.js';
+export * from './create-driver.js';

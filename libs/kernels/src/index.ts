@@ -1,1 +1,16 @@
-export {};
+export * from './boot-header.js';
+export * from './lz4-legacy.js';
+export * from './extract-vmlinux.js';
+export * from './write-cpio.js';
+export * from './modules-dep.js';
+export * from './debian-package.js';
+export * from './initrd/init-script.js';
+export * from './initrd/build-initrd.js';
+export * from './modules-image.js';
+export * from './bundle-manifest.js';
+export * from './atomic-dir.js';
+export * from './build-bundle.js';
+export * from './pack-bundle.js';
+export * from './pull-bundle.js';
+export * from './import-bundle.js';
+export * from './catalog.js';

@@ -1,1 +1,9 @@
-export {};
+export * from './subnet.js';
+export * from './names.js';
+export * from './ip-link.js';
+export * from './bridge.js';
+export * from './tap.js';
+export * from './nat.js';
+export * from './ip-forward.js';
+export * from './leases.js';
+export * from './guest-network.js';

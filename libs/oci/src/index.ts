@@ -1,1 +1,13 @@
-export {};
+export * from './reference.js';
+export * from './www-authenticate.js';
+export * from './docker-config.js';
+export * from './manifest.js';
+export * from './image-config.js';
+export * from './registry-client.js';
+export * from './blob-cache.js';
+export * from './safe-path.js';
+export * from './apply-layers.js';
+export * from './os-release.js';
+export * from './provision.js';
+export * from './make-ext4.js';
+export * from './pull.js';

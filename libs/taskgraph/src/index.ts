@@ -1,1 +1,12 @@
-export {};
+export * from './step.js';
+export * from './events.js';
+export * from './fingerprint.js';
+export * from './state-store.js';
+export * from './memory-store.js';
+export * from './sqlite-store.js';
+export * from './validate-graph.js';
+export * from './plan.js';
+export * from './run.js';
+export * from './format-plan.js';
+export * from './progress-throttle.js';
+export * from './step-failed-error.js';

@@ -1,0 +1,110 @@
+# banger: build, install, test. `make install` then `banger vm run --name sandbox`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib/banger
+# The node that builds the native modules is the one the launchers pin: the
+# better-sqlite3 addon only loads into the Node ABI it was compiled for.
+NODE ?= $(shell command -v node)
+NPX ?= npx
+
+# Host tools banger drives at run time (libs/host/src/packages.ts maps tools to these).
+RUNTIME_PACKAGES := qemu-system-x86 qemu-utils e2fsprogs mmdebstrap zstd iproute2 nftables \
+	openssh-client sudo git cpio busybox-static kmod xz-utils rsync bash-completion ca-certificates
+# Needed by `npm ci` to compile better-sqlite3 and ssh2's optional crypto from source.
+BUILD_PACKAGES := python3 make g++
+# Only the test suite uses these (a real sshd, a local OCI registry, DNS and tty tools).
+TEST_PACKAGES := openssh-server docker-registry skopeo umoci dnsutils tmux socat file binutils procps
+
+# Runs privileged steps through sudo -n when not root (never prompts).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+# Install with sudo only when PREFIX is not writable by us.
+PRIV := $(shell if [ -w "$(PREFIX)" ]; then :; else [ "$$(id -u)" = 0 ] || echo sudo -n; fi)
+
+EXTERNALS := better-sqlite3 ssh2 cpu-features
+BUNDLES := apps/cli/dist/banger.js apps/daemon/dist/bangerd.js apps/vsock-agent/dist/banger-vsock-agent.js
+
+.PHONY: help install uninstall host-packages check-node deps build stage test bench print-ci-packages
+
+help:
+	@echo "make install     install host packages, npm deps, build, install banger/bangerd into $(BINDIR)"
+	@echo "make uninstall   stop the daemon and remove what make install installed"
+	@echo "make test        build, typecheck and test every project; ends with 'tests: N passed, M failed'"
+	@echo "make bench       run tools/bench"
+
+install: host-packages check-node deps build stage
+
+host-packages:
+	@pkgs="$(RUNTIME_PACKAGES) $(BUILD_PACKAGES)"; \
+	if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  missing=$$(for p in $$pkgs; do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done | xargs); \
+	  if [ -n "$$missing" ]; then \
+	    echo "make install: installing host packages: $$missing"; \
+	    $(SUDO) apt-get install -y --no-install-recommends $$missing \
+	      || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing; } \
+	      || { echo "make install: could not install $$missing (hint: run: sudo apt-get install $$missing)" >&2; exit 1; }; \
+	  fi; \
+	else \
+	  echo "make install: not a Debian/Ubuntu host; install the equivalents of: $$pkgs" >&2; \
+	fi
+
+check-node:
+	@[ -n "$(NODE)" ] || { echo "make install: node not found (hint: install Node.js 20.19+ or 22+)" >&2; exit 1; }
+	@$(NODE) -e 'const [a,b]=process.versions.node.split(".").map(Number); if (!(a>=22 || (a===20 && b>=19))) { console.error("make install: Node " + process.version + " is too old (hint: install Node.js 20.19+ or 22+)"); process.exit(1) }'
+
+# npm ci only when the lockfile changed since the last install: it recompiles
+# better-sqlite3, which takes minutes on a small machine.
+deps: node_modules/.package-lock.json
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci
+	@touch $@
+
+build: deps
+	$(NPX) nx run-many -t build -p @banger/cli @banger/daemon @banger/vsock-agent
+
+# Stages a self-contained tree next to LIBDIR, then swaps it in, so a failed
+# install never leaves a half-copied tree behind.
+stage:
+	@set -e; tmp="$(LIBDIR).new"; \
+	$(PRIV) rm -rf "$$tmp"; $(PRIV) mkdir -p "$$tmp" "$(BINDIR)"; \
+	$(PRIV) cp $(BUNDLES) $(addsuffix .map,$(BUNDLES)) "$$tmp/"; \
+	echo '{ "name": "banger-installed", "private": true, "type": "module" }' | $(PRIV) tee "$$tmp/package.json" >/dev/null; \
+	$(PRIV) $(NODE) apps/cli/scripts/stage-node-modules.mjs "$$tmp" $(EXTERNALS); \
+	$(PRIV) chmod 755 "$$tmp"/*.js; \
+	$(PRIV) rm -rf "$(LIBDIR).old"; \
+	if [ -e "$(LIBDIR)" ]; then $(PRIV) mv "$(LIBDIR)" "$(LIBDIR).old"; fi; \
+	$(PRIV) mv "$$tmp" "$(LIBDIR)"; $(PRIV) rm -rf "$(LIBDIR).old"; \
+	for bin in banger bangerd; do \
+	  printf '#!/bin/sh\nexec %s %s/%s.js "$$@"\n' "$(NODE)" "$(LIBDIR)" "$$bin" | $(PRIV) tee "$(BINDIR)/$$bin.new" >/dev/null; \
+	  $(PRIV) chmod 755 "$(BINDIR)/$$bin.new"; $(PRIV) mv "$(BINDIR)/$$bin.new" "$(BINDIR)/$$bin"; \
+	done; \
+	echo "installed banger and bangerd into $(BINDIR), the daemon tree and banger-vsock-agent into $(LIBDIR)"
+
+uninstall:
+	@if [ -x "$(BINDIR)/banger" ]; then "$(BINDIR)/banger" daemon stop || true; fi
+	$(PRIV) rm -f "$(BINDIR)/banger" "$(BINDIR)/bangerd"
+	$(PRIV) rm -rf "$(LIBDIR)" "$(LIBDIR).new" "$(LIBDIR).old"
+	@echo "banger is uninstalled. User data stays in place; rm -rf these for a full purge:"
+	@echo "  $${XDG_CONFIG_HOME:-$$HOME/.config}/banger/      config, managed SSH keys"
+	@echo "  $${XDG_STATE_HOME:-$$HOME/.local/state}/banger/  VM records, rootfs images, kernels, daemon DB/log"
+	@echo "  $${XDG_CACHE_HOME:-$$HOME/.cache}/banger/        OCI layer cache"
+
+# The whole suite. CI reads the last line, exactly `tests: N passed, M failed`,
+# summed from every vitest summary (cached tasks replay theirs).
+test:
+	@log=$$(mktemp); \
+	$(NPX) nx run-many -t build typecheck test --parallel=2 2>&1 | tee "$$log"; status=$${PIPESTATUS[0]}; \
+	sed 's/\x1b\[[0-9;]*m//g' "$$log" | awk ' \
+	  /^ *Tests +[0-9]/ { for (i = 2; i <= NF; i++) { if ($$i == "passed") p += $$(i-1); if ($$i == "failed") f += $$(i-1) } } \
+	  END { printf "tests: %d passed, %d failed\n", p, f }' > "$$log.sum"; \
+	[ "$$status" = 0 ] || echo "make test: nx exited with status $$status"; \
+	cat "$$log.sum"; rm -f "$$log" "$$log.sum"; exit $$status
+
+bench:
+	@if [ -f tools/bench/package.json ]; then npm run bench -w tools/bench; else echo "make bench: tools/bench does not exist yet"; fi
+
+# What .ci/run installs on a fresh machine.
+print-ci-packages:
+	@echo $(RUNTIME_PACKAGES) $(BUILD_PACKAGES) $(TEST_PACKAGES)

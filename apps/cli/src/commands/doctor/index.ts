@@ -1,0 +1,45 @@
+import { loadConfig } from '@banger/config';
+import { ExitError } from '@banger/errors';
+import type { CommandGroup } from '../command-group.js';
+import type { CliContext } from '../../context.js';
+import { probeDaemon } from '../../daemon-client/connect-daemon.js';
+import { toJson } from '../../output/format.js';
+
+/**
+ * `banger doctor [--json]`: checks the host in the CLI process. It reports
+ * the daemon's health but never starts it (a doctor that changes what it
+ * inspects would hide the problem). Exit 1 when a required check fails.
+ */
+export const doctorCommand: CommandGroup = (program, ctx) => {
+  program
+    .command('doctor')
+    .description('check the host: KVM, hypervisors, host tools, disk, the daemon; print the effective vm_defaults')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => doctor(ctx, options));
+};
+
+async function doctor(ctx: CliContext, options: { json?: boolean }): Promise<void> {
+  const paths = ctx.paths();
+  const config = loadConfig(paths);
+  // Loaded on demand: only this command needs the host probes.
+  const { runDoctor, formatDoctorReport } = await import('@banger/doctor');
+  const report = await runDoctor({ config, paths, daemon: () => daemonHealth(ctx) });
+  ctx.out(options.json ? toJson(report) : formatDoctorReport(report, { color: ctx.color }));
+  if (!report.ok) throw new ExitError(1);
+}
+
+async function daemonHealth(ctx: CliContext): Promise<{ ok: boolean; detail: string }> {
+  const paths = ctx.paths();
+  try {
+    const running = await probeDaemon(paths, ctx.version, 2_000);
+    if (!running) return { ok: true, detail: `not running (it starts on the first command that needs it; socket ${paths.socketPath})` };
+    running.client.close();
+    const { daemonVersion, pid } = running.hello;
+    if (daemonVersion !== ctx.version) {
+      return { ok: true, detail: `running version ${daemonVersion} (pid ${pid}) but banger is ${ctx.version}; the next command replaces it` };
+    }
+    return { ok: true, detail: `running (pid ${pid}, version ${daemonVersion}, socket ${paths.socketPath})` };
+  } catch (error) {
+    return { ok: false, detail: `not answering on ${paths.socketPath}: ${(error as Error).message}` };
+  }
+}

@@ -1,0 +1,87 @@
+import type { Command } from 'commander';
+import tab from '@bomb.sh/tab/commander';
+import type { Complete } from '@bomb.sh/tab';
+import type { NameKind } from '@banger/api';
+import type { CliContext } from '../context.js';
+import { fetchNames } from './fetch-names.js';
+import { COMPLETION_RECIPES } from './recipes.js';
+import { kindOfArgument, kindOfOption } from './resource-names.js';
+
+/**
+ * Adds `banger completion <shell>` and the hidden `banger complete -- <words>`
+ * entry point the generated scripts call. Call it after every command is
+ * registered: @bomb.sh/tab copies the command tree when it is set up.
+ *
+ * Live names: tab's handlers are synchronous, so completion runs twice. The
+ * first (silent) pass records which kinds of names the cursor position wants;
+ * only those are fetched from a daemon that already runs (short timeout, never
+ * starting one); the second pass prints the candidates.
+ */
+export function setupCompletion(program: Command, ctx: CliContext): void {
+  const root = tab(program, { completionCommandName: 'completion' });
+  const wanted = new Set<NameKind>();
+  let names = new Map<NameKind, string[]>();
+  const handlerFor = (kind: NameKind) =>
+    function (complete: Complete): void {
+      wanted.add(kind);
+      for (const name of names.get(kind) ?? []) complete(name, kind);
+    };
+
+  walk(program, '', (command, path) => {
+    const target = path === '' ? root : root.commands.get(path);
+    if (!target) return;
+    for (const argument of command.registeredArguments) {
+      const kind = kindOfArgument(argument);
+      const slot = target.arguments.get(argument.name());
+      if (kind && slot) slot.handler = handlerFor(kind);
+    }
+    for (const option of command.options) {
+      const kind = kindOfOption(option);
+      const slot = option.long ? target.options.get(option.long.replace(/^--/, '')) : undefined;
+      if (kind && slot) slot.handler = handlerFor(kind);
+    }
+  });
+
+  const completion = program.commands.find((c) => c.name() === 'completion');
+  completion
+    ?.description('print the shell completion script for bash, zsh, fish or powershell')
+    .addHelpText('after', COMPLETION_RECIPES)
+    .action((shell: string) => ctx.out(completionScript(() => root.setup('banger', 'banger', shell), shell)));
+
+  program.commands
+    .find((c) => c.name() === 'complete')
+    ?.action(async (words: string[] = []) => {
+      wanted.clear();
+      names = new Map();
+      captureConsole(() => root.parse([...words]));
+      if (wanted.size > 0) names = await fetchNames(ctx, [...wanted]);
+      const lines = captureConsole(() => root.parse([...words]));
+      ctx.out(lines.join('\n'));
+    });
+}
+
+/** Visits every visible command with its space-separated path ('' for the root). */
+function walk(command: Command, path: string, visit: (command: Command, path: string) => void): void {
+  visit(command, path);
+  for (const sub of command.commands) walk(sub, path ? `${path} ${sub.name()}` : sub.name(), visit);
+}
+
+/** Runs `fn` with console.log captured (tab prints its output through it). */
+function captureConsole(fn: () => void): string[] {
+  const original = console.log;
+  const lines: string[] = [];
+  console.log = (...parts: unknown[]) => void lines.push(parts.map(String).join(' '));
+  try {
+    fn();
+  } finally {
+    console.log = original;
+  }
+  return lines;
+}
+
+function completionScript(generate: () => void, shell: string): string {
+  let script = captureConsole(generate).join('\n');
+  // tab's bash script declares its constants readonly, which breaks re-sourcing ~/.bashrc.
+  if (shell === 'bash') script = script.replace(/^readonly (ShellCompDirective\w+=)/gm, '$1');
+  return script;
+}

@@ -1,0 +1,145 @@
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { processAlive, waitForExit } from '../src/daemon-client/wait-exit.js';
+import { createHarness, readLog, type Harness } from './harness.js';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await createHarness();
+});
+afterAll(async () => {
+  await h?.dispose();
+});
+beforeEach(() => h.freshHome());
+
+async function status(extraEnv: Record<string, string> = {}): Promise<{ pid: number; version: string; stderr: string; json: Record<string, unknown> }> {
+  const r = await h.banger(['daemon', 'status', '--json'], extraEnv);
+  expect(r.stderr.includes('banger:') ? r.stderr : '', 'stderr').not.toMatch(/error/i);
+  expect(r.exitCode).toBe(0);
+  const json = JSON.parse(r.stdout) as Record<string, unknown>;
+  h.track(json['pid'] as number);
+  return { pid: json['pid'] as number, version: json['version'] as string, stderr: r.stderr, json };
+}
+
+describe('banger and bangerd as real processes', () => {
+  it('starts the daemon on the first call and reports its status as JSON', async () => {
+    const s = await status();
+    expect(s.json).toMatchObject({
+      version: '0.1.0',
+      protocolVersion: 1,
+      socket: join(h.home, 'run', 'bangerd.sock'),
+      stateDir: join(h.home, 'state'),
+      logFile: join(h.home, 'state', 'bangerd.log'),
+      vms: { total: 0, running: 0, stopped: 0 },
+      dns: null,
+    });
+    expect(processAlive(s.pid)).toBe(true);
+    expect(statSync(join(h.home, 'run', 'bangerd.sock')).mode & 0o777).toBe(0o600);
+    expect(readLog(h)).toContain('"msg":"bangerd started"');
+    // The second call reuses the same daemon.
+    expect((await status()).pid).toBe(s.pid);
+    const human = await h.banger(['daemon', 'status']);
+    expect(human.stdout).toContain(`bangerd 0.1.0 is running`);
+    expect(human.stdout).toMatch(new RegExp(`pid:\\s+${s.pid}`));
+  });
+
+  it('refuses a second daemon with a one-line message naming the first', async () => {
+    const s = await status();
+    const second = await execa(process.execPath, [h.bangerd], { env: h.env, extendEnv: false, reject: false, timeout: 30_000 });
+    expect(second.exitCode).toBe(1);
+    expect(String(second.stderr).trim()).toBe(
+      `bangerd: already running (pid ${s.pid}, socket ${join(h.home, 'run', 'bangerd.sock')}) (hint: stop it first with: banger daemon stop)`,
+    );
+    expect(processAlive(s.pid)).toBe(true);
+    expect((await status()).pid).toBe(s.pid);
+  });
+
+  it('replaces a daemon of another version with its own', async () => {
+    const old = await status({ BANGER_VERSION_OVERRIDE: '0.0.9-old' });
+    expect(old.version).toBe('0.0.9-old');
+    const now = await status();
+    expect(now.version).toBe('0.1.0');
+    expect(now.pid).not.toBe(old.pid);
+    expect(now.stderr).toContain(`banger: replacing bangerd 0.0.9-old (pid ${old.pid}) with 0.1.0`);
+    expect(processAlive(old.pid)).toBe(false);
+  });
+
+  it('starts a new daemon after the old one was killed with SIGKILL', async () => {
+    const first = await status();
+    process.kill(first.pid, 'SIGKILL');
+    expect(await waitForExit(first.pid, 5_000)).toBe(true);
+    // The stale socket file is still there: the new daemon must clean it up.
+    expect(existsSync(join(h.home, 'run', 'bangerd.sock'))).toBe(true);
+    const second = await status();
+    expect(second.pid).not.toBe(first.pid);
+  });
+
+  it('stops the daemon, removes its socket, and says so; stopping again is not an error', async () => {
+    const s = await status();
+    const stop = await h.banger(['daemon', 'stop']);
+    expect(stop).toMatchObject({ exitCode: 0, stdout: `bangerd stopped (pid ${s.pid})\n` });
+    expect(processAlive(s.pid)).toBe(false);
+    expect(existsSync(join(h.home, 'run', 'bangerd.sock'))).toBe(false);
+    expect(await h.banger(['daemon', 'stop'])).toMatchObject({ exitCode: 0, stdout: 'bangerd is not running\n' });
+  });
+
+  it('restarts the daemon under a new pid', async () => {
+    const s = await status();
+    const r = await h.banger(['daemon', 'restart', '--json']);
+    expect(r.exitCode).toBe(0);
+    const out = JSON.parse(r.stdout) as { previousPid: number; pid: number };
+    h.track(out.pid);
+    expect(out.previousPid).toBe(s.pid);
+    expect(out.pid).not.toBe(s.pid);
+    expect(processAlive(s.pid)).toBe(false);
+  });
+
+  it('shows the daemon refusing a bad config as the CLI error, exit 1, and leaves no daemon', async () => {
+    mkdirSync(join(h.home, 'config'), { recursive: true });
+    writeFileSync(join(h.home, 'config', 'config.toml'), 'bridge_name = "br0"\nvcpus = 4\n');
+    const r = await h.banger(['daemon', 'status']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^banger: .*config\.toml.*vcpus/);
+    expect(existsSync(join(h.home, 'run', 'bangerd.sock'))).toBe(false);
+  });
+
+  it('pretty-prints the daemon log', async () => {
+    await status();
+    const r = await h.banger(['daemon', 'logs', '-n', '1']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} INFO  bangerd started version=0\.1\.0 socket=\S+bangerd\.sock/);
+  });
+
+  it('reports usage errors on one line with exit 1, and shows help for a bare banger', async () => {
+    const bad = await h.banger(['daemon', 'status', '--frobnicate']);
+    expect(bad).toMatchObject({ exitCode: 1, stdout: '', stderr: "banger: unknown option '--frobnicate' (hint: see banger daemon status --help)\n" });
+    const unknown = await h.banger(['frobnicate']);
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toBe("banger: unknown command 'frobnicate' (hint: see banger --help)\n");
+    const bare = await h.banger([]);
+    expect(bare.exitCode).toBe(0);
+    expect(bare.stdout).toContain('Usage: banger');
+    expect(existsSync(join(h.home, 'run'))).toBe(false);
+  });
+
+  it('fails with exit 125 and points at the log when bangerd cannot be found', async () => {
+    const r = await h.banger(['daemon', 'status'], { BANGER_DAEMON_BIN: join(h.dir, 'missing-bangerd.js') });
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr).toBe(`banger: BANGER_DAEMON_BIN points at ${join(h.dir, 'missing-bangerd.js')}, which does not exist (hint: unset it or point it at bangerd.js)\n`);
+  });
+
+  it('runs doctor without starting the daemon, and its exit status follows the report', async () => {
+    const r = await h.banger(['doctor', '--json']);
+    const report = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ title: string; status: string; detail: string }> };
+    expect(r.exitCode).toBe(report.ok ? 0 : 1);
+    const daemon = report.checks.find((c) => c.detail.includes('bangerd.sock'));
+    expect(daemon?.detail).toMatch(/^not running/);
+    expect(existsSync(join(h.home, 'run', 'bangerd.sock'))).toBe(false);
+  });
+});

@@ -1,0 +1,63 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { buildBundles } from './build-bundles.js';
+
+/** A built CLI + daemon and an isolated BANGER_HOME, with every daemon it saw killed at dispose. */
+export interface Harness {
+  dir: string;
+  home: string;
+  lib: string;
+  bangerd: string;
+  /** A directory holding a `banger` launcher, for PATH (completion scripts call `banger`). */
+  binDir: string;
+  env: Record<string, string>;
+  banger(args: string[], extraEnv?: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** Remembers a daemon pid so dispose() can kill it if a test left it running. */
+  track(pid: number): void;
+  freshHome(): void;
+  dispose(): Promise<void>;
+}
+
+export async function createHarness(options: { cliEntry?: string } = {}): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), 'banger-cli-'));
+  const { lib, banger, bangerd } = await buildBundles(dir, options);
+  const binDir = join(dir, 'bin');
+  mkdirSync(binDir);
+  writeFileSync(join(binDir, 'banger'), `#!/bin/sh\nexec ${process.execPath} ${banger} "$@"\n`);
+  chmodSync(join(binDir, 'banger'), 0o755);
+  const pids = new Set<number>();
+  let n = 0;
+  const h: Harness = {
+    dir,
+    home: '',
+    lib,
+    bangerd,
+    binDir,
+    env: {},
+    async banger(args, extraEnv = {}) {
+      const r = await execa(process.execPath, [banger, ...args], { env: { ...h.env, ...extraEnv }, extendEnv: false, reject: false, timeout: 60_000, stdin: 'ignore', stripFinalNewline: false });
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    },
+    track: (pid) => void pids.add(pid),
+    freshHome() {
+      h.home = join(dir, `home${n++}`);
+      h.env = { PATH: `${binDir}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, HOME: h.home, BANGER_HOME: h.home, NO_COLOR: '1', LANG: 'C.UTF-8' };
+    },
+    async dispose() {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  h.freshHome();
+  return h;
+}
+
+export const readLog = (h: Harness): string => readFileSync(join(h.home, 'state', 'bangerd.log'), 'utf8');

@@ -1,0 +1,15 @@
+import { z } from 'zod';
+import { defineMethod } from '../method.js';
+
+/** The resource kinds shell completion can list. */
+export const nameKindSchema = z.enum(['vm', 'image', 'kernel', 'session']);
+export type NameKind = z.infer<typeof nameKindSchema>;
+
+/** Live names for shell completion; must answer fast and never do work. */
+export const completeMethods = {
+  'complete.names': defineMethod({
+    description: 'Lists the names of one kind of resource, sorted, for shell completion.',
+    params: z.object({ kind: nameKindSchema }),
+    result: z.array(z.string()),
+  }),
+};

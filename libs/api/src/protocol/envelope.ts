@@ -1,0 +1,47 @@
+import { z } from 'zod';
+
+/**
+ * The longest line either side accepts (1 MiB, newline excluded). A longer line
+ * gets an error reply and the connection is closed: nothing legitimate is that
+ * big, and buffering without bound would let one client exhaust the daemon.
+ */
+export const MAX_LINE_BYTES = 1024 * 1024;
+
+/** A request id: chosen by the client, echoed on every message of the reply. */
+export const requestIdSchema = z.union([z.string().min(1).max(200), z.number().int().safe()]);
+export type RequestId = z.infer<typeof requestIdSchema>;
+
+/** `{"id", "method", "params"}`: starts a call. `params` is checked by the method's own schema. */
+export const requestEnvelopeSchema = z.strictObject({
+  id: requestIdSchema,
+  method: z.string().min(1).max(200),
+  params: z.unknown().optional(),
+});
+export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
+
+/** `{"id", "cancel": true}`: aborts the AbortSignal of an in-flight call. */
+export const cancelEnvelopeSchema = z.strictObject({ id: requestIdSchema, cancel: z.literal(true) });
+export type CancelEnvelope = z.infer<typeof cancelEnvelopeSchema>;
+
+/** Anything a client may send. */
+export const clientEnvelopeSchema = z.union([cancelEnvelopeSchema, requestEnvelopeSchema]);
+export type ClientEnvelope = z.infer<typeof clientEnvelopeSchema>;
+
+/** The JSON form of @banger/errors' WireError. */
+export const wireErrorSchema = z.object({
+  name: z.string(),
+  code: z.string(),
+  message: z.string(),
+  hint: z.string().optional(),
+  exitCode: z.number().int(),
+  causes: z.array(z.string()).optional(),
+});
+
+/** Anything the daemon may send: progress events, then exactly one result or error. */
+export const serverEnvelopeSchema = z.union([
+  z.strictObject({ id: requestIdSchema, event: z.unknown() }),
+  z.strictObject({ id: requestIdSchema, result: z.unknown() }),
+  // id is null when the offending line's id could not be read.
+  z.strictObject({ id: requestIdSchema.nullable(), error: wireErrorSchema }),
+]);
+export type ServerEnvelope = z.infer<typeof serverEnvelopeSchema>;

@@ -1,0 +1,164 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CancelledError, NotFoundError } from '@banger/errors';
+import { ApiClient, ApiServer, DaemonNotRunningError, MAX_LINE_BYTES } from './index.js';
+
+let dir: string;
+let socketPath: string;
+let server: ApiServer;
+const sockets: Socket[] = [];
+
+/** A raw client speaking bytes, to send what the typed client never would. */
+async function raw(): Promise<{ socket: Socket; lines: () => Promise<unknown[]>; next: () => Promise<unknown>; closed: Promise<void> }> {
+  const socket = connect(socketPath);
+  sockets.push(socket);
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  const received: unknown[] = [];
+  let waiters: Array<() => void> = [];
+  let buffer = '';
+  socket.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) !== -1) {
+      received.push(JSON.parse(buffer.slice(0, nl)));
+      buffer = buffer.slice(nl + 1);
+    }
+    waiters.forEach((w) => w());
+    waiters = [];
+  });
+  const closed = new Promise<void>((r) => socket.once('close', () => r()));
+  let read = 0;
+  const next = async (): Promise<unknown> => {
+    while (received.length <= read) await new Promise<void>((r) => waiters.push(r));
+    return received[read++];
+  };
+  return { socket, lines: async () => received, next, closed };
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'banger-api-'));
+  socketPath = join(dir, 's.sock');
+  server = new ApiServer();
+  server.handle('hello', (params) => ({ daemonVersion: `echo-${params.clientVersion}`, protocolVersion: 1, pid: process.pid }));
+  server.handle('complete.names', async (params, ctx) => {
+    if (params.kind === 'image') throw new NotFoundError('IMAGE_NOT_FOUND', 'image "x" not found', { hint: 'pull it' });
+    if (params.kind === 'session') {
+      // Streams events until cancelled: stands in for a long operation.
+      for (let i = 0; ; i++) {
+        ctx.emit({ step: i });
+        await new Promise((r) => setTimeout(r, 20));
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+      }
+    }
+    ctx.emit({ note: 'listing' });
+    return ['a', 'b'];
+  });
+  await server.listen(socketPath);
+});
+
+afterEach(async () => {
+  sockets.forEach((s) => s.destroy());
+  await server.close({ graceMs: 100 });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('ApiServer and ApiClient', () => {
+  it('answers a typed call and streams its events before the result', async () => {
+    const client = await ApiClient.connect(socketPath);
+    const events: unknown[] = [];
+    expect(await client.call('hello', { clientVersion: '9' })).toEqual({ daemonVersion: 'echo-9', protocolVersion: 1, pid: process.pid });
+    expect(await client.call('complete.names', { kind: 'vm' }, { onEvent: (e) => events.push(e) })).toEqual(['a', 'b']);
+    expect(events).toEqual([{ note: 'listing' }]);
+    client.close();
+  });
+
+  it('rebuilds the handler error as the same typed error with its hint', async () => {
+    const client = await ApiClient.connect(socketPath);
+    const error = await client.call('complete.names', { kind: 'image' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotFoundError);
+    expect(error).toMatchObject({ code: 'IMAGE_NOT_FOUND', message: 'image "x" not found', hint: 'pull it', exitCode: 1 });
+    client.close();
+  });
+
+  it('replies with an id-less error to garbage and keeps serving the same connection', async () => {
+    const c = await raw();
+    c.socket.write('this is not json\n');
+    expect(await c.next()).toMatchObject({ id: null, error: { code: 'PROTOCOL_INVALID_JSON', exitCode: 1 } });
+    c.socket.write('{"id":1,"method":"hello","params":{"clientVersion":"x"}}\n');
+    expect(await c.next()).toMatchObject({ id: 1, result: { daemonVersion: 'echo-x' } });
+  });
+
+  it('rejects a malformed envelope, an unknown method and bad params, naming what is wrong', async () => {
+    const c = await raw();
+    c.socket.write('{"method":"hello"}\n');
+    expect(await c.next()).toMatchObject({ id: null, error: { code: 'PROTOCOL_INVALID_ENVELOPE' } });
+    c.socket.write('{"id":"a","method":"vm.explode","params":{}}\n');
+    expect(await c.next()).toMatchObject({ id: 'a', error: { code: 'API_UNKNOWN_METHOD', message: 'unknown method "vm.explode"' } });
+    c.socket.write('{"id":"b","method":"complete.names","params":{"kind":"planet"}}\n');
+    const reply = (await c.next()) as { id: string; error: { code: string; message: string } };
+    expect(reply).toMatchObject({ id: 'b', error: { code: 'API_INVALID_PARAMS' } });
+    expect(reply.error.message).toMatch(/^complete\.names: params\.kind: /);
+  });
+
+  it('answers an oversized line with an error carrying its id, closes that connection, and still serves another client', async () => {
+    const c = await raw();
+    c.socket.write(`{"id":42,"method":"hello","params":{"clientVersion":"${'x'.repeat(MAX_LINE_BYTES + 10)}"}}\n`);
+    expect(await c.next()).toMatchObject({ id: 42, error: { code: 'PROTOCOL_LINE_TOO_LONG' } });
+    await c.closed;
+    const other = await ApiClient.connect(socketPath);
+    expect(await other.call('hello', { clientVersion: 'ok' })).toMatchObject({ daemonVersion: 'echo-ok' });
+    other.close();
+  });
+
+  it('cancels a running call: the handler sees the abort and the caller gets a CancelledError', async () => {
+    const client = await ApiClient.connect(socketPath);
+    const controller = new AbortController();
+    let events = 0;
+    const call = client.call('complete.names', { kind: 'session' }, {
+      signal: controller.signal,
+      onEvent: () => {
+        if (++events === 2) controller.abort();
+      },
+    });
+    await expect(call).rejects.toBeInstanceOf(CancelledError);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(server.inFlightCount).toBe(0);
+    // The connection stays usable after a cancel.
+    expect(await client.call('hello', { clientVersion: 'again' })).toMatchObject({ daemonVersion: 'echo-again' });
+    client.close();
+  });
+
+  it('aborts the calls of a client that disconnects', async () => {
+    const c = await raw();
+    c.socket.write('{"id":7,"method":"complete.names","params":{"kind":"session"}}\n');
+    await c.next();
+    expect(server.inFlightCount).toBe(1);
+    c.socket.destroy();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(server.inFlightCount).toBe(0);
+  });
+
+  it('sends a raw cancel envelope and gets the cancelled error for that id', async () => {
+    const c = await raw();
+    c.socket.write('{"id":"long","method":"complete.names","params":{"kind":"session"}}\n');
+    await c.next();
+    c.socket.write('{"id":"long","cancel":true}\n');
+    let reply: { id: string; error?: { code: string } };
+    do reply = (await c.next()) as typeof reply;
+    while (!reply.error);
+    expect(reply).toMatchObject({ id: 'long', error: { code: 'CANCELLED', exitCode: 130 } });
+  });
+
+  it('times out a call that gets no answer', async () => {
+    const client = await ApiClient.connect(socketPath);
+    await expect(client.call('complete.names', { kind: 'session' }, { timeoutMs: 100 })).rejects.toMatchObject({ code: 'DAEMON_TIMEOUT' });
+    client.close();
+  });
+
+  it('reports a missing socket as a not-running daemon', async () => {
+    await expect(ApiClient.connect(join(dir, 'nope.sock'))).rejects.toBeInstanceOf(DaemonNotRunningError);
+  });
+});

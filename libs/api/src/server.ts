@@ -1,0 +1,242 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { CancelledError, InternalError, UserError, toWireError } from '@banger/errors';
+import { clientEnvelopeSchema, MAX_LINE_BYTES, type RequestId } from './protocol/envelope.js';
+import { LineSplitter, sniffRequestId } from './protocol/line-splitter.js';
+import { isMethodName, methods, type EventOf, type HandlerResultOf, type MethodName, type ParsedParamsOf } from './methods/index.js';
+
+/** What a handler gets besides its params. */
+export interface HandlerContext<M extends MethodName = MethodName> {
+  /** Aborted when the client cancels, disconnects, or the daemon shuts down. */
+  signal: AbortSignal;
+  /** Streams one progress event to the caller (dropped once the call has ended). */
+  emit(event: EventOf<M>): void;
+  id: RequestId;
+  method: M;
+}
+
+/** Serves one method: validated params in, a result (validated before sending) out. */
+export type Handler<M extends MethodName> = (
+  params: ParsedParamsOf<M>,
+  ctx: HandlerContext<M>,
+) => Promise<HandlerResultOf<M>> | HandlerResultOf<M>;
+
+/** The subset of pino's logger the server uses, so tests can pass anything. */
+export interface ApiLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ApiServerOptions {
+  log?: ApiLogger;
+  /** Longest accepted request line; default MAX_LINE_BYTES (1 MiB). */
+  maxLineBytes?: number;
+}
+
+const silentLog: ApiLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+interface InFlight {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * The daemon end of the NDJSON protocol. Each connection is independent: a
+ * client that sends garbage gets an error reply and never disturbs another.
+ */
+export class ApiServer {
+  private readonly handlers = new Map<string, Handler<MethodName>>();
+  private readonly connections = new Set<Connection>();
+  private readonly log: ApiLogger;
+  private readonly maxLineBytes: number;
+  private server: Server | undefined;
+
+  constructor(options: ApiServerOptions = {}) {
+    this.log = options.log ?? silentLog;
+    this.maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
+  }
+
+  /** Registers the handler of `method`; each method has exactly one. */
+  handle<M extends MethodName>(method: M, handler: Handler<M>): this {
+    if (this.handlers.has(method)) throw new InternalError('API_DUPLICATE_HANDLER', `method ${method} already has a handler`);
+    this.handlers.set(method, handler as unknown as Handler<MethodName>);
+    return this;
+  }
+
+  /** Methods of the registry that have no handler yet (the daemon refuses to start with any). */
+  unhandledMethods(): string[] {
+    return Object.keys(methods).filter((name) => !this.handlers.has(name));
+  }
+
+  /** Serves one already-connected socket (what `listen` does per connection; tests use it directly). */
+  attach(socket: Socket): void {
+    const connection = new Connection(socket, this.handlers, this.log, this.maxLineBytes);
+    this.connections.add(connection);
+    socket.once('close', () => this.connections.delete(connection));
+  }
+
+  /** Listens on a Unix socket path. The caller prepares the directory and removes a stale file. */
+  async listen(socketPath: string): Promise<void> {
+    const server = createServer((socket) => this.attach(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (error) => this.log.error({ err: error }, 'socket server error'));
+    this.server = server;
+  }
+
+  /** Number of calls still running, across all connections. */
+  get inFlightCount(): number {
+    let n = 0;
+    for (const c of this.connections) n += c.inFlight.size;
+    return n;
+  }
+
+  /**
+   * Stops accepting connections, gives in-flight calls `graceMs` to finish,
+   * aborts the rest (their clients get a CancelledError), then closes every
+   * connection once its replies are written.
+   */
+  async close(options: { graceMs?: number; reason?: string } = {}): Promise<void> {
+    const closed = this.server ? new Promise<void>((resolve) => this.server?.close(() => resolve())) : Promise.resolve();
+    const pending = [...this.connections].flatMap((c) => [...c.inFlight.values()].map((f) => f.done));
+    const grace = options.graceMs ?? 5_000;
+    if (pending.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(pending), new Promise((r) => (timer = setTimeout(r, grace)))]);
+      clearTimeout(timer);
+      for (const c of this.connections) c.abortAll(options.reason ?? 'daemon is shutting down');
+      await Promise.all(pending);
+    }
+    await Promise.all([...this.connections].map((c) => c.end()));
+    await closed;
+  }
+}
+
+class Connection {
+  readonly inFlight = new Map<RequestId, InFlight>();
+  private readonly splitter: LineSplitter;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly handlers: Map<string, Handler<MethodName>>,
+    private readonly log: ApiLogger,
+    maxLineBytes: number,
+  ) {
+    this.splitter = new LineSplitter(maxLineBytes);
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('error', (error) => this.log.debug({ err: error }, 'client connection error'));
+    socket.once('close', () => this.abortAll('client disconnected'));
+  }
+
+  abortAll(reason: string): void {
+    for (const call of this.inFlight.values()) call.controller.abort(new CancelledError(reason));
+  }
+
+  /** Ends the connection after everything queued has been written. */
+  end(): Promise<void> {
+    if (this.socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.socket.once('close', () => resolve());
+      this.socket.end();
+      // A client that never reads must not hold the daemon's shutdown hostage.
+      setTimeout(() => this.socket.destroy(), 2_000).unref();
+    });
+  }
+
+  private onData(data: Buffer): void {
+    for (const item of this.splitter.push(data)) {
+      if (item.kind === 'overflow') {
+        const id = sniffRequestId(item.head);
+        this.log.warn({ id }, 'request line too long; closing connection');
+        this.send({ id, error: toWireError(protocolError('PROTOCOL_LINE_TOO_LONG', `request line longer than ${MAX_LINE_BYTES} bytes`)) });
+        this.socket.end();
+        return;
+      }
+      this.onLine(item.line);
+    }
+  }
+
+  private onLine(line: string): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch (error) {
+      this.send({ id: null, error: toWireError(protocolError('PROTOCOL_INVALID_JSON', `request is not valid JSON: ${(error as Error).message}`)) });
+      return;
+    }
+    const parsed = clientEnvelopeSchema.safeParse(message);
+    if (!parsed.success) {
+      const why = parsed.error.issues[0]?.message ?? 'invalid';
+      this.send({ id: null, error: toWireError(protocolError('PROTOCOL_INVALID_ENVELOPE', `request envelope is invalid: ${why}`)) });
+      return;
+    }
+    const envelope = parsed.data;
+    if ('cancel' in envelope) {
+      this.inFlight.get(envelope.id)?.controller.abort(new CancelledError(`request ${envelope.id} cancelled by the client`));
+      return;
+    }
+    this.start(envelope.id, envelope.method, envelope.params);
+  }
+
+  private start(id: RequestId, method: string, rawParams: unknown): void {
+    if (this.inFlight.has(id)) {
+      this.send({ id, error: toWireError(protocolError('PROTOCOL_DUPLICATE_ID', `request id ${JSON.stringify(id)} is already in flight on this connection`)) });
+      return;
+    }
+    const controller = new AbortController();
+    const call: InFlight = { controller, done: Promise.resolve() };
+    this.inFlight.set(id, call);
+    call.done = this.run(id, method, rawParams, controller.signal).finally(() => this.inFlight.delete(id));
+  }
+
+  private async run(id: RequestId, method: string, rawParams: unknown, signal: AbortSignal): Promise<void> {
+    const started = Date.now();
+    let finished = false;
+    try {
+      if (!isMethodName(method)) {
+        throw new UserError('API_UNKNOWN_METHOD', `unknown method "${method}"`, { hint: 'the CLI and daemon versions may differ: run banger daemon restart' });
+      }
+      const handler = this.handlers.get(method);
+      if (!handler) throw new InternalError('API_NO_HANDLER', `method "${method}" has no handler in this daemon`);
+      const spec = methods[method];
+      const params = spec.params.safeParse(rawParams);
+      if (!params.success) {
+        const issue = params.error.issues[0];
+        const where = issue?.path.length ? `params.${issue.path.join('.')}` : 'params';
+        throw new UserError('API_INVALID_PARAMS', `${method}: ${where}: ${issue?.message ?? 'invalid'}`);
+      }
+      const emit = (event: unknown): void => {
+        if (!finished) this.send({ id, event: event ?? null });
+      };
+      const value = await handler(params.data as never, { signal, emit, id, method });
+      const result = spec.result.safeParse(value);
+      if (!result.success) {
+        throw new InternalError('API_INVALID_RESULT', `${method}: the daemon produced a result that does not match its schema`, { cause: result.error });
+      }
+      finished = true;
+      this.send({ id, result: result.data ?? null });
+      this.log.debug({ id, method, ms: Date.now() - started }, 'request served');
+    } catch (error) {
+      finished = true;
+      const reported = signal.aborted && !(error instanceof CancelledError) && signal.reason instanceof CancelledError ? signal.reason : error;
+      const level = reported instanceof CancelledError || reported instanceof UserError ? 'info' : 'error';
+      this.log[level]({ id, method, err: error, ms: Date.now() - started }, 'request failed');
+      this.send({ id, error: toWireError(reported) });
+    }
+  }
+
+  private send(message: object): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    this.socket.write(`${JSON.stringify(message)}\n`);
+  }
+}
+
+function protocolError(code: string, message: string): UserError {
+  return new UserError(code, message, { hint: 'send one JSON object per line: {"id":1,"method":"hello","params":{...}}' });
+}

@@ -1,0 +1,79 @@
+import { currentHostFacts, resolveVmDefaults } from '@banger/config';
+import { bridgeSubnetCheck } from './checks/bridge.js';
+import { daemonCheck } from './checks/daemon.js';
+import { diskCheck } from './checks/disk.js';
+import { firecrackerCheck } from './checks/firecracker.js';
+import { hypervisorCheck, probeHypervisor } from './checks/hypervisor.js';
+import { kvmCheck, probeKvm } from './checks/kvm.js';
+import { qemuCheck } from './checks/qemu.js';
+import { fileSyncCheck } from './checks/file-sync.js';
+import { sshKeyCheck } from './checks/ssh-key.js';
+import { sudoCheck } from './checks/sudo.js';
+import { HOST_TOOLS, toolCheck } from './checks/tools.js';
+import { tunCheck } from './checks/tun.js';
+import { once, type CheckContext } from './context.js';
+import { hostDoctorEnv, type DoctorEnv } from './env.js';
+import type { DaemonProbe, DoctorCheck, DoctorCheckResult, DoctorReport, RunDoctorOptions } from './types.js';
+
+/**
+ * The doctor's checks for a config, paths and environment, in report order.
+ * Exposed so callers (and tests) can inspect or run a subset.
+ */
+export function doctorChecks(options: { config: CheckContext['config']; paths: CheckContext['paths']; env?: Partial<DoctorEnv>; daemon?: DaemonProbe }): {
+  checks: DoctorCheck[];
+  context: CheckContext;
+} {
+  const env: DoctorEnv = { ...hostDoctorEnv(), ...options.env };
+  const context: CheckContext = {
+    config: options.config,
+    paths: options.paths,
+    env,
+    kvm: once(() => probeKvm({ env, config: options.config })),
+    hypervisor: once(() => probeHypervisor(context)),
+  };
+  const checks: DoctorCheck[] = [
+    kvmCheck(context),
+    firecrackerCheck(context),
+    qemuCheck(context),
+    hypervisorCheck(context),
+    sudoCheck(context),
+    ...HOST_TOOLS.map((tool) => toolCheck(context, tool)),
+    tunCheck(context),
+    bridgeSubnetCheck(context),
+    diskCheck(context),
+    sshKeyCheck(context),
+    fileSyncCheck(context),
+    ...(options.daemon ? [daemonCheck(context, options.daemon)] : []),
+  ];
+  return { checks, context };
+}
+
+/**
+ * Runs every host check concurrently and returns the report `banger doctor`
+ * prints (or emits as `--json`). Never throws for a host problem: each one
+ * becomes a check result, and `ok` is false when a required check failed.
+ */
+export async function runDoctor(options: RunDoctorOptions): Promise<DoctorReport> {
+  const { checks, context } = doctorChecks(options);
+  const results = await Promise.all(checks.map(runCheck));
+  const host = options.host ?? currentHostFacts(options.paths.stateDir);
+  return {
+    ok: results.every((r) => !r.required || r.status !== 'fail'),
+    checks: results,
+    hypervisor: await context.hypervisor(),
+    vmDefaults: resolveVmDefaults(options.config, host),
+    host,
+    configSource: options.config.source,
+  };
+}
+
+async function runCheck(check: DoctorCheck): Promise<DoctorCheckResult> {
+  const base = { id: check.id, title: check.title, required: check.required };
+  try {
+    const outcome = await check.run();
+    return { ...base, status: outcome.status, detail: outcome.detail, ...(outcome.hint ? { hint: outcome.hint } : {}) };
+  } catch (error) {
+    // A check that blows up is itself a finding, never a doctor crash.
+    return { ...base, status: 'fail', detail: `check crashed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}

@@ -1,0 +1,66 @@
+import type { BangerConfig, BangerPaths, HostFacts, ResolvedVmDefaults } from '@banger/config';
+import type { HypervisorChoice } from '@banger/hypervisor';
+
+/** ok: fine; warn: works, but worse than it could (or a feature is unavailable); fail: broken. */
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+/** What one check found. `detail` is one line; `hint` says what to do about a warn/fail. */
+export interface CheckOutcome {
+  status: CheckStatus;
+  detail: string;
+  hint?: string;
+}
+
+/**
+ * One host requirement, as data (after Lima's `requirement` list): the doctor
+ * runs every check, and a failing `required` check means banger cannot run
+ * VMs on this host. Checks never throw; an unexpected error becomes a fail.
+ */
+export interface DoctorCheck {
+  /** Stable machine id (`kvm`, `tool.mkfs.ext4`, `disk`), kept in `--json`. */
+  id: string;
+  /** Short human label shown in the report's first column. */
+  title: string;
+  required: boolean;
+  run(): Promise<CheckOutcome>;
+}
+
+/** A check's outcome in the report. */
+export interface DoctorCheckResult extends CheckOutcome {
+  id: string;
+  title: string;
+  required: boolean;
+}
+
+/** The hypervisor `hypervisor = <preference>` resolves to on this host, or why none can be used. */
+export type DoctorHypervisor =
+  | ({ preference: BangerConfig['hypervisor']; usable: true } & HypervisorChoice)
+  | { preference: BangerConfig['hypervisor']; usable: false; error: { code: string; message: string; hint?: string } };
+
+/** Everything `banger doctor` reports; `--json` prints this object as is. */
+export interface DoctorReport {
+  /** False when any required check failed: `banger doctor` then exits non-zero. */
+  ok: boolean;
+  checks: DoctorCheckResult[];
+  hypervisor: DoctorHypervisor;
+  /** The effective sizing of new VMs with provenance per value. */
+  vmDefaults: ResolvedVmDefaults;
+  /** The host facts the vm_defaults heuristics used. */
+  host: HostFacts;
+  /** The config file that was read, or `(defaults)`. */
+  configSource: string;
+}
+
+/** The daemon probe the CLI passes in: whether bangerd answers, and a one-line status. */
+export type DaemonProbe = () => Promise<{ ok: boolean; detail: string }>;
+
+export interface RunDoctorOptions {
+  config: BangerConfig;
+  paths: BangerPaths;
+  /** Omitted: no daemon check (e.g. when the daemon itself runs the doctor). */
+  daemon?: DaemonProbe;
+  /** Replaces parts of the host environment the checks look at (tests). */
+  env?: Partial<import('./env.js').DoctorEnv>;
+  /** Host facts for vm_defaults; default: this host's. */
+  host?: HostFacts;
+}

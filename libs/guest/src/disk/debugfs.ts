@@ -1,0 +1,73 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InternalError } from '@banger/errors';
+import { run } from '@banger/host';
+
+/** What `debugfs stat` says about one inode. */
+export interface Ext4Inode {
+  type: 'regular' | 'directory' | 'symlink' | 'other';
+  /** Permission bits, e.g. 0o600. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+}
+
+/**
+ * Quotes a path for debugfs's command parser. Paths holding a double quote or
+ * a newline cannot be expressed in a debugfs script and are refused.
+ */
+export function debugfsQuote(path: string): string {
+  if (/["\n\r]/.test(path)) {
+    throw new InternalError('DEBUGFS_BAD_PATH', `debugfs: cannot address ${JSON.stringify(path)}: it contains a quote or a newline`);
+  }
+  return `"${path}"`;
+}
+
+/**
+ * Runs a debugfs script against an ext4 image (read-write when `write`).
+ * debugfs exits 0 even when a command fails, so callers verify the result by
+ * reading it back (`statInode`, `readImageFile`) rather than trusting the status.
+ */
+export async function runDebugfs(image: string, commands: readonly string[], options: { write?: boolean; signal?: AbortSignal } = {}): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'banger-debugfs-'));
+  try {
+    const script = join(dir, 'commands');
+    await writeFile(script, commands.join('\n') + '\n', { mode: 0o600 });
+    const result = await run('debugfs', [...(options.write ? ['-w'] : []), '-f', script, image], { signal: options.signal });
+    return result.stderr;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Inode facts for `path` inside the image; undefined when it does not exist. */
+export async function statInode(image: string, path: string): Promise<Ext4Inode | undefined> {
+  const result = await run('debugfs', ['-R', `stat ${debugfsQuote(path)}`, image], { allowFailure: true });
+  const head = /Type:\s+(\S+)\s+Mode:\s+([0-7]+)/.exec(result.stdout);
+  const owner = /User:\s+(\d+)\s+Group:\s+(\d+)/.exec(result.stdout);
+  const size = /Size:\s+(\d+)/.exec(result.stdout);
+  if (!head || !owner) return undefined;
+  const kind = head[1];
+  return {
+    type: kind === 'regular' || kind === 'directory' || kind === 'symlink' ? kind : 'other',
+    mode: Number.parseInt(head[2] ?? '0', 8),
+    uid: Number(owner[1]),
+    gid: Number(owner[2]),
+    size: Number(size?.[1] ?? 0),
+  };
+}
+
+/** The bytes of a regular file inside the image (empty when it does not exist). */
+export async function readImageFile(image: string, path: string): Promise<Buffer> {
+  // `dump` to a local file rather than `cat` to stdout: the bytes never pass through a text decoder.
+  const dir = await mkdtemp(join(tmpdir(), 'banger-debugfs-'));
+  try {
+    const local = join(dir, 'out');
+    await run('debugfs', ['-R', `dump ${debugfsQuote(path)} ${debugfsQuote(local)}`, image]);
+    return await readFile(local).catch(() => Buffer.alloc(0));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

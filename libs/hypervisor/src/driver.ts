@@ -1,0 +1,153 @@
+/**
+ * The hypervisor boundary. A driver turns a `VmSpec` into a running
+ * hypervisor process and back; it knows nothing about images, leases or the
+ * database. Modelled on lima's `pkg/driver`: one small lifecycle interface,
+ * optional capabilities as separate interfaces.
+ */
+
+/** One block device, attached in array order: the first is /dev/vda, then vdb, vdc… */
+export interface VmDisk {
+  /** Firecracker drive id / QEMU drive id: `[A-Za-z0-9_]+`. */
+  id: string;
+  /** Raw ext4 image on the host. */
+  path: string;
+  readOnly: boolean;
+}
+
+/** The VM's network interface: an existing tap (see @banger/network ensureTap) and the guest MAC. */
+export interface VmNet {
+  tap: string;
+  mac: string;
+}
+
+/** Everything a driver needs to boot one VM. Drivers receive nothing else. */
+export interface VmSpec {
+  /** Stable VM id, `[A-Za-z0-9_]+` (safe as a Firecracker resource id and in file names). */
+  id: string;
+  /** The user-facing VM name (for logs and process titles). */
+  name: string;
+  vcpu: number;
+  memoryMib: number;
+  /** The kernel bundle's uncompressed ELF vmlinux and its initrd. */
+  kernel: { vmlinux: string; initrd: string };
+  /**
+   * The guest part of the kernel command line (console, root, ip=, hostname, banger.modules).
+   * Drivers append only what their machine needs (e.g. QEMU TCG's `tsc_early_khz=`).
+   */
+  bootArgs: string;
+  /** disks[0] is the root disk (/dev/vda). */
+  disks: VmDisk[];
+  net?: VmNet;
+  /** Where the guest serial console (ttyS0) is appended. Survives restarts: opened in append mode. */
+  consoleLogPath: string;
+  /**
+   * Host end of the host↔guest agent channel: a Unix socket the driver creates
+   * (QEMU: virtio-serial port `banger.agent`; Firecracker: the vsock `uds_path`).
+   */
+  agentSocketPath?: string;
+  /** The VM's private directory: pid file, API/QMP sockets and the hypervisor's own log live here. */
+  vmDir: string;
+}
+
+/**
+ * Identifies a running hypervisor process. Persist it (vms.pid, vms.pid_start_time)
+ * so a restarted daemon can re-adopt the VM: the start time makes sure a reused
+ * pid is never mistaken for the VM.
+ */
+export interface VmHandle {
+  kind: 'firecracker' | 'qemu';
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since host boot), as a string. */
+  startTime: string;
+  vmDir: string;
+  /** The agent socket the driver created (removed on stop: Firecracker never deletes its vsock UDS). */
+  agentSocketPath?: string;
+}
+
+/** What `status()` found. */
+export interface VmStatus {
+  state: 'running' | 'stopped';
+  /**
+   * Why it is stopped, for `vm show`: "exited with status 0", "killed by SIGKILL",
+   * or "process gone" when the exit was not observed (e.g. the daemon restarted).
+   */
+  reason?: string;
+}
+
+/** Passed to long driver calls so the daemon can cancel and report progress. */
+export interface DriverCallOptions {
+  signal?: AbortSignal;
+}
+
+export interface StopOptions extends DriverCallOptions {
+  /** How long to wait for the guest to shut down before killing the process. */
+  graceMs?: number;
+}
+
+/**
+ * The lifecycle every driver implements.
+ *
+ * Process model (both drivers): the hypervisor runs detached in its own
+ * session with stdin from /dev/null and stdout/stderr to files, never pipes
+ * to the daemon, so VMs outlive a daemon restart or crash.
+ */
+export interface HypervisorDriver {
+  readonly kind: 'firecracker' | 'qemu';
+
+  /**
+   * Boots the VM and resolves once the hypervisor has accepted the whole
+   * configuration and the vCPUs run (not when the guest is ready: wait for
+   * ssh or the agent for that). Idempotent: given the handle of a VM that is
+   * still running, returns that handle without starting another process.
+   * On any failure nothing is left behind: the process is killed and its
+   * sockets are removed. The guest console is appended to spec.consoleLogPath.
+   */
+  start(spec: VmSpec, options?: DriverCallOptions & { existing?: VmHandle }): Promise<VmHandle>;
+
+  /**
+   * Stops the VM: asks the guest to shut down (Firecracker: SendCtrlAltDel,
+   * QEMU: system_powerdown), waits up to graceMs, then SIGKILLs. Removes the
+   * API/QMP sockets. Idempotent: stopping a stopped VM resolves at once.
+   */
+  stop(handle: VmHandle, options?: StopOptions): Promise<VmStatus>;
+
+  /**
+   * Whether the process behind the handle still runs. A pid that now belongs
+   * to another process (different start time) or a zombie counts as stopped.
+   * Cheap: reads /proc, never talks to the hypervisor.
+   */
+  status(handle: VmHandle): Promise<VmStatus>;
+
+  /**
+   * Calls `onExit` once when the process ends (exit status or signal when
+   * this daemon spawned it, else "process gone" found by polling). Returns an
+   * unsubscribe function.
+   */
+  watch(handle: VmHandle, onExit: (status: VmStatus) => void): () => void;
+}
+
+/** Optional: pause/resume and memory snapshots (Firecracker). Not implemented by the QEMU driver yet. */
+export interface SnapshotCapable {
+  pause(handle: VmHandle): Promise<void>;
+  resume(handle: VmHandle): Promise<void>;
+  createSnapshot(handle: VmHandle, paths: { stateFile: string; memFile: string }): Promise<void>;
+}
+
+/** Optional: the host↔guest agent channel, as a connected byte stream. */
+export interface AgentChannelCapable {
+  /**
+   * Connects to the guest agent (QEMU: the virtio-serial Unix socket;
+   * Firecracker: the vsock UDS with `CONNECT <port>`). Rejects when nothing is listening.
+   */
+  connectAgent(handle: VmHandle, spec: Pick<VmSpec, 'agentSocketPath'>, options?: DriverCallOptions): Promise<import('node:net').Socket>;
+}
+
+export const hasSnapshots = (d: HypervisorDriver): d is HypervisorDriver & SnapshotCapable =>
+  typeof (d as Partial<SnapshotCapable>).createSnapshot === 'function';
+export const hasAgentChannel = (d: HypervisorDriver): d is HypervisorDriver & AgentChannelCapable =>
+  typeof (d as Partial<AgentChannelCapable>).connectAgent === 'function';
+
+/** Vsock port the guest agent listens on under Firecracker. */
+export const AGENT_VSOCK_PORT = 1024;
+/** virtio-serial port name of the guest agent under QEMU (/dev/virtio-ports/banger.agent). */
+export const AGENT_SERIAL_NAME = 'banger.agent';

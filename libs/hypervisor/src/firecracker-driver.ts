@@ -1,0 +1,139 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CancelledError, HostCommandError } from '@banger/errors';
+import type { DriverCallOptions, HypervisorDriver, StopOptions, VmHandle, VmSpec, VmStatus } from './driver.js';
+import { logTail, removeQuietly } from './cleanup-files.js';
+import { firecrackerRequest, type FirecrackerCall } from './firecracker-api.js';
+import { buildFirecrackerArgs, buildFirecrackerCalls } from './firecracker-calls.js';
+import { killHard, processAlive, processStatus, spawnDetached, waitGone, watchProcess } from './process.js';
+import { MIN_FIRECRACKER_VERSION, versionAtLeast } from './select.js';
+import { validateVmSpec, vmFiles } from './vm-spec.js';
+
+export interface FirecrackerDriverOptions {
+  /** firecracker path (HypervisorChoice.binary). */
+  binary: string;
+  /** How long to wait for the API socket after spawning. */
+  socketTimeoutMs?: number;
+  /** Observes every API call (daemon debug log, tests). */
+  onCall?: (call: FirecrackerCall) => void;
+}
+
+/**
+ * Runs VMs with Firecracker: one process per VM, configured over its API
+ * socket (<vmDir>/firecracker.sock) with plain HTTP/1.1, then InstanceStart.
+ * Guest console (the process's stdout) goes to spec.consoleLogPath, the
+ * VMM's own log to <vmDir>/firecracker.log.
+ */
+export class FirecrackerDriver implements HypervisorDriver {
+  readonly kind = 'firecracker' as const;
+
+  constructor(private readonly options: FirecrackerDriverOptions) {}
+
+  async start(spec: VmSpec, options: DriverCallOptions & { existing?: VmHandle } = {}): Promise<VmHandle> {
+    const { existing, signal } = options;
+    if (existing && processAlive(existing.pid, existing.startTime)) return existing;
+    validateVmSpec(spec);
+    const files = vmFiles(spec.vmDir);
+    mkdirSync(spec.vmDir, { recursive: true, mode: 0o700 });
+    // Firecracker binds these itself and fails on any leftover file.
+    removeQuietly(files.firecrackerSocket, spec.agentSocketPath);
+    // PUT /logger opens the file without creating it.
+    closeSync(openSync(files.firecrackerLog, 'a', 0o600));
+
+    // stdout is the guest console. It goes to a regular file: Firecracker sets
+    // its stdout O_NONBLOCK, which is harmless on a file but would lose console
+    // bytes on a slow pipe (and flip a shared terminal to non-blocking).
+    const proc = await spawnDetached(this.options.binary, buildFirecrackerArgs(spec), {
+      stdoutPath: spec.consoleLogPath,
+      stderrPath: files.hypervisorLog,
+      cwd: spec.vmDir,
+    });
+    const handle: VmHandle = {
+      kind: 'firecracker',
+      pid: proc.pid,
+      startTime: proc.startTime,
+      vmDir: spec.vmDir,
+      ...(spec.agentSocketPath ? { agentSocketPath: spec.agentSocketPath } : {}),
+    };
+    try {
+      await this.waitForSocket(handle, files.firecrackerSocket, files.hypervisorLog);
+      const version = (await this.call(files.firecrackerSocket, { method: 'GET', path: '/version' })) as { firecracker_version?: string } | undefined;
+      const v = version?.firecracker_version ?? '';
+      if (!versionAtLeast(v || '0', MIN_FIRECRACKER_VERSION)) {
+        throw new HostCommandError('firecracker', `${this.options.binary} is Firecracker ${v || '(unknown version)'}, banger needs ≥ ${MIN_FIRECRACKER_VERSION}`, {
+          hint: 'install a newer Firecracker or set hypervisor = qemu',
+        });
+      }
+      for (const call of buildFirecrackerCalls(spec)) {
+        if (signal?.aborted) throw new CancelledError('starting VM: cancelled');
+        await this.call(files.firecrackerSocket, call);
+      }
+      return handle;
+    } catch (error) {
+      // A half-configured Firecracker cannot be reused: kill it and leave nothing behind.
+      await killHard(proc.pid, proc.startTime);
+      removeQuietly(files.firecrackerSocket, spec.agentSocketPath);
+      throw error;
+    }
+  }
+
+  private async call(socket: string, call: FirecrackerCall): Promise<unknown> {
+    this.options.onCall?.(call);
+    return firecrackerRequest(socket, call);
+  }
+
+  /** The socket appears 6–60 ms after exec; poll connect() rather than the file. */
+  private async waitForSocket(handle: VmHandle, socketPath: string, logPath: string): Promise<void> {
+    const timeoutMs = this.options.socketTimeoutMs ?? 5_000;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!processAlive(handle.pid, handle.startTime)) {
+        await sleep(50);
+        const why = (await logTail(logPath, 3)) || processStatus(handle.pid, handle.startTime).reason;
+        throw new HostCommandError('firecracker', `firecracker exited before opening its API socket ${socketPath}: ${why}`, { hint: `see ${logPath}` });
+      }
+      const ok = await new Promise<boolean>((resolve) => {
+        const s = connect(socketPath);
+        s.once('connect', () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.once('error', () => resolve(false));
+      });
+      if (ok) return;
+      await sleep(10);
+    }
+    throw new HostCommandError('firecracker', `firecracker did not open its API socket ${socketPath} within ${timeoutMs} ms`, { hint: `see ${logPath}` });
+  }
+
+  /**
+   * SendCtrlAltDel makes a systemd guest reboot, which with `reboot=k` ends
+   * the process; SIGKILL after graceMs (Firecracker has no SIGTERM handler,
+   * so a signal is never graceful anyway).
+   */
+  async stop(handle: VmHandle, options: StopOptions = {}): Promise<VmStatus> {
+    const files = vmFiles(handle.vmDir);
+    if (processAlive(handle.pid, handle.startTime)) {
+      let asked = false;
+      try {
+        await firecrackerRequest(files.firecrackerSocket, { method: 'PUT', path: '/actions', body: { action_type: 'SendCtrlAltDel' } }, 3_000);
+        asked = true;
+      } catch {
+        // API gone or VM not started: kill.
+      }
+      const gone = asked && (await waitGone(handle.pid, handle.startTime, options.graceMs ?? 10_000));
+      if (!gone) await killHard(handle.pid, handle.startTime);
+    }
+    removeQuietly(files.firecrackerSocket, handle.agentSocketPath);
+    return processStatus(handle.pid, handle.startTime);
+  }
+
+  async status(handle: VmHandle): Promise<VmStatus> {
+    return processStatus(handle.pid, handle.startTime);
+  }
+
+  watch(handle: VmHandle, onExit: (status: VmStatus) => void): () => void {
+    return watchProcess(handle.pid, handle.startTime, onExit);
+  }
+}

@@ -1,0 +1,176 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HostCommandError } from '@banger/errors';
+import { findExecutable, installHint } from '@banger/host';
+import type { VmStatus } from './driver.js';
+
+/**
+ * Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), and
+ * field 3 (state). The comm field may contain spaces and parentheses, so
+ * parse from the last ')'.
+ */
+export function readProcStat(pid: number): { startTime: string; state: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); field 22 is rest[19].
+  const state = rest[0];
+  const startTime = rest[19];
+  return state && startTime ? { state, startTime } : undefined;
+}
+
+/** The start time of a live process, for a VmHandle; undefined when it is gone. */
+export function processStartTime(pid: number): string | undefined {
+  return readProcStat(pid)?.startTime;
+}
+
+/** True when `pid` still runs and is the same process (same start time), zombies excluded. */
+export function processAlive(pid: number, startTime: string): boolean {
+  const stat = readProcStat(pid);
+  return !!stat && stat.startTime === startTime && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+/** Exit reasons of processes this daemon spawned, recorded by the child 'exit' event. */
+const observedExits = new Map<string, VmStatus>();
+const exitListeners = new Map<string, Set<(s: VmStatus) => void>>();
+const key = (pid: number, startTime: string) => `${pid}:${startTime}`;
+
+/** Turns a Node exit (code, signal) into the reason the daemon records. */
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `killed by ${signal}`;
+  return `exited with status ${code ?? 'unknown'}`;
+}
+
+/** The recorded exit of a process this daemon spawned, if it has exited. */
+export function observedExit(pid: number, startTime: string): VmStatus | undefined {
+  return observedExits.get(key(pid, startTime));
+}
+
+/** Status from /proc plus the observed exit reason when there is one. */
+export function processStatus(pid: number, startTime: string): VmStatus {
+  if (processAlive(pid, startTime)) return { state: 'running' };
+  return observedExit(pid, startTime) ?? { state: 'stopped', reason: 'process gone' };
+}
+
+/**
+ * Calls onExit once when the process ends: immediately from the child's exit
+ * event when this daemon spawned it, else by polling /proc every pollMs.
+ */
+export function watchProcess(pid: number, startTime: string, onExit: (s: VmStatus) => void, pollMs = 1000): () => void {
+  let done = false;
+  const fire = (s: VmStatus) => {
+    if (done) return;
+    done = true;
+    cleanup();
+    onExit(s);
+  };
+  const k = key(pid, startTime);
+  const listeners = exitListeners.get(k) ?? new Set();
+  exitListeners.set(k, listeners);
+  listeners.add(fire);
+  const timer = setInterval(() => {
+    // Give a pending child 'exit' event the chance to deliver the precise reason first.
+    if (!processAlive(pid, startTime)) setTimeout(() => fire(processStatus(pid, startTime)), 50);
+  }, pollMs);
+  timer.unref();
+  const cleanup = () => {
+    clearInterval(timer);
+    listeners.delete(fire);
+  };
+  if (!processAlive(pid, startTime)) queueMicrotask(() => fire(processStatus(pid, startTime)));
+  return () => {
+    done = true;
+    cleanup();
+  };
+}
+
+export interface DetachedProcess {
+  pid: number;
+  startTime: string;
+  /** Resolves when the process exits (only while this daemon lives). */
+  exited: Promise<VmStatus>;
+}
+
+/**
+ * Spawns a hypervisor so it outlives the daemon: detached into its own session
+ * (setsid), stdin from /dev/null, stdout and stderr appended to files (never
+ * pipes: a pipe to a dead daemon would SIGPIPE or block the VM). Our copies of
+ * the file descriptors are closed right after the spawn.
+ */
+export async function spawnDetached(
+  binary: string,
+  args: readonly string[],
+  io: { stdoutPath: string; stderrPath: string; cwd?: string; env?: NodeJS.ProcessEnv },
+): Promise<DetachedProcess> {
+  const resolved = findExecutable(binary);
+  if (!resolved) {
+    throw new HostCommandError(binary, `${binary}: command not found`, { hint: installHint(binary) });
+  }
+  const out = openSync(io.stdoutPath, 'a', 0o600);
+  const err = io.stderrPath === io.stdoutPath ? out : openSync(io.stderrPath, 'a', 0o600);
+  try {
+    const child = spawn(resolved, args, {
+      detached: true,
+      stdio: ['ignore', out, err],
+      cwd: io.cwd,
+      env: io.env ?? process.env,
+    });
+    const spawned = await new Promise<number>((resolve, reject) => {
+      child.once('spawn', () => resolve(child.pid ?? -1));
+      child.once('error', (e) =>
+        reject(new HostCommandError(binary, `${resolved}: could not start: ${e.message}`, { cause: e })),
+      );
+    });
+    const startTime = processStartTime(spawned) ?? '0';
+    const exited = new Promise<VmStatus>((resolve) => {
+      child.once('exit', (code, signal) => {
+        const status: VmStatus = { state: 'stopped', reason: describeExit(code, signal) };
+        const k = key(spawned, startTime);
+        observedExits.set(k, status);
+        for (const l of exitListeners.get(k) ?? []) l(status);
+        exitListeners.delete(k);
+        resolve(status);
+      });
+    });
+    // The daemon must be able to exit while VMs run.
+    child.unref();
+    return { pid: spawned, startTime, exited };
+  } finally {
+    closeSync(out);
+    if (err !== out) closeSync(err);
+  }
+}
+
+/**
+ * Sends `signal` to the process if it is still the same process, then waits
+ * up to timeoutMs for it to end. Returns true when it is gone.
+ */
+export async function signalAndWait(pid: number, startTime: string, signal: NodeJS.Signals, timeoutMs: number): Promise<boolean> {
+  if (!processAlive(pid, startTime)) return true;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return !processAlive(pid, startTime);
+  }
+  return waitGone(pid, startTime, timeoutMs);
+}
+
+/** Polls until the process is gone or timeoutMs passed. */
+export async function waitGone(pid: number, startTime: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!processAlive(pid, startTime)) return true;
+    await sleep(50);
+  }
+  return !processAlive(pid, startTime);
+}
+
+/** SIGKILL and wait (bounded) for the process to be reaped; used for cleanup paths. */
+export async function killHard(pid: number, startTime: string): Promise<void> {
+  await signalAndWait(pid, startTime, 'SIGKILL', 5_000);
+}

@@ -1,0 +1,129 @@
+import { mkdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CancelledError, HostCommandError } from '@banger/errors';
+import { hostTscKhz } from '@banger/host';
+import type { DriverCallOptions, HypervisorDriver, StopOptions, VmHandle, VmSpec, VmStatus } from './driver.js';
+import { logTail, removeQuietly } from './cleanup-files.js';
+import { buildQemuArgs } from './qemu-args.js';
+import { QmpClient } from './qmp.js';
+import { killHard, processAlive, processStatus, signalAndWait, spawnDetached, waitGone, watchProcess } from './process.js';
+import { validateVmSpec, vmFiles } from './vm-spec.js';
+
+export interface QemuDriverOptions {
+  /** qemu-system-x86_64 path (HypervisorChoice.binary). */
+  binary: string;
+  accel: 'kvm' | 'tcg';
+  /** Defaults to hostTscKhz(); only used under TCG. */
+  tscKhz?: number;
+  /** How long start() waits for QMP to report the VM running. */
+  startTimeoutMs?: number;
+}
+
+/**
+ * Runs VMs with `qemu-system-x86_64 -M microvm`: the same kernel bundle and
+ * raw ext4 disks as Firecracker, virtio-mmio devices, the guest console in a
+ * file, QMP on <vmDir>/qmp.sock for status and shutdown.
+ */
+export class QemuDriver implements HypervisorDriver {
+  readonly kind = 'qemu' as const;
+
+  constructor(private readonly options: QemuDriverOptions) {}
+
+  /** The argv start() runs, without the binary (for tests, `vm show --debug`). */
+  args(spec: VmSpec): string[] {
+    return buildQemuArgs(spec, { accel: this.options.accel, tscKhz: this.options.tscKhz ?? hostTscKhz() });
+  }
+
+  async start(spec: VmSpec, options: DriverCallOptions & { existing?: VmHandle } = {}): Promise<VmHandle> {
+    const { existing, signal } = options;
+    if (existing && processAlive(existing.pid, existing.startTime)) return existing;
+    validateVmSpec(spec);
+    const files = vmFiles(spec.vmDir);
+    mkdirSync(spec.vmDir, { recursive: true, mode: 0o700 });
+    // QEMU refuses to bind over a leftover socket from a crashed run.
+    removeQuietly(files.qmpSocket, files.qemuPidFile, spec.agentSocketPath);
+
+    const proc = await spawnDetached(this.options.binary, this.args(spec), {
+      stdoutPath: files.hypervisorLog,
+      stderrPath: files.hypervisorLog,
+      cwd: spec.vmDir,
+    });
+    const handle: VmHandle = { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: spec.vmDir };
+    try {
+      await this.waitRunning(handle, files.qmpSocket, files.hypervisorLog, signal);
+      return handle;
+    } catch (error) {
+      await killHard(proc.pid, proc.startTime);
+      removeQuietly(files.qmpSocket, files.qemuPidFile, spec.agentSocketPath);
+      throw error;
+    }
+  }
+
+  /** Waits until QMP answers `query-status` with running, or the process dies (its log tail becomes the error). */
+  private async waitRunning(handle: VmHandle, qmpPath: string, logPath: string, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + (this.options.startTimeoutMs ?? 30_000);
+    let lastError: unknown;
+    while (Date.now() < deadline) {
+      if (signal?.aborted) throw new CancelledError(`starting VM: cancelled`);
+      if (!processAlive(handle.pid, handle.startTime)) {
+        await sleep(50); // let the exit event record the status
+        const why = (await logTail(logPath, 3)) || processStatus(handle.pid, handle.startTime).reason;
+        throw new HostCommandError('qemu-system-x86_64', `qemu-system-x86_64 exited while starting: ${why}`, {
+          hint: `see ${logPath}`,
+        });
+      }
+      try {
+        const qmp = await QmpClient.connect(qmpPath, 2_000);
+        try {
+          const status = (await qmp.execute('query-status')) as { status?: string; running?: boolean };
+          if (status.running) return;
+          lastError = new Error(`VM status is ${status.status}`);
+        } finally {
+          qmp.close();
+        }
+      } catch (error) {
+        lastError = error;
+      }
+      await sleep(100);
+    }
+    throw new HostCommandError('qemu-system-x86_64', `qemu-system-x86_64 did not report running within ${this.options.startTimeoutMs ?? 30_000} ms: ${String((lastError as Error)?.message ?? lastError)}`, {
+      hint: `see ${logPath}`,
+    });
+  }
+
+  async stop(handle: VmHandle, options: StopOptions = {}): Promise<VmStatus> {
+    const files = vmFiles(handle.vmDir);
+    if (processAlive(handle.pid, handle.startTime)) {
+      // system_powerdown needs logind/acpid in the guest (the base Debian image
+      // has neither), so the default grace period is short.
+      const graceMs = options.graceMs ?? 5_000;
+      let asked = false;
+      try {
+        const qmp = await QmpClient.connect(files.qmpSocket, 2_000);
+        try {
+          await qmp.execute('system_powerdown');
+          asked = true;
+        } finally {
+          qmp.close();
+        }
+      } catch {
+        // QMP gone or wedged: fall through to signals.
+      }
+      const gone = asked && (await waitGone(handle.pid, handle.startTime, graceMs));
+      // SIGTERM lets QEMU flush the disks; SIGKILL if it does not react.
+      if (!gone && !(await signalAndWait(handle.pid, handle.startTime, 'SIGTERM', 5_000))) {
+        await killHard(handle.pid, handle.startTime);
+      }
+    }
+    removeQuietly(files.qmpSocket, files.qemuPidFile);
+    return processStatus(handle.pid, handle.startTime);
+  }
+
+  async status(handle: VmHandle): Promise<VmStatus> {
+    return processStatus(handle.pid, handle.startTime);
+  }
+
+  watch(handle: VmHandle, onExit: (status: VmStatus) => void): () => void {
+    return watchProcess(handle.pid, handle.startTime, onExit);
+  }
+}

@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import { readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * A temp path beside `target` (same filesystem, so rename is atomic) that
+ * records the owning pid: `<target>.tmp-<pid>-<random>`. cleanStaleTemps
+ * uses the pid to remove only leftovers of dead processes.
+ */
+export function tempSibling(target: string): string {
+  return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Removes `<target>.tmp-<pid>-*` leftovers (files or dirs) whose process is
+ * gone: what a kill -9 mid-pull or mid-build leaves behind. Leftovers of a
+ * live process (a concurrent build) are kept.
+ */
+export async function cleanStaleTemps(target: string, remove: (path: string) => Promise<void> = removePath): Promise<string[]> {
+  const dir = dirname(target);
+  const prefix = `${basename(target)}.tmp-`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number.parseInt(name.slice(prefix.length), 10);
+    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+    await remove(join(dir, name));
+    removed.push(join(dir, name));
+  }
+  return removed;
+}
+
+/** Writes a file through a temp sibling and rename, so readers never see half of it. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = tempSibling(path);
+  try {
+    await writeFile(tmp, data, { mode });
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+export const writeJsonAtomic = (path: string, value: unknown): Promise<void> => writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+
+export const removePath = (path: string): Promise<void> => rm(path, { recursive: true, force: true });
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,36 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { ProgressSink } from '@banger/host';
+import { buildImage } from './build/build-image.js';
+import { withDirLock } from './fs/dir-lock.js';
+import { MANIFEST_FILE, ROOTFS_FILE } from './manifest.js';
+import { recipeFingerprint, resolvePackageVersions } from './recipe/fingerprint.js';
+import { loadRecipe } from './recipe/load-recipe.js';
+
+/** Where tests across the workspace cache slow artefacts (`~/.cache/banger-test`). */
+export const defaultTestCacheDir = (): string => process.env['BANGER_TEST_CACHE'] ?? join(homedir(), '.cache', 'banger-test');
+
+/**
+ * For tests (this lib's and other engineers' e2e tests): the image dir of a
+ * real `debian-minimal` build, cached at `<cacheDir>/images/<recipeHash>/`
+ * (rootfs.ext4, root-skel.tar, manifest.json). Builds it (≈ 70–100 s) when
+ * missing; concurrent callers wait on a lock instead of building twice.
+ */
+export async function ensureTestImage(cacheDir: string = defaultTestCacheDir(), progress?: ProgressSink): Promise<string> {
+  const recipe = await loadRecipe('debian-minimal');
+  const recipeHash = recipeFingerprint(recipe, await resolvePackageVersions(recipe));
+  const imagesDir = join(cacheDir, 'images');
+  const dir = join(imagesDir, recipeHash);
+  if (existsSync(join(dir, MANIFEST_FILE)) && existsSync(join(dir, ROOTFS_FILE))) return dir;
+  await mkdir(imagesDir, { recursive: true });
+  return withDirLock(
+    join(imagesDir, `.lock-${recipe.name}`),
+    async () => {
+      await buildImage({ recipe, outDir: dir, cacheDir: join(cacheDir, 'build-cache'), progress });
+      return dir;
+    },
+    { onWait: (pid) => progress?.line?.(`waiting for pid ${pid}, which is building ${recipe.name}`) },
+  );
+}

@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { findExecutable, run } from '@banger/host';
+import { buildDirAtomically } from '../atomic-dir.js';
+import { fetchDeb, resolveKernelPackage, unpackDeb, type DebianPackageRef } from '../debian-package.js';
+
+/**
+ * Where tests keep big downloads between runs (a cold run fills it):
+ * `$BANGER_TEST_CACHE` or ~/.cache/banger-test.
+ */
+export const testCacheDir = process.env['BANGER_TEST_CACHE'] ?? join(homedir(), '.cache', 'banger-test');
+
+/** Why the real-kernel tests cannot run here, or undefined when they can. */
+export function realKernelSkipReason(): string | undefined {
+  for (const tool of ['apt-get', 'apt-cache', 'dpkg-deb', 'depmod']) {
+    if (!findExecutable(tool)) return `${tool} is not installed`;
+  }
+  return undefined;
+}
+
+export interface UnpackedKernel {
+  ref: DebianPackageRef;
+  deb: string;
+  /** The unpacked package (boot/, lib/modules/<kver>/ with depmod output). */
+  root: string;
+  kernelVersion: string;
+  vmlinuz: string;
+}
+
+/** Downloads (once) and unpacks (once) a Debian kernel package into the test cache. */
+export async function unpackedKernel(debPackage: string): Promise<UnpackedKernel> {
+  const ref = await resolveKernelPackage(debPackage);
+  const deb = await fetchDeb(ref, join(testCacheDir, 'kernels', 'debs'));
+  const kernelVersion = ref.package.replace(/^linux-image-/, '');
+  const root = join(testCacheDir, 'kernels', 'unpacked', `${ref.package}_${ref.version}`);
+  if (!existsSync(root)) {
+    await buildDirAtomically(root, async (tmp) => {
+      await unpackDeb(deb, tmp);
+      await run('depmod', ['-b', tmp, kernelVersion]);
+    }).catch((error: unknown) => {
+      if (!existsSync(root)) throw error; // another test file won the race
+    });
+  }
+  return { ref, deb, root, kernelVersion, vmlinuz: join(root, 'boot', `vmlinuz-${kernelVersion}`) };
+}

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { run } from '@banger/host';
+import { ensureBridge, removeBridge } from './bridge.js';
+import { enableIpForward, ipForwardEnabled } from './ip-forward.js';
+import { getLink, linkAddresses } from './ip-link.js';
+import { ensureNat, removeNat } from './nat.js';
+import { tapNameFor } from './names.js';
+import { ensureTap, listTaps, removeTap } from './tap.js';
+
+// These create real bridges, taps and nftables tables, so they only run inside
+// a throwaway network namespace: host-network.test.ts starts them through
+// tools/e2e/netns-run.sh, which sets BANGER_NETNS.
+describe.skipIf(!process.env['BANGER_NETNS'])('host networking inside a throwaway netns', () => {
+  const bridge = 'bgtest0';
+  const subnet = '172.16.0.0/24';
+
+  it('creates the bridge with the gateway address, then finds nothing to do', async () => {
+    expect(await ensureBridge({ name: bridge, subnet })).toEqual({ changed: true });
+    expect(await linkAddresses(bridge)).toEqual(['172.16.0.1/24']);
+    expect((await getLink(bridge))?.flags).toContain('UP');
+    expect(await ensureBridge({ name: bridge, subnet })).toEqual({ changed: false });
+  });
+
+  it('repairs a bridge that lost its address and went down', async () => {
+    await run('ip', ['addr', 'flush', 'dev', bridge]);
+    await run('ip', ['link', 'set', 'dev', bridge, 'down']);
+    expect(await ensureBridge({ name: bridge, subnet })).toEqual({ changed: true });
+    expect(await linkAddresses(bridge)).toEqual(['172.16.0.1/24']);
+    expect((await getLink(bridge))?.flags).toContain('UP');
+  });
+
+  it('refuses to adopt a link of the bridge name that is not a bridge', async () => {
+    await run('ip', ['tuntap', 'add', 'dev', 'notabridge', 'mode', 'tun']);
+    await expect(ensureBridge({ name: 'notabridge', subnet })).rejects.toThrow('bridge_name = notabridge: a tun device of that name exists and is not a bridge');
+    await run('ip', ['link', 'del', 'notabridge']);
+  });
+
+  it('creates a tap owned by the daemon user on the bridge, idempotently, and lists it', async () => {
+    const tap = tapNameFor('vm_one');
+    expect(await ensureTap({ name: tap, bridge, ownerUid: 1000 })).toEqual({ changed: true });
+    expect(await ensureTap({ name: tap, bridge, ownerUid: 1000 })).toEqual({ changed: false });
+    const link = await getLink(tap);
+    expect(link?.master).toBe(bridge);
+    expect(readFileSync(`/sys/class/net/${tap}/owner`, 'utf8').trim()).toBe('1000');
+    expect(await listTaps()).toContainEqual({ name: tap, bridge, ownerUid: 1000 });
+  });
+
+  it('recreates a tap whose owner is wrong', async () => {
+    const tap = tapNameFor('vm_one');
+    expect(await ensureTap({ name: tap, bridge, ownerUid: 0 })).toEqual({ changed: true });
+    expect(readFileSync(`/sys/class/net/${tap}/owner`, 'utf8').trim()).toBe('0');
+  });
+
+  it('removes a tap, and removing it again is a no-op', async () => {
+    const tap = tapNameFor('vm_one');
+    expect(await removeTap(tap)).toEqual({ changed: true });
+    expect(await removeTap(tap)).toEqual({ changed: false });
+    expect(await listTaps()).toEqual([]);
+  });
+
+  it('installs the NAT table once, repairs it when edited, and removes it', async () => {
+    expect(await ensureNat({ subnet })).toEqual({ changed: true });
+    expect(await ensureNat({ subnet })).toEqual({ changed: false });
+    const table = (await run('nft', ['list', 'table', 'ip', 'banger'])).stdout;
+    expect(table).toContain('ip saddr 172.16.0.0/24 ip daddr != 172.16.0.0/24 masquerade');
+    expect(table).toContain('type nat hook postrouting priority srcnat; policy accept;');
+    // Someone flushes a chain: the next ensure notices and restores it.
+    await run('nft', ['flush', 'chain', 'ip', 'banger', 'postrouting']);
+    expect(await ensureNat({ subnet })).toEqual({ changed: true });
+    // A different subnet replaces the rules instead of adding to them.
+    expect(await ensureNat({ subnet: '10.77.0.0/24' })).toEqual({ changed: true });
+    const replaced = (await run('nft', ['list', 'table', 'ip', 'banger'])).stdout;
+    expect(replaced).not.toContain('172.16.0.0/24');
+    expect(await removeNat()).toEqual({ changed: true });
+    expect(await removeNat()).toEqual({ changed: false });
+  });
+
+  it('enables IPv4 forwarding in the namespace', async () => {
+    await run('sysctl', ['-w', 'net.ipv4.ip_forward=0']);
+    expect(await enableIpForward()).toEqual({ changed: true });
+    expect(ipForwardEnabled()).toBe(true);
+    expect(await enableIpForward()).toEqual({ changed: false });
+  });
+
+  it('removes the bridge', async () => {
+    expect(await removeBridge(bridge)).toEqual({ changed: true });
+    expect(await getLink(bridge)).toBeUndefined();
+  });
+});

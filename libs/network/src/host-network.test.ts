@@ -1,0 +1,27 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isRoot } from '@banger/host';
+
+const netnsRun = resolve(import.meta.dirname, '../../../tools/e2e/netns-run.sh');
+const canRun = isRoot() || spawnSync('sudo', ['-n', 'true']).status === 0;
+
+// Runs host-network.netns.test.ts inside a fresh network namespace, so no
+// bridge, tap or nftables table ever touches the host's own network.
+describe.skipIf(process.env['BANGER_NETNS'] || !canRun || !existsSync(netnsRun))(
+  'host networking (needs root or sudo -n to create a netns)',
+  () => {
+    it('passes its bridge, tap, NAT and forwarding tests inside a throwaway netns', () => {
+      const result = spawnSync(netnsRun, ['npx', 'vitest', 'run', 'src/host-network.netns.test.ts'], {
+        cwd: resolve(import.meta.dirname, '..'),
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+        timeout: 120_000,
+      });
+      const output = `${result.stdout}\n${result.stderr}`;
+      expect(output, output).toMatch(/Tests\s+9 passed \(9\)/);
+      expect(result.status, output).toBe(0);
+    }, 130_000);
+  },
+);

@@ -1,0 +1,134 @@
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile, symlink, readdir } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { findExecutable, run } from '@banger/host';
+import { SSHD_CONFIG } from '@banger/images';
+import { sha256, pushBlob, pushManifest, startRegistry, type TestRegistry } from '../test/registry-fixture.js';
+import { checkBootable, provisionCommand, writeGuestContract } from './provision.js';
+import { pullOciImage } from './pull.js';
+
+describe('writeGuestContract', () => {
+  let root: string;
+  let outside: string;
+  beforeEach(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'banger-oci-contract-'));
+    root = join(dir, 'rootfs');
+    outside = join(dir, 'outside');
+    await mkdir(outside);
+    await mkdir(join(root, 'etc/ssh'), { recursive: true });
+    await mkdir(join(root, 'lib/systemd/system'), { recursive: true });
+  });
+  afterEach(async () => {
+    await rm(join(root, '..'), { recursive: true, force: true });
+  });
+
+  it('writes sshd_config, fstab and the resolver unit, enables networkd and drops the image host keys', async () => {
+    await writeFile(join(root, 'etc/ssh/ssh_host_ed25519_key'), 'baked-in key');
+    await writeFile(join(root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'baked-in key');
+    await writeFile(join(root, 'lib/systemd/system/systemd-networkd.service'), '[Unit]\n[Service]\n[Install]\nWantedBy=multi-user.target\nAlso=systemd-networkd.socket\n');
+    await writeFile(join(root, 'lib/systemd/system/systemd-networkd.socket'), '[Socket]\n[Install]\nWantedBy=sockets.target\n');
+    await writeGuestContract(root);
+    expect(await readFile(join(root, 'etc/ssh/sshd_config'), 'utf8')).toBe(SSHD_CONFIG);
+    expect(await readdir(join(root, 'etc/ssh'))).toEqual(['sshd_config']);
+    expect(await readFile(join(root, 'etc/fstab'), 'utf8')).toContain('LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=30s 0 2');
+    expect(await readlink(join(root, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service'))).toBe('/lib/systemd/system/systemd-networkd.service');
+    expect(await readlink(join(root, 'etc/systemd/system/sockets.target.wants/systemd-networkd.socket'))).toBe('/lib/systemd/system/systemd-networkd.socket');
+    expect(await readlink(join(root, 'etc/systemd/system/systemd-networkd-wait-online.service'))).toBe('/dev/null');
+    expect((await stat(join(root, 'root/.ssh'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(root, 'lib/modules'))).isDirectory()).toBe(true);
+  });
+
+  it('replaces symlinks the image planted instead of writing through them to the host', async () => {
+    await writeFile(join(outside, 'fstab'), 'host fstab\n');
+    await symlink(join(outside, 'fstab'), join(root, 'etc/fstab'));
+    await symlink(outside, join(root, 'root')); // /root -> a host directory
+    await writeGuestContract(root);
+    expect(await readFile(join(outside, 'fstab'), 'utf8')).toBe('host fstab\n');
+    expect((await lstat(join(root, 'etc/fstab'))).isFile()).toBe(true);
+    expect(await readdir(outside)).toEqual(['fstab']);
+  });
+});
+
+describe('provisionCommand', () => {
+  it('installs an init, udev, kmod, sshd and iproute2 with each family’s package manager', () => {
+    expect(provisionCommand('debian')).toContain('apt-get install -y -q --no-install-recommends systemd systemd-sysv udev kmod openssh-server iproute2');
+    expect(provisionCommand('fedora')).toMatch(/dnf -y -q install .*systemd .*openssh-server iproute/);
+    expect(provisionCommand('alpine')).toMatch(/apk add --no-cache openrc .*openssh-server iproute2 kmod/);
+  });
+});
+
+const slowTools = ['mmdebstrap', 'docker-registry', 'zstd', 'unshare', 'mkfs.ext4', 'debugfs'].filter((t) => !findExecutable(t));
+const canProvision = slowTools.length === 0 && process.getuid?.() === 0;
+
+/**
+ * The real thing: a Debian minbase tree (mmdebstrap, cached under
+ * ~/.cache/banger-test) pushed as a zstd layer, pulled, and provisioned with
+ * apt inside the image from Debian's mirrors. Minutes, not seconds.
+ */
+describe.skipIf(!canProvision)(`provisioning a Debian image from a real registry${canProvision ? '' : ` (skipped: needs root and ${slowTools.join(', ')})`}`, () => {
+  let dir: string;
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'banger-oci-provision-'));
+    registry = await startRegistry(join(dir, 'registry'));
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('installs systemd and openssh-server into a minbase Debian image and writes the guest contract', async () => {
+    const cache = join(homedir(), '.cache/banger-test/oci');
+    await mkdir(cache, { recursive: true });
+    const tarball = join(cache, 'debian-bookworm-minbase.tar');
+    if (!(await stat(tarball).catch(() => undefined))) {
+      const temp = `${tarball}.tmp-${process.pid}`;
+      await run('mmdebstrap', ['--variant=minbase', '--mode=root', '--quiet', 'bookworm', temp, 'http://deb.debian.org/debian'], { timeoutMs: 15 * 60_000 });
+      await run('mv', [temp, tarball]);
+    }
+    const compressed = join(dir, 'layer.tar.zst');
+    await run('zstd', ['-q', '-T0', '-3', '-f', tarball, '-o', compressed]);
+    const layerBytes = await readFile(compressed);
+    const diffId = sha256(await readFile(tarball));
+    const layerDigest = await pushBlob(registry.host, 'banger/debian', layerBytes);
+    const config = Buffer.from(JSON.stringify({ os: 'linux', architecture: 'amd64', config: {}, rootfs: { type: 'layers', diff_ids: [diffId] } }));
+    const configDigest = await pushBlob(registry.host, 'banger/debian', config);
+    await pushManifest(
+      registry.host,
+      'banger/debian',
+      'bookworm',
+      {
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: layerDigest, size: layerBytes.length }],
+      },
+      'application/vnd.oci.image.manifest.v1+json',
+    );
+
+    const lines: string[] = [];
+    const result = await pullOciImage({
+      reference: `${registry.host}/banger/debian:bookworm`,
+      cacheDir: join(dir, 'cache'),
+      workDir: join(dir, 'work'),
+      outRootfs: join(dir, 'images/debian.ext4'),
+      dockerConfigPath: join(dir, 'none.json'),
+      progress: { line: (l) => lines.push(l) },
+    });
+    expect(result.provisioned).toBe(true);
+    expect(result.osRelease).toMatchObject({ id: 'debian', versionCodename: 'bookworm' });
+    expect(lines.some((l) => /Setting up openssh-server/.test(l))).toBe(true);
+
+    const dump = join(dir, 'dump');
+    await mkdir(dump);
+    await run('debugfs', ['-R', 'rdump / ' + dump, result.rootfsPath]);
+    expect(await checkBootable(dump)).toEqual({ init: true, sshd: true });
+    expect(await readlink(join(dump, 'sbin/init'))).toMatch(/systemd$/);
+    expect(await readFile(join(dump, 'etc/ssh/sshd_config'), 'utf8')).toBe(SSHD_CONFIG);
+    expect((await readdir(join(dump, 'etc/ssh'))).filter((n) => n.startsWith('ssh_host_'))).toEqual([]);
+    expect(await readlink(join(dump, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service'))).toMatch(/systemd-networkd\.service$/);
+    expect(await stat(join(dump, 'usr/sbin/policy-rc.d')).catch(() => undefined)).toBeUndefined();
+    expect(await readdir(join(dir, 'work'))).toEqual([]);
+  }, 30 * 60_000);
+});

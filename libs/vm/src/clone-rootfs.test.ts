@@ -1,0 +1,40 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { run } from '@banger/host';
+import { cloneRootfs } from './clone-rootfs.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'banger-clone-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function makeImage(): Promise<string> {
+  const tree = join(dir, 'tree');
+  mkdirSync(join(tree, 'etc'), { recursive: true });
+  writeFileSync(join(tree, 'etc', 'hostname'), 'image\n');
+  const image = join(dir, 'image.ext4');
+  await run('mkfs.ext4', ['-q', '-F', '-d', tree, '-L', 'banger-root', image, '64M']);
+  return image;
+}
+
+describe('cloneRootfs', () => {
+  it('grows the copy to the disk size and keeps it sparse and readable', async () => {
+    const image = await makeImage();
+    const dest = join(dir, 'vm.ext4');
+    const result = await cloneRootfs(image, dest, 512 * 2 ** 20);
+    expect(result.sizeBytes).toBe(512 * 2 ** 20);
+    expect(statSync(dest).blocks * 512).toBeLessThan(64 * 2 ** 20);
+    const blocks = await run('dumpe2fs', ['-h', dest]);
+    const count = Number(/Block count:\s+(\d+)/.exec(blocks.stdout)?.[1]);
+    const size = Number(/Block size:\s+(\d+)/.exec(blocks.stdout)?.[1]);
+    expect(count * size).toBe(512 * 2 ** 20);
+    expect((await run('debugfs', ['-R', 'cat /etc/hostname', dest])).stdout).toBe('image\n');
+  });
+
+  it('refuses a disk smaller than the image and leaves nothing behind', async () => {
+    const image = await makeImage();
+    const dest = join(dir, 'small.ext4');
+    await expect(cloneRootfs(image, dest, 16 * 2 ** 20)).rejects.toThrow(/smaller than the image/);
+    expect(existsSync(dest)).toBe(false);
+  });
+});

@@ -1,0 +1,3 @@
+export * from './vm-dir.js';
+export * from './vm-name.js';
+export * from './clone-rootfs.js';

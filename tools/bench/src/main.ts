@@ -1,0 +1,39 @@
+// `npm run bench -w tools/bench [-- [--json] [name filter…]]`: runs every
+// benchmark bundled from src/benchmarks/ and prints the environment line and
+// one table. Exits 1 when a benchmark fails or a banger median exceeds its limit.
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Benchmark } from './benchmark.js';
+import { detectEnvironment, formatEnvironment } from './environment.js';
+import { measure, type BenchmarkResult, type SkippedBenchmark } from './measure.js';
+import { formatTable } from './table.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const filters = args.filter((arg) => !arg.startsWith('--'));
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'benchmarks');
+
+const benchmarks: Benchmark<any>[] = [];
+for (const file of readdirSync(dir).filter((name) => name.endsWith('.mjs')).sort()) {
+  const module = (await import(pathToFileURL(join(dir, file)).href)) as { default: Benchmark<any> | Benchmark<any>[] };
+  benchmarks.push(...[module.default].flat());
+}
+const selected = benchmarks.filter((b) => filters.length === 0 || filters.some((f) => b.name.includes(f)));
+
+const environment = await detectEnvironment();
+if (!json) console.log(`${formatEnvironment(environment)}\n`);
+const results: (BenchmarkResult | SkippedBenchmark)[] = [];
+let failed = false;
+for (const benchmark of selected) {
+  if (!json) process.stderr.write(`running: ${benchmark.name}\n`);
+  try {
+    results.push(await measure(benchmark));
+  } catch (error) {
+    failed = true;
+    results.push({ name: benchmark.name, baseline: benchmark.baseline, skipped: `FAILED: ${error instanceof Error ? error.message : String(error)}` });
+  }
+}
+if (json) console.log(JSON.stringify({ environment, results }, null, 2));
+else console.log(formatTable(results));
+if (failed || results.some((r) => 'overLimit' in r && r.overLimit)) process.exitCode = 1;

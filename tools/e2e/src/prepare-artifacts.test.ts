@@ -1,0 +1,17 @@
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { findExecutable } from '@banger/host';
+import { loadArtifacts, prepareArtifacts } from './artifacts.js';
+
+const missing = ['apt-get', 'dpkg-deb', 'depmod', 'mmdebstrap', 'mkfs.ext4'].filter((t) => !findExecutable(t));
+
+describe.skipIf(missing.length > 0)(`e2e artefacts (needs ${missing.join(', ') || 'apt, mmdebstrap, e2fsprogs'})`, () => {
+  it('builds or reuses the kernel bundle and the test image, and the netns step can find them offline', async () => {
+    const log = (line: string) => process.stderr.write(`  prepare: ${line}\n`);
+    const prepared = await prepareArtifacts({ line: log });
+    const loaded = await loadArtifacts();
+    expect(loaded.kernelVersion).toBe(prepared.kernelVersion);
+    expect(loaded.kernelVersion).toMatch(/^\d+\.\d+\.\d+-\d+-cloud-amd64$/);
+    for (const path of [loaded.kernel.vmlinux, loaded.kernel.initrd, loaded.kernel.modules, loaded.rootfs]) expect(existsSync(path)).toBe(true);
+  });
+});
