@@ -67,6 +67,8 @@ build: deps
 # Stages a self-contained tree next to LIBDIR, then swaps it in, so a failed
 # install never leaves a half-copied tree behind.
 stage:
+	@if [ -n "$(PRIV)" ] && ! sudo -n true 2>/dev/null; then \
+	  echo "make install: $(PREFIX) is not writable and sudo needs a password (hint: run sudo -v first, or make install PREFIX=\$$HOME/.local)" >&2; exit 1; fi
 	@set -e; tmp="$(LIBDIR).new"; \
 	$(PRIV) rm -rf "$$tmp"; $(PRIV) mkdir -p "$$tmp" "$(BINDIR)"; \
 	$(PRIV) cp $(BUNDLES) $(addsuffix .map,$(BUNDLES)) "$$tmp/"; \
@@ -92,10 +94,12 @@ uninstall:
 	@echo "  $${XDG_CACHE_HOME:-$$HOME/.cache}/banger/        OCI layer cache"
 
 # The whole suite. CI reads the last line, exactly `tests: N passed, M failed`,
-# summed from every vitest summary (cached tasks replay theirs).
+# summed from every vitest summary (cached tasks replay theirs). Narrow it with
+# e.g. make test TEST_TARGETS="-t test -p @banger/api".
+TEST_TARGETS ?= -t build typecheck test --parallel=2
 test:
 	@log=$$(mktemp); \
-	$(NPX) nx run-many -t build typecheck test --parallel=2 2>&1 | tee "$$log"; status=$${PIPESTATUS[0]}; \
+	$(NPX) nx run-many $(TEST_TARGETS) 2>&1 | tee "$$log"; status=$${PIPESTATUS[0]}; \
 	sed 's/\x1b\[[0-9;]*m//g' "$$log" | awk ' \
 	  /^ *Tests +[0-9]/ { for (i = 2; i <= NF; i++) { if ($$i == "passed") p += $$(i-1); if ($$i == "failed") f += $$(i-1) } } \
 	  END { printf "tests: %d passed, %d failed\n", p, f }' > "$$log.sum"; \

@@ -46,6 +46,14 @@ describe('banger and bangerd as real processes', () => {
     expect(human.stdout).toMatch(new RegExp(`pid:\\s+${s.pid}`));
   });
 
+  it('ends up with one daemon when several CLIs start it at the same time', async () => {
+    const runs = await Promise.all([1, 2, 3].map(() => h.banger(['daemon', 'status', '--json'])));
+    for (const r of runs) expect(r.exitCode, r.stderr).toBe(0);
+    const pids = new Set(runs.map((r) => (JSON.parse(r.stdout) as { pid: number }).pid));
+    pids.forEach((pid) => h.track(pid));
+    expect(pids.size).toBe(1);
+  });
+
   it('refuses a second daemon with a one-line message naming the first', async () => {
     const s = await status();
     const second = await execa(process.execPath, [h.bangerd], { env: h.env, extendEnv: false, reject: false, timeout: 30_000 });

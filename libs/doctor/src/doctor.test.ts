@@ -88,7 +88,7 @@ describe('runDoctor on this machine', () => {
     expect((json['checks'] as Array<{ id: string }>).map((c) => c.id)).toEqual([
       'kvm', 'firecracker', 'qemu', 'hypervisor', 'sudo',
       ...HOST_TOOLS.map((t) => `tool.${t.name}`),
-      'tun', 'bridge-subnet', 'disk', 'ssh-key', 'file-sync', 'daemon',
+      'tun', 'bridge-subnet', 'disk', 'ssh-key', 'file-sync', 'vm-defaults', 'daemon',
     ]);
     expect(json['vmDefaults']).toEqual({
       vcpu: { value: 2, source: 'host', detail: 'cpus/4' },
@@ -292,6 +292,18 @@ describe('config-driven checks', () => {
     const report = await runDoctor({ config: config({ fileSync }), paths, host: HOST });
     expect(check(report, 'file-sync')).toMatchObject({ status: 'warn', required: false, detail: `host path missing: entry 2: ${join(scratch, 'nope')}` });
     expect(report.ok).toBe(true);
+  });
+});
+
+describe('vm_defaults check', () => {
+  it('warns when configured vm_defaults exceed the host CPUs or RAM', async () => {
+    const report = await runDoctor({ config: config({ vmDefaults: { vcpu: 16, memoryMib: 32768 } }), paths, host: HOST });
+    expect(check(report, 'vm-defaults')).toMatchObject({
+      status: 'warn',
+      required: false,
+      detail: 'vcpu = 16 but the host has 8 CPUs; memory_mib = 32768 but the host has 16 GiB of RAM',
+    });
+    expect(report.vmDefaults.vcpu).toEqual({ value: 16, source: 'config', detail: 'vm_defaults.vcpu' });
   });
 });
 

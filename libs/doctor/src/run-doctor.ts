@@ -1,4 +1,4 @@
-import { currentHostFacts, resolveVmDefaults } from '@banger/config';
+import { currentHostFacts, resolveVmDefaults, type HostFacts } from '@banger/config';
 import { bridgeSubnetCheck } from './checks/bridge.js';
 import { daemonCheck } from './checks/daemon.js';
 import { diskCheck } from './checks/disk.js';
@@ -11,6 +11,7 @@ import { sshKeyCheck } from './checks/ssh-key.js';
 import { sudoCheck } from './checks/sudo.js';
 import { HOST_TOOLS, toolCheck } from './checks/tools.js';
 import { tunCheck } from './checks/tun.js';
+import { vmDefaultsCheck } from './checks/vm-defaults.js';
 import { once, type CheckContext } from './context.js';
 import { hostDoctorEnv, type DoctorEnv } from './env.js';
 import type { DaemonProbe, DoctorCheck, DoctorCheckResult, DoctorReport, RunDoctorOptions } from './types.js';
@@ -19,10 +20,18 @@ import type { DaemonProbe, DoctorCheck, DoctorCheckResult, DoctorReport, RunDoct
  * The doctor's checks for a config, paths and environment, in report order.
  * Exposed so callers (and tests) can inspect or run a subset.
  */
-export function doctorChecks(options: { config: CheckContext['config']; paths: CheckContext['paths']; env?: Partial<DoctorEnv>; daemon?: DaemonProbe }): {
+export function doctorChecks(options: {
+  config: CheckContext['config'];
+  paths: CheckContext['paths'];
+  env?: Partial<DoctorEnv>;
+  daemon?: DaemonProbe;
+  host?: HostFacts;
+}): {
   checks: DoctorCheck[];
   context: CheckContext;
+  host: () => HostFacts;
 } {
+  const host = onceSync(() => options.host ?? currentHostFacts(options.paths.stateDir));
   const env: DoctorEnv = { ...hostDoctorEnv(), ...options.env };
   const context: CheckContext = {
     config: options.config,
@@ -43,9 +52,15 @@ export function doctorChecks(options: { config: CheckContext['config']; paths: C
     diskCheck(context),
     sshKeyCheck(context),
     fileSyncCheck(context),
+    vmDefaultsCheck(() => resolveVmDefaults(options.config, host()), host),
     ...(options.daemon ? [daemonCheck(context, options.daemon)] : []),
   ];
-  return { checks, context };
+  return { checks, context, host };
+}
+
+function onceSync<T>(fn: () => T): () => T {
+  let value: { v: T } | undefined;
+  return () => (value ??= { v: fn() }).v;
 }
 
 /**
@@ -54,9 +69,9 @@ export function doctorChecks(options: { config: CheckContext['config']; paths: C
  * becomes a check result, and `ok` is false when a required check failed.
  */
 export async function runDoctor(options: RunDoctorOptions): Promise<DoctorReport> {
-  const { checks, context } = doctorChecks(options);
+  const { checks, context, host: hostFacts } = doctorChecks(options);
   const results = await Promise.all(checks.map(runCheck));
-  const host = options.host ?? currentHostFacts(options.paths.stateDir);
+  const host = hostFacts();
   return {
     ok: results.every((r) => !r.required || r.status !== 'fail'),
     checks: results,

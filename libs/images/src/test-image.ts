@@ -17,9 +17,11 @@ export const defaultTestCacheDir = (): string => process.env['BANGER_TEST_CACHE'
  * real `debian-minimal` build, cached at `<cacheDir>/images/<recipeHash>/`
  * (rootfs.ext4, root-skel.tar, manifest.json). Builds it (≈ 70–100 s) when
  * missing; concurrent callers wait on a lock instead of building twice.
+ * `recipeName` picks another built-in recipe (the slow golden-image test
+ * passes `debian-bookworm`).
  */
-export async function ensureTestImage(cacheDir: string = defaultTestCacheDir(), progress?: ProgressSink): Promise<string> {
-  const recipe = await loadRecipe('debian-minimal');
+export async function ensureTestImage(cacheDir: string = defaultTestCacheDir(), progress?: ProgressSink, recipeName = 'debian-minimal'): Promise<string> {
+  const recipe = await loadRecipe(recipeName);
   const recipeHash = recipeFingerprint(recipe, await resolvePackageVersions(recipe));
   const imagesDir = join(cacheDir, 'images');
   const dir = join(imagesDir, recipeHash);

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -43,7 +44,11 @@ describe('extractVmlinux on synthetic images', () => {
 
   it.skipIf(!findExecutable('zstd'))('decompresses a zstd payload through the zstd tool', async () => {
     const elf = fakeElf(50_000);
-    const compressed = (await run('zstd', ['-q', '-c'], { input: elf, binary: true })).stdoutBuffer!;
+    const dir = await mkdtemp(join(tmpdir(), 'banger-zstd-'));
+    await writeFile(join(dir, 'elf'), elf);
+    await run('zstd', ['-q', join(dir, 'elf'), '-o', join(dir, 'elf.zst')]);
+    const compressed = await readFile(join(dir, 'elf.zst'));
+    await rm(dir, { recursive: true });
     const { elf: out, compression } = await extractVmlinux(fakeBzImage(compressed, elf.length));
     expect(compression).toBe('zstd');
     expect(out.equals(elf)).toBe(true);
@@ -105,8 +110,11 @@ describe.skipIf(skip)(`extractVmlinux on Debian kernels${skip ? ` (skipped: ${sk
     expect(elf.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
     expect(elf.readUInt16LE(18)).toBe(0x3e);
     if (findExecutable('lz4')) {
-      const oracle = await run('lz4', ['-dc'], { input: payload.subarray(0, payload.length - 4), binary: true });
-      expect(oracle.stdoutBuffer!.equals(elf)).toBe(true);
+      const dir = await mkdtemp(join(tmpdir(), 'banger-lz4-'));
+      await writeFile(join(dir, 'payload.lz4'), payload.subarray(0, payload.length - 4));
+      await run('lz4', ['-d', '-q', '-f', join(dir, 'payload.lz4'), join(dir, 'vmlinux')]);
+      expect((await readFile(join(dir, 'vmlinux'))).equals(elf)).toBe(true);
+      await rm(dir, { recursive: true });
     }
   });
 
@@ -137,8 +145,10 @@ describe.skipIf(skip)(`extractVmlinux on Debian kernels${skip ? ` (skipped: ${sk
     const deb = await fetchDeb(ref, join(testCacheDir, 'kernels', 'debs'));
     const kver = ref.package.replace(/^linux-image-/, '');
     // Only the bzImage is needed: stream it out of the .deb instead of unpacking 400 MB of modules.
-    const tar = await run('dpkg-deb', ['--fsys-tarfile', deb], { binary: true });
-    const image = (await run('tar', ['-xO', `./boot/vmlinuz-${kver}`], { input: tar.stdoutBuffer!, binary: true })).stdoutBuffer!;
+    const dir = await mkdtemp(join(tmpdir(), 'banger-generic-'));
+    await run('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" "./boot/vmlinuz-$3"', 'sh', deb, dir, kver]);
+    const image = await readFile(join(dir, 'boot', `vmlinuz-${kver}`));
+    await rm(dir, { recursive: true });
     const { elf, compression } = await extractVmlinux(image, { file: `vmlinuz-${kver}` });
     expect(compression).toBe('xz');
     expect(elf.readUInt16LE(18)).toBe(0x3e);

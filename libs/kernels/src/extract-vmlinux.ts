@@ -1,8 +1,8 @@
 import { gunzipSync } from 'node:zlib';
 import { BangerError, UserError } from '@banger/errors';
-import { run } from '@banger/host';
 import { parseBzImageHeader } from './boot-header.js';
 import { decodeLz4Legacy, LZ4_LEGACY_MAGIC } from './lz4-legacy.js';
+import { decompressWithTool } from './tool-decompress.js';
 
 /** The compressors a Linux x86 bzImage payload can use (CONFIG_KERNEL_*). */
 export type KernelCompression = 'gzip' | 'lz4' | 'xz' | 'zstd' | 'lzma' | 'bzip2' | 'lzo';
@@ -90,11 +90,9 @@ async function decompress(kind: KernelCompression, data: Buffer, expectedSize: n
       if (data.readUInt32LE(0) !== LZ4_LEGACY_MAGIC) throw new Error('not an LZ4 legacy frame');
       return decodeLz4Legacy(data, expectedSize);
     case 'xz':
-      return (await run('xz', ['-dc', '--single-stream'], { input: data, binary: true, signal })).stdoutBuffer!;
     case 'lzma':
-      return (await run('xz', ['-dc', '--format=lzma'], { input: data, binary: true, signal })).stdoutBuffer!;
     case 'zstd':
-      return (await run('zstd', ['-dcq'], { input: data, binary: true, signal })).stdoutBuffer!;
+      return decompressWithTool(kind, data, signal);
     default:
       throw new Error(`${kind} kernels are not supported (use a kernel built with gzip, LZ4, xz, lzma or zstd)`);
   }

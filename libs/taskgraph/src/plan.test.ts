@@ -177,5 +177,13 @@ describe('plan', () => {
       message: 'planning g: isSatisfied() of step "b" failed: ssh probe crashed',
     });
   });
+
+  it('stops with a CancelledError when its signal is aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(
+      plan([fileStep({ id: 'a', dir })], { graphId: 'g', store: new MemoryStepStateStore(), signal: controller.signal }),
+    ).rejects.toMatchObject({ name: 'CancelledError', message: 'planning g was cancelled' });
+  });
 });
 

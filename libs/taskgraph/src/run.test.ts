@@ -9,7 +9,7 @@ import { fileStep, outPath } from './__fixtures__/file-steps.js';
 import { StepEventSchema, type StepEvent } from './events.js';
 import { MemoryStepStateStore } from './memory-store.js';
 import { plan } from './plan.js';
-import { assertGraphSucceeded, run } from './run.js';
+import { assertGraphSucceeded, isGraphRunning, run } from './run.js';
 import { StepFailedError } from './step-failed-error.js';
 
 let dir: string;
@@ -292,7 +292,7 @@ describe('run', () => {
     expect(progress.at(-1)).toMatchObject({ done: 1_000_000, unit: 'bytes' });
   });
 
-  it('streams output lines of a step as events', async () => {
+  it('streams output lines of a step as events, one event per line', async () => {
     const rec = recorder();
     const graph = [
       fileStep({
@@ -301,12 +301,13 @@ describe('run', () => {
         produce: async (ctx, report) => {
           const child = execa('sh', ['-c', 'echo one; echo two'], { cancelSignal: ctx.signal, lines: true });
           for await (const line of child) report.line(String(line));
+          report.line('three\nfour\n');
           return 'built';
         },
       }),
     ];
     await run(graph, { graphId: 'g', store: new MemoryStepStateStore(), onEvent: rec.onEvent });
-    expect(rec.events.filter((e) => e.type === 'step-output').map((e) => (e as { line: string }).line)).toEqual(['one', 'two']);
+    expect(rec.events.filter((e) => e.type === 'step-output').map((e) => (e as { line: string }).line)).toEqual(['one', 'two', 'three', 'four']);
   });
 
   it('rejects reading the outputs of a step that is not declared as a need', async () => {
@@ -321,11 +322,13 @@ describe('run', () => {
   it('refuses to run a graph id that is already running in this process', async () => {
     const store = new MemoryStepStateStore();
     const first = run([sleepStep('slow', 0.3)], { graphId: 'vm:x', store });
+    expect(isGraphRunning('vm:x')).toBe(true);
     await expect(run([fileStep({ id: 'other', dir })], { graphId: 'vm:x', store })).rejects.toMatchObject({
       code: 'TASK_GRAPH_BUSY',
       message: 'vm:x is already running',
     });
     expect((await first).ok).toBe(true);
+    expect(isGraphRunning('vm:x')).toBe(false);
     expect((await run([fileStep({ id: 'other', dir })], { graphId: 'vm:x', store })).ok).toBe(true);
   });
 });

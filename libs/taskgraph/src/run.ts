@@ -69,6 +69,15 @@ export function assertGraphSucceeded(result: GraphResult): void {
 /** Graph instances being applied in this process: one run per graph id at a time. */
 const active = new Set<string>();
 
+/**
+ * Whether `run()` is applying this graph id in this process right now. A
+ * 'running' row in the state store for a graph that is not running here was
+ * left by a killed process (the next plan says `interrupted`).
+ */
+export function isGraphRunning(graphId: string): boolean {
+  return active.has(graphId);
+}
+
 const silentLogger: StepLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 const PENDING = 'waiting';
@@ -113,7 +122,7 @@ async function apply(plan: Plan, options: RunOptions, signal: AbortSignal, log: 
     try {
       options.onEvent?.(event);
     } catch (error) {
-      log.warn('task graph event listener threw', { graphId, error: String(error) });
+      log.warn({ graphId, error: String(error) }, 'task graph event listener threw');
     }
   };
   const began = performance.now();
@@ -164,7 +173,11 @@ async function apply(plan: Plan, options: RunOptions, signal: AbortSignal, log: 
     };
     const report: StepReport = {
       line: (text) => {
-        if (!finished) emit({ type: 'step-output', time: Date.now(), graphId, stepId: step.id, line: text });
+        if (finished) return;
+        // One event per line, so line-oriented renderers stay one line per event.
+        for (const line of text.replace(/\r?\n$/, '').split(/\r?\n/)) {
+          emit({ type: 'step-output', time: Date.now(), graphId, stepId: step.id, line });
+        }
       },
       progress: (done, total) => {
         if (!finished) throttle.report(done, total, 'items');
@@ -207,7 +220,7 @@ async function apply(plan: Plan, options: RunOptions, signal: AbortSignal, log: 
         if (signal.aborted) store.markCancelled(graphId, step.id, { finishedAt: end, durationMs });
         else store.markFailed(graphId, step.id, { finishedAt: end, durationMs, error: toWireError(error) });
       } catch (storeError) {
-        log.error('task graph could not record a step result', { graphId, stepId: step.id, error: String(storeError) });
+        log.error({ graphId, stepId: step.id, error: String(storeError) }, 'task graph could not record a step result');
       }
       if (signal.aborted) {
         settle(step.id, { status: 'cancelled' });
@@ -219,7 +232,7 @@ async function apply(plan: Plan, options: RunOptions, signal: AbortSignal, log: 
       settle(step.id, { status: 'failed', durationMs, error: failure });
       const hint = error instanceof BangerError && error.hint ? error.hint : step.hint;
       emit({ type: 'step-failed', time: end, graphId, stepId: step.id, error: toWireError(error), ...(hint ? { hint } : {}) });
-      log.warn('task graph step failed', { graphId, stepId: step.id, error: failure.message });
+      log.warn({ graphId, stepId: step.id, error: failure.message }, 'task graph step failed');
     }
   };
 

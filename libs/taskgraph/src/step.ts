@@ -21,12 +21,15 @@ export interface PlanContext {
   readonly previousOutputs: unknown;
 }
 
-/** A logger with pino's call shape, so the daemon can pass a pino child logger. */
+/** One log method with pino's call shape: `log.info({ vm }, 'booting')` or `log.info('booting')`. */
+export type StepLogFn = (fieldsOrMessage: Record<string, unknown> | string, message?: string) => void;
+
+/** A logger with pino's call shape, so the daemon can pass a pino child logger as is. */
 export interface StepLogger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+  debug: StepLogFn;
+  info: StepLogFn;
+  warn: StepLogFn;
+  error: StepLogFn;
 }
 
 /** What `run` gets: the plan context plus cancellation-safe write helpers. */

@@ -45,10 +45,15 @@ export async function listWorkspaceFiles(repoDir: string): Promise<string[]> {
   // Names are decoded as UTF-8: a file name that is not valid UTF-8 is not copied (lstat misses it).
   const names = [...new Set(listed.stdout.split('\0').filter(Boolean))];
   const files: string[] = [];
-  for (const name of names) {
-    const entry = await lstat(join(dir, name)).catch(() => undefined);
-    // Missing: tracked but deleted in the work tree. Directory: a submodule (gitlink).
-    if (entry && (entry.isFile() || entry.isSymbolicLink())) files.push(name);
+  // Batches of lstat calls: one at a time is slow on a cold cache for 20 000 files.
+  for (let start = 0; start < names.length; start += 256) {
+    const batch = names.slice(start, start + 256);
+    const stats = await Promise.all(batch.map((name) => lstat(join(dir, name)).catch(() => undefined)));
+    batch.forEach((name, i) => {
+      const entry = stats[i];
+      // Missing: tracked but deleted in the work tree. Directory: a submodule (gitlink).
+      if (entry && (entry.isFile() || entry.isSymbolicLink())) files.push(name);
+    });
   }
   files.push(...(await walk(join(dir, '.git'), '.git')));
   return files.sort();

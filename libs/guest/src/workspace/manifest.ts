@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { UserError } from '@banger/errors';
 
 /** What banger knows about one synced file. */
 export interface ManifestEntry {
@@ -11,7 +12,7 @@ export interface ManifestEntry {
   mtimeMs: number;
   /** Permission bits (0o644, 0o755…). */
   mode: number;
-  /** sha256 of a regular file's content (hex). */
+  /** sha256 of a regular file's content (hex), computed once the file changed after a sync. */
   sha256?: string;
   /** A symlink's target, as written. */
   target?: string;
@@ -27,7 +28,12 @@ export interface Manifest {
   entries: Record<string, ManifestEntry>;
 }
 
-/** Files whose size, mtime and mode match `previous` reuse its sha256 unread: re-syncs of big repos stay fast. */
+/**
+ * Describes `files` (from listWorkspaceFiles). A file is read and hashed only
+ * when `previous` knows it and its size, mtime or mode changed, so a re-sync of
+ * a 20 000-file repository costs a `stat` per file, and a touched file with the
+ * same content is not re-sent. New files are not hashed (they are sent anyway).
+ */
 export async function buildManifest(repoDir: string, files: readonly string[], previous?: Manifest): Promise<Manifest> {
   const entries: Record<string, ManifestEntry> = {};
   // A few files in flight: overlapped reads without opening 20 000 descriptors at once.
@@ -35,11 +41,16 @@ export async function buildManifest(repoDir: string, files: readonly string[], p
   const worker = async (): Promise<void> => {
     while (next < files.length) {
       const path = files[next++] as string;
-      const entry = await describe(join(repoDir, path), previous?.entries[path]);
+      const entry = await describe(join(repoDir, path), previous?.entries[path]).catch((error: unknown) => {
+        throw new UserError('WORKSPACE_FILE_UNREADABLE', `workspace ${repoDir}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+          hint: 'fix its permissions, or add it to .gitignore',
+          cause: error,
+        });
+      });
       if (entry) entries[path] = entry;
     }
   };
-  await Promise.all(Array.from({ length: 8 }, worker));
+  await Promise.all(Array.from({ length: 16 }, worker));
   const sorted: Record<string, ManifestEntry> = {};
   for (const path of Object.keys(entries).sort()) sorted[path] = entries[path] as ManifestEntry;
   return { version: 1, entries: sorted };
@@ -53,14 +64,18 @@ async function describe(full: string, before: ManifestEntry | undefined): Promis
     return { type: 'symlink', size: stat.size, mtimeMs: stat.mtimeMs, mode, target: await readlink(full) };
   }
   if (!stat.isFile()) return undefined;
-  const unchanged = before?.type === 'file' && before.size === stat.size && before.mtimeMs === stat.mtimeMs && before.sha256;
-  const sha256 = unchanged ? before.sha256 : await hashFile(full);
+  // Hash only files that changed since the last sync: a first sync sends everything anyway, and a
+  // later one must tell a real edit from a touch (checkout, build tools) before re-sending.
+  const unchanged = before?.type === 'file' && before.size === stat.size && before.mtimeMs === stat.mtimeMs && before.mode === mode;
+  const sha256 = unchanged ? before.sha256 : before ? await hashFile(full, stat.size) : undefined;
   return { type: 'file', size: stat.size, mtimeMs: stat.mtimeMs, mode, ...(sha256 ? { sha256 } : {}) };
 }
 
-async function hashFile(path: string): Promise<string> {
+async function hashFile(path: string, size: number): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
+  // One read for small files: a stream per file costs more than the hashing on a 20 000-file repo.
+  if (size <= 1024 * 1024) hash.update(await readFile(path));
+  else await pipeline(createReadStream(path), hash);
   return hash.digest('hex');
 }
 

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Pack } from 'tar-stream';
-import { InternalError, UserError } from '@banger/errors';
+import { CancelledError, InternalError, UserError } from '@banger/errors';
 import type { ProgressSink } from '@banger/host';
 import { shellQuote } from '../ssh/open-ssh-args.js';
 import type { GuestExec, GuestExecResult } from './guest-exec.js';
@@ -68,7 +68,7 @@ export async function syncWorkspace(options: SyncWorkspaceOptions): Promise<Sync
     const pack = tar.pack();
     const writing = (async () => {
       for (const path of changed) {
-        if (signal?.aborted) throw new Error('cancelled');
+        if (signal?.aborted) throw new CancelledError('workspace sync: cancelled');
         bytes += await addEntry(pack, repoDir, path);
         progress?.bytes?.(bytes, total);
       }
@@ -105,6 +105,13 @@ async function addEntry(pack: Pack, repoDir: string, path: string): Promise<numb
     await pipeline(createReadStream(full, { end: stat.size - 1 }), entry);
     return stat.size;
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new UserError('WORKSPACE_FILE_UNREADABLE', `workspace sync: cannot read ${path}: permission denied`, {
+        hint: 'fix its permissions, or add it to .gitignore',
+        cause: error,
+      });
+    }
     throw new UserError('WORKSPACE_FILE_CHANGED', `workspace sync: ${path} changed while it was being copied: ${(error as Error).message}`, {
       hint: 'run the command again once the file is written',
       cause: error,

@@ -77,15 +77,26 @@ describe('manifests', () => {
   it('reuses checksums of unchanged files and ignores a touch that keeps the content', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'banger-ws-manifest-'));
     try {
+      const { utimes } = await import('node:fs/promises');
+      const touch = (name: string, seconds: number) => utimes(join(dir, name), seconds, seconds);
       await writeFile(join(dir, 'a'), 'same');
       await writeFile(join(dir, 'b'), 'before');
+      await touch('a', 1_000);
+      await touch('b', 1_000);
       const first = await buildManifest(dir, ['a', 'b']);
-      await writeFile(join(dir, 'a'), 'same'); // new mtime, same bytes
-      await writeFile(join(dir, 'b'), 'after!');
+      expect(diffManifests(undefined, first).changed).toEqual(['a', 'b']);
+      expect(first.entries['a']?.sha256).toBeUndefined(); // new files are sent, not hashed
+
+      await writeFile(join(dir, 'b'), 'after!'); // same size, new content
+      await touch('b', 2_000);
       const second = await buildManifest(dir, ['a', 'b'], first);
       expect(diffManifests(first, second)).toEqual({ changed: ['b'], deleted: [] });
-      expect(diffManifests(second, await buildManifest(dir, ['a'], second))).toEqual({ changed: [], deleted: ['b'] });
-      expect(diffManifests(undefined, first).changed).toEqual(['a', 'b']);
+
+      await touch('b', 3_000); // touched, content unchanged
+      const third = await buildManifest(dir, ['a', 'b'], second);
+      expect(third.entries['b']?.sha256).toBe(second.entries['b']?.sha256);
+      expect(diffManifests(second, third)).toEqual({ changed: [], deleted: [] });
+      expect(diffManifests(third, await buildManifest(dir, ['a'], third))).toEqual({ changed: [], deleted: ['b'] });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

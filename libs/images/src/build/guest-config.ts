@@ -60,8 +60,8 @@ if [ -n "$spec" ]; then
   if [ -n "$dns0$dns1" ]; then
     {
       echo "# Written at boot by banger-resolv.service from the kernel's ip= argument."
-      [ -n "$dns0" ] && echo "nameserver $dns0"
-      [ -n "$dns1" ] && echo "nameserver $dns1"
+      if [ -n "$dns0" ]; then echo "nameserver $dns0"; fi
+      if [ -n "$dns1" ]; then echo "nameserver $dns1"; fi
     } > /etc/resolv.conf.banger-tmp && mv -f /etc/resolv.conf.banger-tmp /etc/resolv.conf
   fi
 fi

@@ -5,6 +5,7 @@ import { run } from '@banger/host';
 import { writeCpioGz, type CpioEntry } from '../write-cpio.js';
 import { DEFAULT_BOOT_MODULES, readModuleIndex, resolveModules, type ModuleResolution } from '../modules-dep.js';
 import { INIT_SCRIPT } from './init-script.js';
+import { decompressWithTool } from '../tool-decompress.js';
 
 export interface BuildInitrdOptions {
   /** The unpacked kernel package: holds lib/modules/<kernelVersion> with depmod output. */
@@ -71,8 +72,8 @@ export async function buildInitrd(options: BuildInitrdOptions): Promise<BuiltIni
 }
 
 async function readModule(file: string, signal?: AbortSignal): Promise<Buffer> {
-  if (file.endsWith('.ko.xz')) return (await run('xz', ['-dc', file], { binary: true, signal })).stdoutBuffer!;
-  if (file.endsWith('.ko.zst')) return (await run('zstd', ['-dcq', file], { binary: true, signal })).stdoutBuffer!;
+  if (file.endsWith('.ko.xz')) return decompressWithTool('xz', await readFile(file), signal);
+  if (file.endsWith('.ko.zst')) return decompressWithTool('zstd', await readFile(file), signal);
   if (file.endsWith('.ko.gz')) return gunzipSync(await readFile(file));
   return readFile(file);
 }

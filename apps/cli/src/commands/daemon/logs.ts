@@ -38,14 +38,17 @@ export async function daemonLogsCommand(ctx: CliContext, options: LogsOptions): 
 
 async function follow(file: string, start: number, print: (line: string) => void, signal: AbortSignal): Promise<void> {
   let offset = start;
+  let inode = existsSync(file) ? statSync(file).ino : undefined;
   let busy = false;
   const poll = async (): Promise<void> => {
     if (busy) return;
     busy = true;
     try {
       if (!existsSync(file)) return;
-      // Smaller than where we were: rotated or truncated, so start over.
-      if (statSync(file).size < offset) offset = 0;
+      // Another file (rotated) or a shorter one (truncated): start over.
+      const stat = statSync(file);
+      if (stat.ino !== inode || stat.size < offset) offset = 0;
+      inode = stat.ino;
       const { lines, end } = await readFrom(file, offset);
       lines.forEach(print);
       offset = end;

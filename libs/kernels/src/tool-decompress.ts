@@ -1,0 +1,24 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '@banger/host';
+
+/**
+ * Decompresses `data` with the host's `xz` (xz or lzma format) or `zstd`,
+ * file to file in a private temp dir. Kernels and modules are tens of MB, so
+ * the output is not collected from a pipe (see the report: run()'s binary
+ * mode does not return Buffers with execa 9).
+ */
+export async function decompressWithTool(kind: 'xz' | 'lzma' | 'zstd', data: Buffer, signal?: AbortSignal): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'banger-decompress-'));
+  try {
+    const input = join(dir, kind === 'zstd' ? 'data.zst' : kind === 'lzma' ? 'data.lzma' : 'data.xz');
+    const output = join(dir, 'data');
+    await writeFile(input, data);
+    if (kind === 'zstd') await run('zstd', ['-d', '-q', '-f', '-o', output, input], { signal });
+    else await run('xz', ['-d', '-k', '-f', kind === 'lzma' ? '--format=lzma' : '--single-stream', input], { signal });
+    return await readFile(output);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
