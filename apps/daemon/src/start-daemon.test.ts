@@ -40,6 +40,25 @@ describe('startDaemon', () => {
     client.close();
   });
 
+  it('answers garbage and an oversized line with errors and keeps serving other clients', async () => {
+    const daemon = await start();
+    const { connect } = await import('node:net');
+    const garbage = connect(daemon.ctx.paths.socketPath);
+    const replies: string[] = [];
+    garbage.on('data', (d: Buffer) => replies.push(...d.toString().split('\n').filter(Boolean)));
+    const closed = new Promise((r) => garbage.once('close', r));
+    garbage.write('\u0000\u0001 not json\n');
+    garbage.write(`{"id":"big","method":"hello","params":{"clientVersion":"${'x'.repeat(1024 * 1024)}"}}\n`);
+    await closed;
+    expect(replies.map((r) => JSON.parse(r))).toMatchObject([
+      { id: null, error: { code: 'PROTOCOL_INVALID_JSON' } },
+      { id: 'big', error: { code: 'PROTOCOL_LINE_TOO_LONG' } },
+    ]);
+    const client = await ApiClient.connect(daemon.ctx.paths.socketPath);
+    expect((await client.call('daemon.status', {})).pid).toBe(process.pid);
+    client.close();
+  });
+
   it('refuses a second daemon for the same state dir, naming the first one', async () => {
     const first = await start();
     const error = await startDaemon({ env }).catch((e: unknown) => e);

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import { findExecutable, runPrivileged, type RunOptions, type RunResult } from '@banger/host';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { findExecutable, run, runPrivileged, type RunOptions, type RunResult } from '@banger/host';
 
 /** Where the `.vm` zone is served for one bridge. */
 export interface ResolvedWiring {
@@ -73,4 +74,53 @@ export async function revertResolvedWiring(
 ): Promise<void> {
   if (!(options.active ?? (() => systemdResolvedActive()))()) return;
   await (options.runner ?? runPrivileged)('resolvectl', ['revert', bridge], { allowFailure: true });
+}
+
+/**
+ * True when resolved currently lists banger's server for the bridge
+ * (`resolvectl dns <bridge>` prints it). False when resolved lost the setting,
+ * e.g. after it restarted, or when the link is unknown to it.
+ */
+export async function resolvedWiringApplied(wiring: ResolvedWiring, options: { runner?: PrivilegedRunner } = {}): Promise<boolean> {
+  const result = await (options.runner ?? run)('resolvectl', ['dns', wiring.bridge], { allowFailure: true });
+  if (result.exitCode !== 0) return false;
+  const expected = resolvedCommands(wiring)[0]?.args[2] ?? wiring.address;
+  const listed = result.stdout.slice(result.stdout.indexOf(':') + 1).trim().split(/\s+/);
+  return listed.some((server) => server === expected || server.split('#')[0] === expected);
+}
+
+/**
+ * Keeps the wiring in place until `signal` aborts: checks every `intervalMs`
+ * (default 30 s) and re-applies it when resolved forgot it (a resolved
+ * restart drops per-link settings). Errors go to `onError` and never end the
+ * loop. Resolves when aborted; does nothing without systemd-resolved.
+ */
+export async function keepResolvedWiring(
+  wiring: ResolvedWiring,
+  options: { signal: AbortSignal; intervalMs?: number; active?: () => boolean; runner?: PrivilegedRunner; onReapplied?: () => void; onError?: (error: Error) => void },
+): Promise<void> {
+  const active = options.active ?? (() => systemdResolvedActive());
+  while (!options.signal.aborted) {
+    try {
+      if (active() && !(await resolvedWiringApplied(wiring, { runner: options.runner }))) {
+        const outcome = await applyResolvedWiring(wiring, { active, runner: options.runner, signal: options.signal });
+        if (outcome.applied) options.onReapplied?.();
+      }
+    } catch (error) {
+      if (options.signal.aborted) break;
+      options.onError?.(error as Error);
+    }
+    await sleep(options.intervalMs ?? 30_000, undefined, { signal: options.signal }).catch(() => undefined);
+  }
+}
+
+/**
+ * What the host's own resolver (nsswitch: files, resolved, DNS) returns for
+ * `name`, via `getent hosts`; undefined when it does not resolve. For
+ * `banger doctor`: `<vm>.vm` resolving proves the routing works end to end.
+ */
+export async function hostResolves(name: string, options: { timeoutMs?: number } = {}): Promise<string | undefined> {
+  const result = await run('getent', ['hosts', name], { allowFailure: true, timeoutMs: options.timeoutMs ?? 5_000 }).catch(() => undefined);
+  if (!result || result.exitCode !== 0) return undefined;
+  return result.stdout.trim().split(/\s+/)[0] || undefined;
 }

@@ -7,8 +7,12 @@ import { answerQuery, MAX_QUERY_BYTES, type VmLookup } from './zone.js';
 export interface DnsServerOptions {
   /** Address to listen on, e.g. the bridge address or 127.0.0.1. */
   host: string;
-  /** UDP and TCP port; 0 picks a free one (tests). */
-  port: number;
+  /**
+   * UDP and TCP port; 0 picks a free one (tests). A list is tried in order,
+   * moving on when a port is taken or privileged (e.g. `[53, 5353]`: 53 when
+   * bangerd may bind it); the returned server says which one it got.
+   */
+  port: number | readonly number[];
   /**
    * Called for every query under `.vm` with the VM name (lowercase, no
    * `.vm`). Records follow it live: pass a lookup over the daemon's VM table.
@@ -38,6 +42,21 @@ const TCP_MAX_CONNECTIONS = 64;
  * is dropped or answered FORMERR and never harms the server.
  */
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
+  const ports = typeof options.port === 'number' ? [options.port] : [...options.port];
+  if (ports.length === 0) throw new InternalError('DNS_LISTEN_FAILED', `dns server: no port to listen on for ${options.host}`);
+  for (const [index, port] of ports.entries()) {
+    try {
+      return await listenOn({ ...options, port });
+    } catch (error) {
+      const code = ((error as InternalError).cause as NodeJS.ErrnoException | undefined)?.code;
+      const last = index === ports.length - 1;
+      if (last || (code !== 'EACCES' && code !== 'EADDRINUSE')) throw error;
+    }
+  }
+  throw new InternalError('DNS_LISTEN_FAILED', `dns server: cannot listen on ${options.host}`); // unreachable
+}
+
+async function listenOn(options: DnsServerOptions & { port: number }): Promise<DnsServer> {
   const zone = {
     lookup: options.lookup,
     ttl: options.ttl ?? 5,
@@ -143,7 +162,7 @@ async function closeAll(udp: UdpSocket, tcp: TcpServer, connections: Set<Socket>
   ]);
 }
 
-function bindError(options: DnsServerOptions, protocol: string, error: unknown): InternalError {
+function bindError(options: DnsServerOptions & { port: number }, protocol: string, error: unknown): InternalError {
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? String(error);
   const hint =
     code === 'EACCES'

@@ -14,6 +14,7 @@ export * from './ssh/open-ssh-args.js';
 export * from './workspace/guest-exec.js';
 export * from './workspace/list-files.js';
 export * from './workspace/manifest.js';
+export * from './workspace/manifest-file.js';
 export * from './workspace/sync.js';
 export * from './workspace/git-branch.js';
 export * from './mise/bootstrap.js';

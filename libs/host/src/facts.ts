@@ -1,14 +1,18 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 
-/** /dev/kvm exists and this process can open it read-write. */
-export function kvmUsable(): boolean {
+/**
+ * /dev/kvm exists, this process can open it read-write, and the CPU exposes
+ * hardware virtualisation. The last check matters: some nested hosts ship a
+ * /dev/kvm whose guests then die with "failed to set MSR".
+ */
+export function kvmUsable(cpuinfo = readProcCpuinfo()): boolean {
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
-    return true;
   } catch {
     return false;
   }
+  return /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo);
 }
 
 /**

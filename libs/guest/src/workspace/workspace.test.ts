@@ -9,6 +9,7 @@ import { openSshSession, type SshSession } from '../ssh/exec.js';
 import { sshGuestExec, type GuestExec } from './guest-exec.js';
 import { listWorkspaceFiles } from './list-files.js';
 import { buildManifest, diffManifests } from './manifest.js';
+import { readManifest, workspaceGuestDir, writeManifest } from './manifest-file.js';
 import { syncWorkspace } from './sync.js';
 import { interpretBranchResult, workspaceGitCommands } from './git-branch.js';
 
@@ -97,6 +98,23 @@ describe('manifests', () => {
       expect(third.entries['b']?.sha256).toBe(second.entries['b']?.sha256);
       expect(diffManifests(second, third)).toEqual({ changed: [], deleted: [] });
       expect(diffManifests(third, await buildManifest(dir, ['a'], third))).toEqual({ changed: [], deleted: ['b'] });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('stored manifests', () => {
+  it('round-trip through a file and read as absent when missing or corrupt', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'banger-ws-store-'));
+    try {
+      const manifest = { version: 1 as const, entries: { a: { type: 'file' as const, size: 1, mtimeMs: 2, mode: 0o644 } } };
+      await writeManifest(join(dir, 'm.json'), manifest);
+      expect(await readManifest(join(dir, 'm.json'))).toEqual(manifest);
+      expect(await readManifest(join(dir, 'missing.json'))).toBeUndefined();
+      await writeFile(join(dir, 'bad.json'), '{"version": 1, "entr');
+      expect(await readManifest(join(dir, 'bad.json'))).toBeUndefined();
+      expect(workspaceGuestDir('/home/me/src/my-repo/')).toBe('/root/my-repo');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
