@@ -11,6 +11,8 @@ to debug (it stays in the foreground and logs JSON lines to bangerd.log).
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // `ps` shows bangerd, not node.
+  process.title = 'bangerd';
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE);
     return ExitCode.ok;

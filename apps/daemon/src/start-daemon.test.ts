@@ -7,6 +7,7 @@ import { CancelledError, UserError } from '@banger/errors';
 import { openDatabase } from '@banger/store';
 import { startDaemon, type RunningDaemon } from './start-daemon.js';
 import { services } from './services/index.js';
+import { completeService } from './services/complete.js';
 
 let home: string;
 let env: NodeJS.ProcessEnv;
@@ -143,7 +144,7 @@ describe('startDaemon', () => {
       env,
       graceMs: 100,
       services: [
-        ...services.filter((_, i) => i !== 2),
+        ...services.filter((service) => service !== completeService),
         (_ctx, server) =>
           void server.handle('complete.names', (_p, { signal }) => new Promise((_r, reject) => signal.addEventListener('abort', () => reject(signal.reason)))),
       ],

@@ -152,6 +152,16 @@ describe('ApiServer and ApiClient', () => {
     expect(reply).toMatchObject({ id: 'long', error: { code: 'CANCELLED', exitCode: 130 } });
   });
 
+  it('refuses new calls while closing and aborts the ones that outlive the grace period', async () => {
+    const client = await ApiClient.connect(socketPath);
+    const long = client.call('complete.names', { kind: 'session' }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    const closing = server.close({ graceMs: 300, reason: 'test stop' });
+    await expect(client.call('hello', { clientVersion: 'late' })).rejects.toMatchObject({ code: 'DAEMON_STOPPING', message: 'test stop' });
+    await closing;
+    expect(await long).toMatchObject({ code: 'CANCELLED', message: 'test stop' });
+  });
+
   it('times out a call that gets no answer', async () => {
     const client = await ApiClient.connect(socketPath);
     await expect(client.call('complete.names', { kind: 'session' }, { timeoutMs: 100 })).rejects.toMatchObject({ code: 'DAEMON_TIMEOUT' });

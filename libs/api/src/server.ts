@@ -104,22 +104,31 @@ export class ApiServer {
    */
   async close(options: { graceMs?: number; reason?: string } = {}): Promise<void> {
     const closed = this.server ? new Promise<void>((resolve) => this.server?.close(() => resolve())) : Promise.resolve();
+    const reason = options.reason ?? 'daemon is shutting down';
+    for (const c of this.connections) c.closing = reason;
     const pending = [...this.connections].flatMap((c) => [...c.inFlight.values()].map((f) => f.done));
-    const grace = options.graceMs ?? 5_000;
     if (pending.length > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all(pending), new Promise((r) => (timer = setTimeout(r, grace)))]);
-      clearTimeout(timer);
-      for (const c of this.connections) c.abortAll(options.reason ?? 'daemon is shutting down');
-      await Promise.all(pending);
+      await within(Promise.all(pending), options.graceMs ?? 5_000);
+      for (const c of this.connections) c.abortAll(reason);
+      // A handler that ignores its signal must not hold the shutdown forever.
+      await within(Promise.all(pending), 2_000);
     }
     await Promise.all([...this.connections].map((c) => c.end()));
     await closed;
   }
 }
 
+/** Settles when `promise` does or after `ms`, whichever comes first. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 class Connection {
   readonly inFlight = new Map<RequestId, InFlight>();
+  /** Set when the server is stopping: new requests are refused with this reason. */
+  closing: string | undefined;
   private readonly splitter: LineSplitter;
 
   constructor(
@@ -185,6 +194,10 @@ class Connection {
   }
 
   private start(id: RequestId, method: string, rawParams: unknown): void {
+    if (this.closing !== undefined) {
+      this.send({ id, error: toWireError(new InternalError('DAEMON_STOPPING', this.closing, { hint: 'run the command again; it starts a new daemon' })) });
+      return;
+    }
     if (this.inFlight.has(id)) {
       this.send({ id, error: toWireError(protocolError('PROTOCOL_DUPLICATE_ID', `request id ${JSON.stringify(id)} is already in flight on this connection`)) });
       return;

@@ -179,6 +179,18 @@ describe('malformed input', () => {
 });
 
 describe('startDnsServer', () => {
+  it('falls back to the next port when the preferred one is taken', async () => {
+    const second = await startDnsServer({ host: '127.0.0.1', port: [server.port, 0], lookup: () => ({ ip: '172.16.0.7' }) });
+    try {
+      expect(second.port).not.toBe(server.port);
+      const r = new Resolver({ timeout: 2_000, tries: 1 });
+      r.setServers([`127.0.0.1:${second.port}`]);
+      expect(await r.resolve4('any.vm')).toEqual(['172.16.0.7']);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('says which address it cannot listen on', async () => {
     await expect(startDnsServer({ host: '127.0.0.1', port: server.port, lookup: () => undefined })).rejects.toThrow(
       `dns server: cannot listen on 127.0.0.1:${server.port} (UDP): EADDRINUSE`,

@@ -26,6 +26,11 @@ describe('run', () => {
     expect(lines).toEqual(['a', 'b', 'c']);
   });
 
+  it('keeps binary stdout as exact bytes', async () => {
+    const result = await run('printf', ['\\377\\000ab'], { binary: true });
+    expect(result.stdoutBuffer).toEqual(Buffer.from([0xff, 0x00, 0x61, 0x62]));
+  });
+
   it('returns a failing result instead of throwing when asked to', async () => {
     expect((await run('sh', ['-c', 'exit 4'], { allowFailure: true })).exitCode).toBe(4);
   });

@@ -65,8 +65,12 @@ export async function run(command: string, args: readonly string[], options: Run
     emit('stderr');
   }
   const result = await child;
-  const stdout = Buffer.isBuffer(result.stdout) ? result.stdout.toString('utf8') : String(result.stdout ?? '');
-  const stderr = Buffer.isBuffer(result.stderr) ? result.stderr.toString('utf8') : String(result.stderr ?? '');
+  // With encoding 'buffer' execa 9 hands back Uint8Arrays, not Buffers.
+  const asBuffer = (value: unknown): Buffer | undefined => (value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : undefined);
+  const stdoutBytes = asBuffer(result.stdout);
+  const stderrBytes = asBuffer(result.stderr);
+  const stdout = stdoutBytes ? stdoutBytes.toString('utf8') : String(result.stdout ?? '');
+  const stderr = stderrBytes ? stderrBytes.toString('utf8') : String(result.stderr ?? '');
   const shown = [command, ...args].join(' ');
   if (result.isCanceled) throw new CancelledError(`${shown}: cancelled`);
   if (result.timedOut) {
@@ -81,7 +85,7 @@ export async function run(command: string, args: readonly string[], options: Run
     exitCode,
     stdout,
     stderr,
-    ...(Buffer.isBuffer(result.stdout) ? { stdoutBuffer: result.stdout } : {}),
+    ...(stdoutBytes ? { stdoutBuffer: stdoutBytes } : {}),
   };
 }
 

@@ -169,6 +169,25 @@ describe('FirecrackerDriver against the API double', () => {
     expect(existsSync(join(s.vmDir, 'firecracker.sock'))).toBe(false);
   });
 
+  it('connects to the guest agent over the vsock UDS with CONNECT 1024 and gets a byte stream', async () => {
+    const driver = new FirecrackerDriver({ binary: fakeBinary() });
+    const s = spec();
+    const handle = await driver.start(s);
+    try {
+      const socket = await driver.connectAgent(handle, s);
+      const echoed = await new Promise<string>((resolve) => {
+        socket.once('data', (d: Buffer) => resolve(d.toString()));
+        socket.write('ping\n');
+      });
+      expect(echoed).toBe('ping\n');
+      socket.destroy();
+    } finally {
+      await driver.stop(handle);
+    }
+    // After stop the UDS is gone, and connecting says so.
+    await expect(driver.connectAgent(handle, s)).rejects.toThrow(`connecting to ${s.agentSocketPath}`);
+  });
+
   it('refuses a Firecracker older than 1.8 and leaves nothing behind', async () => {
     const driver = new FirecrackerDriver({ binary: fakeBinary({ FC_DOUBLE_VERSION: '1.7.0' }) });
     const s = spec();

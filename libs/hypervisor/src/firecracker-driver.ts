@@ -1,12 +1,13 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CancelledError, HostCommandError } from '@banger/errors';
-import type { DriverCallOptions, HypervisorDriver, StopOptions, VmHandle, VmSpec, VmStatus } from './driver.js';
+import { CancelledError, HostCommandError, InternalError } from '@banger/errors';
+import { AGENT_VSOCK_PORT, type AgentChannelCapable, type DriverCallOptions, type HypervisorDriver, type StopOptions, type VmHandle, type VmSpec, type VmStatus } from './driver.js';
+import { connectFirecrackerVsock } from './agent-connect.js';
 import { logTail, removeQuietly } from './cleanup-files.js';
 import { firecrackerRequest, type FirecrackerCall } from './firecracker-api.js';
 import { buildFirecrackerArgs, buildFirecrackerCalls } from './firecracker-calls.js';
-import { killHard, processAlive, processStatus, spawnDetached, waitGone, watchProcess } from './process.js';
+import { killHard, processAlive, settledStatus, spawnDetached, waitGone, watchProcess } from './process.js';
 import { MIN_FIRECRACKER_VERSION, versionAtLeast } from './select.js';
 import { validateVmSpec, vmFiles } from './vm-spec.js';
 
@@ -25,7 +26,7 @@ export interface FirecrackerDriverOptions {
  * Guest console (the process's stdout) goes to spec.consoleLogPath, the
  * VMM's own log to <vmDir>/firecracker.log.
  */
-export class FirecrackerDriver implements HypervisorDriver {
+export class FirecrackerDriver implements HypervisorDriver, AgentChannelCapable {
   readonly kind = 'firecracker' as const;
 
   constructor(private readonly options: FirecrackerDriverOptions) {}
@@ -89,8 +90,8 @@ export class FirecrackerDriver implements HypervisorDriver {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!processAlive(handle.pid, handle.startTime)) {
-        await sleep(50);
-        const why = (await logTail(logPath, 3)) || processStatus(handle.pid, handle.startTime).reason;
+        const exit = await settledStatus(handle.pid, handle.startTime);
+        const why = (await logTail(logPath, 3)) || exit.reason;
         throw new HostCommandError('firecracker', `firecracker exited before opening its API socket ${socketPath}: ${why}`, { hint: `see ${logPath}` });
       }
       const ok = await new Promise<boolean>((resolve) => {
@@ -126,14 +127,21 @@ export class FirecrackerDriver implements HypervisorDriver {
       if (!gone) await killHard(handle.pid, handle.startTime);
     }
     removeQuietly(files.firecrackerSocket, handle.agentSocketPath);
-    return processStatus(handle.pid, handle.startTime);
+    return settledStatus(handle.pid, handle.startTime);
   }
 
   async status(handle: VmHandle): Promise<VmStatus> {
-    return processStatus(handle.pid, handle.startTime);
+    return settledStatus(handle.pid, handle.startTime);
   }
 
   watch(handle: VmHandle, onExit: (status: VmStatus) => void): () => void {
     return watchProcess(handle.pid, handle.startTime, onExit);
+  }
+
+  /** A vsock connection to the guest agent on port 1024, through the VM's vsock UDS (`CONNECT 1024`). */
+  async connectAgent(handle: VmHandle, spec: Pick<VmSpec, 'agentSocketPath'>, options: DriverCallOptions = {}): Promise<Socket> {
+    const uds = spec.agentSocketPath ?? handle.agentSocketPath;
+    if (!uds) throw new InternalError('AGENT_NOT_CONFIGURED', `VM in ${handle.vmDir} was started without a vsock device`);
+    return connectFirecrackerVsock(uds, AGENT_VSOCK_PORT, { signal: options.signal });
   }
 }

@@ -9,3 +9,4 @@ export * from './firecracker-api.js';
 export * from './firecracker-calls.js';
 export * from './firecracker-driver.js';
 export * from './create-driver.js';
+export * from './agent-connect.js';

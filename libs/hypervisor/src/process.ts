@@ -38,6 +38,8 @@ export function processAlive(pid: number, startTime: string): boolean {
 /** Exit reasons of processes this daemon spawned, recorded by the child 'exit' event. */
 const observedExits = new Map<string, VmStatus>();
 const exitListeners = new Map<string, Set<(s: VmStatus) => void>>();
+/** Exit promises of processes this daemon spawned and has not seen exit yet. */
+const pendingExits = new Map<string, Promise<VmStatus>>();
 const key = (pid: number, startTime: string) => `${pid}:${startTime}`;
 
 /** Turns a Node exit (code, signal) into the reason the daemon records. */
@@ -58,6 +60,19 @@ export function processStatus(pid: number, startTime: string): VmStatus {
 }
 
 /**
+ * The status once a process is gone, waiting (bounded) for the child 'exit'
+ * event when this daemon spawned it: /proc can show the process gone a moment
+ * before Node delivers its exit status, and "process gone" would lose it.
+ */
+export async function settledStatus(pid: number, startTime: string, waitMs = 2_000): Promise<VmStatus> {
+  const pending = pendingExits.get(key(pid, startTime));
+  if (pending && !processAlive(pid, startTime)) {
+    await Promise.race([pending, sleep(waitMs)]);
+  }
+  return processStatus(pid, startTime);
+}
+
+/**
  * Calls onExit once when the process ends: immediately from the child's exit
  * event when this daemon spawned it, else by polling /proc every pollMs.
  */
@@ -74,15 +89,14 @@ export function watchProcess(pid: number, startTime: string, onExit: (s: VmStatu
   exitListeners.set(k, listeners);
   listeners.add(fire);
   const timer = setInterval(() => {
-    // Give a pending child 'exit' event the chance to deliver the precise reason first.
-    if (!processAlive(pid, startTime)) setTimeout(() => fire(processStatus(pid, startTime)), 50);
+    if (!processAlive(pid, startTime)) void settledStatus(pid, startTime).then(fire);
   }, pollMs);
   timer.unref();
   const cleanup = () => {
     clearInterval(timer);
     listeners.delete(fire);
   };
-  if (!processAlive(pid, startTime)) queueMicrotask(() => fire(processStatus(pid, startTime)));
+  if (!processAlive(pid, startTime)) void settledStatus(pid, startTime).then(fire);
   return () => {
     done = true;
     cleanup();
@@ -132,11 +146,13 @@ export async function spawnDetached(
         const status: VmStatus = { state: 'stopped', reason: describeExit(code, signal) };
         const k = key(spawned, startTime);
         observedExits.set(k, status);
+        pendingExits.delete(k);
         for (const l of exitListeners.get(k) ?? []) l(status);
         exitListeners.delete(k);
         resolve(status);
       });
     });
+    pendingExits.set(key(spawned, startTime), exited);
     // The daemon must be able to exit while VMs run.
     child.unref();
     return { pid: spawned, startTime, exited };

@@ -1,12 +1,14 @@
 import { mkdirSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CancelledError, HostCommandError } from '@banger/errors';
+import { CancelledError, HostCommandError, InternalError } from '@banger/errors';
 import { hostTscKhz } from '@banger/host';
-import type { DriverCallOptions, HypervisorDriver, StopOptions, VmHandle, VmSpec, VmStatus } from './driver.js';
+import type { AgentChannelCapable, DriverCallOptions, HypervisorDriver, StopOptions, VmHandle, VmSpec, VmStatus } from './driver.js';
+import { connectUnix } from './agent-connect.js';
 import { logTail, removeQuietly } from './cleanup-files.js';
 import { buildQemuArgs } from './qemu-args.js';
 import { QmpClient } from './qmp.js';
-import { killHard, processAlive, processStatus, signalAndWait, spawnDetached, waitGone, watchProcess } from './process.js';
+import { killHard, processAlive, settledStatus, signalAndWait, spawnDetached, waitGone, watchProcess } from './process.js';
 import { validateVmSpec, vmFiles } from './vm-spec.js';
 
 export interface QemuDriverOptions {
@@ -24,7 +26,7 @@ export interface QemuDriverOptions {
  * raw ext4 disks as Firecracker, virtio-mmio devices, the guest console in a
  * file, QMP on <vmDir>/qmp.sock for status and shutdown.
  */
-export class QemuDriver implements HypervisorDriver {
+export class QemuDriver implements HypervisorDriver, AgentChannelCapable {
   readonly kind = 'qemu' as const;
 
   constructor(private readonly options: QemuDriverOptions) {}
@@ -66,8 +68,8 @@ export class QemuDriver implements HypervisorDriver {
     while (Date.now() < deadline) {
       if (signal?.aborted) throw new CancelledError(`starting VM: cancelled`);
       if (!processAlive(handle.pid, handle.startTime)) {
-        await sleep(50); // let the exit event record the status
-        const why = (await logTail(logPath, 3)) || processStatus(handle.pid, handle.startTime).reason;
+        const exit = await settledStatus(handle.pid, handle.startTime);
+        const why = (await logTail(logPath, 3)) || exit.reason;
         throw new HostCommandError('qemu-system-x86_64', `qemu-system-x86_64 exited while starting: ${why}`, {
           hint: `see ${logPath}`,
         });
@@ -116,14 +118,20 @@ export class QemuDriver implements HypervisorDriver {
       }
     }
     removeQuietly(files.qmpSocket, files.qemuPidFile);
-    return processStatus(handle.pid, handle.startTime);
+    return settledStatus(handle.pid, handle.startTime);
   }
 
   async status(handle: VmHandle): Promise<VmStatus> {
-    return processStatus(handle.pid, handle.startTime);
+    return settledStatus(handle.pid, handle.startTime);
   }
 
   watch(handle: VmHandle, onExit: (status: VmStatus) => void): () => void {
     return watchProcess(handle.pid, handle.startTime, onExit);
+  }
+
+  /** The virtio-serial port's host end: QEMU listens on agentSocketPath; the bytes reach /dev/virtio-ports/banger.agent. */
+  async connectAgent(handle: VmHandle, spec: Pick<VmSpec, 'agentSocketPath'>, options: DriverCallOptions = {}): Promise<Socket> {
+    if (!spec.agentSocketPath) throw new InternalError('AGENT_NOT_CONFIGURED', `VM in ${handle.vmDir} was started without an agent channel`);
+    return connectUnix(spec.agentSocketPath, { signal: options.signal });
   }
 }

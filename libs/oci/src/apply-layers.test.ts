@@ -2,6 +2,7 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { findExecutable, run } from '@banger/host';
 import { applyLayers, LayerLimitError } from './apply-layers.js';
 import { UnsafeLayerError } from './safe-path.js';
 import { writeGzipLayer, type LayerEntry } from '../test/make-layer.js';
@@ -129,6 +130,19 @@ describe('applyLayers', () => {
     expect(dev.isCharacterDevice()).toBe(true);
     expect(dev.rdev).toBe((1 << 8) | 3);
     expect((await lstat(join(root, 'run/pipe'))).isFIFO()).toBe(true);
+  });
+
+  it.skipIf(!findExecutable('setfattr'))('keeps extended attributes recorded as SCHILY.xattr pax records', async () => {
+    await applyLayers(await layers([{ name: 'tagged', content: 'x', pax: { 'SCHILY.xattr.user.banger': 'hello' } }]), root);
+    const { stdout } = await run('getfattr', ['--only-values', '-n', 'user.banger', join(root, 'tagged')]);
+    expect(stdout).toBe('hello');
+  });
+
+  it('refuses a layer whose uncompressed content does not match the diff_id of the image config', async () => {
+    const [layer] = await layers([{ name: 'a', content: 'a' }]);
+    await expect(applyLayers([{ ...layer!, diffId: `sha256:${'0'.repeat(64)}` }], root)).rejects.toThrow(
+      new RegExp(`layer ${layer!.digest} unpacks to sha256:[0-9a-f]{64}, but the image config says sha256:0{64}`),
+    );
   });
 
   describe('against hostile layers', () => {

@@ -11,6 +11,8 @@ import { entryComponents, resolveDirInRoot, UnsafeLayerError } from './safe-path
 export interface LayerFile {
   path: string;
   digest: string;
+  /** The config's `rootfs.diff_ids` entry: when given, the uncompressed tar must hash to it. */
+  diffId?: string;
 }
 
 /** Limits and reporting for applyLayers. */
@@ -91,11 +93,16 @@ export async function applyLayers(layers: readonly LayerFile[], root: string, op
   let doneCompressed = 0;
   for (const [i, layer] of layers.entries()) {
     options.progress?.line?.(`applying layer ${i + 1}/${layers.length} ${layer.digest.slice(0, 19)}`);
-    const tarStream = await openLayerTar(layer.path, (n) => {
+    const layerTar = await openLayerTar(layer.path, (n) => {
       doneCompressed += n;
       options.progress?.bytes?.(doneCompressed, totalCompressed);
     });
-    await applyOneLayer(tarStream, layer.digest, state, options.signal);
+    await applyOneLayer(layerTar.stream, layer.digest, state, options.signal);
+    if (layer.diffId && layerTar.diffId() !== layer.diffId) {
+      throw new UserError('OCI_LAYER_DIFFID_MISMATCH', `layer ${layer.digest} unpacks to ${layerTar.diffId()}, but the image config says ${layer.diffId}`, {
+        hint: 'the image is inconsistent (or was tampered with before it was pushed); rebuild it',
+      });
+    }
   }
   // deepest first, so setting a parent's mtime is not undone by its children
   const dirs = [...state.dirs.entries()].sort((a, b) => b[0].length - a[0].length);

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
@@ -21,16 +22,25 @@ export async function detectCompression(path: string): Promise<Compression> {
   }
 }
 
+/** An uncompressed layer stream, and the sha256 of what it delivered (its diff_id) once it has ended. */
+export interface LayerTar {
+  stream: Readable;
+  /** `sha256:<hex>` of the uncompressed bytes (padding excluded); valid after the stream ended. */
+  diffId(): string;
+}
+
 /**
  * Opens a layer blob as an uncompressed tar stream. zstd goes through the
  * `zstd` CLI (Node 20 has no zstd); its stderr is folded into the error.
  * `onCompressedBytes` reports progress through the blob itself.
  */
-export async function openLayerTar(path: string, onCompressedBytes?: (n: number) => void): Promise<Readable> {
+export async function openLayerTar(path: string, onCompressedBytes?: (n: number) => void): Promise<LayerTar> {
   const raw = await openDecompressed(path, onCompressedBytes);
-  const padded = withEndOfArchive();
+  const hash = createHash('sha256');
+  let digest: string | undefined;
+  const padded = withEndOfArchive(hash, () => (digest = `sha256:${hash.digest('hex')}`));
   raw.on('error', (e) => padded.destroy(e));
-  return raw.pipe(padded);
+  return { stream: raw.pipe(padded), diffId: () => digest ?? 'incomplete' };
 }
 
 /**
@@ -39,14 +49,16 @@ export async function openLayerTar(path: string, onCompressedBytes?: (n: number)
  * that; tar-stream reports "Unexpected end of data". Padding to the block and
  * appending two zero blocks is harmless after a proper end too.
  */
-function withEndOfArchive(): Transform {
+function withEndOfArchive(hash: ReturnType<typeof createHash>, onEnd: () => void): Transform {
   let total = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
       total += chunk.length;
+      hash.update(chunk);
       cb(null, chunk);
     },
     flush(cb) {
+      onEnd();
       cb(null, Buffer.alloc(((512 - (total % 512)) % 512) + 1024));
     },
   });

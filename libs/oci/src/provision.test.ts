@@ -1,4 +1,5 @@
 import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile, symlink, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -7,6 +8,7 @@ import { SSHD_CONFIG } from '@banger/images';
 import { sha256, pushBlob, pushManifest, startRegistry, type TestRegistry } from '../test/registry-fixture.js';
 import { checkBootable, provisionCommand, writeGuestContract } from './provision.js';
 import { pullOciImage } from './pull.js';
+import { bootAndSsh } from '../test/boot-smoke.js';
 
 describe('writeGuestContract', () => {
   let root: string;
@@ -69,6 +71,7 @@ const canProvision = slowTools.length === 0 && process.getuid?.() === 0;
 describe.skipIf(!canProvision)(`provisioning a Debian image from a real registry${canProvision ? '' : ` (skipped: needs root and ${slowTools.join(', ')})`}`, () => {
   let dir: string;
   let registry: TestRegistry;
+  let provisionedRootfs: string | undefined;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'banger-oci-provision-'));
     registry = await startRegistry(join(dir, 'registry'));
@@ -130,5 +133,27 @@ describe.skipIf(!canProvision)(`provisioning a Debian image from a real registry
     expect(await readlink(join(dump, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service'))).toMatch(/systemd-networkd\.service$/);
     expect(await stat(join(dump, 'usr/sbin/policy-rc.d')).catch(() => undefined)).toBeUndefined();
     expect(await readdir(join(dir, 'work'))).toEqual([]);
+    provisionedRootfs = result.rootfsPath;
   }, 30 * 60_000);
+
+  const kernelDir = process.env['BANGER_TEST_KERNEL_DIR'] ?? join(homedir(), '.cache/banger-test/kernels/bundles/debian-cloud');
+  const haveKernel = ['vmlinux', 'initrd.img', 'modules.ext4'].every((f) => existsSync(join(kernelDir, f))) && !!findExecutable('qemu-system-x86_64');
+  it.skipIf(!haveKernel)(
+    `boots the provisioned image under QEMU to a running system that answers ssh${haveKernel ? '' : ` (skipped: no kernel bundle in ${kernelDir} or no qemu)`}`,
+    async () => {
+      if (!provisionedRootfs) throw new Error('the provisioning test did not produce a rootfs');
+      const { stdout } = await bootAndSsh(
+        provisionedRootfs,
+        { vmlinux: join(kernelDir, 'vmlinux'), initrd: join(kernelDir, 'initrd.img'), modules: join(kernelDir, 'modules.ext4') },
+        join(dir, 'boot'),
+        'hostname; systemctl is-system-running --wait; findmnt -n -o SOURCE /root; ip -4 -o addr show eth0',
+      );
+      const [hostname, state, workDisk, addr] = stdout.trim().split('\n');
+      expect(hostname).toBe('ocismoke');
+      expect(state).toBe('running');
+      expect(workDisk).toBe('/dev/vdb');
+      expect(addr).toContain('inet 10.0.2.15/24');
+    },
+    10 * 60_000,
+  );
 });

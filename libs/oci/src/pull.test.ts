@@ -89,7 +89,7 @@ describe.skipIf(tools.length > 0)(`pullOciImage against a real registry on 127.0
     const lower = await layer([
       ...bootable,
       { name: 'data/', type: 'directory', mode: 0o755 },
-      { name: 'data/keep', content: 'lower keep\n' },
+      { name: 'data/keep', content: 'lower keep\n', pax: { 'SCHILY.xattr.user.banger': 'kept' } },
       { name: 'data/gone', content: 'removed by a whiteout\n' },
       { name: 'data/replaced', content: 'lower\n' },
       { name: 'data/opq-first/', type: 'directory' },
@@ -141,6 +141,10 @@ describe.skipIf(tools.length > 0)(`pullOciImage against a real registry on 127.0
     expect(await readFile(join(dump, 'data/replaced'), 'utf8')).toBe('upper\n');
     expect(await ext4Stat(result.rootfsPath, '/data/owned')).toEqual(asRoot ? { mode: '0640', uid: 1000, gid: 100 } : expect.objectContaining({ mode: '0640' }));
     expect((await ext4Stat(result.rootfsPath, '/sbin/init')).mode).toBe('0755');
+    if (findExecutable('setfattr')) {
+      const { stdout: xattr } = await run('debugfs', ['-R', 'ea_get /data/keep user.banger', result.rootfsPath]);
+      expect(xattr.trim()).toBe('user.banger (4) = "kept"');
+    }
     // the guest contract is written into every pulled image
     expect(await readFile(join(dump, 'etc/fstab'), 'utf8')).toContain('LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=30s 0 2');
     expect(await readFile(join(dump, 'etc/ssh/sshd_config'), 'utf8')).toContain('PermitRootLogin prohibit-password');

@@ -149,7 +149,7 @@ export async function pullOciImage(options: PullOciImageOptions): Promise<PullOc
   try {
     await mkdir(root, { mode: 0o755 });
     const applied = await applyLayers(
-      manifest.layers.map((l) => ({ path: blobPath(options.cacheDir, l.digest), digest: l.digest })),
+      manifest.layers.map((l, i) => ({ path: blobPath(options.cacheDir, l.digest), digest: l.digest, ...(config.diffIds[i] ? { diffId: config.diffIds[i] } : {}) })),
       root,
       { ...options.limits, ...(progress ? { progress } : {}), ...(options.signal ? { signal: options.signal } : {}) },
     );

@@ -70,11 +70,12 @@ export class RegistryClient {
     if (!res.ok) throw this.httpError(res, 'GET /v2/', 'the host does not look like an OCI registry');
   }
 
-  /** HEAD a manifest: its digest, or undefined when the registry does not say. */
+  /** HEAD a manifest: its digest, or undefined when the registry does not say (the caller then GETs it). */
   async headManifest(repository: string, reference: string): Promise<string | undefined> {
     const res = await this.request(repository, `/v2/${repository}/manifests/${reference}`, { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } });
     if (res.status === 404) throw this.notFound(repository, reference);
-    if (!res.ok) throw this.httpError(res, `HEAD manifest ${repository}:${reference}`);
+    // some registries and proxies refuse HEAD (405) or answer it badly: a GET still works
+    if (!res.ok) return undefined;
     const digest = res.headers.get('docker-content-digest');
     return digest && /^sha256:[a-f0-9]{64}$/.test(digest) ? digest : undefined;
   }

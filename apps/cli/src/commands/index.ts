@@ -1,6 +1,8 @@
 import type { CommandGroup } from './command-group.js';
 import { daemonCommands } from './daemon/index.js';
 import { doctorCommand } from './doctor/index.js';
+import { imageCommands } from './image/index.js';
+import { kernelCommands } from './kernel/index.js';
 
 /**
  * Every top-level command group, in help order. A new group (vm, image,
@@ -8,4 +10,4 @@ import { doctorCommand } from './doctor/index.js';
  * line here. Resource-name arguments use nameArgument()/nameOption() from
  * completion/resource-names.ts so shell completion lists live names.
  */
-export const commandGroups: readonly CommandGroup[] = [daemonCommands, doctorCommand];
+export const commandGroups: readonly CommandGroup[] = [daemonCommands, doctorCommand, kernelCommands, imageCommands];

@@ -3,6 +3,8 @@ import type { MethodSpec } from '../method.js';
 import { completeMethods } from './complete.js';
 import { daemonMethods } from './daemon.js';
 import { helloMethods } from './hello.js';
+import { imageMethods } from './image.js';
+import { kernelMethods } from './kernel.js';
 
 /**
  * Every method the daemon serves, by wire name. A new service adds one group
@@ -13,6 +15,8 @@ export const methods = {
   ...helloMethods,
   ...daemonMethods,
   ...completeMethods,
+  ...kernelMethods,
+  ...imageMethods,
 } satisfies Record<string, MethodSpec>;
 
 export type Methods = typeof methods;
@@ -33,3 +37,5 @@ export const isMethodName = (name: string): name is MethodName => Object.hasOwn(
 export * from './complete.js';
 export * from './daemon.js';
 export * from './hello.js';
+export * from './kernel.js';
+export * from './image.js';

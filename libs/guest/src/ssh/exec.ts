@@ -19,6 +19,14 @@ export interface SshCommand {
   /** Environment variables (the guest's sshd must AcceptEnv them). */
   env?: Record<string, string>;
   signal?: AbortSignal;
+  /** Called once the command runs, with controls for an interactive session (pty resize on SIGWINCH). */
+  onStart?: (controls: SshCommandControls) => void;
+}
+
+/** Live controls of a running guest command. */
+export interface SshCommandControls {
+  /** Tells the guest pty its new size. */
+  resize(cols: number, rows: number): void;
 }
 
 /** How a guest command ended. */
@@ -80,6 +88,7 @@ export function execOnClient(client: SshClient, command: SshCommand, hostLabel: 
     const started = (error: Error | undefined, stream: ClientChannel): void => {
       if (error) return settle(new InternalError('SSH_EXEC_FAILED', `ssh ${hostLabel}: cannot start \`${shorten(command.command)}\`: ${error.message}`, { cause: error }));
       channel = stream;
+      command.onStart?.({ resize: (cols, rows) => stream.setWindow(rows, cols, 0, 0) });
       stream.on('exit', (code: number | null, signal?: string) => {
         exit = code === null || code === undefined ? { exitCode: null, signal: signal ?? 'SIGKILL' } : { exitCode: code };
       });

@@ -89,6 +89,18 @@ describe.skipIf(skip)('ssh against a real OpenSSH sshd', () => {
     expect(out.bytes().toString().trim()).toBe('31 101');
   });
 
+  it('resizes the pty of a running command', async () => {
+    const out = sink();
+    await sshExec({
+      ...target(),
+      command: 'sleep 0.5; stty size',
+      pty: { cols: 80, rows: 24 },
+      stdout: out.stream,
+      onStart: (controls) => controls.resize(132, 43),
+    });
+    expect(out.bytes().toString().trim()).toBe('43 132');
+  });
+
   it('runs several commands over one session', async () => {
     const session = await openSshSession(target());
     try {

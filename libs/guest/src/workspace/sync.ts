@@ -66,20 +66,45 @@ export async function syncWorkspace(options: SyncWorkspaceOptions): Promise<Sync
   if (changed.length > 0) {
     const total = changed.reduce((sum, path) => sum + (manifest.entries[path]?.type === 'file' ? (manifest.entries[path]?.size ?? 0) : 0), 0);
     const pack = tar.pack();
+    // When the guest stops reading (tar failed, disk full) the pack is destroyed, and a write
+    // waiting for room would otherwise wait forever: every write also races the pack's close.
+    const stoppedReading = new Error('the guest stopped reading');
+    const closed = new Promise<never>((_resolve, reject) => pack.once('close', () => reject(stoppedReading)));
+    closed.catch(() => undefined);
+    let written = false;
+    let writeError: unknown;
     const writing = (async () => {
       for (const path of changed) {
         if (signal?.aborted) throw new CancelledError('workspace sync: cancelled');
-        bytes += await addEntry(pack, repoDir, path);
+        bytes += await Promise.race([addEntry(pack, repoDir, path), closed]);
         progress?.bytes?.(bytes, total);
       }
       pack.finalize();
+      written = true;
     })().catch((error: unknown) => {
-      pack.destroy(error as Error);
-      throw error;
+      writeError ??= error;
+      pack.destroy();
     });
     const command = `mkdir -p -- ${shellQuote(guestDir)} && tar -x -f - -C ${shellQuote(guestDir)}`;
-    const [result] = await Promise.all([exec(command, { stdin: pack as unknown as Readable, signal }), writing]);
+    let result: GuestExecResult;
+    try {
+      result = await exec(command, { stdin: pack as unknown as Readable, signal });
+    } catch (error) {
+      pack.destroy();
+      await writing;
+      // A host-side failure (unreadable or changing file) explains the broken stream better than ssh does.
+      throw writeError instanceof UserError || writeError instanceof CancelledError ? writeError : error;
+    }
+    if (!written) {
+      pack.destroy();
+      await writing;
+    }
+    // The guest's own status explains a stream it stopped reading; a host-side failure explains itself.
+    if (writeError && writeError !== stoppedReading) throw writeError;
     check(result, `extracting ${changed.length} files into ${guestDir}`);
+    if (!written) {
+      throw new InternalError('WORKSPACE_SYNC_FAILED', `workspace sync: the guest's tar exited before reading every file for ${guestDir}`);
+    }
   }
   return { manifest, transferred: { files: changed.length, bytes }, deleted };
 }

@@ -104,6 +104,45 @@ describe('manifests', () => {
   });
 });
 
+/** A GuestExec that runs `replace(command)` on this host: stands in for a guest whose tar fails. */
+function localExec(replace: (command: string) => string): GuestExec {
+  return async (command, io = {}) => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn('sh', ['-c', replace(command)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdin.on('error', () => undefined);
+    const input = io.stdin;
+    if (input === undefined) child.stdin.end();
+    else if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
+    else {
+      input.on('error', () => undefined);
+      input.pipe(child.stdin);
+    }
+    const exitCode = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    return { exitCode, stdout, stderr };
+  };
+}
+
+describe('syncWorkspace when the guest fails', () => {
+  it('reports the guest tar error instead of hanging when tar stops reading early', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'banger-ws-fail-'));
+    try {
+      const repo = await makeRepo(dir);
+      const { randomBytes } = await import('node:crypto');
+      await writeFile(join(repo, 'big.bin'), randomBytes(8 * 1024 * 1024));
+      const exec = localExec((command) => (command.includes('tar -x') ? 'echo "tar: write error: No space left on device" >&2; exit 2' : command));
+      await expect(syncWorkspace({ exec, repoDir: repo, guestDir: join(dir, 'guest') })).rejects.toThrow(
+        `workspace sync: extracting ${(await listWorkspaceFiles(repo)).length} files into ${join(dir, 'guest')} failed in the guest: tar: write error: No space left on device`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
 describe('stored manifests', () => {
   it('round-trip through a file and read as absent when missing or corrupt', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'banger-ws-store-'));

@@ -143,7 +143,24 @@ export function createFirecrackerDouble(options) {
       }
       case '/vsock':
         if (existsSync(body.uds_path)) throw new Fault(`Cannot create backend for vsock device: UnixBind(Os { code: 98, kind: AddrInUse, message: "Address in use" })`);
-        state.vsockServer = createNetServer((s) => s.end()).listen(body.uds_path);
+        // Host-initiated vsock: `CONNECT <port>\n`. A guest agent "listens" on
+        // port 1024 only after InstanceStart and echoes; any other port is closed, as
+        // Firecracker does when nothing in the guest listens.
+        state.vsockServer = createNetServer((conn) => {
+          let line = '';
+          const onData = (chunk) => {
+            line += chunk.toString('utf8');
+            if (!line.includes('\n')) return;
+            conn.removeListener('data', onData);
+            const port = /^CONNECT (\d+)\n/.exec(line)?.[1];
+            if (port !== '1024' || !state.started) return conn.destroy();
+            conn.write('OK 1073741824\n');
+            const rest = line.slice(line.indexOf('\n') + 1);
+            if (rest) conn.write(rest);
+            conn.pipe(conn);
+          };
+          conn.on('data', onData);
+        }).listen(body.uds_path);
         state.vsockPath = body.uds_path;
         break;
       case '/actions':

@@ -1,0 +1,152 @@
+import { resolve } from 'node:path';
+import type { ImageCatalogEntryWire, ImageInfo } from '@banger/api';
+import type { CommandGroup } from '../command-group.js';
+import type { CliContext } from '../../context.js';
+import { nameArgument, nameOption } from '../../completion/resource-names.js';
+import { keyValues, toJson } from '../../output/format.js';
+import { formatBytes } from '../../progress/index.js';
+import { formatTable, shortTime } from '../kernel/format-table.js';
+import { streamedCall } from '../streamed-call.js';
+
+/** `banger image list|show|pull|build|register|rm|catalog`. */
+export const imageCommands: CommandGroup = (program, ctx) => {
+  const image = program.command('image').description('root filesystem images: pull from the catalog, build from recipes, register your own');
+  image
+    .command('list')
+    .alias('ls')
+    .description('list the registered images')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => list(ctx, options));
+  image
+    .command('show')
+    .description('show one registered image')
+    .addArgument(nameArgument('image', '<name>', 'the image'))
+    .option('--json', 'print JSON')
+    .action((name: string, options: { json?: boolean }) => show(ctx, name, options));
+  image
+    .command('pull')
+    .description('download a catalog image (or build it from its recipe when no bundle is reachable) and register it')
+    .argument('<name>', 'catalog name (see banger image catalog)')
+    .option('--json', 'print progress events as NDJSON')
+    .option('--explain', 'print what would run and why; change nothing')
+    .action((name: string, options: { json?: boolean; explain?: boolean }) => pull(ctx, name, options));
+  image
+    .command('build')
+    .description('build an image from a recipe with mmdebstrap and register it (a no-op when the recipe is unchanged)')
+    .argument('<recipe>', 'built-in recipe name (debian-bookworm, debian-minimal) or a recipe .toml path')
+    .option('--publish <dir>', 'also write the bundle and update the catalog index.json in <dir>')
+    .option('--json', 'print progress events as NDJSON')
+    .option('--explain', 'print what would run and why; change nothing')
+    .action((recipe: string, options: { publish?: string; json?: boolean; explain?: boolean }) => build(ctx, recipe, options));
+  image
+    .command('register')
+    .description('register a local ext4 rootfs file as an image (it is copied)')
+    .requiredOption('--name <name>', 'the image name')
+    .requiredOption('--rootfs <file>', 'an ext4 image file with /sbin/init')
+    .addOption(nameOption('kernel', '--kernel <name>', 'default kernel for VMs from this image (default debian-cloud)'))
+    .option('--json', 'print JSON')
+    .action((options: { name: string; rootfs: string; kernel?: string; json?: boolean }) => register(ctx, options));
+  image
+    .command('rm')
+    .alias('remove')
+    .description('remove an image (refused while a VM uses it)')
+    .addArgument(nameArgument('image', '<name>', 'the image'))
+    .option('--json', 'print JSON')
+    .action((name: string, options: { json?: boolean }) => remove(ctx, name, options));
+  image
+    .command('catalog')
+    .description('list the images banger can pull (embedded catalog + catalog_url)')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => catalog(ctx, options));
+};
+
+async function list(ctx: CliContext, options: { json?: boolean }): Promise<void> {
+  const { client } = await ctx.daemon();
+  const images = await client.call('image.list', {}, { signal: ctx.signal });
+  if (options.json) return ctx.out(toJson(images));
+  if (images.length === 0) return ctx.out('no images registered (hint: banger image pull debian-bookworm)');
+  ctx.out(
+    formatTable(
+      ['NAME', 'VERSION', 'SIZE', 'KERNEL', 'ORIGIN', 'REGISTERED', 'USED BY'],
+      images.map((i) => [i.name, i.version, formatBytes(i.sizeBytes), i.kernel ?? '', i.origin, shortTime(i.registeredAt), i.usedBy.join(',')]),
+    ),
+  );
+}
+
+async function show(ctx: CliContext, name: string, options: { json?: boolean }): Promise<void> {
+  const { client } = await ctx.daemon();
+  const image = await client.call('image.show', { name }, { signal: ctx.signal });
+  ctx.out(options.json ? toJson(image) : describe(image));
+}
+
+/** The human `image show` text. */
+export function describe(image: ImageInfo): string {
+  return [
+    `image ${image.name}`,
+    keyValues([
+      ['version', image.version],
+      ['origin', image.origin],
+      ['rootfs', `${image.rootfsPath} (${formatBytes(image.sizeBytes)}, sparse)`],
+      ['sha256', image.sha256],
+      ['kernel', image.kernel ?? '-'],
+      ['recipe hash', image.recipeHash ?? '-'],
+      ['packages', image.packageCount > 0 ? String(image.packageCount) : 'unknown'],
+      ['built', image.builtAt],
+      ['registered', image.registeredAt],
+      ['used by', image.usedBy.join(', ') || '-'],
+    ]),
+  ].join('\n');
+}
+
+async function pull(ctx: CliContext, name: string, options: { json?: boolean; explain?: boolean }): Promise<void> {
+  const result = await streamedCall(ctx, 'image.pull', { name }, options);
+  if (options.json) return;
+  for (const warning of result.warnings) ctx.err(`banger: warning: ${warning}`);
+  if (options.explain || !result.image) return;
+  ctx.out(`image ${result.image.name} ${result.image.version} is ready (${result.image.rootfsPath})`);
+}
+
+async function build(ctx: CliContext, recipe: string, options: { publish?: string; json?: boolean; explain?: boolean }): Promise<void> {
+  // The daemon runs in /: paths must be absolute. A bare name is a built-in recipe.
+  const recipeArg = recipe.includes('/') || recipe.endsWith('.toml') ? resolve(recipe) : recipe;
+  const result = await streamedCall(ctx, 'image.build', { recipe: recipeArg, ...(options.publish ? { publish: resolve(options.publish) } : {}) }, options);
+  if (options.json || options.explain || !result.image) return;
+  ctx.out(`image ${result.image.name} ${result.image.version} is ready (${result.image.rootfsPath})`);
+  if (result.published) ctx.out(`published ${result.published.bundle} in ${result.published.index}`);
+}
+
+async function register(ctx: CliContext, options: { name: string; rootfs: string; kernel?: string; json?: boolean }): Promise<void> {
+  const { client } = await ctx.daemon();
+  const result = await client.call(
+    'image.register',
+    { name: options.name, rootfs: resolve(options.rootfs), ...(options.kernel ? { kernel: options.kernel } : {}) },
+    { signal: ctx.signal },
+  );
+  if (options.json) return ctx.out(toJson(result));
+  for (const warning of result.warnings) ctx.err(`banger: warning: ${warning}`);
+  ctx.out(`registered image ${result.image.name} ${result.image.version} (${result.image.rootfsPath})`);
+}
+
+async function remove(ctx: CliContext, name: string, options: { json?: boolean }): Promise<void> {
+  const { client } = await ctx.daemon();
+  const removed = await client.call('image.rm', { name }, { signal: ctx.signal });
+  ctx.out(options.json ? toJson(removed) : `removed image ${removed.name} (${removed.dir})`);
+}
+
+async function catalog(ctx: CliContext, options: { json?: boolean }): Promise<void> {
+  const { client } = await ctx.daemon();
+  const result = await client.call('image.catalog', {}, { signal: ctx.signal });
+  if (options.json) return ctx.out(toJson(result));
+  for (const warning of result.warnings) ctx.err(`banger: warning: ${warning}`);
+  ctx.out(
+    formatTable(
+      ['NAME', 'VERSION', 'FROM', 'INSTALLED', 'DESCRIPTION'],
+      result.entries.map((e) => [e.name, e.version ?? '', origin(e), e.installed ? 'yes' : 'no', e.description]),
+    ),
+  );
+  if (result.source) ctx.out(`(catalog: embedded + ${result.source})`);
+}
+
+function origin(entry: ImageCatalogEntryWire): string {
+  return [entry.bundle ? `bundle ${formatBytes(entry.bundle.size)}` : '', entry.recipe ? `recipe:${entry.recipe}` : ''].filter(Boolean).join(' + ');
+}

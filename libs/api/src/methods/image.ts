@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { StepEventSchema } from '@banger/taskgraph';
+import { defineMethod } from '../method.js';
+import { planSummarySchema } from './kernel.js';
+
+/** A registered image, as `image list`/`image show` print it. */
+export const imageInfoSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  /** The image directory (rootfs.ext4, root-skel.tar, manifest.json). */
+  dir: z.string(),
+  rootfsPath: z.string(),
+  /** Logical size of rootfs.ext4 (the file is sparse). */
+  sizeBytes: z.number().int().nonnegative(),
+  sha256: z.string(),
+  /** Kernel VMs from this image boot by default. */
+  kernel: z.string().nullable(),
+  /** Where it came from: `recipe:<name>`, a bundle URL, or `register:<path>`. */
+  origin: z.string(),
+  /** Fingerprint of the recipe that built it, when built from one. */
+  recipeHash: z.string().optional(),
+  /** Installed Debian packages (`name=version`), when known. */
+  packageCount: z.number().int().nonnegative(),
+  /** ISO 8601 build (or registration) time from the manifest. */
+  builtAt: z.string(),
+  /** ISO 8601 time it was registered here. */
+  registeredAt: z.string(),
+  /** Names of the VMs made from it (they block `image rm`). */
+  usedBy: z.array(z.string()),
+});
+export type ImageInfo = z.infer<typeof imageInfoSchema>;
+
+/** One image catalog entry, with whether it is registered here. */
+export const imageCatalogEntrySchema = z.object({
+  name: z.string(),
+  description: z.string(),
+  version: z.string().optional(),
+  recipe: z.string().optional(),
+  bundle: z.object({ url: z.string(), sha256: z.string(), size: z.number(), uncompressedSize: z.number() }).optional(),
+  defaultKernel: z.string().optional(),
+  installed: z.boolean(),
+});
+export type ImageCatalogEntryWire = z.infer<typeof imageCatalogEntrySchema>;
+
+const nameParam = z.string().min(1).max(200);
+
+/** `banger image …`: golden images, the catalog, recipe builds and local rootfs registration. */
+export const imageMethods = {
+  'image.list': defineMethod({
+    description: 'Lists the registered images, sorted by name.',
+    params: z.object({}).optional(),
+    result: z.array(imageInfoSchema),
+  }),
+  'image.show': defineMethod({
+    description: 'Shows one registered image.',
+    params: z.object({ name: nameParam }),
+    result: imageInfoSchema,
+  }),
+  'image.catalog': defineMethod({
+    description: 'Lists the image catalog: the embedded entries overlaid by config catalog_url.',
+    params: z.object({}).optional(),
+    result: z.object({ entries: z.array(imageCatalogEntrySchema), source: z.string().optional(), warnings: z.array(z.string()) }),
+  }),
+  'image.pull': defineMethod({
+    description: 'Downloads a catalog image bundle (or builds it from its recipe when none is reachable) and registers it; streams task-graph events.',
+    params: z.object({ name: nameParam, explain: z.boolean().optional() }),
+    result: z.object({ plan: planSummarySchema.optional(), image: imageInfoSchema.optional(), warnings: z.array(z.string()) }),
+    event: StepEventSchema,
+  }),
+  'image.build': defineMethod({
+    description: 'Builds an image from a recipe (built-in name or absolute .toml path), registers it, optionally publishes it; streams task-graph events.',
+    params: z.object({ recipe: z.string().min(1), publish: z.string().min(1).optional(), explain: z.boolean().optional() }),
+    result: z.object({
+      plan: planSummarySchema.optional(),
+      image: imageInfoSchema.optional(),
+      /** The catalog index.json written when `publish` was given. */
+      published: z.object({ index: z.string(), bundle: z.string() }).optional(),
+    }),
+    event: StepEventSchema,
+  }),
+  'image.register': defineMethod({
+    description: 'Registers a local ext4 rootfs file (copied) as an image; returns warnings such as a missing sshd.',
+    params: z.object({ name: nameParam, rootfs: z.string().min(1), kernel: nameParam.optional() }),
+    result: z.object({ image: imageInfoSchema, warnings: z.array(z.string()) }),
+  }),
+  'image.rm': defineMethod({
+    description: 'Removes an image (directory and record); refused while a VM uses it.',
+    params: z.object({ name: nameParam }),
+    result: z.object({ name: z.string(), dir: z.string() }),
+  }),
+};

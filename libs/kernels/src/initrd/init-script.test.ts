@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { findExecutable, run } from '@banger/host';
+import { INIT_SCRIPT } from './init-script.js';
+
+describe('the initrd /init script', () => {
+  it.skipIf(!findExecutable('busybox'))('parses as a busybox sh script', async () => {
+    const result = await run('busybox', ['sh', '-n'], { input: INIT_SCRIPT, allowFailure: true });
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+  });
+
+  it('starts with a shebang and switch_roots at the end', () => {
+    expect(INIT_SCRIPT.startsWith('#!/bin/sh\n')).toBe(true);
+    expect(INIT_SCRIPT.trimEnd().endsWith('exec switch_root /newroot "$init" "$@"')).toBe(true);
+  });
+
+  it('honours every kernel parameter of the guest contract', () => {
+    for (const param of ['root=*)', 'ro)', 'rw)', 'rootfstype=*)', 'init=*)', 'rdshell)', 'banger.modules=*)']) {
+      expect(INIT_SCRIPT).toContain(param);
+    }
+  });
+});

@@ -1,0 +1,88 @@
+import { readFile } from 'node:fs/promises';
+import { NotFoundError, UserError } from '@banger/errors';
+import { pinHostKey } from '@banger/guest';
+import { createDriver, processAlive, selectHypervisor, type VmSpec as DriverSpec } from '@banger/hypervisor';
+import { guestNetworkFor } from '@banger/network';
+import type { Step } from '@banger/taskgraph';
+import { vmBootArgs, vmDisks } from '../boot-args.js';
+import { findKernel } from '../resources.js';
+import { handleOf, knownHostsPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
+import type { VmHypervisor } from '../vm-record.js';
+
+/** Outputs of `vm.boot`. */
+export interface BootOutputs { pid: number; startTime: string; hypervisor: string }
+
+/**
+ * `vm.boot`: the hypervisor process runs the VM. Satisfied when the process
+ * with the recorded pid *and* start time is alive (a reused pid is not the
+ * VM). Running it again adopts a VM that is still up (the driver's start is
+ * idempotent given the existing handle). The pid is recorded as soon as the
+ * driver returns, so a daemon killed right after still finds the VM.
+ */
+export function bootStep(env: VmEnv, vm: { id: string; name: string }, needs: readonly string[]): Step<BootOutputs> {
+  const dir = vmDirOf(env, vm.name);
+  return {
+    id: 'vm.boot',
+    title: 'Boot the VM',
+    needs,
+    inputs: () => {
+      const record = vmRepository(env).findById(vm.id);
+      return { vcpu: String(record?.vcpu), memoryMib: String(record?.memoryMib) };
+    },
+    isSatisfied: () => {
+      const record = vmRepository(env).findById(vm.id);
+      if (record?.pid === undefined || record.pidStartTime === undefined) return { satisfied: false, reason: 'no hypervisor process recorded' };
+      return processAlive(record.pid, record.pidStartTime) || { satisfied: false, reason: `hypervisor process ${record.pid} is not running` };
+    },
+    run: async (ctx, report) => {
+      const repo = vmRepository(env);
+      const record = repo.findById(vm.id);
+      if (!record) throw new NotFoundError('VM_NOT_FOUND', `vm ${vm.name} was deleted while it was being booted`);
+      if (!record.ip || !record.mac || !record.tap) {
+        throw new UserError('VM_NO_NETWORK', `vm ${vm.name} has no network yet`, { hint: `run banger vm create --name ${vm.name} again to finish it` });
+      }
+      const kernel = await findKernel(env.db, record.kernel);
+      if (!kernel) {
+        throw new NotFoundError('VM_KERNEL_MISSING', `vm ${vm.name}: its kernel ${record.kernel} is no longer pulled`, { hint: `pull it again: banger kernel pull ${record.kernel}` });
+      }
+      const choice = await selectHypervisor({
+        preference: env.config.hypervisor,
+        ...(env.config.firecrackerBin ? { firecrackerBin: env.config.firecrackerBin } : {}),
+        ...(env.config.qemuBin ? { qemuBin: env.config.qemuBin } : {}),
+      });
+      const hypervisor: VmHypervisor = { kind: choice.kind, accel: choice.accel, binary: choice.binary, reason: choice.reason, ...(choice.warning ? { warning: choice.warning } : {}) };
+      if (choice.warning) report.line(choice.warning);
+      const network = guestNetworkFor({ ip: record.ip, hostname: vm.name }, env.config.bridgeSubnet);
+      const spec: DriverSpec = {
+        id: vm.id,
+        name: vm.name,
+        vcpu: record.vcpu,
+        memoryMib: record.memoryMib,
+        kernel: { vmlinux: kernel.paths.vmlinux, initrd: kernel.paths.initrd },
+        bootArgs: vmBootArgs({ hostname: vm.name, network }),
+        disks: vmDisks({ rootfs: dir.rootfs, workDisk: dir.workDisk, modules: kernel.paths.modules }),
+        net: { tap: record.tap, mac: record.mac },
+        consoleLogPath: dir.consoleLog,
+        agentSocketPath: dir.agentSocket,
+        vmDir: dir.root,
+      };
+      const existing = handleOf(env, record);
+      const handle = await createDriver(choice).start(spec, { signal: ctx.signal, ...(existing && existing.kind === choice.kind ? { existing } : {}) });
+      repo.update(vm.id, {
+        pid: handle.pid,
+        pidStartTime: handle.startTime,
+        hypervisor: choice.kind,
+        spec: { ...record.spec, hypervisor },
+        stateReason: null,
+        ...(record.state === 'creating' ? {} : { state: 'running' as const }),
+      });
+      env.watcher.watch(vm.id, vm.name, hypervisor, handle);
+      // Pin before anyone can dial: `vm ssh` checks `<name>.vm` (HostKeyAlias), plain ssh the address.
+      const publicKey = (await readFile(dir.hostPublicKey, 'utf8')).trim();
+      await pinHostKey(knownHostsPath(env), { names: [`${vm.name}.vm`, record.ip], publicKey });
+      report.line(`${choice.kind} (${choice.accel}) pid ${handle.pid}, console ${dir.consoleLog}`);
+      return { pid: handle.pid, startTime: handle.startTime, hypervisor: choice.kind };
+    },
+    hint: `see the hypervisor log in the VM dir and banger vm logs ${vm.name}`,
+  };
+}

@@ -1,0 +1,54 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ensureUserKey, makeWorkDisk, stageWorkDisk } from '@banger/guest';
+import { run } from '@banger/host';
+import type { Step } from '@banger/taskgraph';
+import type { ImageRef } from '../resources.js';
+import { userKeyPath, vmDirOf, type VmEnv } from '../vm-env.js';
+import type { VmCreateSpec } from '../vm-record.js';
+
+/** Outputs of `vm.sync-files`. */
+export interface SyncFilesOutputs { workDisk: string; entries: number }
+
+/**
+ * `vm.sync-files`: the work disk (vdb, mounted at /root): the image's /root
+ * skeleton, the `[[file_sync]]` entries, and authorized_keys with banger's
+ * key, modes normalised for sshd's StrictModes. Built once, at create time:
+ * it is the user's data from then on, so a changed file_sync list does not
+ * re-run it, and re-running it over an existing disk is declared destructive.
+ */
+export function syncFilesStep(env: VmEnv, vm: { name: string; diskBytes: number; fileSync: VmCreateSpec['fileSync'] }): Step<SyncFilesOutputs> {
+  const dir = vmDirOf(env, vm.name);
+  return {
+    id: 'vm.sync-files',
+    title: 'Build the work disk (/root)',
+    needs: ['vm.fetch-image'],
+    // Deliberately not the file_sync entries: see above.
+    inputs: () => ({ workDisk: 'v1' }),
+    isSatisfied: () => existsSync(dir.workDisk) || { satisfied: false, reason: `${dir.workDisk} is missing` },
+    destroys: () => (existsSync(dir.workDisk) ? `recreates the work disk of vm ${vm.name} (everything in its /root is lost)` : undefined),
+    run: async (ctx, report) => {
+      const image = ctx.need<ImageRef>('vm.fetch-image');
+      dir.create();
+      const key = await ensureUserKey(userKeyPath(env));
+      const scratch = await mkdtemp(join(dir.root, '.work-staging-'));
+      try {
+        let skeletonDir: string | undefined;
+        if (image.rootSkel) {
+          skeletonDir = join(scratch, 'skel');
+          await run('mkdir', ['-p', skeletonDir]);
+          await run('tar', ['-xf', image.rootSkel, '-C', skeletonDir, '--numeric-owner'], { signal: ctx.signal });
+        }
+        const staging = join(scratch, 'root');
+        await stageWorkDisk({ stagingDir: staging, authorizedKeys: key.publicKey, ...(skeletonDir ? { skeletonDir } : {}), fileSync: vm.fileSync });
+        for (const entry of vm.fileSync) report.line(`file_sync ${entry.host} → ${entry.guest}`);
+        await makeWorkDisk(staging, dir.workDisk, vm.diskBytes, { signal: ctx.signal });
+        return { workDisk: dir.workDisk, entries: vm.fileSync.length };
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+    },
+    hint: 'check the [[file_sync]] entries in config.toml and free space in the state dir',
+  };
+}

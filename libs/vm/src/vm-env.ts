@@ -1,0 +1,55 @@
+import { join } from 'node:path';
+import type { BangerConfig } from '@banger/config';
+import { createDriver, type HypervisorDriver, type VmHandle } from '@banger/hypervisor';
+import type { Database } from '@banger/store';
+import type { StepLogger } from '@banger/taskgraph';
+import type { ResourcePaths } from './resources.js';
+import { VmDir } from './vm-dir.js';
+import { VmRepository, type VmHypervisor, type VmRecord } from './vm-record.js';
+import type { VmWatcher } from './watcher.js';
+
+/** The directories the VM layer uses (a subset of @banger/config's BangerPaths). */
+export interface VmPaths {
+  vmsDir: string;
+  sshDir: string;
+  kernelsDir: string;
+  imagesDir: string;
+  cacheDir: string;
+}
+
+/**
+ * Everything VM steps and commands act on: the database, paths, the config
+ * (re-read by the caller when it should pick up edits), a logger and the
+ * process watcher. The daemon builds one per request from its context.
+ */
+export interface VmEnv {
+  db: Database;
+  paths: VmPaths;
+  config: BangerConfig;
+  log: StepLogger;
+  watcher: VmWatcher;
+}
+
+export const vmRepository = (env: Pick<VmEnv, 'db'>): VmRepository => new VmRepository(env.db);
+export const vmDirOf = (env: Pick<VmEnv, 'paths'>, name: string): VmDir => new VmDir(env.paths.vmsDir, name);
+/** banger's pinned known_hosts (never the user's ~/.ssh/known_hosts). */
+export const knownHostsPath = (env: Pick<VmEnv, 'paths'>): string => join(env.paths.sshDir, 'known_hosts');
+/** The host key banger authenticates with: `ssh_key_path`, else the managed `<sshDir>/id_ed25519`. */
+export const userKeyPath = (env: Pick<VmEnv, 'paths' | 'config'>): string => env.config.sshKeyPath ?? join(env.paths.sshDir, 'id_ed25519');
+
+export const resourcePaths = (env: Pick<VmEnv, 'paths' | 'config'>): ResourcePaths => ({
+  kernelsDir: env.paths.kernelsDir,
+  imagesDir: env.paths.imagesDir,
+  cacheDir: env.paths.cacheDir,
+  ...(env.config.catalogUrl ? { catalogUrl: env.config.catalogUrl } : {}),
+  ...(env.config.kernelCatalogUrl ? { kernelCatalogUrl: env.config.kernelCatalogUrl } : {}),
+});
+
+/** The driver a VM was booted with (from its record), for status, watch and stop. */
+export const driverFor = (hypervisor: VmHypervisor): HypervisorDriver => createDriver(hypervisor);
+
+/** The handle of the VM's recorded hypervisor process, when one is recorded. */
+export function handleOf(env: Pick<VmEnv, 'paths'>, vm: VmRecord): VmHandle | undefined {
+  if (vm.pid === undefined || vm.pidStartTime === undefined) return undefined;
+  return { kind: vm.spec.hypervisor.kind, pid: vm.pid, startTime: vm.pidStartTime, vmDir: vmDirOf(env, vm.name).root };
+}

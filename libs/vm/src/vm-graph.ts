@@ -1,0 +1,42 @@
+import type { Graph } from '@banger/taskgraph';
+import { bootStep } from './steps/boot.js';
+import { buildRootfsStep } from './steps/build-rootfs.js';
+import { createTapStep } from './steps/create-tap.js';
+import { fetchImageStep, fetchKernelStep } from './steps/fetch.js';
+import { syncFilesStep } from './steps/sync-files.js';
+import { waitSshStep } from './steps/wait-ssh.js';
+import type { VmEnv } from './vm-env.js';
+import type { VmRecord } from './vm-record.js';
+
+/** The task-graph id of a VM's creation: its step state is kept under it until the VM is deleted. */
+export const vmGraphId = (name: string): string => `vm:${name}`;
+
+/** The step ids of the creation graph, in the order the user reads them. */
+export const VM_CREATE_STEP_IDS = ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh'] as const;
+
+/**
+ * The creation graph of a VM record: fetch kernel ‖ fetch image → build
+ * rootfs ‖ sync files (work disk), create tap → boot → wait-ssh. Independent
+ * steps run concurrently; resuming is running it again under `vmGraphId`.
+ */
+export function vmCreateGraph(env: VmEnv, vm: VmRecord): Graph {
+  const sizing = { name: vm.name, diskBytes: vm.diskBytes };
+  return [
+    fetchKernelStep(env, vm.kernel),
+    fetchImageStep(env, vm.image),
+    buildRootfsStep(env, sizing),
+    syncFilesStep(env, { ...sizing, fileSync: vm.spec.fileSync }),
+    createTapStep(env, vm),
+    bootStep(env, vm, ['vm.fetch-kernel', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap']),
+    waitSshStep(env, vm),
+  ];
+}
+
+/**
+ * The graph `vm start` runs on an existing VM (kept in memory, not in the
+ * step-state table): make sure the tap exists (a host reboot drops taps),
+ * boot (a no-op when the process is alive), wait for ssh.
+ */
+export function vmStartGraph(env: VmEnv, vm: VmRecord): Graph {
+  return [createTapStep(env, vm), bootStep(env, vm, ['vm.create-tap']), waitSshStep(env, vm)];
+}

@@ -1,0 +1,214 @@
+import { randomBytes } from 'node:crypto';
+import type { Database } from '@banger/store';
+import { ConflictError, NotFoundError } from '@banger/errors';
+
+/** Lifecycle states stored in `vms.state`. */
+export type VmState = 'creating' | 'running' | 'stopped' | 'failed';
+
+/** The hypervisor a VM was (last) booted with, and why it was picked (for `vm show`). */
+export interface VmHypervisor {
+  kind: 'firecracker' | 'qemu';
+  accel: 'kvm' | 'tcg';
+  binary: string;
+  reason: string;
+  warning?: string;
+}
+
+/** One sizing value with where it came from (flag, config, host heuristic, builtin floor). */
+export interface SizedValue {
+  value: number;
+  source: string;
+  detail: string;
+}
+
+/**
+ * What a VM was created from: the inputs a second `vm create` with the same
+ * name is compared against, plus the provenance the `spec:` line shows.
+ */
+export interface VmCreateSpec {
+  image: string;
+  kernel: string;
+  vcpu: SizedValue;
+  memoryMib: SizedValue;
+  diskBytes: SizedValue;
+  hypervisor: VmHypervisor;
+  /** The file_sync entries copied onto the work disk at create time. */
+  fileSync: Array<{ host: string; guest: string; mode?: string }>;
+}
+
+/** One row of `vms`, typed. */
+export interface VmRecord {
+  /** Stable id, `vm_<hex>`: safe as a hypervisor resource id; owns the lease and names the tap. */
+  id: string;
+  name: string;
+  state: VmState;
+  /** Why the VM is in its state ("qemu exited with status 1", "stopped by banger vm stop"). */
+  stateReason?: string;
+  image: string;
+  kernel: string;
+  hypervisor: VmHypervisor['kind'];
+  vcpu: number;
+  memoryMib: number;
+  diskBytes: number;
+  ip?: string;
+  mac?: string;
+  tap?: string;
+  pid?: number;
+  /** /proc/<pid>/stat field 22, so a reused pid is never adopted. */
+  pidStartTime?: string;
+  spec: VmCreateSpec;
+  createdAt: number;
+  updatedAt: number;
+}
+
+interface VmRow {
+  id: string;
+  name: string;
+  state: VmState;
+  state_reason: string | null;
+  image_name: string;
+  kernel_name: string;
+  hypervisor: string;
+  vcpu: number;
+  memory_mib: number;
+  disk_bytes: number;
+  ip: string | null;
+  mac: string | null;
+  tap: string | null;
+  pid: number | null;
+  pid_start_time: string | null;
+  spec: string;
+  created_at: number;
+  updated_at: number;
+}
+
+const fromRow = (r: VmRow): VmRecord => ({
+  id: r.id,
+  name: r.name,
+  state: r.state,
+  ...(r.state_reason !== null ? { stateReason: r.state_reason } : {}),
+  image: r.image_name,
+  kernel: r.kernel_name,
+  hypervisor: r.hypervisor as VmRecord['hypervisor'],
+  vcpu: r.vcpu,
+  memoryMib: r.memory_mib,
+  diskBytes: r.disk_bytes,
+  ...(r.ip !== null ? { ip: r.ip } : {}),
+  ...(r.mac !== null ? { mac: r.mac } : {}),
+  ...(r.tap !== null ? { tap: r.tap } : {}),
+  ...(r.pid !== null ? { pid: r.pid } : {}),
+  ...(r.pid_start_time !== null ? { pidStartTime: r.pid_start_time } : {}),
+  spec: JSON.parse(r.spec) as VmCreateSpec,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+/** A fresh VM id: `vm_` + 12 hex characters. */
+export const newVmId = (): string => `vm_${randomBytes(6).toString('hex')}`;
+
+/** Fields `update` may change; `null` clears a nullable column. */
+export interface VmUpdate {
+  state?: VmState;
+  stateReason?: string | null;
+  ip?: string | null;
+  mac?: string | null;
+  tap?: string | null;
+  pid?: number | null;
+  pidStartTime?: string | null;
+  hypervisor?: VmRecord['hypervisor'];
+  spec?: VmCreateSpec;
+}
+
+const COLUMNS: Record<keyof VmUpdate, string> = {
+  state: 'state',
+  stateReason: 'state_reason',
+  ip: 'ip',
+  mac: 'mac',
+  tap: 'tap',
+  pid: 'pid',
+  pidStartTime: 'pid_start_time',
+  hypervisor: 'hypervisor',
+  spec: 'spec',
+};
+
+/**
+ * The `vms` table. The daemon is its only writer; the name column is UNIQUE,
+ * so two concurrent creates of one name cannot both insert.
+ */
+export class VmRepository {
+  constructor(private readonly db: Database) {}
+
+  /** Inserts a new VM; a taken name is a ConflictError naming it. */
+  insert(record: Omit<VmRecord, 'createdAt' | 'updatedAt'>): VmRecord {
+    const now = Date.now();
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO vms (id, name, state, state_reason, image_name, kernel_name, hypervisor, vcpu, memory_mib, disk_bytes,
+                            ip, mac, tap, pid, pid_start_time, spec, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          record.id, record.name, record.state, record.stateReason ?? null, record.image, record.kernel, record.hypervisor,
+          record.vcpu, record.memoryMib, record.diskBytes, record.ip ?? null, record.mac ?? null, record.tap ?? null,
+          record.pid ?? null, record.pidStartTime ?? null, JSON.stringify(record.spec), now, now,
+        );
+    } catch (error) {
+      if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new ConflictError('VM_EXISTS', `vm ${record.name} already exists`, { hint: 'pick another --name, or delete it first' });
+      }
+      throw error;
+    }
+    return this.get(record.name);
+  }
+
+  find(name: string): VmRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM vms WHERE name = ?').get(name) as VmRow | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  findById(id: string): VmRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as VmRow | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** The VM called `name`, or a NotFoundError listing what exists. */
+  get(name: string): VmRecord {
+    const found = this.find(name);
+    if (found) return found;
+    const names = this.list().map((v) => v.name);
+    throw new NotFoundError('VM_NOT_FOUND', `vm ${name} does not exist${names.length ? ` (VMs: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''})` : ''}`, {
+      hint: 'see banger vm list',
+    });
+  }
+
+  /** Every VM, by name. */
+  list(): VmRecord[] {
+    return (this.db.prepare('SELECT * FROM vms ORDER BY name').all() as VmRow[]).map(fromRow);
+  }
+
+  /** Changes some fields of the VM `id` (and bumps updated_at); returns the new record. */
+  update(id: string, changes: VmUpdate): VmRecord | undefined {
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    for (const [key, column] of Object.entries(COLUMNS) as Array<[keyof VmUpdate, string]>) {
+      if (!(key in changes)) continue;
+      const value = changes[key];
+      sets.push(`${column} = ?`);
+      values.push(key === 'spec' ? JSON.stringify(value) : (value ?? null));
+    }
+    sets.push('updated_at = ?');
+    values.push(Date.now(), id);
+    this.db.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = ?`).run(...values);
+    return this.findById(id);
+  }
+
+  remove(id: string): void {
+    this.db.prepare('DELETE FROM vms WHERE id = ?').run(id);
+  }
+
+  /** VM names, sorted (shell completion). */
+  names(): string[] {
+    return (this.db.prepare('SELECT name FROM vms ORDER BY name').pluck().all() as string[]);
+  }
+}
