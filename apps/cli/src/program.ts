@@ -14,7 +14,11 @@ export function createProgram(ctx: CliContext, groups: readonly CommandGroup[] =
     .description('One-command development sandboxes on Firecracker microVMs.')
     .version(ctx.version, '-V, --version', 'print the banger version')
     .helpOption('-h, --help', 'show help')
-    .showSuggestionAfterError(true);
+    .showSuggestionAfterError(true)
+    // Options belong to the command they follow, so `vm run … -- cmd --flag`
+    // can pass the user's flags through (passThroughOptions needs this on
+    // every ancestor; subcommands made with .command() inherit it).
+    .enablePositionalOptions();
   for (const group of groups) group(program, ctx);
   setupCompletion(program, ctx);
   configureAll(program, ctx, 'banger');

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { createHarness, type Harness } from './harness.js';
 
@@ -11,12 +11,13 @@ const haveBashCompletion = existsSync(BASH_COMPLETION);
 let h: Harness;
 
 beforeAll(async () => {
-  h = await createHarness({ cliEntry: join(import.meta.dirname, 'fixtures', 'banger-with-vm-group.ts') });
+  h = await createHarness();
 });
 afterAll(async () => {
   await h?.dispose();
 });
 beforeEach(() => h.freshHome());
+afterEach(() => h.killTracked());
 
 /**
  * Completes `line` the way bash does on TAB: Debian's bash-completion loaded,
@@ -63,7 +64,7 @@ async function startDaemon(): Promise<void> {
 
 describe.skipIf(!haveBashCompletion)('bash completion (needs the bash-completion package)', () => {
   it('lists the top-level subcommands and filters by prefix', async () => {
-    expect(await complete('banger ')).toEqual(expect.arrayContaining(['completion', 'daemon', 'doctor', 'vm']));
+    expect(await complete('banger ')).toEqual(expect.arrayContaining(['completion', 'daemon', 'doctor', 'image', 'kernel', 'vm']));
     expect(await complete('banger ')).not.toContain('complete');
     expect(await complete('banger daemon st')).toEqual(['start', 'status', 'stop']);
     expect(await complete('banger daemon logs --')).toEqual(expect.arrayContaining(['--follow', '--lines', '--raw']));
@@ -75,7 +76,7 @@ describe.skipIf(!haveBashCompletion)('bash completion (needs the bash-completion
     insertNames();
     expect(await complete('banger vm ssh ')).toEqual(['api', 'sandbox', 'scratch']);
     expect(await complete('banger vm ssh s')).toEqual(['sandbox', 'scratch']);
-    expect(await complete('banger vm ssh sandbox --image ')).toEqual(['debian-bookworm']);
+    expect(await complete('banger vm create --image ')).toEqual(['debian-bookworm']);
   });
 
   it('completes names to nothing with the daemon down, and does not start it', async () => {

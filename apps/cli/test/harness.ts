@@ -14,8 +14,10 @@ export interface Harness {
   binDir: string;
   env: Record<string, string>;
   banger(args: string[], extraEnv?: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string }>;
-  /** Remembers a daemon pid so dispose() can kill it if a test left it running. */
+  /** Remembers a daemon pid so killTracked()/dispose() can kill it if a test left it running. */
   track(pid: number): void;
+  /** SIGKILLs every tracked daemon (each test's daemon must not outlive it). */
+  killTracked(): void;
   freshHome(): void;
   dispose(): Promise<void>;
 }
@@ -45,7 +47,7 @@ export async function createHarness(options: { cliEntry?: string } = {}): Promis
       h.home = join(dir, `home${n++}`);
       h.env = { PATH: `${binDir}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, HOME: h.home, BANGER_HOME: h.home, NO_COLOR: '1', LANG: 'C.UTF-8' };
     },
-    async dispose() {
+    killTracked() {
       for (const pid of pids) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -53,6 +55,10 @@ export async function createHarness(options: { cliEntry?: string } = {}): Promis
           // already gone
         }
       }
+      pids.clear();
+    },
+    async dispose() {
+      h.killTracked();
       rmSync(dir, { recursive: true, force: true });
     },
   };

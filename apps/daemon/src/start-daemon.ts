@@ -1,7 +1,7 @@
 import { chmodSync } from 'node:fs';
 import { ApiServer, effectiveVersion } from '@banger/api';
 import { loadConfig, resolvePaths } from '@banger/config';
-import { InternalError, UserError } from '@banger/errors';
+import { UserError } from '@banger/errors';
 import { openDatabase, type Database } from '@banger/store';
 import type { DaemonContext } from './context.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
@@ -58,10 +58,9 @@ export async function startDaemon(options: StartDaemonOptions = {}): Promise<Run
       requestShutdown: (reason) => void setImmediate(() => void stop(reason)),
     };
     const hooks = (options.services ?? defaultServices).map((service) => service(ctx, server)).filter((h) => typeof h === 'function');
+    // Calls to these get an API_NO_HANDLER error; the rest of the daemon works.
     const missing = server.unhandledMethods();
-    if (options.services === undefined && missing.length > 0) {
-      throw new InternalError('DAEMON_MISSING_HANDLERS', `no handler for method(s): ${missing.join(', ')}`);
-    }
+    if (options.services === undefined && missing.length > 0) log.warn({ methods: missing }, 'methods without a handler');
     prepareSocketPath(paths.socketPath);
     const umask = process.umask(0o077);
     try {

@@ -126,7 +126,7 @@ export interface HypervisorDriver {
   watch(handle: VmHandle, onExit: (status: VmStatus) => void): () => void;
 }
 
-/** Optional: pause/resume and memory snapshots (Firecracker). Not implemented by the QEMU driver yet. */
+/** Optional: pause/resume and full memory snapshots. Implemented by the Firecracker driver; QEMU does not offer it yet. */
 export interface SnapshotCapable {
   pause(handle: VmHandle): Promise<void>;
   resume(handle: VmHandle): Promise<void>;

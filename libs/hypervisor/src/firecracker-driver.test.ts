@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CancelledError } from '@banger/errors';
 import { createFirecrackerDouble, loadSpec, SPEC_PATH, type DoubleRecord } from '../test/fc-double/firecracker-double.mjs';
 import type { VmSpec } from './driver.js';
 import { FirecrackerApiError } from './firecracker-api.js';
@@ -121,6 +122,19 @@ describe('FirecrackerDriver against the API double', () => {
     expect(processesMentioning(s.vmDir)).toEqual([]);
   });
 
+  it('stops configuring when cancelled, kills the process and removes its sockets', async () => {
+    const abort = new AbortController();
+    const driver = new FirecrackerDriver({
+      binary: fakeBinary(),
+      onCall: (call) => call.path === '/boot-source' && abort.abort(),
+    });
+    const s = spec();
+    await expect(driver.start(s, { signal: abort.signal })).rejects.toBeInstanceOf(CancelledError);
+    expect(requests().some((r) => r.path === '/actions')).toBe(false);
+    expect(processesMentioning(s.vmDir)).toEqual([]);
+    expect(existsSync(join(s.vmDir, 'firecracker.sock'))).toBe(false);
+  });
+
   it('removes a stale API socket and vsock left by a crashed run before spawning', async () => {
     const s = spec();
     const driver = new FirecrackerDriver({ binary: fakeBinary() });
@@ -186,6 +200,36 @@ describe('FirecrackerDriver against the API double', () => {
     }
     // After stop the UDS is gone, and connecting says so.
     await expect(driver.connectAgent(handle, s)).rejects.toThrow(`connecting to ${s.agentSocketPath}`);
+  });
+
+  it('snapshots a running VM by pausing, creating a full snapshot and resuming, with spec-valid bodies', async () => {
+    const driver = new FirecrackerDriver({ binary: fakeBinary() });
+    const handle = await driver.start(spec());
+    try {
+      await driver.createSnapshot(handle, { stateFile: join(dir, 'vm.state'), memFile: join(dir, 'vm.mem') });
+    } finally {
+      await driver.stop(handle);
+    }
+    const calls = requests().filter((r) => r.path === '/vm' || r.path === '/snapshot/create');
+    expect(calls.map((r) => [r.method, r.path, r.body, r.status])).toEqual([
+      ['PATCH', '/vm', { state: 'Paused' }, 204],
+      ['PUT', '/snapshot/create', { snapshot_type: 'Full', snapshot_path: join(dir, 'vm.state'), mem_file_path: join(dir, 'vm.mem') }, 204],
+      ['PATCH', '/vm', { state: 'Resumed' }, 204],
+    ]);
+    expect(existsSync(join(dir, 'vm.mem'))).toBe(true);
+  });
+
+  it('resumes the VM when creating a snapshot fails, and reports the fault', async () => {
+    const driver = new FirecrackerDriver({ binary: fakeBinary({ FC_DOUBLE_FAIL: 'PUT /snapshot/create' }) });
+    const handle = await driver.start(spec());
+    try {
+      await expect(driver.createSnapshot(handle, { stateFile: join(dir, 's'), memFile: join(dir, 'm') })).rejects.toThrow(
+        'firecracker API PUT /snapshot/create failed (400): injected failure at PUT /snapshot/create',
+      );
+      expect(requests().at(-1)).toMatchObject({ method: 'PATCH', path: '/vm', body: { state: 'Resumed' }, status: 204 });
+    } finally {
+      await driver.stop(handle);
+    }
   });
 
   it('refuses a Firecracker older than 1.8 and leaves nothing behind', async () => {

@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, HostCommandError, InternalError } from '@banger/errors';
-import { AGENT_VSOCK_PORT, type AgentChannelCapable, type DriverCallOptions, type HypervisorDriver, type StopOptions, type VmHandle, type VmSpec, type VmStatus } from './driver.js';
+import { AGENT_VSOCK_PORT, type AgentChannelCapable, type SnapshotCapable, type DriverCallOptions, type HypervisorDriver, type StopOptions, type VmHandle, type VmSpec, type VmStatus } from './driver.js';
 import { connectFirecrackerVsock } from './agent-connect.js';
 import { logTail, removeQuietly } from './cleanup-files.js';
 import { firecrackerRequest, type FirecrackerCall } from './firecracker-api.js';
@@ -26,7 +26,7 @@ export interface FirecrackerDriverOptions {
  * Guest console (the process's stdout) goes to spec.consoleLogPath, the
  * VMM's own log to <vmDir>/firecracker.log.
  */
-export class FirecrackerDriver implements HypervisorDriver, AgentChannelCapable {
+export class FirecrackerDriver implements HypervisorDriver, AgentChannelCapable, SnapshotCapable {
   readonly kind = 'firecracker' as const;
 
   constructor(private readonly options: FirecrackerDriverOptions) {}
@@ -143,5 +143,41 @@ export class FirecrackerDriver implements HypervisorDriver, AgentChannelCapable 
     const uds = spec.agentSocketPath ?? handle.agentSocketPath;
     if (!uds) throw new InternalError('AGENT_NOT_CONFIGURED', `VM in ${handle.vmDir} was started without a vsock device`);
     return connectFirecrackerVsock(uds, AGENT_VSOCK_PORT, { signal: options.signal });
+  }
+
+  /** Pauses the vCPUs (`PATCH /vm Paused`); idempotent in Firecracker. */
+  async pause(handle: VmHandle): Promise<void> {
+    await this.runtimeCall(handle, { method: 'PATCH', path: '/vm', body: { state: 'Paused' } });
+  }
+
+  /** Resumes the vCPUs (`PATCH /vm Resumed`). */
+  async resume(handle: VmHandle): Promise<void> {
+    await this.runtimeCall(handle, { method: 'PATCH', path: '/vm', body: { state: 'Resumed' } });
+  }
+
+  /**
+   * Writes a full snapshot (VM state + guest memory) of a running VM: pauses
+   * it, creates the snapshot, and resumes it even when creation failed, so a
+   * failed snapshot never leaves the VM frozen.
+   */
+  async createSnapshot(handle: VmHandle, paths: { stateFile: string; memFile: string }): Promise<void> {
+    await this.pause(handle);
+    try {
+      await this.runtimeCall(handle, {
+        method: 'PUT',
+        path: '/snapshot/create',
+        body: { snapshot_type: 'Full', snapshot_path: paths.stateFile, mem_file_path: paths.memFile },
+      }, 120_000);
+    } finally {
+      await this.resume(handle);
+    }
+  }
+
+  private async runtimeCall(handle: VmHandle, call: FirecrackerCall, timeoutMs?: number): Promise<unknown> {
+    if (!processAlive(handle.pid, handle.startTime)) {
+      throw new InternalError('VM_NOT_RUNNING', `firecracker API ${call.method} ${call.path}: the VM in ${handle.vmDir} is not running`);
+    }
+    this.options.onCall?.(call);
+    return firecrackerRequest(vmFiles(handle.vmDir).firecrackerSocket, call, timeoutMs);
   }
 }

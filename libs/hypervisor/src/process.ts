@@ -67,7 +67,7 @@ export function processStatus(pid: number, startTime: string): VmStatus {
 export async function settledStatus(pid: number, startTime: string, waitMs = 2_000): Promise<VmStatus> {
   const pending = pendingExits.get(key(pid, startTime));
   if (pending && !processAlive(pid, startTime)) {
-    await Promise.race([pending, sleep(waitMs)]);
+    await Promise.race([pending, sleep(waitMs, undefined, { ref: false })]);
   }
   return processStatus(pid, startTime);
 }

@@ -4,7 +4,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ProgressSink } from '@banger/host';
 import { buildImage } from './build/build-image.js';
+import { cleanStaleTemps } from './fs/atomic.js';
 import { withDirLock } from './fs/dir-lock.js';
+import { removeTree } from './build/remove-tree.js';
 import { MANIFEST_FILE, ROOTFS_FILE } from './manifest.js';
 import { recipeFingerprint, resolvePackageVersions } from './recipe/fingerprint.js';
 import { loadRecipe } from './recipe/load-recipe.js';
@@ -27,6 +29,8 @@ export async function ensureTestImage(cacheDir: string = defaultTestCacheDir(), 
   const dir = join(imagesDir, recipeHash);
   if (existsSync(join(dir, MANIFEST_FILE)) && existsSync(join(dir, ROOTFS_FILE))) return dir;
   await mkdir(imagesDir, { recursive: true });
+  // A test killed mid-build leaves a tree (maybe with /proc mounted in it) under an older fingerprint's name.
+  await cleanStaleTemps(dir, removeTree);
   return withDirLock(
     join(imagesDir, `.lock-${recipe.name}`),
     async () => {

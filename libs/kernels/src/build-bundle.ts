@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BangerError, UserError } from '@banger/errors';
+import { BangerError, InternalError, UserError } from '@banger/errors';
 import { run, type ProgressSink } from '@banger/host';
 import { buildDirAtomically, throwIfCancelled } from './atomic-dir.js';
-import { KERNEL_NAME_PATTERN, kernelBundlePaths, readKernelBundle, writeKernelManifest, type KernelManifest } from './bundle-manifest.js';
+import { KERNEL_BUILDER_REVISION, KERNEL_NAME_PATTERN, kernelBundlePaths, readKernelBundle, writeKernelManifest, type KernelManifest } from './bundle-manifest.js';
 import { aptShow, fetchDeb, resolveKernelPackage, unpackDeb } from './debian-package.js';
 import { extractVmlinux } from './extract-vmlinux.js';
 import { buildInitrd } from './initrd/build-initrd.js';
@@ -36,9 +36,9 @@ export interface BuildKernelBundleOptions {
  * .config and writes manifest.json. Everything happens in
  * `<outDir>.tmp-<pid>-<random>`, renamed to `outDir` at the end.
  *
- * When `outDir` already holds an intact bundle of the same name and package
- * version it is returned unchanged (no download, no rebuild); a damaged or
- * older one is replaced.
+ * When `outDir` already holds an intact bundle of the same name, package
+ * version and builder revision it is returned unchanged (no download, no
+ * rebuild); a damaged or older one is replaced.
  */
 export async function buildKernelBundle(options: BuildKernelBundleOptions): Promise<KernelManifest> {
   const { name, outDir, signal, progress } = options;
@@ -51,7 +51,13 @@ export async function buildKernelBundle(options: BuildKernelBundleOptions): Prom
   let replace = false;
   if (existsSync(outDir)) {
     const existing = await readKernelBundle(outDir).catch((error: unknown) => error as Error);
-    if (!(existing instanceof Error) && existing.name === name && existing.source.package === ref.package && existing.source.packageVersion === ref.version) {
+    if (
+      !(existing instanceof Error) &&
+      existing.name === name &&
+      existing.source.package === ref.package &&
+      existing.source.packageVersion === ref.version &&
+      existing.builderRevision >= KERNEL_BUILDER_REVISION
+    ) {
       progress?.line?.(`kernel ${name} ${existing.version} is already built`);
       return existing;
     }
@@ -114,6 +120,7 @@ export async function buildKernelBundle(options: BuildKernelBundleOptions): Prom
         bootModules: initrd.resolution.load.map((m) => m.name),
         compression,
         builtAt: new Date().toISOString(),
+        builderRevision: KERNEL_BUILDER_REVISION,
       });
       progress?.line?.(`built kernel ${name} ${kernelVersion}`);
       return manifest;
@@ -121,7 +128,7 @@ export async function buildKernelBundle(options: BuildKernelBundleOptions): Prom
     { replace },
   ).catch((error: unknown) => {
     if (error instanceof BangerError) throw error;
-    throw new UserError('KERNEL_BUILD_FAILED', `cannot build kernel ${name} from ${options.debPackage}: ${(error as Error).message}`, { cause: error });
+    throw new InternalError('KERNEL_BUILD_FAILED', `cannot build kernel ${name} from ${options.debPackage}: ${(error as Error).message}`, { cause: error });
   });
 }
 

@@ -29,7 +29,15 @@ export interface KernelManifest {
   compression: KernelCompression;
   /** ISO 8601 time of the build. */
   builtAt: string;
+  /**
+   * Revision of banger's bundle builder (initrd /init, module set, image
+   * layout). A local build with an older revision is rebuilt, not reused.
+   */
+  builderRevision: number;
 }
+
+/** Bump when the initrd, its /init or the modules image change in a way existing bundles should pick up. */
+export const KERNEL_BUILDER_REVISION = 1;
 
 /** Where each file of a bundle lives. The VM code uses this, never literal file names. */
 export interface KernelBundlePaths {
@@ -78,6 +86,7 @@ const manifestSchema = z.object({
   bootModules: z.array(z.string()),
   compression: z.enum(['gzip', 'lz4', 'xz', 'zstd', 'lzma', 'bzip2', 'lzo']),
   builtAt: z.string(),
+  builderRevision: z.number().int().nonnegative().default(0),
 });
 
 export interface ReadKernelBundleOptions {

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { NotFoundError, UserError } from '@banger/errors';
 import embedded from './catalog.json' with { type: 'json' };
@@ -47,17 +49,21 @@ export function embeddedKernelCatalog(): KernelCatalogEntry[] {
 
 /**
  * The kernel catalog: the embedded entries, overlaid (by name) with the
- * entries of the JSON index at `remoteIndexUrl` (config's kernel_catalog_url)
- * when one is given. An unreachable or invalid remote index is a UserError.
+ * entries of the JSON index at `remoteIndexUrl` (config's kernel_catalog_url;
+ * http(s):// or file://) when one is given. An unreachable or invalid remote index is a UserError.
  */
 export async function kernelCatalog(remoteIndexUrl?: string, signal?: AbortSignal): Promise<KernelCatalogEntry[]> {
   const entries = new Map(embeddedKernelCatalog().map((entry) => [entry.name, entry]));
   if (remoteIndexUrl) {
     let document: unknown;
     try {
-      const response = await fetch(remoteIndexUrl, signal ? { signal } : {});
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      document = await response.json();
+      if (remoteIndexUrl.startsWith('file:')) {
+        document = JSON.parse(await readFile(fileURLToPath(remoteIndexUrl), 'utf8'));
+      } else {
+        const response = await fetch(remoteIndexUrl, signal ? { signal } : {});
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        document = await response.json();
+      }
     } catch (error) {
       throw new UserError('KERNEL_CATALOG_UNREACHABLE', `cannot read kernel catalog ${remoteIndexUrl}: ${(error as Error).message}`, {
         hint: 'check kernel_catalog_url in config.toml, or unset it to use the embedded catalog',

@@ -2,17 +2,23 @@ import { existsSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConflictError } from '@banger/errors';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { ConflictError, UserError } from '@banger/errors';
 import { buildDirAtomically } from './atomic-dir.js';
-import { BUNDLE_FILE_NAMES, kernelBundlePaths, readKernelBundle, type KernelManifest } from './bundle-manifest.js';
+import { BUNDLE_FILE_NAMES, KERNEL_NAME_PATTERN, kernelBundlePaths, readKernelBundle, type KernelManifest } from './bundle-manifest.js';
 
 /**
  * Copies the bundle at `srcDir` into `destDir` (which must not exist),
  * verifying every sha256 before and after the copy; reflinks where the
- * filesystem allows. Returns the manifest. `destDir` appears only complete.
+ * filesystem allows. With `name`, the copy's manifest is renamed (the files
+ * are unchanged). Returns the copy's manifest. `destDir` appears only complete.
  */
-export async function importKernelBundle(srcDir: string, destDir: string): Promise<KernelManifest> {
-  const manifest = await readKernelBundle(srcDir, { verify: true });
+export async function importKernelBundle(srcDir: string, destDir: string, options: { name?: string } = {}): Promise<KernelManifest> {
+  const source = await readKernelBundle(srcDir, { verify: true });
+  if (options.name !== undefined && !KERNEL_NAME_PATTERN.test(options.name)) {
+    throw new UserError('KERNEL_BAD_NAME', `invalid kernel name ${JSON.stringify(options.name)}: use lower-case letters, digits, '.', '_' and '-'`);
+  }
+  const manifest: KernelManifest = { ...source, name: options.name ?? source.name };
   if (existsSync(destDir)) {
     throw new ConflictError('KERNEL_EXISTS', `cannot import kernel ${manifest.name}: ${destDir} already exists`, {
       hint: `remove it first with banger kernel rm ${manifest.name}`,
@@ -22,7 +28,12 @@ export async function importKernelBundle(srcDir: string, destDir: string): Promi
     for (const fileName of ['manifest.json', ...Object.values(BUNDLE_FILE_NAMES)]) {
       await copyFile(join(srcDir, fileName), join(tmp, fileName), constants.COPYFILE_FICLONE);
     }
-    await readKernelBundle(kernelBundlePaths(tmp).dir, { verify: true });
-    return manifest;
+    const paths = kernelBundlePaths(tmp);
+    if (manifest.name !== source.name) {
+      const copied = JSON.parse(await readFile(paths.manifest, 'utf8')) as KernelManifest;
+      await writeFile(`${paths.manifest}.tmp`, `${JSON.stringify({ ...copied, name: manifest.name }, null, 2)}\n`);
+      await rename(`${paths.manifest}.tmp`, paths.manifest);
+    }
+    return readKernelBundle(paths.dir, { verify: true });
   });
 }

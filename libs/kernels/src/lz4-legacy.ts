@@ -7,6 +7,9 @@ export const LZ4_LEGACY_MAGIC = 0x184c2102;
  * A repeated magic starts a new concatenated frame. `expectedSize` bounds the
  * output, so a corrupt stream cannot make us allocate without limit.
  * Throws a plain Error describing the corruption; callers add the file name.
+ * The legacy format has no checksum: corruption that keeps the sequence
+ * structure valid goes unnoticed here, which is why the .deb's sha256 (apt)
+ * and the bundle's sha256 are the integrity guarantees.
  */
 export function decodeLz4Legacy(input: Buffer, expectedSize: number): Buffer {
   if (input.length < 4 || input.readUInt32LE(0) !== LZ4_LEGACY_MAGIC) throw new Error('missing LZ4 legacy magic');

@@ -11,7 +11,7 @@ import { ensureTap, listTaps, removeTap } from './tap.js';
 // These create real bridges, taps and nftables tables, so they only run inside
 // a throwaway network namespace: host-network.test.ts starts them through
 // tools/e2e/netns-run.sh, which sets BANGER_NETNS.
-describe.skipIf(!process.env['BANGER_NETNS'])('host networking inside a throwaway netns', () => {
+describe.skipIf(!process.env['BANGER_NETNS'])('host networking inside a throwaway netns (run by host-network.test.ts)', () => {
   const bridge = 'bgtest0';
   const subnet = '172.16.0.0/24';
 

@@ -208,6 +208,29 @@ describe('applyLayers', () => {
       expect((await stat(join(outside, 'passwd'))).nlink).toBe(1);
     });
 
+    it('keeps whiteouts and opaque markers under a symlink that points outside from deleting host files', async () => {
+      await mkdir(join(outside, 'dir'));
+      await writeFile(join(outside, 'dir/precious'), 'keep me');
+      const ls = await layers(
+        [{ name: 'evil', type: 'symlink', linkname: outside }],
+        [{ name: 'evil/.wh.passwd' }, { name: 'evil/dir/.wh..wh..opq' }, { name: 'up/', type: 'directory' }, { name: 'up/x', type: 'symlink', linkname: '../../../..' }, { name: 'up/x/.wh.outside' }],
+      );
+      await applyLayers(ls, root);
+      expect(await readFile(join(outside, 'passwd'), 'utf8')).toBe('host original\n');
+      expect(await readFile(join(outside, 'dir/precious'), 'utf8')).toBe('keep me');
+    });
+
+    it('hard-links a symlink itself, never the host file it points at', async () => {
+      const ls = await layers([
+        { name: 'abs', type: 'symlink', linkname: join(outside, 'passwd') },
+        { name: 'copy', type: 'link', linkname: 'abs' },
+        { name: 'copy', content: 'overwrite attempt' },
+      ]);
+      await applyLayers(ls, root);
+      expect((await stat(join(outside, 'passwd'))).nlink).toBe(1);
+      expect(await readFile(join(outside, 'passwd'), 'utf8')).toBe('host original\n');
+    });
+
     it('bounds a tar bomb by unpacked size and by entry count', async () => {
       const big = await layers([{ name: 'zeros', content: Buffer.alloc(2 * 1024 * 1024) }]);
       await expect(applyLayers(big, root, { maxBytes: 1024 * 1024 })).rejects.toThrow(LayerLimitError);

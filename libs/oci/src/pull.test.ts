@@ -227,6 +227,22 @@ describe.skipIf(tools.length > 0)(`pullOciImage against a real registry on 127.0
     }
   });
 
+  it('retries a blob whose connection drops mid-transfer and still verifies it', async () => {
+    const big = await layer([...bootable, { name: 'noise', content: Buffer.alloc(500_000, 3) }]);
+    await pushImage(registry.host, 'banger/flaky', 'v1', [big]);
+    const proxy = await startProxy(registry.host, { dropBlob: { digest: big.digest, times: 2 } });
+    const lines: string[] = [];
+    try {
+      const result = await pullOciImage(opts(`${proxy.host}/banger/flaky:v1`, { progress: { line: (l) => lines.push(l) } }));
+      expect(result.layers[0]!.digest).toBe(big.digest);
+      expect(lines.filter((l) => l.startsWith(`retrying ${big.digest.slice(0, 19)}`))).toHaveLength(2);
+      expect(proxy.log.filter((r) => r.method === 'GET' && r.path.endsWith(big.digest))).toHaveLength(3);
+      expect(await hasBlob(cacheDir, big.digest)).toBe(true);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('authenticates with the Bearer token flow using credentials from the Docker config, and keeps them away from a redirect host', async () => {
     await pushImage(registry.host, 'banger/private', 'v1', [await layer(bootable)]);
     const cdn = await startProxy(registry.host);
@@ -257,6 +273,24 @@ describe.skipIf(tools.length > 0)(`pullOciImage against a real registry on 127.0
     } finally {
       await proxy.stop();
       await cdn.stop();
+    }
+  });
+
+  it('answers a Basic challenge with the Docker config credentials and says so when there are none', async () => {
+    await pushImage(registry.host, 'banger/basic', 'v1', [await layer(bootable)]);
+    const proxy = await startProxy(registry.host, { basicAuth: { username: 'bob', password: 'pw' } });
+    const dockerConfig = join(dir, 'docker-config-basic.json');
+    await writeFile(dockerConfig, JSON.stringify({ auths: { [proxy.host]: { username: 'bob', password: 'pw' } } }));
+    try {
+      const result = await pullOciImage(opts(`${proxy.host}/banger/basic:v1`, { dockerConfigPath: dockerConfig }));
+      expect(result.layers).toHaveLength(1);
+      await expect(pullOciImage(opts(`${proxy.host}/banger/basic:v1`, { outRootfs: join(outDir, 'anon.ext4') }))).rejects.toMatchObject({
+        code: 'OCI_AUTH_FAILED',
+        message: `registry ${proxy.host} denied access to banger/basic (HTTP 401)`,
+        hint: `the repository is private or does not exist; log in with docker login ${proxy.host}`,
+      });
+    } finally {
+      await proxy.stop();
     }
   });
 

@@ -3,11 +3,13 @@ import { dirname, join } from 'node:path';
 import { CancelledError, UserError } from '@banger/errors';
 import type { ProgressSink } from '@banger/host';
 import { applyLayers, type ApplyLayersOptions } from './apply-layers.js';
-import { blobPath, hasBlob, recordImageBlobs, storeBlob, storeBlobBytes } from './blob-cache.js';
+import { blobPath, hasBlob, recordImageBlobs } from './blob-cache.js';
+import { fetchBlobs } from './fetch-blobs.js';
+import { resolveManifestBlob } from './resolve-manifest.js';
 import { loadDockerCredentials } from './docker-config.js';
 import { assertAmd64, parseImageConfig, type ImageConfig } from './image-config.js';
 import { makeExt4FromTree } from './make-ext4.js';
-import { parseManifest, selectPlatform, type Descriptor, type ImageManifest, type Platform } from './manifest.js';
+import { selectPlatform, type ImageManifest, type Platform } from './manifest.js';
 import { distroFamily, readOsRelease, type OsRelease } from './os-release.js';
 import { assertBootable, checkBootable, provisionTree, writeGuestContract } from './provision.js';
 import { formatReference, manifestSelector, parseReference } from './reference.js';
@@ -210,77 +212,3 @@ export async function pullOciImage(options: PullOciImageOptions): Promise<PullOc
     await rm(scratch, { recursive: true, force: true });
   }
 }
-
-/**
- * A manifest (or index) by tag or digest, from the cache when possible: a
- * pinned digest already cached needs no request at all; a tag costs one HEAD
- * to learn its current digest, and a GET only when that digest is new.
- */
-async function resolveManifestBlob(client: RegistryClient, cacheDir: string, repository: string, selector: string, where: string) {
-  let digest = selector.startsWith('sha256:') ? selector : undefined;
-  if (!digest) digest = await client.headManifest(repository, selector);
-  if (digest && (await hasBlob(cacheDir, digest))) {
-    const body = await readFile(blobPath(cacheDir, digest));
-    return { digest, manifest: parseManifest(body, null, where) };
-  }
-  const fetched = await client.getManifest(repository, selector);
-  await storeBlobBytes(cacheDir, fetched.digest, fetched.body, where);
-  return { digest: fetched.digest, manifest: parseManifest(fetched.body, fetched.contentType, where) };
-}
-
-/** Downloads the blobs not yet cached, `concurrency` at a time, reporting bytes across all of them. */
-async function fetchBlobs(
-  client: RegistryClient,
-  cacheDir: string,
-  repository: string,
-  descriptors: readonly Descriptor[],
-  where: string,
-  concurrency: number,
-  progress?: ProgressSink,
-  outerSignal?: AbortSignal,
-): Promise<void> {
-  const missing: Descriptor[] = [];
-  const seen = new Set<string>();
-  for (const d of descriptors) {
-    if (seen.has(d.digest)) continue; // an image may list the same layer twice
-    seen.add(d.digest);
-    if (!(await hasBlob(cacheDir, d.digest, d.size))) missing.push(d);
-  }
-  if (missing.length === 0) return;
-  const total = missing.reduce((sum, d) => sum + d.size, 0);
-  const done = new Map<string, number>();
-  const report = () => progress?.bytes?.([...done.values()].reduce((a, b) => a + b, 0), total);
-  if (progress && missing.length > 1) progress.line?.(`downloading ${missing.length} blobs (${(total / 1024 / 1024).toFixed(1)} MiB)`);
-  const queue = [...missing];
-  // the first failure stops the other downloads (storeBlob removes their temp files)
-  const controller = new AbortController();
-  const signal = outerSignal ? AbortSignal.any([outerSignal, controller.signal]) : controller.signal;
-  let firstError: unknown;
-  const worker = async () => {
-    try {
-      for (let d = queue.shift(); d && !signal.aborted; d = queue.shift()) {
-        const desc = d;
-        const { stream } = await client.openBlob(repository, desc.digest);
-        await storeBlob(cacheDir, desc.digest, stream, {
-          size: desc.size,
-          where: `${where} (${client.registry})`,
-          signal,
-          onBytes: (n) => {
-            done.set(desc.digest, n);
-            report();
-          },
-        });
-      }
-    } catch (error) {
-      if (firstError === undefined) {
-        firstError = error;
-        controller.abort(error);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
-  if (outerSignal?.aborted) throw new CancelledError(`pull ${where}: cancelled`);
-  if (firstError !== undefined) throw firstError;
-}
-
-

@@ -121,8 +121,12 @@ export async function pushImage(
 export interface ProxyBehaviour {
   /** Require Bearer tokens: 401 + challenge, tokens from `/token` for these basic credentials (or anonymous when undefined). */
   auth?: { username?: string; password?: string; tokenField: 'token' | 'access_token' };
+  /** Require HTTP Basic credentials directly on /v2/ (no token server). */
+  basicAuth?: { username: string; password: string };
   /** Flip a byte in the body of this blob's GET. */
   corruptDigest?: string;
+  /** Cut the connection halfway through the body of the first `times` GETs of this blob, then serve it normally. */
+  dropBlob?: { digest: string; times: number };
   /** Answer blob GETs with a 307 to this other origin (a "CDN"), which serves them from the registry. */
   redirectBlobsTo?: string;
 }
@@ -173,9 +177,21 @@ export async function startProxy(upstream: string, behaviour: ProxyBehaviour = {
         return;
       }
     }
+    if (b.basicAuth && url.pathname.startsWith('/v2/')) {
+      const expected = `Basic ${Buffer.from(`${b.basicAuth.username}:${b.basicAuth.password}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="test registry"' }).end();
+        return;
+      }
+    }
     const blob = url.pathname.match(/\/blobs\/(sha256:[a-f0-9]{64})$/)?.[1];
     if (blob && b.redirectBlobsTo && req.method === 'GET') {
       res.writeHead(307, { location: `${b.redirectBlobsTo}${url.pathname}?signed=1` }).end();
+      return;
+    }
+    if (blob && req.method === 'GET' && b.dropBlob?.digest === blob && b.dropBlob.times > 0) {
+      b.dropBlob.times--;
+      forward(upstream, req, res, false, true);
       return;
     }
     forward(upstream, req, res, blob !== undefined && blob === b.corruptDigest);
@@ -186,13 +202,21 @@ export async function startProxy(upstream: string, behaviour: ProxyBehaviour = {
 }
 
 /** Forwards a request to the registry, optionally flipping one byte of the response body. */
-function forward(upstream: string, req: IncomingMessage, res: ServerResponse, corrupt: boolean): void {
+function forward(upstream: string, req: IncomingMessage, res: ServerResponse, corrupt: boolean, drop = false): void {
   const headers = { ...req.headers, host: upstream };
   delete headers.authorization;
   const up = httpRequest(`http://${upstream}${req.url}`, { method: req.method, headers }, (upRes) => {
     const outHeaders = { ...upRes.headers };
     if (upRes.headers.location) outHeaders.location = upRes.headers.location.replace(`http://${upstream}`, '');
     res.writeHead(upRes.statusCode ?? 502, outHeaders);
+    if (drop) {
+      upRes.once('data', (chunk: Buffer) => {
+        res.write(chunk.subarray(0, Math.floor(chunk.length / 2)));
+        res.socket?.destroy();
+        upRes.destroy();
+      });
+      return;
+    }
     if (!corrupt) {
       upRes.pipe(res);
       return;

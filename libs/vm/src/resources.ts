@@ -155,5 +155,15 @@ function registerImage(db: Database, name: string, dir: string, manifest: ImageM
     `INSERT INTO images (name, version, dir, rootfs_path, size_bytes, sha256, kernel_name, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (name) DO UPDATE SET version = excluded.version, dir = excluded.dir, rootfs_path = excluded.rootfs_path,
        size_bytes = excluded.size_bytes, sha256 = excluded.sha256, kernel_name = excluded.kernel_name, source = excluded.source`,
-  ).run(name, manifest.version, dir, join(dir, ROOTFS_FILE), manifest.sizeBytes, rootfs.sha256, manifest.defaultKernel, JSON.stringify({ source: manifest.source ?? null, recipeHash: manifest.recipeHash ?? null }), Date.now());
+  ).run(name, manifest.version, dir, join(dir, ROOTFS_FILE), manifest.sizeBytes, rootfs.sha256, manifest.defaultKernel, JSON.stringify(imageSource(manifest)), Date.now());
+}
+
+/** The `source` column as the image service writes it (apps/daemon/src/services/image.ts), so both read each other's rows. */
+function imageSource(manifest: ImageManifest): { origin: string; recipeHash?: string; builtAt: string; packageCount: number } {
+  return {
+    origin: manifest.source ?? 'unknown',
+    ...(manifest.recipeHash ? { recipeHash: manifest.recipeHash } : {}),
+    builtAt: manifest.builtAt,
+    packageCount: manifest.packages.length,
+  };
 }

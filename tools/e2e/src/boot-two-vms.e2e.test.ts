@@ -1,12 +1,13 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '@banger/host';
+import { isRoot, run, runPrivileged } from '@banger/host';
 import { QemuDriver, selectHypervisor, type VmHandle, type VmSpec, type VmStatus } from '@banger/hypervisor';
-import { ensureBridge, ensureNat, ensureTap, enableIpForward, guestNetworkFor, LeaseStore, listTaps, removeTap, tapNameFor } from '@banger/network';
+import { ensureBridge, ensureNat, ensureTap, enableIpForward, guestNetworkFor, LeaseStore, listTaps, removeNat, removeTap, tapNameFor } from '@banger/network';
 import { openDatabase } from '@banger/store';
 import { loadArtifacts } from './artifacts.js';
 import { copyRootfs, installHostKey, makeKeyPair, makeWorkDisk, type KeyPair } from './guest-fixtures.js';
@@ -186,6 +187,41 @@ describe.skipIf(!process.env['BANGER_NETNS'])('two VMs on the bridge (inside a t
     // And each sees the other in its neighbour table with the MAC derived from the address.
     const neigh = await ssh(a!, `ip neigh show ${b!.ip}`);
     expect(neigh.stdout).toContain('06:00:ac:10:00:03');
+  });
+
+  it('masquerades guest egress out of the host, and without the NAT table the reply cannot come back', async () => {
+    // An "outside world" for this netns: a second throwaway namespace behind a veth
+    // pair, addressed from 198.18.0.0/24 (reserved for benchmarks), with a socat that
+    // answers every connection with the source address it sees.
+    const outside = `banger-test-${process.pid}-${Date.now() % 100000}`;
+    await runPrivileged('ip', ['netns', 'add', outside]);
+    let socat: ReturnType<typeof spawn> | undefined;
+    try {
+      await runPrivileged('ip', ['link', 'add', 'bgup0', 'type', 'veth', 'peer', 'name', 'bgup1']);
+      await runPrivileged('ip', ['link', 'set', 'bgup1', 'netns', outside]);
+      await runPrivileged('ip', ['addr', 'add', '198.18.0.1/24', 'dev', 'bgup0']);
+      await runPrivileged('ip', ['link', 'set', 'bgup0', 'up']);
+      await runPrivileged('ip', ['-n', outside, 'addr', 'add', '198.18.0.2/24', 'dev', 'bgup1']);
+      await runPrivileged('ip', ['-n', outside, 'link', 'set', 'bgup1', 'up']);
+      socat = spawn(isRoot() ? 'ip' : 'sudo', [...(isRoot() ? [] : ['-n', 'ip']), 'netns', 'exec', outside, 'socat', 'TCP-LISTEN:7000,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR'], { stdio: 'ignore' });
+      await sleep(500);
+      const probe = `timeout 8 bash -c 'exec 3<>/dev/tcp/198.18.0.2/7000; head -n1 <&3'`;
+      const seen = await ssh(vms[0]!, probe);
+      expect(seen.stdout.trim(), seen.stderr).toBe('198.18.0.1');
+      // The outside has no route to the guest subnet: only NAT makes the reply find its way.
+      await removeNat();
+      const withoutNat = await ssh(vms[0]!, probe);
+      expect(withoutNat.stdout.trim()).toBe('');
+      expect(await ensureNat({ subnet: SUBNET })).toEqual({ changed: true });
+      expect((await ssh(vms[0]!, probe)).stdout.trim()).toBe('198.18.0.1');
+    } finally {
+      socat?.kill('SIGKILL');
+      // Whatever still runs in the outside namespace (socat's children, or socat behind sudo).
+      const left = (await runPrivileged('ip', ['netns', 'pids', outside], { allowFailure: true })).stdout.split(/\s+/).filter(Boolean);
+      if (left.length > 0) await runPrivileged('kill', ['-KILL', ...left], { allowFailure: true });
+      await runPrivileged('ip', ['link', 'del', 'bgup0'], { allowFailure: true });
+      await runPrivileged('ip', ['netns', 'delete', outside], { allowFailure: true });
+    }
   });
 
   it('notices when a hypervisor process is killed and reports how it ended', async () => {

@@ -18,7 +18,7 @@ import { loadArtifacts } from './artifacts.js';
 describe.skipIf(!process.env['BANGER_NETNS'])('the QEMU driver on a real kernel', () => {
   let dir: string;
   let driver: QemuDriver;
-  let base: Omit<VmSpec, 'id' | 'vmDir' | 'consoleLogPath'>;
+  let base: Omit<VmSpec, 'id' | 'vmDir' | 'consoleLogPath' | 'bootArgs'>;
   const started: VmHandle[] = [];
 
   const specFor = (id: string, bootArgs: string): VmSpec => ({
@@ -26,6 +26,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the QEMU driver on a real kernel'
     id,
     bootArgs,
     vmDir: join(dir, id),
+    agentSocketPath: join(dir, id, 'agent.sock'),
     consoleLogPath: join(dir, id, 'console.log'),
   });
   const WAITING = 'console=ttyS0 root=/dev/vdz ro banger.roottimeout=600';
@@ -71,6 +72,9 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the QEMU driver on a real kernel'
     // The hypervisor's own messages are kept apart from the guest console.
     expect(existsSync(join(spec.vmDir, 'hypervisor.log'))).toBe(true);
     expect(readFileSync(join(spec.vmDir, 'qemu.pid'), 'utf8').trim()).toBe(String(handle.pid));
+    // The agent channel's host end accepts connections (the initrd runs no agent to answer).
+    const agent = await driver.connectAgent(handle, { agentSocketPath: join(spec.vmDir, 'agent.sock') });
+    agent.destroy();
   });
 
   it('stops a guest that ignores the power button by signal, removes the QMP socket, and stopping again is a no-op', async () => {

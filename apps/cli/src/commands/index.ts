@@ -3,6 +3,8 @@ import { daemonCommands } from './daemon/index.js';
 import { doctorCommand } from './doctor/index.js';
 import { imageCommands } from './image/index.js';
 import { kernelCommands } from './kernel/index.js';
+import { sshConfigCommands } from './ssh-config/index.js';
+import { vmCommands } from './vm/index.js';
 
 /**
  * Every top-level command group, in help order. A new group (vm, image,
@@ -10,4 +12,4 @@ import { kernelCommands } from './kernel/index.js';
  * line here. Resource-name arguments use nameArgument()/nameOption() from
  * completion/resource-names.ts so shell completion lists live names.
  */
-export const commandGroups: readonly CommandGroup[] = [daemonCommands, doctorCommand, kernelCommands, imageCommands];
+export const commandGroups: readonly CommandGroup[] = [daemonCommands, doctorCommand, vmCommands, kernelCommands, imageCommands, sshConfigCommands];

@@ -22,8 +22,10 @@ export interface StreamedCallFlags {
  *
  * - `--explain`: asks the daemon for the plan only and prints it
  *   (`formatPlan`, or JSON with `--json`); nothing changes, nothing renders;
- * - otherwise starts the progress renderer (`pickProgressMode`: NDJSON with
- *   `--json`, listr2 on a capable TTY, plain lines else; NO_COLOR honoured),
+ * - otherwise starts the progress renderer (`pickProgressMode`: NDJSON on
+ *   stdout with `--json`; else on stderr, listr2 when stderr is a capable
+ *   TTY, plain lines otherwise; NO_COLOR honoured), so stdout holds only the
+ *   command's result line,
  *   pushes every streamed event into it, and waits for it to finish drawing
  *   before returning, so the caller's summary line comes after the progress;
  * - passes `ctx.signal`, so Ctrl-C sends a cancel and the daemon aborts the
@@ -47,9 +49,10 @@ export async function streamedCall<M extends GraphMethod>(
     if (plan) ctx.out(flags.json ? toJson(plan) : formatPlan(plan));
     return result;
   }
-  const stdout = ctx.io.stdout as NodeJS.WritableStream & { isTTY?: boolean };
-  const { mode, color } = pickProgressMode({ json: Boolean(flags.json), isTTY: Boolean(stdout.isTTY), env: ctx.env });
-  const renderer = createProgressRenderer({ mode, color, out: stdout });
+  // Human progress goes to stderr so stdout keeps only the result (like callWithProgress); NDJSON goes to stdout.
+  const out = (flags.json ? ctx.io.stdout : ctx.io.stderr) as NodeJS.WritableStream & { isTTY?: boolean };
+  const { mode, color } = pickProgressMode({ json: Boolean(flags.json), isTTY: Boolean(out.isTTY), env: ctx.env });
+  const renderer = createProgressRenderer({ mode, color, out });
   try {
     const result = await client.call(method, params as ParamsOf<M>, {
       signal: ctx.signal,

@@ -1,6 +1,7 @@
 import { PROTOCOL_VERSION, type DaemonStatus } from '@banger/api';
 import type { DaemonContext } from '../context.js';
 import type { Service } from '../service.js';
+import { dnsStatusField } from './dns.js';
 
 /** `daemon.status` and `daemon.shutdown`. */
 export const daemonService: Service = (ctx, server) => {
@@ -31,7 +32,6 @@ function daemonStatus(ctx: DaemonContext): DaemonStatus {
     stateDir: ctx.paths.stateDir,
     logFile: ctx.paths.logFile,
     vms: counts,
-    // The DNS service (a later issue) fills this in once it listens.
-    dns: null,
+    dns: dnsStatusField(ctx),
   };
 }

@@ -331,7 +331,8 @@ class ImageRecords {
   }
 
   info(row: ImageRow): ImageInfo {
-    const source = JSON.parse(row.source) as ImageSource;
+    // Rows written by other code paths (OCI import, older versions) may carry other JSON: read defensively.
+    const source = parseSource(row.source);
     return {
       name: row.name,
       version: row.version,
@@ -340,13 +341,22 @@ class ImageRecords {
       sizeBytes: row.size_bytes,
       sha256: row.sha256,
       kernel: row.kernel_name,
-      origin: source.origin,
-      ...(source.recipeHash ? { recipeHash: source.recipeHash } : {}),
-      packageCount: source.packageCount,
-      builtAt: source.builtAt,
+      origin: typeof source.origin === 'string' ? source.origin : 'unknown',
+      ...(typeof source.recipeHash === 'string' ? { recipeHash: source.recipeHash } : {}),
+      packageCount: typeof source.packageCount === 'number' ? source.packageCount : 0,
+      builtAt: typeof source.builtAt === 'string' ? source.builtAt : new Date(row.created_at).toISOString(),
       registeredAt: new Date(row.created_at).toISOString(),
       usedBy: this.usedBy(row.name),
     };
+  }
+}
+
+function parseSource(text: string): Partial<Record<keyof ImageSource, unknown>> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' ? (value as Partial<Record<keyof ImageSource, unknown>>) : {};
+  } catch {
+    return {};
   }
 }
 

@@ -5,6 +5,7 @@ import type { KernelInfo } from '@banger/api';
 import { ConflictError, NotFoundError, UserError } from '@banger/errors';
 import {
   KERNEL_NAME_PATTERN,
+  buildKernelBundle,
   findCatalogEntry,
   importKernelBundle,
   kernelCatalog,
@@ -58,6 +59,17 @@ export const kernelService: Service = (ctx, server) => {
     return { kernel: kernels.info(kernels.get(name)) };
   });
 
+  server.handle('kernel.build', async ({ debPackage, name: given, explain }, { signal, emit }) => {
+    const name = given ?? defaultBuildName(debPackage);
+    checkName(name);
+    const entry: KernelCatalogEntry = { name, description: `built from ${debPackage}`, recipe: { debPackage } };
+    // Same graph id (and lock) as a pull: both write kernels/<name>.
+    const outcome = await runGraph(ctx, { graphId: kernelGraphId(name), steps: pullGraph(ctx, kernels, entry, { rebuild: true }), signal, emit, explain: explain ?? false });
+    if (outcome.explained) return { plan: outcome.plan };
+    log.info({ kernel: name, debPackage }, 'kernel built');
+    return { kernel: kernels.info(kernels.get(name)) };
+  });
+
   server.handle('kernel.import', async ({ dir, name }) => {
     const source = resolve(dir);
     const manifest = await readKernelBundle(source);
@@ -103,7 +115,7 @@ export const kernelService: Service = (ctx, server) => {
  * the recipe when it is unreachable) or `kernel.build` (recipe only), then
  * `kernel.register`. The fetch/build step writes kernels/<name> atomically.
  */
-function pullGraph(ctx: DaemonContext, kernels: KernelRecords, entry: KernelCatalogEntry): Graph {
+function pullGraph(ctx: DaemonContext, kernels: KernelRecords, entry: KernelCatalogEntry, options: { rebuild?: boolean } = {}): Graph {
   const dir = join(ctx.paths.kernelsDir, entry.name);
   const fetchId = entry.bundle ? 'kernel.fetch' : 'kernel.build';
   const fetch: Step<{ version: string; outcome: string }> = {
@@ -117,6 +129,11 @@ function pullGraph(ctx: DaemonContext, kernels: KernelRecords, entry: KernelCata
       return manifest.name === entry.name || { satisfied: false, reason: `${dir} holds kernel ${manifest.name}` };
     },
     run: async (step, report) => {
+      if (options.rebuild && entry.recipe) {
+        // `kernel build`: an existing bundle from another package (or an older version of it) is replaced.
+        const manifest = await buildKernelBundle({ debPackage: entry.recipe.debPackage, name: entry.name, outDir: dir, cacheDir: ctx.paths.cacheDir, signal: step.signal, progress: report });
+        return { version: manifest.version, outcome: 'built' };
+      }
       const pulled = await pullKernelBundle({ entry, destDir: dir, cacheDir: ctx.paths.cacheDir, signal: step.signal, progress: report });
       return { version: pulled.manifest.version, outcome: pulled.outcome };
     },
@@ -193,19 +210,30 @@ class KernelRecords {
   }
 
   info(row: KernelRow): KernelInfo {
-    const manifest = JSON.parse(row.manifest) as KernelManifest;
+    // Defensive: a row written by another code path must not break `kernel list`.
+    let manifest: Partial<KernelManifest> = {};
+    try {
+      manifest = JSON.parse(row.manifest) as Partial<KernelManifest>;
+    } catch {
+      // keep the defaults below
+    }
     return {
       name: row.name,
       version: row.version,
       dir: row.dir,
-      source: manifest.source,
-      bootModules: manifest.bootModules,
-      builtAt: manifest.builtAt,
+      source: manifest.source ?? { package: 'unknown', packageVersion: 'unknown' },
+      bootModules: manifest.bootModules ?? [],
+      builtAt: manifest.builtAt ?? new Date(row.created_at).toISOString(),
       registeredAt: new Date(row.created_at).toISOString(),
-      sizeBytes: Object.values(manifest.files).reduce((sum, file) => sum + file.size, 0),
+      sizeBytes: Object.values(manifest.files ?? {}).reduce((sum, file) => sum + (file?.size ?? 0), 0),
       usedBy: this.usedBy(row.name),
     };
   }
+}
+
+/** `linux-image-cloud-amd64` → `cloud-amd64`: the name `kernel build` uses without --name. */
+function defaultBuildName(debPackage: string): string {
+  return debPackage.replace(/^linux-image-/, '').toLowerCase();
 }
 
 function checkName(name: string): void {

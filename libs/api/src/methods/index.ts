@@ -2,9 +2,12 @@ import type { z } from 'zod';
 import type { MethodSpec } from '../method.js';
 import { completeMethods } from './complete.js';
 import { daemonMethods } from './daemon.js';
+import { dnsMethods } from './dns.js';
 import { helloMethods } from './hello.js';
 import { imageMethods } from './image.js';
 import { kernelMethods } from './kernel.js';
+import { vmMethods } from './vm.js';
+import { workspaceMethods } from './workspace.js';
 
 /**
  * Every method the daemon serves, by wire name. A new service adds one group
@@ -14,9 +17,12 @@ import { kernelMethods } from './kernel.js';
 export const methods = {
   ...helloMethods,
   ...daemonMethods,
+  ...dnsMethods,
   ...completeMethods,
   ...kernelMethods,
   ...imageMethods,
+  ...vmMethods,
+  ...workspaceMethods,
 } satisfies Record<string, MethodSpec>;
 
 export type Methods = typeof methods;
@@ -36,6 +42,9 @@ export const isMethodName = (name: string): name is MethodName => Object.hasOwn(
 
 export * from './complete.js';
 export * from './daemon.js';
+export * from './dns.js';
 export * from './hello.js';
 export * from './kernel.js';
 export * from './image.js';
+export * from './vm.js';
+export * from './workspace.js';

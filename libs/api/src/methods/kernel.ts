@@ -73,6 +73,12 @@ export const kernelMethods = {
     result: z.object({ plan: planSummarySchema.optional(), kernel: kernelInfoSchema.optional() }),
     event: StepEventSchema,
   }),
+  'kernel.build': defineMethod({
+    description: 'Builds a kernel bundle from a Debian kernel package with the host apt and registers it; streams task-graph events.',
+    params: z.object({ debPackage: z.string().min(1).max(200), name: nameParam.optional(), explain: z.boolean().optional() }),
+    result: z.object({ plan: planSummarySchema.optional(), kernel: kernelInfoSchema.optional() }),
+    event: StepEventSchema,
+  }),
   'kernel.import': defineMethod({
     description: 'Copies a kernel bundle directory (verified) into banger and registers it.',
     params: z.object({ dir: z.string().min(1), name: nameParam.optional() }),

@@ -4,7 +4,7 @@
 // executable can run it with `node` (no TypeScript loader in Node 20).
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv-draft-04';
@@ -79,7 +79,7 @@ class Fault extends Error {}
  */
 export function createFirecrackerDouble(options) {
   const route = loadSpec(options.specPath);
-  const state = { started: false, bootSource: false, machineConfig: false, drives: new Map(), vsockServer: undefined };
+  const state = { started: false, paused: false, bootSource: false, machineConfig: false, drives: new Map(), vsockServer: undefined };
 
   const handle = (method, path, headers, raw) => {
     if (options.failAt === `${method} ${path}`) throw new Fault(`injected failure at ${method} ${path}`);
@@ -162,6 +162,14 @@ export function createFirecrackerDouble(options) {
           conn.on('data', onData);
         }).listen(body.uds_path);
         state.vsockPath = body.uds_path;
+        break;
+      case '/vm':
+        state.paused = body.state === 'Paused';
+        break;
+      case '/snapshot/create':
+        if (!state.paused) throw new Fault('Cannot create snapshot: the microVM is not paused.');
+        writeFileSync(body.snapshot_path, 'state');
+        writeFileSync(body.mem_file_path, 'memory');
         break;
       case '/actions':
         if (body.action_type === 'InstanceStart') {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * A temp path beside `target` (same filesystem, so rename is atomic) that
@@ -12,13 +12,15 @@ export function tempSibling(target: string): string {
 }
 
 /**
- * Removes `<target>.tmp-<pid>-*` leftovers (files or dirs) whose process is
- * gone: what a kill -9 mid-pull or mid-build leaves behind. Leftovers of a
- * live process (a concurrent build) are kept.
+ * Removes the `*.tmp-<pid>-<hex>` leftovers (files or dirs) of dead processes
+ * in `target`'s directory: what a kill -9 mid-pull or mid-build leaves behind.
+ * All of them, not only `target`'s, because an image's name on disk can
+ * change between runs (the test cache is keyed by recipe fingerprint) and a
+ * leftover build tree may still hold mounts. Leftovers of live processes (a
+ * concurrent build) are kept. Returns the removed paths.
  */
 export async function cleanStaleTemps(target: string, remove: (path: string) => Promise<void> = removePath): Promise<string[]> {
   const dir = dirname(target);
-  const prefix = `${basename(target)}.tmp-`;
   let names: string[];
   try {
     names = await readdir(dir);
@@ -27,9 +29,10 @@ export async function cleanStaleTemps(target: string, remove: (path: string) => 
   }
   const removed: string[] = [];
   for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number.parseInt(name.slice(prefix.length), 10);
-    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+    const match = /\.tmp-(\d+)-[0-9a-f]{8}$/.exec(name);
+    if (!match) continue;
+    const pid = Number.parseInt(match[1]!, 10);
+    if (pid > 0 && processAlive(pid)) continue;
     await remove(join(dir, name));
     removed.push(join(dir, name));
   }

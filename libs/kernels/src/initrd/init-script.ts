@@ -51,17 +51,25 @@ resolve_device() {
 	esac
 }
 
-# wait_device SPEC WHAT: prints the device once it exists, or fails after the timeout.
+# Seconds since boot, whole (the clock the timeouts use: forks are slow under TCG, so counting sleeps would stretch them).
+uptime_s() {
+	read -r up _ < /proc/uptime
+	echo "\${up%%.*}"
+}
+
+# wait_device SPEC WHAT: prints the device once it exists, or fails after $roottimeout seconds.
 wait_device() {
-	tries=$((roottimeout * 10))
-	while [ "$tries" -gt 0 ]; do
+	start=$(uptime_s)
+	deadline=$((start + roottimeout))
+	announced=
+	while :; do
 		dev=$(resolve_device "$1")
 		if [ -n "$dev" ]; then echo "$dev"; return 0; fi
-		if [ "$tries" = $((roottimeout * 10 - 20)) ]; then log "waiting for $2 device $1 (up to $roottimeout s)"; fi
+		now=$(uptime_s)
+		[ "$now" -ge "$deadline" ] && return 1
+		if [ -z "$announced" ] && [ "$now" -gt "$start" ]; then log "waiting for $2 device $1 (up to $roottimeout s)"; announced=1; fi
 		sleep 0.1
-		tries=$((tries - 1))
 	done
-	return 1
 }
 
 mkdir -p /proc /sys /dev /newroot /run /tmp

@@ -200,10 +200,10 @@ describe('banger image with a daemon and a published catalog on 127.0.0.1', () =
   it('makes a second pull a no-op that reports every step skipped', async () => {
     const r = await cli(['image', 'pull', 'tiny']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toContain('[image:tiny] plan: 0 to run, 2 to skip');
-    expect(r.stdout).toContain('[image.fetch] skipped (satisfied)');
-    expect(r.stdout).toContain('[image.register] skipped (satisfied)');
-    expect(r.stdout).toMatch(/image tiny \S+ is ready \(/);
+    expect(r.stderr).toContain('[image:tiny] plan: 0 to run, 2 to skip');
+    expect(r.stderr).toContain('[image.fetch] skipped (satisfied)');
+    expect(r.stderr).toContain('[image.register] skipped (satisfied)');
+    expect(r.stdout).toMatch(/^image tiny \S+ is ready \(\S+rootfs\.ext4\)\n$/);
   });
 
   it('refuses to remove an image a VM uses, naming the VM, and removes it otherwise', async () => {

@@ -15,8 +15,9 @@ export const kernelCommands: CommandGroup = (program, ctx) => {
     .command('list')
     .alias('ls')
     .description('list the registered kernels')
+    .option('--catalog', 'list the catalog instead (same as banger kernel catalog)')
     .option('--json', 'print JSON')
-    .action((options: { json?: boolean }) => list(ctx, options));
+    .action((options: { json?: boolean; catalog?: boolean }) => (options.catalog ? catalog(ctx, options) : list(ctx, options)));
   kernel
     .command('show')
     .description('show one registered kernel')
@@ -30,6 +31,14 @@ export const kernelCommands: CommandGroup = (program, ctx) => {
     .option('--json', 'print progress events as NDJSON')
     .option('--explain', 'print what would run and why; change nothing')
     .action((name: string, options: { json?: boolean; explain?: boolean }) => pull(ctx, name, options));
+  kernel
+    .command('build')
+    .description("build a kernel bundle from a Debian kernel package (the host's apt sources) and register it")
+    .requiredOption('--from-deb <package>', 'a linux-image-* package, e.g. linux-image-cloud-amd64')
+    .option('--name <name>', 'kernel name (default: the package name without linux-image-)')
+    .option('--json', 'print progress events as NDJSON')
+    .option('--explain', 'print what would run and why; change nothing')
+    .action((options: { fromDeb: string; name?: string; json?: boolean; explain?: boolean }) => build(ctx, options));
   kernel
     .command('import')
     .description('copy a kernel bundle directory (verified) into banger and register it')
@@ -89,6 +98,12 @@ export function describe(kernel: KernelInfo): string {
 
 async function pull(ctx: CliContext, name: string, options: { json?: boolean; explain?: boolean }): Promise<void> {
   const result = await streamedCall(ctx, 'kernel.pull', { name }, options);
+  if (options.json || options.explain || !result.kernel) return;
+  ctx.out(`kernel ${result.kernel.name} ${result.kernel.version} is ready (${result.kernel.dir})`);
+}
+
+async function build(ctx: CliContext, options: { fromDeb: string; name?: string; json?: boolean; explain?: boolean }): Promise<void> {
+  const result = await streamedCall(ctx, 'kernel.build', { debPackage: options.fromDeb, ...(options.name ? { name: options.name } : {}) }, options);
   if (options.json || options.explain || !result.kernel) return;
   ctx.out(`kernel ${result.kernel.name} ${result.kernel.version} is ready (${result.kernel.dir})`);
 }

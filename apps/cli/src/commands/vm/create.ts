@@ -1,0 +1,75 @@
+import { InvalidArgumentError } from 'commander';
+import { parseSize } from '@banger/config';
+import type { PlanSummaryWire } from '@banger/api';
+import { formatPlan } from '@banger/taskgraph';
+import type { CliContext } from '../../context.js';
+import { toJson } from '../../output/format.js';
+import { vmStreamedCall } from './vm-stream.js';
+
+/** Flags of `banger vm create`. */
+export interface CreateOptions {
+  name?: string;
+  image?: string;
+  kernel?: string;
+  vcpu?: number;
+  memory?: number;
+  disk?: number;
+  json?: boolean;
+  explain?: boolean;
+}
+
+/**
+ * `banger vm create`: the daemon prints the `spec:` line (each size with where
+ * it came from), then the creation graph runs with live progress and the VM
+ * is left running. Running it again with the same name resumes or skips.
+ */
+export async function createCommand(ctx: CliContext, options: CreateOptions): Promise<void> {
+  const params = {
+    ...(options.name !== undefined ? { name: options.name } : {}),
+    ...(options.image !== undefined ? { image: options.image } : {}),
+    ...(options.kernel !== undefined ? { kernel: options.kernel } : {}),
+    ...(options.vcpu !== undefined ? { vcpu: options.vcpu } : {}),
+    ...(options.memory !== undefined ? { memoryMib: options.memory } : {}),
+    ...(options.disk !== undefined ? { diskBytes: options.disk } : {}),
+  };
+  if (options.explain) {
+    const { client } = await ctx.daemon();
+    const result = await client.call('vm.create', { ...params, explain: true }, { signal: ctx.signal });
+    const plan = result.plan as PlanSummaryWire | undefined;
+    if (plan) ctx.out(options.json ? toJson(plan) : formatPlan(plan));
+    return;
+  }
+  const result = await vmStreamedCall(ctx, 'vm.create', params, options);
+  if (!options.json && result.vm) {
+    ctx.out(`vm ${result.vm.name} is running at ${result.vm.ip ?? '(no address)'}; connect with: banger vm ssh ${result.vm.name}`);
+  }
+}
+
+/** `--vcpu N`: a whole number from 1 to 32. */
+export function parseVcpu(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 32) throw new InvalidArgumentError('expected a whole number from 1 to 32');
+  return n;
+}
+
+/** `--memory 2048` (MiB) or `--memory 2G`. */
+export function parseMemory(value: string): number {
+  const mib = /^\d+$/.test(value) ? Number(value) : safeSize(value) / 2 ** 20;
+  if (!Number.isInteger(mib) || mib < 128) throw new InvalidArgumentError('expected MiB (e.g. 2048) or a size (e.g. 2G), at least 128 MiB');
+  return mib;
+}
+
+/** `--disk 8G`: a size with a unit (a bare number is GiB). */
+export function parseDisk(value: string): number {
+  const bytes = /^\d+$/.test(value) ? Number(value) * 2 ** 30 : safeSize(value);
+  if (!Number.isSafeInteger(bytes) || bytes < 2 ** 20) throw new InvalidArgumentError('expected a size such as 8G or 16384M');
+  return bytes;
+}
+
+function safeSize(value: string): number {
+  try {
+    return parseSize(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}

@@ -1,0 +1,34 @@
+import type { CliContext } from '../../context.js';
+import { toJson } from '../../output/format.js';
+import { vmStreamedCall } from './vm-stream.js';
+
+/** `banger vm start NAME`: boots a stopped VM and waits for ssh (progress like create). */
+export async function startCommand(ctx: CliContext, name: string, options: { json?: boolean }): Promise<void> {
+  const vm = await vmStreamedCall(ctx, 'vm.start', { name }, options);
+  if (!options.json) ctx.out(`vm ${vm.name} is running at ${vm.ip ?? '(no address)'}`);
+}
+
+/** `banger vm restart NAME [--force]`. */
+export async function restartCommand(ctx: CliContext, name: string, options: { json?: boolean; force?: boolean }): Promise<void> {
+  const vm = await vmStreamedCall(ctx, 'vm.restart', { name, ...(options.force ? { force: true } : {}) }, options);
+  if (!options.json) ctx.out(`vm ${vm.name} restarted; running at ${vm.ip ?? '(no address)'}`);
+}
+
+/** `banger vm stop NAME [--force]`: graceful unless --force (then killed at once). */
+export async function stopCommand(ctx: CliContext, name: string, options: { json?: boolean; force?: boolean }): Promise<void> {
+  const { client } = await ctx.daemon();
+  const vm = await client.call('vm.stop', { name, ...(options.force ? { force: true } : {}) }, { signal: ctx.signal });
+  ctx.out(options.json ? toJson(vm) : `vm ${vm.name} is ${vm.state}${vm.stateReason ? ` (${vm.stateReason})` : ''}`);
+}
+
+/** `banger vm delete NAME… [--force]`: each VM is stopped first (killed with --force), then removed with everything it owns. */
+export async function deleteCommand(ctx: CliContext, names: string[], options: { json?: boolean; force?: boolean }): Promise<void> {
+  const { client } = await ctx.daemon();
+  const results = [];
+  for (const name of names) {
+    const result = await client.call('vm.delete', { name, ...(options.force ? { force: true } : {}) }, { signal: ctx.signal });
+    results.push(result);
+    if (!options.json) ctx.out(`deleted vm ${result.name}`);
+  }
+  if (options.json) ctx.out(toJson(results));
+}

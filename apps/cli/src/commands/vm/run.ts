@@ -1,0 +1,215 @@
+import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { WorkspaceSyncResult } from '@banger/api';
+import { BangerError, ExitError, UserError } from '@banger/errors';
+import { nameOption } from '../../completion/resource-names.js';
+import type { CliContext } from '../../context.js';
+import { parseDisk, parseMemory, parseVcpu } from './create.js';
+import { ensureRunVm, type RunVmSpec } from './run/ensure-vm.js';
+import { guestCommandLine, guestShellLine, jsonOutputSink, runGuestCommand, runSystemSsh } from './run/session.js';
+import { runStreamed } from './run/stream.js';
+
+/** Flags of `banger vm run`. */
+export interface RunOptions {
+  name?: string;
+  image?: string;
+  kernel?: string;
+  vcpu?: number;
+  memory?: number;
+  disk?: number;
+  branch?: string;
+  from?: string;
+  rm?: boolean;
+  json?: boolean;
+  sshTimeout?: number;
+}
+
+/** What the shell and tests get to decide: is stdin a terminal, where does this process's stdin come from. */
+export interface RunTerminal {
+  stdinIsTty: boolean;
+  stdin: Readable;
+}
+
+/**
+ * Adds `banger vm run [path] [-- command…]` to the `vm` group (J's
+ * commands/vm/index.ts calls this once).
+ */
+export function addVmRunCommand(vm: Command, ctx: CliContext): void {
+  vm.command('run')
+    .description('create (or reuse) a VM and drop into ssh; with a path, sync that repository into /root/<repo>; with -- cmd, run it and exit with its status')
+    .argument('[path]', 'a git repository to copy into the guest (workspace mode)')
+    .argument('[command...]', 'command to run in the guest, after --')
+    .option('--name <name>', 'VM name: reuse it when it exists (a stopped one is started), else create it')
+    .addOption(nameOption('image', '--image <name>', 'image for a new VM (default: default_image_name; pulled on demand)'))
+    .addOption(nameOption('kernel', '--kernel <name>', "kernel for a new VM (default: the image's kernel)"))
+    .option('--vcpu <n>', 'virtual CPUs of a new VM', parseVcpu)
+    .option('--memory <size>', 'RAM of a new VM in MiB (2048) or with a unit (2G)', parseMemory)
+    .option('--disk <size>', 'disk size of a new VM (8G)', parseDisk)
+    .option('--branch <branch>', 'workspace mode: check out a new branch in the guest copy')
+    .option('--from <ref>', 'workspace mode, with --branch: where the branch starts (default HEAD)')
+    .option('--rm', 'delete the VM when the session or command ends (kept when ssh never came up)')
+    .option('--json', 'command mode: progress, output and the exit status as NDJSON on stdout')
+    .option('--ssh-timeout <seconds>', 'how long to wait for the guest sshd at boot (default: the daemon\'s, 300 s under TCG)', parseSeconds)
+    .action((path: string | undefined, command: string[], options: RunOptions, self: Command) => {
+      const split = splitOperands(rootOf(self).rawArgs, path, command);
+      const stdin = process.stdin;
+      return vmRun(ctx, split.path, split.command, options, { stdinIsTty: Boolean(stdin.isTTY), stdin });
+    });
+}
+
+/**
+ * `banger vm run`: the four shapes of the seed README.
+ *
+ * 1. the VM: `--name` of a running VM is reused, a stopped one started,
+ *    otherwise one is created (the `spec:` line, then the graph progress);
+ * 2. workspace mode (a path): the daemon syncs the repository into
+ *    /root/<repo> (only changes on repeated runs), checks out `--branch`, and
+ *    starts the mise bootstrap in the background;
+ * 3. no command: an interactive ssh session (system ssh, real pty) in the
+ *    workspace or /root; leaving it leaves the VM running;
+ *    a command: run in the workspace or /root, exiting with its status
+ *    (0–255 as is, 128+n for death by signal n). Without a terminal on stdin
+ *    there is no pty and stdout/stderr stay separate and byte-exact;
+ * 4. `--rm`: the VM is deleted when the session or command ends, also on
+ *    Ctrl-C and on failures — except when the boot-time ssh wait timed out,
+ *    when it is kept for `banger vm logs`.
+ */
+export async function vmRun(ctx: CliContext, path: string | undefined, command: string[], options: RunOptions, terminal: RunTerminal): Promise<void> {
+  const json = options.json === true;
+  const hasCommand = command.length > 0;
+  if (!path && (options.branch !== undefined || options.from !== undefined)) {
+    const flag = options.branch !== undefined ? `--branch ${options.branch}` : `--from ${options.from}`;
+    throw new UserError('VM_RUN_BRANCH_WITHOUT_WORKSPACE', `vm run ${flag}: only applies to workspace mode`, {
+      hint: 'pass the repository path: banger vm run ./repo --branch <name> [--from <ref>]',
+    });
+  }
+  if (options.from !== undefined && options.branch === undefined) {
+    throw new UserError('VM_RUN_FROM_WITHOUT_BRANCH', `vm run --from ${options.from}: needs --branch`, { hint: 'name the branch to create: --branch <name> --from <ref>' });
+  }
+  if (json && (!hasCommand || terminal.stdinIsTty)) {
+    throw new UserError('VM_RUN_JSON_INTERACTIVE', `vm run --json: only for a command run without a terminal (${hasCommand ? 'stdin is a terminal' : 'no command after --'})`, {
+      hint: 'banger vm run [path] --json -- <command> </dev/null',
+    });
+  }
+
+  const { client } = await ctx.daemon();
+  // Fail on a bad path before any VM is created.
+  const workspace = path ? await client.call('workspace.inspect', { repoDir: resolve(path) }, { signal: ctx.signal }) : undefined;
+
+  let vmName: string | undefined;
+  let keep = false;
+  try {
+    const spec: RunVmSpec = {
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      ...(options.image !== undefined ? { image: options.image } : {}),
+      ...(options.kernel !== undefined ? { kernel: options.kernel } : {}),
+      ...(options.vcpu !== undefined ? { vcpu: options.vcpu } : {}),
+      ...(options.memory !== undefined ? { memoryMib: options.memory } : {}),
+      ...(options.disk !== undefined ? { diskBytes: options.disk } : {}),
+      ...(options.sshTimeout !== undefined ? { sshTimeoutMs: options.sshTimeout * 1000 } : {}),
+    };
+    const vm = await ensureRunVm(ctx, spec, { json, onName: (name) => (vmName = name) }).catch((error: unknown) => {
+      if (error instanceof BangerError && error.code === 'SSH_WAIT_TIMEOUT') {
+        // A wedged sshd: keep the VM so its console can be read, even with --rm.
+        keep = true;
+        const name = vmName ?? options.name;
+        if (name) {
+          throw new BangerError(error.code, error.message, {
+            hint: `the VM ${name} is kept${options.rm ? ' despite --rm' : ''} for inspection: banger vm logs ${name}; remove it with banger vm delete ${name}`,
+            cause: error,
+            exitCode: error.exitCode,
+          });
+        }
+      }
+      throw error;
+    });
+
+    let sync: WorkspaceSyncResult | undefined;
+    if (workspace) {
+      const result = await runStreamed(
+        ctx,
+        'workspace.sync',
+        { vm: vm.name, repoDir: workspace.repoDir, ...(options.branch !== undefined ? { branch: options.branch } : {}), ...(options.from !== undefined ? { from: options.from } : {}) },
+        { json },
+      );
+      sync = result.sync;
+      if (sync && !json) {
+        ctx.err(
+          sync.unchanged
+            ? `workspace ${sync.guestDir}: up to date`
+            : `workspace ${sync.guestDir}: sent ${sync.transferred.files} file${sync.transferred.files === 1 ? '' : 's'} (${sync.transferred.bytes} bytes), deleted ${sync.deleted.length}`,
+        );
+        if (sync.branch) ctx.err(`workspace ${sync.guestDir}: on branch ${sync.branch.name} (from ${sync.branch.from})`);
+        if (sync.mise) ctx.err(sync.mise.detail);
+      }
+    }
+
+    const target = await client.call('workspace.ssh-target', { vm: vm.name }, { signal: ctx.signal });
+    const dir = sync?.guestDir ?? workspace?.guestDir;
+    let status: number;
+    if (!hasCommand) {
+      if (!json) ctx.err(options.rm ? `connecting to ${vm.name}; the VM is deleted when you leave` : `connecting to ${vm.name}; leaving keeps it running (banger vm delete ${vm.name} removes it)`);
+      status = await runSystemSsh(target, { tty: terminal.stdinIsTty, ...(dir ? { remote: guestShellLine(dir) } : {}) });
+    } else if (terminal.stdinIsTty) {
+      // A terminal: the command gets a real pty (an editor, top, a REPL work); output is merged as on any terminal.
+      status = await runSystemSsh(target, { tty: true, remote: guestCommandLine(command, dir) });
+    } else {
+      const sinks = json ? { stdout: jsonOutputSink(ctx, 'stdout'), stderr: jsonOutputSink(ctx, 'stderr') } : { stdout: ctx.io.stdout, stderr: ctx.io.stderr };
+      const result = await runGuestCommand(ctx, target, guestCommandLine(command, dir), sinks, terminal.stdin);
+      status = result.status;
+      if (json) ctx.out(JSON.stringify({ type: 'exit', vm: vm.name, status, ...(result.signal ? { signal: result.signal } : {}) }));
+    }
+    if (status !== 0) throw new ExitError(status);
+  } finally {
+    if (options.rm && vmName && !keep) await removeVm(ctx, vmName, json);
+  }
+}
+
+/** `--rm`: deletes the VM even after Ctrl-C (the daemon finishes a delete it received even if banger exits first). */
+async function removeVm(ctx: CliContext, name: string, json: boolean): Promise<void> {
+  try {
+    const { client } = await ctx.daemon();
+    // Not ctx.signal: after Ctrl-C it is aborted, and the delete is exactly what must still happen.
+    await client.call('vm.delete', { name, force: true });
+    if (json) ctx.out(JSON.stringify({ type: 'vm-deleted', vm: name }));
+    else ctx.err(`deleted vm ${name} (--rm)`);
+  } catch (error) {
+    ctx.err(`banger: --rm: could not delete vm ${name}: ${(error as Error).message} (hint: banger vm delete ${name})`);
+  }
+}
+
+/**
+ * Commander hands `vm run -- uname -r` over as path "uname", command ["-r"]:
+ * everything after `--` is an operand. The words after the first `--` of the
+ * raw argv are the command; an operand before them is the path.
+ */
+export function splitOperands(rawArgs: readonly string[], path: string | undefined, command: readonly string[]): { path: string | undefined; command: string[] } {
+  const operands = [...(path !== undefined ? [path] : []), ...command];
+  const runIndex = rawArgs.indexOf('run');
+  const dash = rawArgs.indexOf('--', runIndex < 0 ? 0 : runIndex);
+  if (dash < 0) {
+    if (operands.length > 1) {
+      throw new UserError('VM_RUN_EXTRA_ARGS', `vm run: unexpected argument ${operands[1]}`, { hint: 'put the command after --: banger vm run [path] -- <command>' });
+    }
+    return { path: operands[0], command: [] };
+  }
+  const after = rawArgs.length - dash - 1;
+  const before = operands.slice(0, operands.length - after);
+  if (before.length > 1) {
+    throw new UserError('VM_RUN_EXTRA_ARGS', `vm run: unexpected argument ${before[1]} before --`, { hint: 'banger vm run [path] -- <command>' });
+  }
+  return { path: before[0], command: operands.slice(operands.length - after) };
+}
+
+function rootOf(command: Command): Command & { rawArgs: string[] } {
+  let current = command;
+  while (current.parent) current = current.parent;
+  return current as Command & { rawArgs: string[] };
+}
+
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InvalidArgumentError('expected seconds, from 1 to 3600');
+  return n;
+}

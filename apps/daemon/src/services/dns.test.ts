@@ -1,0 +1,149 @@
+import { Resolver } from 'node:dns/promises';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import dnsPacket from 'dns-packet';
+import { ApiClient } from '@banger/api';
+import { findExecutable, run } from '@banger/host';
+import { startDaemon, type RunningDaemon } from '../start-daemon.js';
+import { daemonService } from './daemon.js';
+import { createDnsService } from './dns.js';
+
+let home: string;
+let daemon: RunningDaemon | undefined;
+let client: ApiClient | undefined;
+
+beforeEach(() => {
+  home = mkdtempSync(join(tmpdir(), 'bangerd-dns-'));
+  mkdirSync(join(home, 'config'), { recursive: true });
+  // A bridge name no host has: the bridge listener must stay pending.
+  writeFileSync(join(home, 'config', 'config.toml'), 'bridge_name = "bgtest-nobr0"\nbridge_subnet = "172.31.250.0/24"\n');
+});
+
+afterEach(async () => {
+  client?.close();
+  client = undefined;
+  await daemon?.stop('test over');
+  daemon = undefined;
+  rmSync(home, { recursive: true, force: true });
+});
+
+async function start(): Promise<{ daemon: RunningDaemon; client: ApiClient; port: number; resolver: Resolver }> {
+  daemon = await startDaemon({
+    env: { HOME: home, BANGER_HOME: home },
+    services: [daemonService, createDnsService({ loopbackPort: 0, bridgePollMs: 50, resolvedActive: () => false })],
+  });
+  client = await ApiClient.connect(daemon.ctx.paths.socketPath);
+  // The loopback listener starts asynchronously with the daemon.
+  let status = await client.call('dns.status', {});
+  for (let i = 0; i < 100 && status.listeners.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    status = await client.call('dns.status', {});
+  }
+  const loopback = status.listeners.find((l) => l.scope === 'loopback');
+  if (!loopback) throw new Error(`no loopback listener: ${JSON.stringify(status)}`);
+  const resolver = new Resolver({ timeout: 2_000, tries: 1 });
+  resolver.setServers([`127.0.0.1:${loopback.port}`]);
+  return { daemon, client, port: loopback.port, resolver };
+}
+
+function insertVm(d: RunningDaemon, name: string, ip: string | null, state = 'running'): void {
+  const now = Date.now();
+  d.ctx.db
+    .prepare(
+      `INSERT INTO vms (id, name, state, image_name, kernel_name, hypervisor, vcpu, memory_mib, disk_bytes, ip, spec, created_at, updated_at)
+       VALUES (?, ?, ?, 'debian-minimal', 'debian-cloud', 'qemu', 1, 512, 1073741824, ?, '{}', ?, ?)`,
+    )
+    .run(`vm_${name}`, name, state, ip, now, now);
+}
+
+const codeOf = (promise: Promise<unknown>): Promise<string | undefined> =>
+  promise.then(
+    () => undefined,
+    (error: NodeJS.ErrnoException) => error.code,
+  );
+
+describe('the daemon .vm DNS server', () => {
+  it('answers A for an existing VM straight from the vms table', async () => {
+    const { daemon: d, resolver } = await start();
+    insertVm(d, 'sandbox', '172.31.250.7');
+    expect(await resolver.resolve4('sandbox.vm', { ttl: true })).toEqual([{ address: '172.31.250.7', ttl: 5 }]);
+    expect(await resolver.resolve4('SandBox.VM')).toEqual(['172.31.250.7']);
+  });
+
+  it('answers NXDOMAIN once the VM row is deleted, and follows a rename at once', async () => {
+    const { daemon: d, resolver } = await start();
+    insertVm(d, 'sandbox', '172.31.250.7');
+    expect(await resolver.resolve4('sandbox.vm')).toEqual(['172.31.250.7']);
+    d.ctx.db.prepare('UPDATE vms SET name = ? WHERE name = ?').run('renamed', 'sandbox');
+    expect(await codeOf(resolver.resolve4('sandbox.vm'))).toBe('ENOTFOUND');
+    expect(await resolver.resolve4('renamed.vm')).toEqual(['172.31.250.7']);
+    d.ctx.db.prepare('DELETE FROM vms WHERE name = ?').run('renamed');
+    expect(await codeOf(resolver.resolve4('renamed.vm'))).toBe('ENOTFOUND');
+  });
+
+  it('keeps answering for a stopped VM that keeps its lease, and not for a VM without an address', async () => {
+    const { daemon: d, resolver } = await start();
+    insertVm(d, 'parked', '172.31.250.9', 'stopped');
+    insertVm(d, 'fresh', null, 'creating');
+    expect(await resolver.resolve4('parked.vm')).toEqual(['172.31.250.9']);
+    expect(await codeOf(resolver.resolve4('fresh.vm'))).toBe('ENOTFOUND');
+  });
+
+  it('refuses names outside .vm and answers NODATA for AAAA of an existing VM', async () => {
+    const { daemon: d, resolver } = await start();
+    insertVm(d, 'sandbox', '172.31.250.7');
+    expect(await codeOf(resolver.resolve4('example.com'))).toBe('EREFUSED');
+    expect(await codeOf(resolver.resolve6('sandbox.vm'))).toBe('ENODATA');
+  });
+
+  it('keeps answering after a burst of random and truncated packets', async () => {
+    const { daemon: d, port, resolver } = await start();
+    insertVm(d, 'sandbox', '172.31.250.7');
+    const socket = createSocket('udp4');
+    const valid = dnsPacket.encode({ type: 'query', id: 7, questions: [{ type: 'A', name: 'sandbox.vm' }] });
+    for (let i = 0; i < 300; i++) {
+      const junk = i % 2 === 0 ? Buffer.from(Array.from({ length: 1 + (i % 600) }, () => Math.floor(Math.random() * 256))) : valid.subarray(0, i % valid.length);
+      socket.send(junk, port, '127.0.0.1');
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    socket.close();
+    expect(await resolver.resolve4('sandbox.vm')).toEqual(['172.31.250.7']);
+  });
+
+  it.skipIf(!findExecutable('dig'))('answers dig over UDP and TCP with the authoritative flag', async () => {
+    const { daemon: d, port } = await start();
+    insertVm(d, 'sandbox', '172.31.250.7');
+    for (const transport of ['+notcp', '+tcp']) {
+      const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(port), transport, '+time=2', '+tries=1', 'sandbox.vm', 'A']);
+      expect(stdout).toMatch(/status: NOERROR/);
+      expect(stdout).toMatch(/flags: qr aa/);
+      expect(stdout).toMatch(/^sandbox\.vm\.\s+5\s+IN\s+A\s+172\.31\.250\.7$/m);
+    }
+    const refused = await run('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', 'example.com', 'A']);
+    expect(refused.stdout).toMatch(/status: REFUSED/);
+  });
+
+  it('reports its loopback address in daemon.status and the missing bridge in dns.status', async () => {
+    const { client: c, port } = await start();
+    expect((await c.call('daemon.status', {})).dns).toEqual({ address: `127.0.0.1:${port}` });
+    const status = await c.call('dns.status', {});
+    expect(status).toMatchObject({
+      listeners: [{ scope: 'loopback', address: '127.0.0.1', port }],
+      bridge: { name: 'bgtest-nobr0', address: '172.31.250.1', up: false },
+      resolved: { state: 'pending' },
+      problems: [],
+    });
+  });
+
+  it('stops listening when the daemon stops', async () => {
+    const { daemon: d, resolver } = await start();
+    await d.stop('test');
+    daemon = undefined;
+    const quick = new Resolver({ timeout: 300, tries: 1 });
+    quick.setServers(resolver.getServers());
+    expect(await codeOf(quick.resolve4('sandbox.vm'))).toMatch(/ETIMEOUT|ECONNREFUSED/);
+  });
+});

@@ -1,0 +1,216 @@
+import { existsSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import type { DnsListener, DnsStatus } from '@banger/api';
+import {
+  applyResolvedWiring,
+  keepResolvedWiring,
+  renderSshConfig,
+  revertResolvedWiring,
+  startDnsServer,
+  systemdResolvedActive,
+  type DnsServer,
+  type ResolvedWiring,
+  type VmLookup,
+} from '@banger/dns';
+import { writeFileAtomic } from '@banger/guest';
+import { parseSubnet } from '@banger/network';
+import type { DaemonContext } from '../context.js';
+import type { Service } from '../service.js';
+
+/**
+ * Port of the loopback listener, and the bridge listener's fallback when it
+ * may not bind 53, unless `dns_port` is set. Not 5353: that is mDNS, which
+ * avahi holds on most desktops.
+ */
+export const DEFAULT_DNS_PORT = 5354;
+/** How often the service looks for the bridge appearing or vanishing (it is created by the first `vm create`). */
+const BRIDGE_POLL_MS = 2_000;
+
+/** Test and tuning knobs of the DNS service; the daemon uses the defaults. */
+export interface DnsServiceOptions {
+  /** Overrides `dns_port`/DEFAULT_DNS_PORT for the loopback listener (0: any free port, for tests). */
+  loopbackPort?: number;
+  bridgePollMs?: number;
+  /** How often the resolved wiring is re-checked (keepResolvedWiring). */
+  resolvedIntervalMs?: number;
+  /** Whether systemd-resolved runs (default: detect). */
+  resolvedActive?: () => boolean;
+}
+
+interface DnsRuntime {
+  status(): DnsStatus;
+}
+
+// One runtime per daemon context: tests run several daemons in one process.
+const runtimes = new WeakMap<DaemonContext, DnsRuntime>();
+
+/**
+ * The `.vm` DNS server's loopback address as daemon.status reports it
+ * (`127.0.0.1:5354`), or null while it does not listen. For
+ * services/daemon.ts: `dns: dnsStatusField(ctx)`.
+ */
+export function dnsStatusField(ctx: DaemonContext): { address: string } | null {
+  const loopback = runtimes.get(ctx)?.status().listeners.find((l) => l.scope === 'loopback');
+  return loopback ? { address: `${loopback.address}:${loopback.port}` } : null;
+}
+
+/**
+ * The lookup behind the zone: `<name>.vm` → the VM's leased address, read
+ * live from the vms table on every query, so records follow create, delete
+ * and rename at once. A stopped VM keeps its lease and so keeps resolving:
+ * names do not flap across stop/start (docs/dns-routing.md).
+ */
+export function vmTableLookup(ctx: DaemonContext): VmLookup {
+  const select = ctx.db.prepare<[string], { ip: string }>('SELECT ip FROM vms WHERE lower(name) = ? AND ip IS NOT NULL LIMIT 1');
+  return (name) => {
+    try {
+      const row = select.get(name);
+      return row ? { ip: row.ip } : undefined;
+    } catch {
+      return undefined; // the database is closing: answer NXDOMAIN rather than crash the listener
+    }
+  };
+}
+
+/**
+ * `dns.*`: runs the authoritative `.vm` server on 127.0.0.1 (`dns_port`,
+ * default 5354) from daemon start, and on the bridge's gateway address (53
+ * when it may bind it, else the same fallback port) for as long as the bridge
+ * exists. On systemd-resolved hosts it routes `~vm` to the bridge listener
+ * (`resolvectl dns|domain|default-route`), keeps that applied across
+ * resolved restarts, and reverts it when the bridge goes or the daemon stops.
+ * A port it cannot bind is logged and reported by `dns.status`, never fatal.
+ */
+export function createDnsService(options: DnsServiceOptions = {}): Service {
+  return (ctx, server) => {
+    const log = ctx.log.child({ service: 'dns' });
+    const lookup = vmTableLookup(ctx);
+    const fallbackPort = ctx.config.dnsPort ?? DEFAULT_DNS_PORT;
+    const subnet = parseSubnet(ctx.config.bridgeSubnet);
+    const bridgeName = ctx.config.bridgeName;
+    const resolvedActive = options.resolvedActive ?? (() => systemdResolvedActive());
+    const problems: string[] = [];
+    const problem = (text: string): void => {
+      log.warn(text);
+      problems.push(text);
+      if (problems.length > 20) problems.shift();
+    };
+
+    let loopback: DnsServer | undefined;
+    let bridge: { server: DnsServer; wiring: ResolvedWiring; keeper: AbortController; kept: Promise<void> } | undefined;
+    let resolved: DnsStatus['resolved'] = { state: 'pending', detail: `bridge ${bridgeName} does not exist yet` };
+    let closed = false;
+    // Bridge up/down transitions run one at a time, in order.
+    let transitions: Promise<void> = Promise.resolve();
+
+    const started = (async () => {
+      await refreshSshInclude(ctx).catch((error: unknown) => log.warn({ err: error }, 'could not refresh the ssh config include file'));
+      const port = options.loopbackPort ?? fallbackPort;
+      try {
+        loopback = await startDnsServer({ host: '127.0.0.1', port: port === 0 ? 0 : [port, 0], lookup, onError: (e) => log.debug({ err: e }, 'dns socket error') });
+        if (port !== 0 && loopback.port !== port) problem(`dns: 127.0.0.1:${port} is taken; the loopback listener uses port ${loopback.port} instead (set dns_port in config.toml)`);
+        log.info({ address: loopback.address, port: loopback.port }, '.vm DNS server listening on loopback');
+      } catch (error) {
+        problem(`dns: cannot listen on 127.0.0.1: ${(error as Error).message}`);
+      }
+      if (closed) await loopback?.close();
+    })();
+
+    const bridgeUp = async (): Promise<void> => {
+      let dns: DnsServer;
+      try {
+        const ports = fallbackPort === 53 ? [53] : [53, fallbackPort];
+        dns = await startDnsServer({ host: subnet.gateway, port: ports, lookup, onError: (e) => log.debug({ err: e }, 'dns socket error') });
+      } catch (error) {
+        problem(`dns: cannot listen on bridge ${bridgeName} (${subnet.gateway}): ${(error as Error).message}`);
+        return;
+      }
+      log.info({ bridge: bridgeName, address: dns.address, port: dns.port }, '.vm DNS server listening on the bridge');
+      const wiring: ResolvedWiring = { bridge: bridgeName, address: dns.address, ...(dns.port !== 53 ? { port: dns.port } : {}) };
+      const keeper = new AbortController();
+      try {
+        const outcome = await applyResolvedWiring(wiring, { active: resolvedActive, signal: keeper.signal });
+        resolved = outcome.applied
+          ? { state: 'applied', detail: `systemd-resolved routes ~vm to ${dns.address}${dns.port !== 53 ? `:${dns.port}` : ''} on ${bridgeName}` }
+          : { state: 'unavailable', detail: `${outcome.reason}: route .vm to ${dns.address}${dns.port !== 53 ? ` port ${dns.port}` : ''} by hand (docs/dns-routing.md)` };
+        if (outcome.applied) log.info({ wiring }, 'systemd-resolved wired for .vm');
+      } catch (error) {
+        resolved = { state: 'failed', detail: `resolvectl failed: ${(error as Error).message}` };
+        log.warn({ err: error, wiring }, 'could not wire systemd-resolved for .vm');
+      }
+      const kept = keepResolvedWiring(wiring, {
+        signal: keeper.signal,
+        active: resolvedActive,
+        ...(options.resolvedIntervalMs ? { intervalMs: options.resolvedIntervalMs } : {}),
+        onReapplied: () => {
+          resolved = { state: 'applied', detail: `systemd-resolved routes ~vm to ${dns.address} on ${bridgeName} (re-applied after resolved lost it)` };
+          log.info({ wiring }, 'systemd-resolved forgot the .vm wiring; re-applied');
+        },
+        onError: (error) => log.warn({ err: error }, 'checking the systemd-resolved wiring failed'),
+      });
+      bridge = { server: dns, wiring, keeper, kept };
+    };
+
+    const bridgeDown = async (revert: boolean): Promise<void> => {
+      const current = bridge;
+      if (!current) return;
+      bridge = undefined;
+      current.keeper.abort();
+      await current.kept;
+      await current.server.close();
+      if (revert && resolved.state === 'applied') await revertResolvedWiring(bridgeName, { active: resolvedActive }).catch(() => undefined);
+      resolved = { state: 'pending', detail: `bridge ${bridgeName} does not exist` };
+      log.info({ bridge: bridgeName }, '.vm DNS server left the bridge');
+    };
+
+    const bridgeExists = (): boolean => (networkInterfaces()[bridgeName] ?? []).some((a) => a.family === 'IPv4' && a.address === subnet.gateway);
+    const poll = (): void => {
+      transitions = transitions.then(async () => {
+        if (closed) return;
+        const exists = bridgeExists();
+        // The link is gone, so resolved has already dropped its settings: nothing to revert.
+        if (!exists && bridge) await bridgeDown(false);
+        else if (exists && !bridge) await bridgeUp();
+      });
+    };
+    poll();
+    const timer = setInterval(poll, options.bridgePollMs ?? BRIDGE_POLL_MS);
+    timer.unref();
+
+    runtimes.set(ctx, {
+      status: () => {
+        const listeners: DnsListener[] = [];
+        if (loopback) listeners.push({ scope: 'loopback', address: loopback.address, port: loopback.port });
+        if (bridge) listeners.push({ scope: 'bridge', address: bridge.server.address, port: bridge.server.port });
+        return { listeners, bridge: { name: bridgeName, address: subnet.gateway, up: bridge !== undefined }, resolved, problems: [...problems] };
+      },
+    });
+    server.handle('dns.status', () => runtimes.get(ctx)!.status());
+
+    return async () => {
+      closed = true;
+      clearInterval(timer);
+      await started;
+      await transitions;
+      await bridgeDown(true);
+      await loopback?.close();
+      loopback = undefined;
+    };
+  };
+}
+
+/**
+ * Rewrites banger's `Host *.vm` ssh include file (written by `banger
+ * ssh-config install`) from the current config, so a changed ssh_key_path
+ * takes effect; does nothing when it was never installed.
+ */
+export async function refreshSshInclude(ctx: DaemonContext): Promise<void> {
+  const file = join(ctx.paths.sshDir, 'config');
+  if (!existsSync(file)) return;
+  const content = renderSshConfig({ keyPath: ctx.config.sshKeyPath ?? join(ctx.paths.sshDir, 'id_ed25519'), knownHostsPath: join(ctx.paths.sshDir, 'known_hosts') });
+  await writeFileAtomic(file, content, 0o600);
+}
+
+/** The DNS service with the daemon's defaults. */
+export const dnsService: Service = createDnsService();

@@ -1,0 +1,95 @@
+import type { HandlerResultOf } from '@banger/api';
+import { loadConfig } from '@banger/config';
+import { CancelledError } from '@banger/errors';
+import {
+  createVm,
+  deleteVm,
+  reconcileVms,
+  restartVm,
+  startVm,
+  stopVm,
+  streamLogLines,
+  vmDetails,
+  vmDirOf,
+  vmInfo,
+  vmRepository,
+  vmSshCommand,
+  VmWatcher,
+  type VmCallIo,
+  type VmEnv,
+  type VmProgressEvent,
+} from '@banger/vm';
+import { runGraph } from '../../graph-runner.js';
+import type { Service } from '../../service.js';
+
+/**
+ * `vm.*`: the VM lifecycle. The domain logic lives in @banger/vm; this
+ * service only builds the environment per call (re-reading config.toml for
+ * `vm create`, so file_sync and vm_defaults edits apply without a daemon
+ * restart), wires the graph runner and streams events. At registration —
+ * i.e. at every daemon start — it reconciles the records with the host.
+ */
+export const vmService: Service = (ctx, server) => {
+  const log = ctx.log.child({ service: 'vm' });
+  const watcher = new VmWatcher(ctx.db, log);
+  const env = (fresh = false): VmEnv => ({
+    db: ctx.db,
+    paths: ctx.paths,
+    config: fresh ? loadConfig(ctx.paths) : ctx.config,
+    log,
+    watcher,
+  });
+  const io = (signal: AbortSignal, emit: (event: VmProgressEvent) => void): VmCallIo => ({
+    signal,
+    emit,
+    runGraph: (options) => runGraph(ctx, options),
+  });
+
+  void reconcileVms(env()).then(
+    (report) => log.info(report, 'reconciled VMs with the host'),
+    (error: unknown) => log.error({ err: error }, 'reconciling VMs failed'),
+  );
+
+  server.handle('vm.create', async (params, { signal, emit }) => {
+    const { explain, ...rest } = params;
+    const result = await createVm(env(true), { ...rest, ...(explain ? { explain } : {}), stateDir: ctx.paths.stateDir }, io(signal, emit));
+    // The plan summary is deeply readonly; the wire schema's type is its mutable twin.
+    return result as HandlerResultOf<'vm.create'>;
+  });
+  server.handle('vm.start', ({ name }, { signal, emit }) => startVm(env(), name, io(signal, emit)));
+  server.handle('vm.stop', ({ name, force }) => stopVm(env(), name, { force: force ?? false }));
+  server.handle('vm.restart', ({ name, force }, { signal, emit }) => restartVm(env(), name, { force: force ?? false }, io(signal, emit)));
+  server.handle('vm.delete', ({ name, force }) => deleteVm(env(), name, { force: force ?? false }));
+  server.handle('vm.list', () => vmRepository(ctx).list().map(vmInfo));
+  server.handle('vm.show', ({ name }) => vmDetails(ctx, vmRepository(ctx).get(name)));
+  server.handle('vm.ssh', ({ name, command, tty }) => vmSshCommand(env(), name, { ...(command ? { command } : {}), ...(tty !== undefined ? { tty } : {}) }));
+
+  server.handle('vm.logs', async ({ name, follow, lines, daemon }, { signal, emit }) => {
+    const vm = vmRepository(ctx).get(name);
+    let count = 0;
+    const onLine = (line: string): void => {
+      count += 1;
+      emit({ line });
+    };
+    const file = daemon ? ctx.paths.logFile : vmDirOf(ctx, vm.name).consoleLog;
+    const graphs = new Set([`vm:${name}`, `vm-start:${name}`]);
+    const filter = daemon
+      ? (line: string): boolean => {
+          try {
+            const entry = JSON.parse(line) as { vm?: unknown; graph?: unknown };
+            return entry.vm === name || (typeof entry.graph === 'string' && graphs.has(entry.graph));
+          } catch {
+            return false;
+          }
+        }
+      : undefined;
+    try {
+      await streamLogLines(file, { signal, onLine, ...(follow ? { follow } : {}), ...(lines !== undefined ? { lines } : {}), ...(filter ? { filter } : {}) });
+    } catch (error) {
+      if (!(error instanceof CancelledError)) throw error;
+    }
+    return { lines: count };
+  });
+
+  return () => watcher.close();
+};

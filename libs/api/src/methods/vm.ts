@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { StepEventSchema } from '@banger/taskgraph';
+import { defineMethod } from '../method.js';
+import { planSummarySchema } from './kernel.js';
+
+const vmName = z.string().min(1).max(200);
+
+/** A VM as `vm list` shows it. */
+export const vmInfoSchema = z.object({
+  name: z.string(),
+  id: z.string(),
+  state: z.enum(['creating', 'running', 'stopped', 'failed']),
+  /** Why it is in that state ("qemu exited with status 1", "creation interrupted; …"). */
+  stateReason: z.string().optional(),
+  image: z.string(),
+  kernel: z.string(),
+  vcpu: z.number().int(),
+  memoryMib: z.number().int(),
+  diskBytes: z.number().int(),
+  ip: z.string().optional(),
+  /** `qemu/tcg`, `firecracker/kvm`. */
+  hypervisor: z.string(),
+  /** ISO 8601. */
+  createdAt: z.string(),
+});
+export type VmInfoWire = z.infer<typeof vmInfoSchema>;
+
+/** `vm show`: the list fields plus paths, network and how it runs. */
+export const vmDetailsSchema = vmInfoSchema.extend({
+  mac: z.string().optional(),
+  tap: z.string().optional(),
+  /** The hypervisor's pid while it runs. */
+  pid: z.number().int().optional(),
+  dir: z.string(),
+  consoleLog: z.string(),
+  hypervisorDetails: z.object({ kind: z.string(), accel: z.string(), binary: z.string(), reason: z.string(), warning: z.string().optional() }),
+  sizing: z.object({ vcpu: z.string(), memoryMib: z.string(), diskBytes: z.string() }),
+  fileSync: z.array(z.object({ host: z.string(), guest: z.string(), mode: z.string().optional() })),
+});
+export type VmDetailsWire = z.infer<typeof vmDetailsSchema>;
+
+/** A line to print as is before the progress: the `spec:` line, a TCG warning. */
+export const vmNoticeEventSchema = z.object({ type: z.literal('vm-notice'), time: z.number(), graphId: z.string(), line: z.string() });
+
+/** What `vm.create` / `vm.start` / `vm.restart` stream: task-graph events and notices. */
+export const vmProgressEventSchema = z.union([vmNoticeEventSchema, StepEventSchema]);
+export type VmProgressEventWire = z.infer<typeof vmProgressEventSchema>;
+
+/** `banger vm …`: the VM lifecycle. */
+export const vmMethods = {
+  'vm.create': defineMethod({
+    description: 'Creates (or resumes creating) a VM and leaves it running; streams the spec line and task-graph events.',
+    params: z.object({
+      name: vmName.optional(),
+      image: z.string().min(1).optional(),
+      kernel: z.string().min(1).optional(),
+      vcpu: z.number().int().optional(),
+      memoryMib: z.number().int().optional(),
+      diskBytes: z.number().int().optional(),
+      /** Plan only: the reason for every step, nothing changed. */
+      explain: z.boolean().optional(),
+    }),
+    result: z.object({ vm: vmInfoSchema.optional(), plan: planSummarySchema.optional() }),
+    event: vmProgressEventSchema,
+  }),
+  'vm.start': defineMethod({
+    description: 'Starts a stopped VM (tap, boot, wait for ssh); a running VM is left as it is.',
+    params: z.object({ name: vmName }),
+    result: vmInfoSchema,
+    event: vmProgressEventSchema,
+  }),
+  'vm.stop': defineMethod({
+    description: 'Shuts a VM down (power button, then a kill after a grace period; --force kills at once).',
+    params: z.object({ name: vmName, force: z.boolean().optional() }),
+    result: vmInfoSchema,
+  }),
+  'vm.restart': defineMethod({
+    description: 'Stops and starts a VM.',
+    params: z.object({ name: vmName, force: z.boolean().optional() }),
+    result: vmInfoSchema,
+    event: vmProgressEventSchema,
+  }),
+  'vm.delete': defineMethod({
+    description: 'Deletes a VM: stops it, removes its tap, lease, pinned host key, step state, directory and record.',
+    params: z.object({ name: vmName, force: z.boolean().optional() }),
+    result: z.object({ name: z.string(), removed: z.array(z.string()) }),
+  }),
+  'vm.list': defineMethod({
+    description: 'Lists the VMs, sorted by name.',
+    params: z.object({}).optional(),
+    result: z.array(vmInfoSchema),
+  }),
+  'vm.show': defineMethod({
+    description: 'Shows one VM with its paths, network and hypervisor (and why it was picked).',
+    params: z.object({ name: vmName }),
+    result: vmDetailsSchema,
+  }),
+  'vm.logs': defineMethod({
+    description: "Streams a VM's guest console (or, with daemon, the daemon's log lines about it); follow keeps streaming until cancelled.",
+    params: z.object({ name: vmName, follow: z.boolean().optional(), lines: z.number().int().nonnegative().optional(), daemon: z.boolean().optional() }),
+    result: z.object({ lines: z.number().int() }),
+    event: z.object({ line: z.string() }),
+  }),
+  'vm.ssh': defineMethod({
+    description: 'The OpenSSH command line that reaches a running VM (banger key, pinned known_hosts); the CLI runs it.',
+    params: z.object({ name: vmName, command: z.array(z.string()).optional(), tty: z.boolean().optional() }),
+    result: z.object({ argv: z.array(z.string()).min(1), ip: z.string() }),
+  }),
+};

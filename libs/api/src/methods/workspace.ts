@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { StepEventSchema } from '@banger/taskgraph';
+import { defineMethod } from '../method.js';
+import { planSummarySchema } from './kernel.js';
+
+const vmName = z.string().min(1).max(200);
+const absolutePath = z.string().min(1).startsWith('/', 'must be an absolute path');
+
+/** What `workspace.inspect` learns about a host repository before any VM work starts. */
+export const workspaceInfoSchema = z.object({
+  /** The repository's top directory, absolute. */
+  repoDir: z.string(),
+  /** Its basename: it names the guest directory and the tooling log. */
+  repoName: z.string(),
+  /** `/root/<repoName>`. */
+  guestDir: z.string(),
+  /** How many files a full sync copies (tracked + untracked-not-ignored + .git). */
+  files: z.number().int().nonnegative(),
+  /** True when .mise.toml, mise.toml or .tool-versions is present: the run bootstraps tooling. */
+  miseConfig: z.boolean(),
+});
+export type WorkspaceInfo = z.infer<typeof workspaceInfoSchema>;
+
+/** What one `workspace.sync` did. */
+export const workspaceSyncResultSchema = workspaceInfoSchema.extend({
+  vm: z.string(),
+  /** Files (and symlinks) sent this time, and their content bytes: only what changed since the last sync to this VM. */
+  transferred: z.object({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
+  /** Paths removed from the guest copy because they are gone on the host. */
+  deleted: z.array(z.string()),
+  /** True when nothing had changed since the last sync (no guest command ran). */
+  unchanged: z.boolean(),
+  /** The branch the guest copy is on, when `--branch` was given. */
+  branch: z.object({ name: z.string(), from: z.string() }).optional(),
+  /** The mise bootstrap: started in the background (its log path), or why not. */
+  mise: z.object({ started: z.boolean(), log: z.string(), detail: z.string() }).optional(),
+});
+export type WorkspaceSyncResult = z.infer<typeof workspaceSyncResultSchema>;
+
+/** Where and how to reach a running VM over ssh (for the CLI's own ssh clients). */
+export const sshTargetSchema = z.object({
+  vm: z.string(),
+  ip: z.string(),
+  user: z.string(),
+  /** banger's private key file (ssh_key_path or the managed one). */
+  keyPath: z.string(),
+  /** banger's pinned known_hosts file. */
+  knownHostsPath: z.string(),
+  /** The VM's pinned host public key line (`ssh-ed25519 AAAA…`). */
+  hostKey: z.string(),
+});
+export type SshTargetWire = z.infer<typeof sshTargetSchema>;
+
+/** `vm run ./repo`: the host repository synced into a VM, by the daemon. */
+export const workspaceMethods = {
+  'workspace.inspect': defineMethod({
+    description: 'Checks a host directory is a git repository top and lists what a sync would copy (nothing is changed).',
+    params: z.object({ repoDir: absolutePath }),
+    result: workspaceInfoSchema,
+  }),
+  'workspace.sync': defineMethod({
+    description:
+      'Syncs a host repository into /root/<repo> of a running VM (only changes since the last sync), optionally checks out a branch, and starts the mise bootstrap; streams task-graph events.',
+    params: z.object({
+      vm: vmName,
+      repoDir: absolutePath,
+      branch: z.string().min(1).optional(),
+      from: z.string().min(1).optional(),
+      explain: z.boolean().optional(),
+    }),
+    result: z.object({ plan: planSummarySchema.optional(), sync: workspaceSyncResultSchema.optional() }),
+    event: StepEventSchema,
+  }),
+  'workspace.ssh-target': defineMethod({
+    description: "A running VM's address, banger's key and the VM's pinned host key, for the CLI's ssh clients.",
+    params: z.object({ vm: vmName }),
+    result: sshTargetSchema,
+  }),
+};

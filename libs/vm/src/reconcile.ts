@@ -1,0 +1,58 @@
+import { processAlive } from '@banger/hypervisor';
+import { listTaps, removeTap, tapNameFor } from '@banger/network';
+import { handleOf, vmRepository, type VmEnv } from './vm-env.js';
+
+/** What `reconcileVms` found and did, for the daemon log. */
+export interface ReconcileReport {
+  /** VMs whose hypervisor still runs (same pid and start time): watched again. */
+  adopted: string[];
+  /** VMs whose hypervisor died while no daemon watched: marked stopped. */
+  stopped: string[];
+  /** Leases whose VM no longer exists: released. */
+  releasedLeases: number;
+  /** Taps named like banger's (`bgr-…`) that no VM owns: removed. */
+  removedTaps: string[];
+  /** Clean-ups that failed (e.g. no privilege to delete a tap); logged, not fatal. */
+  problems: string[];
+}
+
+/**
+ * Makes the records match the host after a daemon (re)start. VMs outlive the
+ * daemon, so: adopt every hypervisor process that is still the one recorded
+ * (pid and /proc start time, never the pid alone), mark dead ones stopped
+ * with the reason, release leases of deleted VMs, and remove leaked taps.
+ * Half-done creations are left as they are (`creating`): their step state
+ * makes the next `vm create` of that name resume.
+ */
+export async function reconcileVms(env: VmEnv): Promise<ReconcileReport> {
+  const repo = vmRepository(env);
+  const report: ReconcileReport = { adopted: [], stopped: [], releasedLeases: 0, removedTaps: [], problems: [] };
+  const vms = repo.list();
+  for (const vm of vms) {
+    const handle = handleOf(env, vm);
+    if (handle && processAlive(handle.pid, handle.startTime)) {
+      env.watcher.watch(vm.id, vm.name, vm.spec.hypervisor, handle);
+      report.adopted.push(vm.name);
+    } else if (handle || vm.state === 'running') {
+      const reason = handle ? `${vm.spec.hypervisor.kind} process ${handle.pid} ended while bangerd was not running` : 'no hypervisor process recorded';
+      repo.update(vm.id, { state: vm.state === 'creating' ? 'creating' : 'stopped', stateReason: reason, pid: null, pidStartTime: null });
+      report.stopped.push(vm.name);
+    }
+  }
+  report.releasedLeases = env.db.prepare('DELETE FROM ip_leases WHERE owner NOT IN (SELECT id FROM vms)').run().changes;
+  const owned = new Set(vms.map((vm) => vm.tap ?? tapNameFor(vm.id)));
+  try {
+    for (const tap of await listTaps()) {
+      if (owned.has(tap.name)) continue;
+      try {
+        await removeTap(tap.name);
+        report.removedTaps.push(tap.name);
+      } catch (error) {
+        report.problems.push(`remove leaked tap ${tap.name}: ${(error as Error).message}`);
+      }
+    }
+  } catch (error) {
+    report.problems.push(`list taps: ${(error as Error).message}`);
+  }
+  return report;
+}

@@ -1,0 +1,163 @@
+import { rm } from 'node:fs/promises';
+import { formatSpecLine } from '@banger/config';
+import { BangerError, CancelledError, ConflictError, UserError } from '@banger/errors';
+import { unpinHostKey } from '@banger/guest';
+import { processAlive } from '@banger/hypervisor';
+import { LeaseStore, removeTap, tapNameFor } from '@banger/network';
+import { isGraphRunning, SqliteStepStateStore, type PlanSummary } from '@banger/taskgraph';
+import type { VmGraphRunner, VmProgressEvent } from './graph-runner.js';
+import { prepareCreate, type CreateVmParams } from './prepare-create.js';
+import { driverFor, handleOf, knownHostsPath, vmDirOf, vmRepository, type VmEnv } from './vm-env.js';
+import { vmCreateGraph, vmGraphId, vmStartGraph } from './vm-graph.js';
+import { vmInfo, type VmInfo } from './vm-info.js';
+import type { VmRecord } from './vm-record.js';
+
+/** What a streamed VM operation needs from its caller. */
+export interface VmCallIo {
+  signal: AbortSignal;
+  emit: (event: VmProgressEvent) => void;
+  runGraph: VmGraphRunner;
+}
+
+/** The graph id `vm start` runs under (its own, so it never disturbs the creation's step state). */
+export const vmStartGraphId = (name: string): string => `vm-start:${name}`;
+
+const notice = (io: VmCallIo, graphId: string, line: string): void => io.emit({ type: 'vm-notice', time: Date.now(), graphId, line });
+
+/**
+ * `vm create`: validates everything first (nothing is written for bad
+ * input), records the VM as `creating`, prints the `spec:` line, and runs
+ * the creation graph, leaving the VM running. For an existing VM with the
+ * same inputs the graph skips what is done — a finished VM is a no-op, an
+ * interrupted one resumes. A new VM whose creation fails with a user error
+ * (exit 1: e.g. a disk smaller than a freshly pulled image) is rolled back
+ * completely; other failures keep it for `vm logs` and a resuming create.
+ */
+export async function createVm(env: VmEnv, params: CreateVmParams & { explain?: boolean; stateDir?: string }, io: VmCallIo): Promise<{ vm?: VmInfo; plan?: PlanSummary }> {
+  const prepared = await prepareCreate(env, params, { signal: io.signal, ...(params.stateDir ? { stateDir: params.stateDir } : {}) });
+  const { record, isNew } = prepared;
+  const graphId = vmGraphId(record.name);
+  const steps = vmCreateGraph(env, record);
+  if (params.explain) {
+    const outcome = await io.runGraph({ graphId, steps, signal: io.signal, emit: io.emit, explain: true });
+    return outcome.explained ? { plan: outcome.plan } : {};
+  }
+  const repo = vmRepository(env);
+  if (isNew) repo.insert(record);
+  notice(io, graphId, formatSpecLine(prepared.sizing));
+  if (record.spec.hypervisor.warning) notice(io, graphId, `warning: ${record.spec.hypervisor.warning}`);
+  env.log.info({ vm: record.name, id: record.id, resume: !isNew }, isNew ? 'creating vm' : 'vm create on an existing vm: resuming');
+  try {
+    await io.runGraph({
+      graphId,
+      lockKey: graphId,
+      steps,
+      signal: io.signal,
+      emit: io.emit,
+      destructiveHint: `nothing was changed; to start over, banger vm delete ${record.name} and create it again`,
+    });
+  } catch (error) {
+    const userFault = error instanceof BangerError && error.exitCode === 1 && !(error instanceof CancelledError);
+    if (isNew && userFault && !(error instanceof ConflictError && error.code === 'TASK_GRAPH_BUSY')) {
+      env.log.info({ vm: record.name, err: error }, 'creation failed on bad input: rolling the vm back');
+      await removeVm(env, repo.findById(record.id) ?? record, { force: true });
+    } else {
+      const why = error instanceof CancelledError ? 'creation cancelled' : `creation failed: ${(error as Error).message}`;
+      repo.update(record.id, { stateReason: why });
+    }
+    throw error;
+  }
+  const done = repo.update(record.id, { state: 'running', stateReason: null });
+  env.log.info({ vm: record.name, ip: done?.ip }, 'vm created');
+  return { vm: vmInfo(done ?? record) };
+}
+
+/** Refuses lifecycle commands on a VM whose creation never finished. */
+function assertCreated(vm: VmRecord): void {
+  if (vm.state === 'creating') {
+    throw new UserError('VM_NOT_CREATED', `vm ${vm.name} is not fully created${isGraphRunning(vmGraphId(vm.name)) ? ' (its creation is running)' : ''}`, {
+      hint: `finish it with banger vm create --name ${vm.name}, or remove it with banger vm delete ${vm.name}`,
+    });
+  }
+}
+
+/** `vm start`: ensures the tap, boots (a no-op when running) and waits for ssh. */
+export async function startVm(env: VmEnv, name: string, io: VmCallIo): Promise<VmInfo> {
+  const repo = vmRepository(env);
+  const vm = repo.get(name);
+  assertCreated(vm);
+  const graphId = vmStartGraphId(name);
+  await io.runGraph({ graphId, lockKey: vmGraphId(name), steps: vmStartGraph(env, vm), signal: io.signal, emit: io.emit });
+  const started = repo.update(vm.id, { state: 'running', stateReason: null });
+  env.log.info({ vm: name, pid: started?.pid }, 'vm started');
+  return vmInfo(started ?? vm);
+}
+
+/**
+ * `vm stop`: a graceful shutdown (the guest gets the power button; after
+ * `graceMs` the process is killed), or an immediate kill with `force`.
+ * Stopping a stopped VM is a no-op.
+ */
+export async function stopVm(env: VmEnv, name: string, options: { force?: boolean; graceMs?: number; reason?: string } = {}): Promise<VmInfo> {
+  const repo = vmRepository(env);
+  const vm = repo.get(name);
+  const handle = handleOf(env, vm);
+  const reason = options.reason ?? `stopped by banger vm stop${options.force ? ' --force' : ''}`;
+  if (handle && processAlive(handle.pid, handle.startTime)) {
+    env.watcher.expectExit(vm.id, reason);
+    await driverFor(vm.spec.hypervisor).stop(handle, { graceMs: options.force ? 0 : (options.graceMs ?? 30_000) });
+    env.log.info({ vm: name, pid: handle.pid, force: options.force ?? false }, 'vm stopped');
+  }
+  env.watcher.forget(vm.id);
+  const stopped = repo.update(vm.id, {
+    state: vm.state === 'creating' ? 'creating' : 'stopped',
+    pid: null,
+    pidStartTime: null,
+    ...(handle ? { stateReason: reason } : {}),
+  });
+  return vmInfo(stopped ?? vm);
+}
+
+/** `vm restart`: stop (gracefully unless `force`), then start. */
+export async function restartVm(env: VmEnv, name: string, options: { force?: boolean }, io: VmCallIo): Promise<VmInfo> {
+  assertCreated(vmRepository(env).get(name));
+  await stopVm(env, name, { ...options, reason: 'restarted by banger vm restart' });
+  return startVm(env, name, io);
+}
+
+/**
+ * `vm delete`: stops the VM (gracefully, or killed with `force`), then
+ * removes its tap, lease, pinned host key, step state, directory and record.
+ * Safe to repeat after a crash half-way: the record goes last.
+ */
+export async function deleteVm(env: VmEnv, name: string, options: { force?: boolean } = {}): Promise<{ name: string; removed: string[] }> {
+  const vm = vmRepository(env).get(name);
+  if (isGraphRunning(vmGraphId(name)) || isGraphRunning(vmStartGraphId(name))) {
+    throw new ConflictError('VM_BUSY', `vm ${name} is being created or started right now`, { hint: 'cancel that command (Ctrl-C) or wait for it, then delete' });
+  }
+  return removeVm(env, vm, options);
+}
+
+async function removeVm(env: VmEnv, vm: VmRecord, options: { force?: boolean }): Promise<{ name: string; removed: string[] }> {
+  const removed: string[] = [];
+  const handle = handleOf(env, vm);
+  if (handle && processAlive(handle.pid, handle.startTime)) {
+    env.watcher.expectExit(vm.id, 'deleted');
+    await driverFor(vm.spec.hypervisor).stop(handle, { graceMs: options.force ? 0 : 30_000 });
+    removed.push(`${vm.spec.hypervisor.kind} process ${handle.pid}`);
+  }
+  env.watcher.forget(vm.id);
+  const tap = vm.tap ?? tapNameFor(vm.id);
+  if ((await removeTap(tap)).changed) removed.push(`tap ${tap}`);
+  if (new LeaseStore(env.db).release(vm.id) > 0) removed.push(`lease ${vm.ip ?? ''}`.trim());
+  await unpinHostKey(knownHostsPath(env), [`${vm.name}.vm`, ...(vm.ip ? [vm.ip] : [])]);
+  const store = new SqliteStepStateStore(env.db);
+  store.forget(vmGraphId(vm.name));
+  store.forget(vmStartGraphId(vm.name));
+  const dir = vmDirOf(env, vm.name);
+  await rm(dir.root, { recursive: true, force: true });
+  removed.push(`dir ${dir.root}`);
+  vmRepository(env).remove(vm.id);
+  env.log.info({ vm: vm.name, removed }, 'vm deleted');
+  return { name: vm.name, removed };
+}
