@@ -108,8 +108,9 @@ describe('startDaemon', () => {
   });
 
   it('reports status with VM counts and completes names from the database', async () => {
-    const dbFile = join(home, 'state', 'banger.db');
-    const db = openDatabase(dbFile);
+    const daemon = await start();
+    // Rows are added behind the daemon's back, after its start-up reconciliation ran.
+    const db = openDatabase(daemon.ctx.paths.dbFile);
     const insert = db.prepare(
       `INSERT INTO vms (id, name, state, image_name, kernel_name, hypervisor, vcpu, memory_mib, disk_bytes, spec, created_at, updated_at)
        VALUES (?, ?, ?, 'img', 'k', 'qemu', 1, 512, 1, '{}', 0, 0)`,
@@ -119,10 +120,9 @@ describe('startDaemon', () => {
     insert.run('3', 'db', 'failed');
     db.prepare(`INSERT INTO images (name, version, dir, rootfs_path, size_bytes, sha256, source, created_at) VALUES ('debian-bookworm', '1', '/x', '/x/r', 1, 'h', '{}', 0)`).run();
     db.close();
-    const daemon = await start();
     const client = await ApiClient.connect(daemon.ctx.paths.socketPath);
     const status = await client.call('daemon.status', {});
-    expect(status).toMatchObject({ pid: process.pid, version: '0.1.0', stateDir: join(home, 'state'), vms: { total: 3, running: 1, stopped: 1 }, dns: null });
+    expect(status).toMatchObject({ pid: process.pid, version: '0.1.0', stateDir: join(home, 'state'), vms: { total: 3, running: 1, stopped: 1 } });
     expect(new Date(status.startedAt).getTime()).toBeLessThanOrEqual(Date.now());
     expect(await client.call('complete.names', { kind: 'vm' })).toEqual(['api', 'db', 'web']);
     expect(await client.call('complete.names', { kind: 'image' })).toEqual(['debian-bookworm']);

@@ -5,9 +5,9 @@ import { run } from '@banger/host';
 
 /**
  * Decompresses `data` with the host's `xz` (xz or lzma format) or `zstd`,
- * file to file in a private temp dir. Kernels and modules are tens of MB, so
- * the output is not collected from a pipe (see the report: run()'s binary
- * mode does not return Buffers with execa 9).
+ * file to file in a private temp dir: kernels are tens of MB, and the tools'
+ * file mode also checks the stream's integrity end to end (xz's CRC, zstd's
+ * frame checksum) before we read the result.
  */
 export async function decompressWithTool(kind: 'xz' | 'lzma' | 'zstd', data: Buffer, signal?: AbortSignal): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'banger-decompress-'));

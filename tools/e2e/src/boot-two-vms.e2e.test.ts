@@ -58,9 +58,12 @@ describe.skipIf(!process.env['BANGER_NETNS'])('two VMs on the bridge (inside a t
       { timeoutMs, allowFailure: true },
     );
 
-  const consoleTail = (vm: TestVm, lines = 40) => {
+  /** The console's failures (timeouts, failed units) and its last lines, for a boot that went wrong. */
+  const consoleTail = (vm: TestVm, lines = 30) => {
     try {
-      return readFileSync(vm.spec.consoleLogPath, 'utf8').split('\n').slice(-lines).join('\n');
+      const all = readFileSync(vm.spec.consoleLogPath, 'utf8').split('\n');
+      const failures = all.filter((l) => /Timed out|FAILED|Failed|Dependency failed|banger-initrd/.test(l));
+      return [...failures, '--- last lines ---', ...all.slice(-lines)].join('\n');
     } catch {
       return '(no console log)';
     }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureTestImage } from '@banger/images';
 import type { ProgressSink } from '@banger/host';
@@ -18,20 +18,24 @@ export async function prepareVmRunImage(progress?: ProgressSink): Promise<string
   return ensureTestImage(cacheDir(), progress, VM_RUN_RECIPE);
 }
 
+/** The vm-run-git image dir the prepare step left in the cache (see findCachedImage). */
+export const findVmRunImage = (): Promise<string | undefined> => findCachedImage('vm-run-git');
+
 /**
- * The vm-run-git image dir the prepare step left in the cache, found offline
- * (inside the netns the recipe's package versions cannot be resolved), or
- * undefined when it was never built.
+ * The newest image dir named `name` in the test cache, found offline by its
+ * manifest (inside the netns the recipe's package versions cannot be
+ * resolved to recompute its hash), or undefined when it was never built.
  */
-export async function findVmRunImage(): Promise<string | undefined> {
+export async function findCachedImage(name: string): Promise<string | undefined> {
   const images = join(cacheDir(), 'images');
   if (!existsSync(images)) return undefined;
+  let best: { dir: string; mtime: number } | undefined;
   for (const entry of await readdir(images)) {
     const manifest = join(images, entry, 'manifest.json');
     if (!existsSync(manifest) || !existsSync(join(images, entry, 'rootfs.ext4'))) continue;
-    const { readFile } = await import('node:fs/promises');
     const parsed = JSON.parse(await readFile(manifest, 'utf8')) as { name?: string };
-    if (parsed.name === 'vm-run-git') return join(images, entry);
+    const mtime = (await stat(manifest)).mtimeMs;
+    if (parsed.name === name && (!best || mtime > best.mtime)) best = { dir: join(images, entry), mtime };
   }
-  return undefined;
+  return best?.dir;
 }

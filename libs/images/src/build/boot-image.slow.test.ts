@@ -59,13 +59,16 @@ describe.skipIf(!haveKernel || !haveTools)('a debian-minimal VM booted from the 
       '-drive', `id=work,file=${join(work, 'work.ext4')},format=raw,if=none`, '-device', 'virtio-blk-device,drive=work',
       '-drive', `id=mods,file=${join(kernelDir, 'modules.ext4')},format=raw,if=none,readonly=on`, '-device', 'virtio-blk-device,drive=mods',
       '-netdev', 'user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22', '-device', 'virtio-net-device,netdev=n0'], { stdio: 'ignore' });
-    const deadline = Date.now() + 240_000;
+    const deadline = Date.now() + 300_000;
+    let last = '';
     while (Date.now() < deadline) {
-      if ((await ssh('true')).exitCode === 0) return;
+      const attempt = await ssh('true');
+      if (attempt.exitCode === 0) return;
+      last = attempt.stderr.trim();
       if (qemu.exitCode !== null) break;
       await sleep(1000);
     }
-    throw new Error(`no ssh within 240 s; console tail:\n${readFileSync(join(work, 'console.log'), 'utf8').split('\n').slice(-20).join('\n')}`);
+    throw new Error(`no ssh within 300 s (last ssh error: ${last}); console tail:\n${readFileSync(join(work, 'console.log'), 'utf8').split('\n').slice(-20).join('\n')}`);
   }, 900_000);
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -33,9 +33,9 @@ function makeRootfs(file: string, options: { sshd: boolean; randomKiB?: number }
   }
 }
 
-/** A static file server on 127.0.0.1 (Range support); `.zst` bodies are throttled while `slow` is set. */
+/** A static file server on 127.0.0.1 (Range support); `.zst` bodies pause `delayMs` after each 16 KiB chunk. */
 class CatalogServer {
-  slow = false;
+  delayMs = 0;
   private server!: Server;
   constructor(private readonly root: string) {}
   get url(): string {
@@ -52,10 +52,11 @@ class CatalogServer {
         ...(start > 0 ? { 'content-range': `bytes ${start}-${size - 1}/${size}` } : {}),
       });
       const stream = createReadStream(file, { start, highWaterMark: 16 * 1024 });
-      if (this.slow && file.endsWith('.zst')) {
+      const delay = this.delayMs;
+      if (delay > 0 && file.endsWith('.zst')) {
         stream.on('data', () => {
           stream.pause();
-          setTimeout(() => stream.resume(), 100);
+          setTimeout(() => stream.resume(), delay);
         });
       }
       stream.pipe(res);
@@ -135,8 +136,26 @@ describe('banger image with a daemon and a published catalog on 127.0.0.1', () =
     expect(existsSync(state('images', 'tiny'))).toBe(false);
   });
 
+  it('explains a recipe build (with --publish) as JSON without building or writing anything', async () => {
+    const before = snapshot();
+    const r = await cli(['image', 'build', 'debian-minimal', '--publish', join(work, 'never'), '--explain', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(json(r.stdout)).toEqual({
+      graphId: 'image-build:debian-minimal',
+      steps: [
+        { id: 'image.build', title: 'Build image debian-minimal', needs: [], action: 'run', reason: 'never ran' },
+        { id: 'image.register', title: 'Register image debian-minimal', needs: ['image.build'], action: 'run', reason: 'never ran' },
+        { id: 'image.publish', title: `Publish image debian-minimal to ${join(work, 'never')}`, needs: ['image.register'], action: 'run', reason: 'never ran' },
+      ],
+      conflicts: [],
+    });
+    expect(snapshot()).toBe(before);
+    expect(existsSync(join(work, 'never'))).toBe(false);
+    expect(existsSync(state('images', 'debian-minimal'))).toBe(false);
+  });
+
   it('cancels the daemon-side pull on Ctrl-C and leaves no record and no image directory', async () => {
-    server.slow = true;
+    server.delayMs = 100;
     const child = execa(process.execPath, [join(h.lib, 'banger.js'), 'image', 'pull', 'tiny', '--json'], { env: h.env, extendEnv: false, reject: false });
     let sawBytes = false;
     await new Promise<void>((resolve, reject) => {
@@ -151,7 +170,7 @@ describe('banger image with a daemon and a published catalog on 127.0.0.1', () =
       });
     });
     const result = await child;
-    server.slow = false;
+    server.delayMs = 0;
     expect(result.exitCode).toBe(130);
     expect(String(result.stderr).trim()).toMatch(/^banger: .*cancelled/);
     // The daemon aborts the graph asynchronously; give it a moment to record the cancellation.
@@ -169,13 +188,40 @@ describe('banger image with a daemon and a published catalog on 127.0.0.1', () =
     expect(readdirSync(state('images')).filter((name) => name.startsWith('tiny'))).toEqual([]);
   }, 60_000);
 
+  it('survives a kill -9 of the daemon mid-pull: nothing registered, and the next pull redoes the interrupted step', async () => {
+    server.delayMs = 100;
+    const pid = (json<{ pid: number }>((await cli(['daemon', 'status', '--json'])).stdout)).pid;
+    const child = execa(process.execPath, [join(h.lib, 'banger.js'), 'image', 'pull', 'tiny', '--json'], { env: h.env, extendEnv: false, reject: false });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no byte progress within 30 s')), 30_000);
+      child.stdout!.on('data', (data: Buffer) => {
+        if (data.toString().includes('"unit":"bytes"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    process.kill(pid, 'SIGKILL');
+    const result = await child;
+    server.delayMs = 0;
+    expect(result.exitCode).toBe(125);
+    expect(String(result.stderr)).toContain('lost the connection to bangerd');
+    const db = new Database(state('banger.db'), { readonly: true });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM images').get()).toEqual({ n: 0 });
+    expect(db.prepare("SELECT status FROM step_state WHERE graph_id = 'image:tiny' AND step_id = 'image.fetch'").get()).toEqual({ status: 'running' });
+    db.close();
+    expect(existsSync(state('images', 'tiny'))).toBe(false);
+    const plan = await cli(['image', 'pull', 'tiny', '--explain']);
+    expect(plan.stdout).toMatch(/^\s+run\s+image\.fetch\s+Download image tiny\s+interrupted$/m);
+  }, 60_000);
+
   it('pulls with byte progress events, registers the image, and shows it', async () => {
     const r = await cli(['image', 'pull', 'tiny', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     const events = ndjson(r.stdout);
     expect(events[0]).toMatchObject({ type: 'graph-planned', graphId: 'image:tiny' });
-    // The cancelled attempt is redone (and its partial download resumed).
-    expect((events[0] as { steps: { id: string; reason: string }[] }).steps[0]).toMatchObject({ id: 'image.fetch', reason: 'cancelled last time' });
+    // The interrupted attempt is redone (its partial download resumed) and the dead daemon's temp dir cleaned.
+    expect((events[0] as { steps: { id: string; reason: string }[] }).steps[0]).toMatchObject({ id: 'image.fetch', reason: 'interrupted' });
     const bytes = events.filter((e) => e['type'] === 'step-progress' && e['unit'] === 'bytes');
     expect(bytes.length).toBeGreaterThan(0);
     expect(bytes.at(-1)).toMatchObject({ stepId: 'image.fetch', done: bundleSize, total: bundleSize });
@@ -188,6 +234,7 @@ describe('banger image with a daemon and a published catalog on 127.0.0.1', () =
     expect(list[0]).toMatchObject({ name: 'tiny', rootfsPath: state('images', 'tiny', 'rootfs.ext4') });
     expect(list[0]!.origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/tiny-.*\.rootfs\.ext4\.zst$/);
     expect(statSync(state('images', 'tiny', 'rootfs.ext4')).size).toBe(32 * 1024 * 1024);
+    expect(readdirSync(state('images'))).toEqual(['tiny']);
 
     const table = await cli(['image', 'list']);
     expect(table.stdout).toMatch(/^NAME\s+VERSION\s+SIZE\s+KERNEL\s+ORIGIN\s+REGISTERED\s+USED BY$/m);
@@ -226,6 +273,21 @@ describe('banger image with a daemon and a published catalog on 127.0.0.1', () =
     expect(existsSync(state('images', 'tiny'))).toBe(false);
     expect((await cli(['image', 'show', 'tiny'])).stderr).toMatch(/^banger: image tiny is not registered \(hint: pull it with banger image pull tiny/);
   });
+
+  it('serialises two pulls started at once: one downloads, the other waits and skips every step', async () => {
+    server.delayMs = 10;
+    const pulls = await Promise.all([cli(['image', 'pull', 'tiny', '--json']), cli(['image', 'pull', 'tiny', '--json'])]);
+    server.delayMs = 0;
+    const started = pulls.map((r) => {
+      expect(r.exitCode, r.stderr).toBe(0);
+      return ndjson(r.stdout).filter((e) => e['type'] === 'step-started').map((e) => e['stepId']);
+    });
+    expect(started.sort((a, b) => b.length - a.length)).toEqual([['image.fetch', 'image.register'], []]);
+    // They really overlapped: the second one queued behind the first.
+    expect(readFileSync(state('bangerd.log'), 'utf8')).toMatch(/"graph":"image:tiny".*"msg":"waiting for the running graph with the same key to finish"/);
+    expect(json<unknown[]>((await cli(['image', 'list', '--json'])).stdout)).toHaveLength(1);
+    expect((await cli(['image', 'rm', 'tiny'])).exitCode).toBe(0);
+  }, 60_000);
 
   it('refuses to register a file that is not ext4 with one line naming the file', async () => {
     const junk = join(work, 'junk.img');

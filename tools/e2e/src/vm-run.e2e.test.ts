@@ -1,0 +1,225 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '@banger/host';
+import { loadArtifacts } from './artifacts.js';
+import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
+import { findVmRunImage } from './vm-run-image.js';
+
+const BOOT_MS = 8 * 60_000;
+
+/** One NDJSON line of `vm run --json`. */
+type JsonLine = { type: string; [key: string]: unknown };
+const ndjson = (stdout: string): JsonLine[] => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as JsonLine);
+
+interface SyncResult {
+  transferred: { files: number; bytes: number };
+  deleted: string[];
+  unchanged: boolean;
+  guestDir: string;
+  mise?: { started: boolean; log: string; detail: string };
+}
+const syncResultOf = (lines: JsonLine[]): SyncResult => {
+  const line = lines.find((l) => l.type === 'result' && l['method'] === 'workspace.sync');
+  if (!line) throw new Error(`no workspace.sync result in ${JSON.stringify(lines.map((l) => l.type))}`);
+  return (line['result'] as { sync: SyncResult }).sync;
+};
+
+/**
+ * `banger vm run` in its command and workspace shapes through the real CLI
+ * and bangerd, booting real Debian guests under QEMU inside the throwaway
+ * netns of netns-run.sh. To keep boots few, one VM (`runner`, from the
+ * vm-run-git image: debian-minimal + git) carries the command, workspace,
+ * branch and mise assertions; `--rm` gets its own throwaway VMs.
+ */
+describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway netns)', () => {
+  let home: BangerHome;
+  let binDir: string;
+  let kernelVersion: string;
+  let gitImage: string | undefined;
+  let scratch: string;
+  let repo: string;
+  const cli = (args: string[], timeoutMs = BOOT_MS): Promise<CliResult> => home.cli(args, { timeoutMs });
+  const git = (...args: string[]) => run('git', ['-C', repo, ...args], { env: { GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' } });
+  const vmNames = async (): Promise<string[]> => (JSON.parse((await cli(['vm', 'list', '--json'], 60_000)).stdout) as Array<{ name: string }>).map((v) => v.name);
+  const runner = (args: string[], command: string[]): Promise<CliResult> => cli(['vm', 'run', ...args, '--name', 'runner', '--image', 'vm-run-git', '--', ...command]);
+  const explain = (r: CliResult): string => `exit ${r.exitCode}\n--- stderr ---\n${r.stderr}\n--- console ---\n${home.consoleTail('runner', 20)}`;
+
+  beforeAll(async () => {
+    const artifacts = await loadArtifacts();
+    kernelVersion = artifacts.kernelVersion;
+    gitImage = await findVmRunImage();
+    binDir = await buildBangerBundles();
+    home = new BangerHome(binDir, 'brun-');
+    await home.seed({ name: 'debian-cloud', dir: artifacts.kernelDir }, { name: 'debian-minimal', dir: artifacts.imageDir });
+    if (gitImage) await run('cp', ['-r', '--reflink=auto', '--sparse=always', gitImage, join(home.stateDir, 'images', 'vm-run-git')]);
+    await home.writeConfig(['default_image_name = "debian-minimal"', 'hypervisor = "qemu"', '[vm_defaults]', 'vcpu = 1', 'memory_mib = 512', 'disk_size = "2G"', ''].join('\n'));
+
+    // The workspace: two commits, then an untracked file, an ignored one and a mise config.
+    scratch = mkdtempSync(join(tmpdir(), 'brun-repo-'));
+    repo = join(scratch, 'proj');
+    await run('git', ['init', '-q', '-b', 'main', repo]);
+    writeFileSync(join(repo, '.gitignore'), '*.log\n');
+    writeFileSync(join(repo, 'committed.txt'), 'first\n');
+    writeFileSync(join(repo, 'doomed.txt'), 'delete me later\n');
+    await git('add', '.');
+    await git('commit', '-q', '-m', 'one');
+    writeFileSync(join(repo, 'committed.txt'), 'second\n');
+    await git('commit', '-q', '-am', 'two');
+    writeFileSync(join(repo, 'untracked.txt'), 'not yet added\n');
+    writeFileSync(join(repo, 'ignored.log'), 'never copied\n');
+    writeFileSync(join(repo, '.mise.toml'), '[tools]\n');
+  }, 120_000);
+
+  afterAll(async () => {
+    if (home) {
+      for (const name of await vmNames().catch(() => [])) await cli(['vm', 'delete', name, '--force'], 120_000);
+      await cli(['daemon', 'stop'], 60_000);
+      home.remove();
+    }
+    if (binDir) rmSync(binDir, { recursive: true, force: true });
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('--rm -- uname -r prints the guest kernel version, exits 0 and deletes the VM', async () => {
+    const result = await cli(['vm', 'run', '--rm', '--', 'uname', '-r']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toBe(`${kernelVersion}\n`);
+    expect(result.stderr.split('\n')[0]).toMatch(/^spec: /);
+    expect(result.stderr).toMatch(/deleted vm \S+ \(--rm\)/);
+    expect(await vmNames()).toEqual([]);
+  });
+
+  describe('on one reused VM', () => {
+    it("passes the command's exit status through unchanged, creating the VM on first use", async () => {
+      if (!gitImage) throw new Error('the vm-run-git image is not in the test cache: run the prepare step (tools/e2e/src/vm-run-image.ts prepareVmRunImage)');
+      const result = await runner([], ['sh', '-c', 'exit 42']);
+      expect(result.exitCode, explain(result)).toBe(42);
+      expect(result.stderr.split('\n')[0]).toMatch(/^spec: /);
+    });
+
+    it('reuses the running VM and maps death by a signal to 128+n', async () => {
+      const result = await runner([], ['sh', '-c', 'kill -9 $$']);
+      expect(result.exitCode, explain(result)).toBe(137);
+      expect(result.stderr).toMatch(/vm runner is running .*reusing it/);
+      expect(result.stderr).not.toMatch(/^spec: /m);
+    });
+
+    it('keeps stdout and stderr separate and exact, and reports 127/126 as the guest shell does', async () => {
+      const result = await runner([], ['sh', '-c', 'printf "out 1\\n\\n  out 2"; printf "err 1\\n" >&2']);
+      expect(result.exitCode, explain(result)).toBe(0);
+      expect(result.stdout).toBe('out 1\n\n  out 2');
+      expect(result.stderr).toMatch(/^err 1$/m);
+      expect(result.stderr).not.toContain('out 1');
+      expect((await runner([], ['no-such-command-here'])).exitCode).toBe(127);
+      expect((await runner([], ['/etc/hostname'])).exitCode).toBe(126);
+    });
+
+    it('copies committed and untracked files but not ignored ones, into a working repository, and runs there', async () => {
+      const result = await runner([repo, '--json'], ['sh', '-c', 'pwd; ls -A | sort | tr "\\n" " "; echo; git status --porcelain; git rev-parse --abbrev-ref HEAD']);
+      expect(result.exitCode, explain(result)).toBe(0);
+      const lines = ndjson(result.stdout);
+      const out = lines.filter((l) => l.type === 'output' && l['stream'] === 'stdout').map((l) => l['text']).join('');
+      const [pwd, files, ...rest] = out.split('\n');
+      expect(pwd).toBe('/root/proj');
+      expect(files?.trim().split(' ')).toEqual(['.git', '.gitignore', '.mise.toml', 'committed.txt', 'doomed.txt', 'untracked.txt']);
+      // git sees exactly what the host sees: the untracked files, nothing modified.
+      expect(rest.filter(Boolean)).toEqual(['?? .mise.toml', '?? untracked.txt', 'main']);
+      expect(lines.at(-1)).toEqual({ type: 'exit', vm: 'runner', status: 0 });
+      const sync = syncResultOf(lines);
+      expect(sync.unchanged).toBe(false);
+      expect(sync.transferred.files).toBeGreaterThan(5);
+    });
+
+    it('re-syncs only what changed: one edited file sent, one deleted file removed', async () => {
+      writeFileSync(join(repo, 'untracked.txt'), 'edited on the host\n');
+      unlinkSync(join(repo, 'doomed.txt'));
+      const result = await runner([repo, '--json'], ['sh', '-c', 'cat untracked.txt; test -e doomed.txt && echo still-there || echo gone']);
+      expect(result.exitCode, explain(result)).toBe(0);
+      const lines = ndjson(result.stdout);
+      const sync = syncResultOf(lines);
+      expect(sync.transferred.files).toBe(1);
+      expect(sync.deleted).toEqual(['doomed.txt']);
+      const out = lines.filter((l) => l.type === 'output' && l['stream'] === 'stdout').map((l) => l['text']).join('');
+      expect(out).toBe('edited on the host\ngone\n');
+
+      const again = await runner([repo, '--json'], ['true']);
+      expect(again.exitCode, explain(again)).toBe(0);
+      expect(syncResultOf(ndjson(again.stdout))).toMatchObject({ unchanged: true, transferred: { files: 0, bytes: 0 }, deleted: [] });
+    });
+
+    it('--branch feature --from HEAD~1 puts the guest copy on a new branch at that commit', async () => {
+      const previous = (await git('rev-parse', 'HEAD~1')).stdout.trim();
+      const result = await runner([repo, '--branch', 'feature', '--from', 'HEAD~1'], ['sh', '-c', 'git rev-parse --abbrev-ref HEAD; git rev-parse HEAD; cat committed.txt']);
+      expect(result.exitCode, explain(result)).toBe(0);
+      expect(result.stdout).toBe(`feature\n${previous}\nfirst\n`);
+      expect(result.stderr).toMatch(/on branch feature \(from HEAD~1\)/);
+    });
+
+    it('starts the mise bootstrap in the background, logging the attempt, without failing the run', async () => {
+      writeFileSync(join(repo, '.mise.toml'), '[tools]\n# touched\n');
+      const result = await runner([repo], ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do grep -q "mise is not installed\\|bootstrap finished\\|failed" /root/.cache/banger/vm-run-tooling-proj.log 2>/dev/null && break; sleep 1; done; cat /root/.cache/banger/vm-run-tooling-proj.log']);
+      expect(result.exitCode, explain(result)).toBe(0);
+      expect(result.stdout).toMatch(/tooling bootstrap for \/root\/proj: starting/);
+      expect(result.stdout).toMatch(/mise is not installed in this image|tooling bootstrap finished|mise install failed/);
+      expect(result.stderr).toMatch(/mise trust \+ mise install running in the background; log: \/root\/\.cache\/banger\/vm-run-tooling-proj\.log/);
+    });
+
+    it('drives an interactive session through a real pty: the prompt, a command, the window size and resize, the exit status', async () => {
+      const socket = join(scratch, 'tmux.sock');
+      const statusFile = join(scratch, 'session-status');
+      const script = join(scratch, 'session.sh');
+      const env = home.env();
+      const exports = ['BANGER_HOME', 'PATH', 'HOME', 'NO_COLOR'].map((k) => `export ${k}=${JSON.stringify(env[k] ?? '')}`).join('\n');
+      writeFileSync(script, `#!/bin/sh\n${exports}\n${JSON.stringify(process.execPath)} ${JSON.stringify(join(binDir, 'banger.js'))} vm run --name runner\necho "EXIT=$?" > ${JSON.stringify(statusFile)}\nsleep 60\n`, { mode: 0o755 });
+      const tmux = (...args: string[]) => run('tmux', ['-S', socket, ...args], { allowFailure: true });
+      const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'k')).stdout;
+      const waitFor = async (what: RegExp, timeoutMs = 120_000): Promise<string> => {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const text = await screen();
+          if (what.test(text)) return text;
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} on the screen:\n${text}`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      };
+      await tmux('new-session', '-d', '-s', 'k', '-x', '120', '-y', '40', script);
+      try {
+        await waitFor(/root@runner:~# $/m);
+        await tmux('send-keys', '-t', 'k', 'echo hi-$((6*7))', 'Enter');
+        await waitFor(/^hi-42$/m);
+        await tmux('send-keys', '-t', 'k', 'stty size', 'Enter');
+        await waitFor(/^40 120$/m);
+        await tmux('resize-window', '-t', 'k', '-x', '100', '-y', '30');
+        await tmux('send-keys', '-t', 'k', 'clear; stty size', 'Enter');
+        await waitFor(/^30 100$/m);
+        await tmux('send-keys', '-t', 'k', 'exit 3', 'Enter');
+        const deadline = Date.now() + 30_000;
+        while (!existsSync(statusFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+        expect(existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : `(no status file)\n${await screen()}`).toBe('EXIT=3\n');
+        // Leaving the session leaves the VM running.
+        expect(await vmNames()).toContain('runner');
+      } finally {
+        await tmux('kill-server');
+      }
+    });
+  });
+
+  it('--rm keeps a VM whose sshd never answers, with the hint to read its console', async () => {
+    // An image whose sshd is masked: the boot finishes, ssh never answers.
+    const nossh = join(scratch, 'nossh.ext4');
+    await run('cp', ['--sparse=always', '--reflink=auto', join(home.stateDir, 'images', 'debian-minimal', 'rootfs.ext4'), nossh]);
+    await run('debugfs', ['-w', '-R', 'symlink /etc/systemd/system/ssh.service /dev/null', nossh]);
+    await run('debugfs', ['-w', '-R', 'symlink /etc/systemd/system/ssh.socket /dev/null', nossh]);
+    const registered = await cli(['image', 'register', '--name', 'nossh', '--rootfs', nossh, '--kernel', 'debian-cloud'], 120_000);
+    expect(registered.exitCode, registered.stderr).toBe(0);
+
+    const result = await cli(['vm', 'run', '--rm', '--name', 'wedged', '--image', 'nossh', '--ssh-timeout', '45', '--', 'true']);
+    expect(result.exitCode).toBe(125);
+    expect(result.stderr).toMatch(/the VM wedged is kept despite --rm for inspection: banger vm logs wedged/);
+    expect(await vmNames()).toContain('wedged');
+    expect(existsSync(home.vmDir('wedged'))).toBe(true);
+    expect((await cli(['vm', 'delete', 'wedged', '--force'], 120_000)).exitCode).toBe(0);
+  });
+});
