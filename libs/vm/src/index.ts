@@ -5,6 +5,8 @@ export * from './vm-record.js';
 export * from './resources.js';
 export * from './boot-args.js';
 export * from './machine-identity.js';
+export * from './image-files.js';
+export * from './work-disk-timeout.js';
 export * from './vm-env.js';
 export * from './watcher.js';
 export * from './graph-runner.js';

@@ -10,6 +10,16 @@ import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger
 
 const BOOT_MS = 8 * 60_000;
 
+/** Whether a process runs; a zombie does not (this container's init may never reap the hypervisors of a killed daemon). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '');
+  } catch {
+    return false;
+  }
+}
+
 interface VmJson {
   name: string;
   state: string;
@@ -187,7 +197,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
     const before = await show('alpha');
     const daemon = await home.daemonPid();
     process.kill(daemon, 'SIGKILL');
-    while (existsSync(`/proc/${daemon}`)) await sleep(100);
+    while (running(daemon)) await sleep(100);
 
     const vms = await list();
     expect(vms.find((v) => v.name === 'alpha')).toMatchObject({ state: 'running' });
@@ -229,7 +239,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
       expect(existsSync(home.vmDir(vm.name))).toBe(false);
       expect(await tapExists(vm.tap!)).toBe(false);
       expect(readFileSync(home.knownHosts, 'utf8')).not.toContain(`${vm.name}.vm`);
-      if (vm.pid) expect(existsSync(`/proc/${vm.pid}`)).toBe(false);
+      if (vm.pid) expect(running(vm.pid), `hypervisor ${vm.pid} still runs`).toBe(false);
     }
     expect(leases()).toEqual([]);
     expect(await list()).toEqual([]);

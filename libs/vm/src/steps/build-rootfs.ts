@@ -4,6 +4,7 @@ import { generateHostKey, installHostKey } from '@banger/guest';
 import type { Step } from '@banger/taskgraph';
 import { cloneRootfs } from '../clone-rootfs.js';
 import { writeMachineIdentity } from '../machine-identity.js';
+import { relaxWorkDiskTimeout } from '../work-disk-timeout.js';
 import type { ImageRef } from '../resources.js';
 import { vmDirOf, type VmEnv } from '../vm-env.js';
 
@@ -13,8 +14,8 @@ export interface BuildRootfsOutputs { rootfs: string; method: string; machineId:
 /**
  * `vm.build-rootfs`: the VM's own root disk — a reflink or sparse copy of the
  * image's rootfs grown to the disk size, with a host key generated for this
- * VM (its public half kept in the VM dir for pinning) and its own hostname
- * and machine-id. Everything happens on a temp file renamed into place last,
+ * VM (its public half kept in the VM dir for pinning), its own hostname
+ * and machine-id, and a patient work-disk mount (see relaxWorkDiskTimeout). Everything happens on a temp file renamed into place last,
  * so a failed or killed attempt leaves no half disk. Re-running it over an
  * existing disk would throw away what was installed in the guest, so the
  * step declares that and the engine refuses unless explicitly allowed.
@@ -42,6 +43,7 @@ export function buildRootfsStep(env: VmEnv, vm: { name: string; diskBytes: numbe
       const hostKey = generateHostKey(vm.name);
       await installHostKey(temp, hostKey, { signal: ctx.signal });
       const { machineId } = await writeMachineIdentity(temp, vm.name, { signal: ctx.signal });
+      if (!(await relaxWorkDiskTimeout(temp, { signal: ctx.signal }))) report.line('warning: the image has no LABEL=banger-work line in /etc/fstab; /root will not be the work disk');
       await ctx.atomicWrite(dir.hostPrivateKey, async (path) => writeFile(path, hostKey.privateKey.endsWith('\n') ? hostKey.privateKey : `${hostKey.privateKey}\n`, { mode: 0o600 }));
       await ctx.atomicWrite(dir.hostPublicKey, `${hostKey.publicKey}\n`);
       await ctx.commit(temp, dir.rootfs);
