@@ -24,7 +24,8 @@ export const defaultTestCacheDir = (): string => process.env['BANGER_TEST_CACHE'
  */
 export async function ensureTestImage(cacheDir: string = defaultTestCacheDir(), progress?: ProgressSink, recipeName = 'debian-minimal'): Promise<string> {
   const recipe = await loadRecipe(recipeName);
-  const recipeHash = recipeFingerprint(recipe, await resolvePackageVersions(recipe));
+  const buildCache = join(cacheDir, 'build-cache');
+  const recipeHash = recipeFingerprint(recipe, await resolvePackageVersions(recipe, { cacheDir: buildCache, progress }));
   const imagesDir = join(cacheDir, 'images');
   const dir = join(imagesDir, recipeHash);
   if (existsSync(join(dir, MANIFEST_FILE)) && existsSync(join(dir, ROOTFS_FILE))) return dir;
@@ -34,7 +35,7 @@ export async function ensureTestImage(cacheDir: string = defaultTestCacheDir(), 
   return withDirLock(
     join(imagesDir, `.lock-${recipe.name}`),
     async () => {
-      await buildImage({ recipe, outDir: dir, cacheDir: join(cacheDir, 'build-cache'), progress });
+      await buildImage({ recipe, outDir: dir, cacheDir: buildCache, progress });
       return dir;
     },
     { onWait: (pid) => progress?.line?.(`waiting for pid ${pid}, which is building ${recipe.name}`) },

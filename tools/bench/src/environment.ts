@@ -1,10 +1,14 @@
-import { findExecutable, hostCpuCount, hostMemoryMiB, kvmUsable, run } from '@banger/host';
+import { findExecutable, hostCpuCount, hostMemoryMiB } from '@banger/host';
+import { kvmProblem, selectHypervisor } from '@banger/hypervisor';
 import { release } from 'node:os';
 
 /** Where the numbers were measured; printed above the table (issue 11). */
 export interface BenchEnvironment {
+  /** What banger would boot VMs with here, e.g. `qemu 8.2.2 (/usr/bin/qemu-system-x86_64)`. */
   readonly hypervisor: string;
   readonly accel: 'kvm' | 'tcg';
+  /** Why that hypervisor and accel (selectHypervisor's reason), so a `tcg` line explains itself. */
+  readonly reason: string;
   readonly cores: number;
   readonly memoryMiB: number;
   readonly node: string;
@@ -12,20 +16,41 @@ export interface BenchEnvironment {
   readonly date: string;
 }
 
-/** Detects the hypervisor banger would use here (Firecracker if installed, else QEMU) and the acceleration. */
+/**
+ * Detects the hypervisor and acceleration banger itself would pick here
+ * (`selectHypervisor` with `hypervisor = auto`), not merely whether /dev/kvm
+ * opens: a VM without nested virtualisation has a /dev/kvm that cannot run
+ * guests, and banger falls back to QEMU under TCG there.
+ */
 export async function detectEnvironment(): Promise<BenchEnvironment> {
-  return {
-    hypervisor: (await versionOf('firecracker')) ?? (await versionOf('qemu-system-x86_64')) ?? 'none found',
-    accel: kvmUsable() ? 'kvm' : 'tcg',
+  const common = {
     cores: hostCpuCount(),
     memoryMiB: hostMemoryMiB(),
     node: process.version,
     kernel: release(),
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   };
+  try {
+    const choice = await selectHypervisor({ preference: 'auto' });
+    const name = choice.kind === 'qemu' ? 'qemu' : 'firecracker';
+    return {
+      hypervisor: `${name}${choice.version ? ` ${choice.version}` : ''} (${choice.binary})`,
+      accel: choice.accel,
+      reason: choice.reason,
+      ...common,
+    };
+  } catch (error) {
+    const why = kvmProblem();
+    return {
+      hypervisor: findExecutable('firecracker') ?? findExecutable('qemu-system-x86_64') ?? 'none found',
+      accel: why === undefined ? 'kvm' : 'tcg',
+      reason: error instanceof Error ? error.message : String(error),
+      ...common,
+    };
+  }
 }
 
-/** The one-line form: `hypervisor: … · accel: tcg · cores: 2 · …`. */
+/** The one-line form: `hypervisor: … · accel: tcg (why) · cores: 2 · …`. */
 export function formatEnvironment(env: BenchEnvironment): string {
   return [
     `hypervisor: ${env.hypervisor}`,
@@ -35,13 +60,5 @@ export function formatEnvironment(env: BenchEnvironment): string {
     `node: ${env.node}`,
     `kernel: ${env.kernel}`,
     `date: ${env.date}`,
-  ].join(' · ');
-}
-
-async function versionOf(binary: string): Promise<string | undefined> {
-  const path = findExecutable(binary);
-  if (!path) return undefined;
-  const result = await run(path, ['--version'], { allowFailure: true, timeoutMs: 5000 }).catch(() => undefined);
-  const first = result?.stdout.split('\n')[0]?.trim();
-  return first ? `${binary} (${first})` : binary;
+  ].join(' · ') + `\n(${env.reason})`;
 }

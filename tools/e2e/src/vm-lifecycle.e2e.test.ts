@@ -125,6 +125,18 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
     expect(result.stderr.split('\n')[0]).toMatch(/^spec: 1 vCPU \(config\), 512 MiB RAM \(config\), 1(\.0)? GiB disk \(config\)$/);
     expect(result.stdout).toMatch(/^vm alpha is running at 172\.16\.0\.\d+/);
 
+    // The console and the daemon's lines about the VM come through the daemon.
+    const console = await cli(['vm', 'logs', 'alpha'], 60_000);
+    expect(console.exitCode, console.stderr).toBe(0);
+    expect(console.stdout).toContain('Linux version');
+    expect((await cli(['vm', 'logs', 'alpha', '-n', '3'], 60_000)).stdout.trimEnd().split('\n')).toHaveLength(3);
+    const daemonLines = await cli(['vm', 'logs', 'alpha', '--daemon', '--raw'], 60_000);
+    expect(daemonLines.stdout).toContain('"msg":"vm created"');
+    expect(daemonLines.stdout).not.toMatch(/"vm":"(?!alpha")/);
+    const shown = await cli(['vm', 'show', 'alpha'], 60_000);
+    expect(shown.stdout).toMatch(/hypervisor: +qemu \(tcg\) .*, pid \d+/);
+    expect(shown.stdout).toMatch(/why: +hypervisor = qemu; QEMU runs with TCG/);
+
     const again = await cli(['vm', 'create', '--name', 'alpha']);
     expect(again.exitCode, again.stderr).toBe(0);
     for (const step of ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh']) {

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import type { ImageInfo } from '@banger/api';
-import { ConflictError, NotFoundError, UserError } from '@banger/errors';
+import { ConflictError, UserError } from '@banger/errors';
 import {
   ROOTFS_FILE,
   buildImage,
@@ -17,41 +16,17 @@ import {
   registerRootfs,
   resolvePackageVersions,
   type CatalogEntry,
-  type ImageManifest,
   type Recipe,
 } from '@banger/images';
 import { SqliteStepStateStore, type Graph, type Step } from '@banger/taskgraph';
 import type { DaemonContext } from '../context.js';
 import { isGraphLocked, runGraph } from '../graph-runner.js';
 import type { Service } from '../service.js';
+import { ImageRecords } from './image-records.js';
+import { buildGraphId, busy, checkName, imageLockKey, pullGraphId } from './image-names.js';
+import { isOciRow, ociPruneHandler, ociPullHandler } from './image-oci.js';
 
-interface ImageRow {
-  name: string;
-  version: string;
-  dir: string;
-  rootfs_path: string;
-  size_bytes: number;
-  sha256: string;
-  kernel_name: string | null;
-  source: string;
-  created_at: number;
-}
-
-/** What the `source` JSON column of an image row holds. */
-interface ImageSource {
-  origin: string;
-  recipeHash?: string;
-  builtAt: string;
-  packageCount: number;
-}
-
-const IMAGE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
-
-/** The lock key of everything that writes images/<name> (pull, build, register, rm). */
-export const imageLockKey = (name: string): string => `image:${name}`;
-/** Graph ids: a pull and a build of the same name keep separate step state. */
-const pullGraphId = (name: string): string => `image:${name}`;
-const buildGraphId = (name: string): string => `image-build:${name}`;
+export { imageLockKey } from './image-names.js';
 
 /**
  * `image.*`: image dirs under paths.imagesDir/<name> (rootfs.ext4,
@@ -76,6 +51,12 @@ export const imageService: Service = (ctx, server) => {
 
   server.handle('image.pull', async ({ name, explain }, { signal, emit }) => {
     checkName(name);
+    const existing = images.find(name);
+    if (existing && isOciRow(images, existing)) {
+      throw new ConflictError('IMAGE_EXISTS', `cannot pull catalog image ${name}: ${name} is already registered from ${images.info(existing).origin}`, {
+        hint: `re-pull it with banger image pull ${images.info(existing).oci?.reference ?? '<reference>'}, or remove it first with banger image rm ${name}`,
+      });
+    }
     const catalog = await imageCatalog({ ...(ctx.config.catalogUrl ? { catalogUrl: ctx.config.catalogUrl } : {}), signal });
     for (const warning of catalog.warnings) log.warn({ image: name }, warning);
     const entry = findImageEntry(catalog, name);
@@ -91,6 +72,9 @@ export const imageService: Service = (ctx, server) => {
     log.info({ image: name }, 'image pulled');
     return { image: images.info(images.get(name)), warnings: catalog.warnings };
   });
+
+  server.handle('image.pull-oci', ociPullHandler(ctx, images));
+  server.handle('image.prune', ociPruneHandler(ctx, images));
 
   server.handle('image.build', async ({ recipe: recipeName, publish, explain }, { signal, emit }) => {
     if (recipeName.includes('/') && !isAbsolute(recipeName)) {
@@ -190,7 +174,7 @@ function buildGraph(ctx: DaemonContext, images: ImageRecords, recipe: Recipe, pu
   const dir = join(ctx.paths.imagesDir, recipe.name);
   let fingerprint: Promise<string> | undefined;
   const recipeHash = (signal: AbortSignal): Promise<string> =>
-    (fingerprint ??= resolvePackageVersions(recipe, signal).then((packages) => recipeFingerprint(recipe, packages)));
+    (fingerprint ??= resolvePackageVersions(recipe, { cacheDir: join(ctx.paths.cacheDir, 'build'), signal }).then((packages) => recipeFingerprint(recipe, packages)));
   const build: Step<{ version: string; recipeHash: string }> = {
     id: 'image.build',
     title: `Build image ${recipe.name}`,
@@ -260,113 +244,3 @@ function wireEntry(entry: CatalogEntry) {
   const { bundle, ...rest } = entry;
   return { ...rest, ...(bundle ? { bundle: { url: bundle.url, sha256: bundle.sha256, size: bundle.size, uncompressedSize: bundle.uncompressedSize } } : {}) };
 }
-
-/** The `images` table and what `image show` adds to a row. */
-class ImageRecords {
-  private readonly selectAll;
-  private readonly selectOne;
-  private readonly upsert;
-  private readonly delete_;
-  private readonly users;
-
-  constructor(ctx: DaemonContext) {
-    this.selectAll = ctx.db.prepare<[], ImageRow>('SELECT * FROM images ORDER BY name');
-    this.selectOne = ctx.db.prepare<[string], ImageRow>('SELECT * FROM images WHERE name = ?');
-    this.upsert = ctx.db.prepare(
-      `INSERT INTO images (name, version, dir, rootfs_path, size_bytes, sha256, kernel_name, source, created_at)
-       VALUES (@name, @version, @dir, @rootfs, @size, @sha256, @kernel, @source, @now)
-       ON CONFLICT (name) DO UPDATE SET version = excluded.version, dir = excluded.dir, rootfs_path = excluded.rootfs_path,
-         size_bytes = excluded.size_bytes, sha256 = excluded.sha256, kernel_name = excluded.kernel_name, source = excluded.source`,
-    );
-    this.delete_ = ctx.db.prepare('DELETE FROM images WHERE name = ?');
-    this.users = ctx.db.prepare<[string], string>('SELECT name FROM vms WHERE image_name = ? ORDER BY name').pluck();
-  }
-
-  all(): ImageRow[] {
-    return this.selectAll.all();
-  }
-
-  find(name: string): ImageRow | undefined {
-    return this.selectOne.get(name);
-  }
-
-  get(name: string): ImageRow {
-    const row = this.find(name);
-    if (!row) {
-      const known = this.all().map((r) => r.name);
-      throw new NotFoundError('IMAGE_NOT_FOUND', `image ${name} is not registered${known.length ? ` (registered: ${known.join(', ')})` : ''}`, {
-        hint: `pull it with banger image pull ${name}, or see banger image catalog`,
-      });
-    }
-    return row;
-  }
-
-  put(name: string, dir: string, manifest: ImageManifest): void {
-    const rootfs = manifest.files[ROOTFS_FILE]!;
-    const source: ImageSource = {
-      origin: manifest.source ?? 'unknown',
-      ...(manifest.recipeHash ? { recipeHash: manifest.recipeHash } : {}),
-      builtAt: manifest.builtAt,
-      packageCount: manifest.packages.length,
-    };
-    this.upsert.run({
-      name,
-      version: manifest.version,
-      dir,
-      rootfs: join(dir, ROOTFS_FILE),
-      size: manifest.sizeBytes,
-      sha256: rootfs.sha256,
-      kernel: manifest.defaultKernel,
-      source: JSON.stringify(source),
-      now: Date.now(),
-    });
-  }
-
-  remove(name: string): void {
-    this.delete_.run(name);
-  }
-
-  usedBy(name: string): string[] {
-    return this.users.all(name);
-  }
-
-  info(row: ImageRow): ImageInfo {
-    // Rows written by other code paths (OCI import, older versions) may carry other JSON: read defensively.
-    const source = parseSource(row.source);
-    return {
-      name: row.name,
-      version: row.version,
-      dir: row.dir,
-      rootfsPath: row.rootfs_path,
-      sizeBytes: row.size_bytes,
-      sha256: row.sha256,
-      kernel: row.kernel_name,
-      origin: typeof source.origin === 'string' ? source.origin : 'unknown',
-      ...(typeof source.recipeHash === 'string' ? { recipeHash: source.recipeHash } : {}),
-      packageCount: typeof source.packageCount === 'number' ? source.packageCount : 0,
-      builtAt: typeof source.builtAt === 'string' ? source.builtAt : new Date(row.created_at).toISOString(),
-      registeredAt: new Date(row.created_at).toISOString(),
-      usedBy: this.usedBy(row.name),
-    };
-  }
-}
-
-function parseSource(text: string): Partial<Record<keyof ImageSource, unknown>> {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' ? (value as Partial<Record<keyof ImageSource, unknown>>) : {};
-  } catch {
-    return {};
-  }
-}
-
-function checkName(name: string): void {
-  if (!IMAGE_NAME.test(name)) {
-    throw new UserError('IMAGE_BAD_NAME', `invalid image name ${JSON.stringify(name)}: use lower-case letters, digits, '.', '_' and '-' (at most 63)`);
-  }
-}
-
-function busy(name: string): ConflictError {
-  return new ConflictError('IMAGE_BUSY', `image ${name} is being pulled or built right now`, { hint: 'wait for that command to finish (or cancel it), then retry' });
-}
-

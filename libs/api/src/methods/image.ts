@@ -3,6 +3,36 @@ import { StepEventSchema } from '@banger/taskgraph';
 import { defineMethod } from '../method.js';
 import { planSummarySchema } from './kernel.js';
 
+/**
+ * Where an image pulled from an OCI registry came from (`image pull <reference>`).
+ * The manifest digest is the image's identity: a re-pull whose tag still
+ * points at it is a no-op, and `image prune` keeps the cached blobs it uses.
+ */
+export const ociSourceSchema = z.object({
+  /** The normalised reference it was pulled as: `docker.io/library/debian:bookworm`. */
+  reference: z.string(),
+  /** Digest of the linux/amd64 image manifest. */
+  manifestDigest: z.string(),
+  /** Digest of the index / manifest list the platform was chosen from, when there was one. */
+  indexDigest: z.string().optional(),
+  configDigest: z.string(),
+  /** Whether banger installed an init/sshd with the image's package manager. */
+  provisioned: z.boolean(),
+});
+export type OciSource = z.infer<typeof ociSourceSchema>;
+
+/**
+ * How `banger image pull <arg>` tells a catalog name from an OCI reference:
+ * catalog (and all banger image) names match `[a-z0-9][a-z0-9._-]*`, so they
+ * never contain `/`, `:` or `@`; anything that does is an OCI reference
+ * (`debian:bookworm`, `docker.io/library/debian`, `127.0.0.1:5000/team/tools@sha256:…`).
+ * A bare word such as `debian` is therefore always a catalog name: write
+ * `debian:latest` for Docker Hub's.
+ */
+export function isOciReference(arg: string): boolean {
+  return /[/:@]/.test(arg);
+}
+
 /** A registered image, as `image list`/`image show` print it. */
 export const imageInfoSchema = z.object({
   name: z.string(),
@@ -15,7 +45,7 @@ export const imageInfoSchema = z.object({
   sha256: z.string(),
   /** Kernel VMs from this image boot by default. */
   kernel: z.string().nullable(),
-  /** Where it came from: `recipe:<name>`, a bundle URL, or `register:<path>`. */
+  /** Where it came from: `recipe:<name>`, a bundle URL, `register:<path>`, or `oci:<reference>`. */
   origin: z.string(),
   /** Fingerprint of the recipe that built it, when built from one. */
   recipeHash: z.string().optional(),
@@ -27,6 +57,8 @@ export const imageInfoSchema = z.object({
   registeredAt: z.string(),
   /** Names of the VMs made from it (they block `image rm`). */
   usedBy: z.array(z.string()),
+  /** Set for images pulled from an OCI registry. */
+  oci: ociSourceSchema.optional(),
 });
 export type ImageInfo = z.infer<typeof imageInfoSchema>;
 
@@ -66,6 +98,40 @@ export const imageMethods = {
     params: z.object({ name: nameParam, explain: z.boolean().optional() }),
     result: z.object({ plan: planSummarySchema.optional(), image: imageInfoSchema.optional(), warnings: z.array(z.string()) }),
     event: StepEventSchema,
+  }),
+  'image.pull-oci': defineMethod({
+    description:
+      'Pulls an OCI/Docker image (registry/repo:tag or @sha256:…) into a bootable image: fetch + verify + flatten + provision + mkfs, then registers it; streams task-graph events. A re-pull whose manifest digest is unchanged skips every step.',
+    params: z.object({
+      reference: z.string().min(1).max(512),
+      /** Image name; default derived from the reference (`imageNameForReference`). */
+      name: nameParam.optional(),
+      /** Allow plain http for a non-loopback registry. */
+      insecure: z.boolean().optional(),
+      /** true: always provision; false: never run the image's code; unset: provision known distributions that lack an init or sshd. */
+      provision: z.boolean().optional(),
+      explain: z.boolean().optional(),
+    }),
+    result: z.object({
+      plan: planSummarySchema.optional(),
+      image: imageInfoSchema.optional(),
+      /** Things skipped while unpacking (device nodes, xattrs…), and kernel notes. */
+      warnings: z.array(z.string()),
+    }),
+    event: StepEventSchema,
+  }),
+  'image.prune': defineMethod({
+    description: 'Deletes the cached OCI blobs no registered image uses (and stale temp files); refused while an OCI pull runs.',
+    params: z.object({}).optional(),
+    result: z.object({
+      /** Digests of the blobs deleted. */
+      removedBlobs: z.array(z.string()),
+      freedBytes: z.number().int().nonnegative(),
+      /** Names of the registered OCI images whose blobs were kept. */
+      keptImages: z.array(z.string()),
+      /** The blob cache directory. */
+      cacheDir: z.string(),
+    }),
   }),
   'image.build': defineMethod({
     description: 'Builds an image from a recipe (built-in name or absolute .toml path), registers it, optionally publishes it; streams task-graph events.',

@@ -6,7 +6,7 @@ import { findExecutable } from '@banger/host';
 import { Ext4Reader } from '../inspect/debugfs.js';
 import { sha256File } from '../fs/sha256.js';
 import { readManifest, ROOT_SKEL_FILE, ROOTFS_FILE, type ImageManifest } from '../manifest.js';
-import { ensureTestImage } from '../test-image.js';
+import { defaultTestCacheDir, ensureTestImage } from '../test-image.js';
 import { buildImage } from './build-image.js';
 import { CONTRACT_MASKED_UNITS, SSHD_SECURITY_LINES } from './guest-config.js';
 
@@ -115,7 +115,7 @@ describe.skipIf(!canBuild)('a real debian-minimal build (mmdebstrap; cached unde
   it('treats a rebuild of an unchanged recipe as a no-op', { timeout: 120_000 }, async () => {
     const lines: string[] = [];
     const started = Date.now();
-    const again = await buildImage({ recipeName: 'debian-minimal', outDir: dir, cacheDir: '/nonexistent-never-used', progress: { line: (l) => lines.push(l) } });
+    const again = await buildImage({ recipeName: 'debian-minimal', outDir: dir, cacheDir: join(defaultTestCacheDir(), 'build-cache'), progress: { line: (l) => lines.push(l) } });
     expect(again).toEqual(manifest);
     expect(lines.join('\n')).toMatch(/up to date/);
     expect(Date.now() - started).toBeLessThan(10_000);

@@ -44,7 +44,7 @@ export interface BuildImageOptions {
 export async function buildImage(options: BuildImageOptions): Promise<ImageManifest> {
   const { outDir, signal, progress } = options;
   const recipe = options.recipe ?? (await loadRecipe(options.recipeName ?? 'debian-bookworm'));
-  const resolved = await resolvePackageVersions(recipe, signal);
+  const resolved = await resolvePackageVersions(recipe, { cacheDir: options.cacheDir, aptSources: options.aptSources, signal, progress });
   const recipeHash = recipeFingerprint(recipe, resolved);
 
   if (!options.force) {

@@ -34,6 +34,8 @@ export async function runMmdebstrap(options: MmdebstrapOptions): Promise<void> {
     `--include=${recipe.packages.join(',')}`,
     '--aptopt=Acquire::Retries "3"',
     '--aptopt=APT::Install-Recommends "false"',
+    // The tree lives under the caller's (often 0700) cache dir, which apt's _apt user cannot enter.
+    '--aptopt=APT::Sandbox::User "root"',
     ...(recipe.slim
       ? [
           '--dpkgopt=path-exclude=/usr/share/man/*',

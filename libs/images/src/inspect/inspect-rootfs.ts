@@ -52,7 +52,7 @@ export async function inspectRootfs(path: string): Promise<RootfsReport> {
 export function checkRootfs(path: string, report: RootfsReport): string[] {
   if (!report.ext4) {
     throw new UserError('ROOTFS_NOT_EXT4', `rootfs ${path}: not an ext4 filesystem image`, {
-      hint: 'make one with mkfs.ext4 -d <tree> <file> <size>, or convert a tar with banger image pull/oci',
+      hint: 'pass an ext4 image (e.g. made with mkfs.ext4 -d <tree> <file> <size>)',
     });
   }
   if (!report.hasInit) {

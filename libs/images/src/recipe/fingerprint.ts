@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { run } from '@banger/host';
+import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { run, type ProgressSink } from '@banger/host';
+import { hostAptSources } from '../build/apt-sources.js';
 import { guestContractText } from '../build/guest-config.js';
 import type { Recipe } from './schema.js';
 
@@ -24,17 +26,68 @@ export function recipeFingerprint(recipe: Pick<Recipe, 'text' | 'npm_binaries'>,
   return hash.digest('hex');
 }
 
+export interface ResolveOptions {
+  /** Holds the private apt index (`<cacheDir>/apt-index/<suite>`). */
+  cacheDir: string;
+  /** deb822 sources; the host's sources for the suite by default. */
+  aptSources?: string;
+  /** Re-download the index only when it is older than this (default 6 h). */
+  maxAgeMs?: number;
+  signal?: AbortSignal;
+  progress?: ProgressSink;
+}
+
 /**
- * Resolves the recipe's top-level packages to `name=version` with the host's
- * apt index (`apt-cache policy`). Returns [] when the host is not on the
- * recipe's suite (its index says nothing about it) or apt is unavailable:
- * the fingerprint then covers the recipe text only.
+ * Resolves the recipe's top-level packages to `name=version` against a
+ * private apt index of the same sources the build uses (`apt-get update`
+ * into `<cacheDir>/apt-index/<suite>`, refreshed every few hours), never the
+ * host's own index: that one may be for another suite, stale, or emptied by
+ * an `apt-get clean`, and the fingerprint must not flap with it. Returns []
+ * when the index cannot be fetched at all (offline, first run): the
+ * fingerprint then covers the recipe and contract only.
  */
-export async function resolvePackageVersions(recipe: Pick<Recipe, 'packages' | 'suite'>, signal?: AbortSignal): Promise<string[]> {
-  if (hostCodename() !== recipe.suite) return [];
-  const result = await run('apt-cache', ['policy', ...recipe.packages], { signal, allowFailure: true, env: { LC_ALL: 'C' } }).catch(() => undefined);
-  if (!result || result.exitCode !== 0) return [];
-  return parseAptCachePolicy(result.stdout);
+export async function resolvePackageVersions(recipe: Pick<Recipe, 'packages' | 'suite'>, options: ResolveOptions): Promise<string[]> {
+  const dir = join(options.cacheDir, 'apt-index', recipe.suite);
+  const sources = join(dir, 'sources.sources');
+  const stamp = join(dir, 'updated');
+  let text: string;
+  try {
+    text = options.aptSources ?? hostAptSources(recipe.suite);
+  } catch {
+    return [];
+  }
+  await mkdir(join(dir, 'lists', 'partial'), { recursive: true });
+  await mkdir(join(dir, 'cache', 'archives', 'partial'), { recursive: true });
+  await writeFile(sources, text);
+  await writeFile(join(dir, 'status'), '', { flag: 'a' });
+  const aptOptions = [
+    '-o', `Dir::Etc::SourceList=${sources}`,
+    '-o', 'Dir::Etc::SourceParts=/nonexistent',
+    '-o', `Dir::State::Lists=${join(dir, 'lists')}`,
+    '-o', `Dir::State::status=${join(dir, 'status')}`,
+    '-o', `Dir::Cache=${join(dir, 'cache')}`,
+    '-o', 'Debug::NoLocking=1',
+    '-o', 'APT::Sandbox::User=root',
+    '-o', 'Acquire::Retries=2',
+  ];
+  const age = await stat(stamp).then((s) => Date.now() - s.mtimeMs, () => Number.POSITIVE_INFINITY);
+  if (age > (options.maxAgeMs ?? 6 * 3_600_000)) {
+    options.progress?.line?.(`refreshing the ${recipe.suite} package index (apt-get update)`);
+    const update = await run('apt-get', [...aptOptions, '-q', '--error-on=any', 'update'], { signal: options.signal, allowFailure: true, env: { LC_ALL: 'C' }, timeoutMs: 300_000 }).catch(() => undefined);
+    if (update?.exitCode === 0) {
+      await writeFile(stamp, new Date().toISOString());
+      await utimes(stamp, new Date(), new Date());
+    } else {
+      options.progress?.line?.(`apt-get update for ${recipe.suite} failed; using the index from the last successful update, if any`);
+    }
+  }
+  const policy = await run('apt-cache', [...aptOptions, 'policy', ...recipe.packages], { signal: options.signal, allowFailure: true, env: { LC_ALL: 'C' } }).catch(
+    () => undefined,
+  );
+  if (!policy || policy.exitCode !== 0) return [];
+  const resolved = parseAptCachePolicy(policy.stdout);
+  // Any package without a candidate means there is no usable index: do not let that flap the fingerprint.
+  return resolved.length === recipe.packages.length && !resolved.some((r) => r.endsWith('=(none)')) ? resolved : [];
 }
 
 /** `apt-cache policy a b` → ["a=1.0", "b=(none)"]: one entry per package, in output order. */
@@ -54,12 +107,4 @@ export function parseAptCachePolicy(text: string): string[] {
     }
   }
   return out;
-}
-
-function hostCodename(): string | undefined {
-  try {
-    return /^VERSION_CODENAME=(.*)$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1]?.replace(/"/g, '');
-  } catch {
-    return undefined;
-  }
 }

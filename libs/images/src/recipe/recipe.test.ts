@@ -110,3 +110,23 @@ describe('recipeFingerprint', () => {
     expect(parseAptCachePolicy(text)).toEqual(['systemd=252.39-1~deb12u2', 'udev=252.39-1~deb12u2']);
   });
 });
+
+describe('resolvePackageVersions', () => {
+  it('returns no versions (a recipe-only fingerprint) when the apt sources are unreachable', async () => {
+    const { resolvePackageVersions } = await import('./fingerprint.js');
+    const cacheDir = mkdtempSync(join(tmpdir(), 'banger-resolve-'));
+    try {
+      const recipe = parseRecipe(minimal, 'x.toml');
+      const lines: string[] = [];
+      const resolved = await resolvePackageVersions(recipe, {
+        cacheDir,
+        aptSources: 'Types: deb\nURIs: http://127.0.0.1:9/debian\nSuites: bookworm\nComponents: main\nTrusted: yes\n',
+        progress: { line: (l) => lines.push(l) },
+      });
+      expect(resolved).toEqual([]);
+      expect(lines).toEqual(['refreshing the bookworm package index (apt-get update)', expect.stringMatching(/apt-get update for bookworm failed/)]);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import type { ImageCatalogEntryWire, ImageInfo } from '@banger/api';
+import { isOciReference, type ImageCatalogEntryWire, type ImageInfo } from '@banger/api';
+import { UserError } from '@banger/errors';
 import type { CommandGroup } from '../command-group.js';
 import type { CliContext } from '../../context.js';
 import { nameArgument, nameOption } from '../../completion/resource-names.js';
@@ -8,7 +9,7 @@ import { formatBytes } from '../../progress/index.js';
 import { formatTable, shortTime } from '../kernel/format-table.js';
 import { streamedCall } from '../streamed-call.js';
 
-/** `banger image list|show|pull|build|register|rm|catalog`. */
+/** `banger image list|show|pull|build|register|rm|prune|catalog`. */
 export const imageCommands: CommandGroup = (program, ctx) => {
   const image = program.command('image').description('root filesystem images: pull from the catalog, build from recipes, register your own');
   image
@@ -25,11 +26,15 @@ export const imageCommands: CommandGroup = (program, ctx) => {
     .action((name: string, options: { json?: boolean }) => show(ctx, name, options));
   image
     .command('pull')
-    .description('download a catalog image (or build it from its recipe when no bundle is reachable) and register it')
-    .argument('<name>', 'catalog name (see banger image catalog)')
+    .description('download a catalog image, or pull an OCI/Docker image from a registry, and register it')
+    .argument('<name|reference>', 'catalog name (see banger image catalog), or an OCI reference: anything with a "/", ":" or "@" (debian:bookworm, 127.0.0.1:5000/team/tools@sha256:…)')
+    .option('--name <name>', 'OCI only: the image name (default: derived from the reference, e.g. debian-bookworm)')
+    .option('--insecure', 'OCI only: allow plain http to a non-loopback registry')
+    .option('--provision', 'OCI only: install an init and sshd with the image\'s package manager even if it has them (runs the image\'s code as root)')
+    .option('--no-provision', 'OCI only: never run the image\'s code; refuse an image without /sbin/init or sshd')
     .option('--json', 'print progress events as NDJSON')
     .option('--explain', 'print what would run and why; change nothing')
-    .action((name: string, options: { json?: boolean; explain?: boolean }) => pull(ctx, name, options));
+    .action((arg: string, options: PullOptions) => pull(ctx, arg, options));
   image
     .command('build')
     .description('build an image from a recipe with mmdebstrap and register it (a no-op when the recipe is unchanged)')
@@ -53,6 +58,11 @@ export const imageCommands: CommandGroup = (program, ctx) => {
     .addArgument(nameArgument('image', '<name>', 'the image'))
     .option('--json', 'print JSON')
     .action((name: string, options: { json?: boolean }) => remove(ctx, name, options));
+  image
+    .command('prune')
+    .description('delete the cached OCI layers and manifests no registered image uses')
+    .option('--json', 'print JSON')
+    .action((options: { json?: boolean }) => prune(ctx, options));
   image
     .command('catalog')
     .description('list the images banger can pull (embedded catalog + catalog_url)')
@@ -94,16 +104,74 @@ export function describe(image: ImageInfo): string {
       ['built', image.builtAt],
       ['registered', image.registeredAt],
       ['used by', image.usedBy.join(', ') || '-'],
+      ...(image.oci
+        ? ([
+            ['reference', image.oci.reference],
+            ['manifest', image.oci.manifestDigest],
+            ...(image.oci.indexDigest ? [['index', image.oci.indexDigest] as [string, string]] : []),
+            ['config', image.oci.configDigest],
+            ['provisioned', image.oci.provisioned ? 'yes (packages installed by banger)' : 'no'],
+          ] as [string, string][])
+        : []),
     ]),
   ].join('\n');
 }
 
-async function pull(ctx: CliContext, name: string, options: { json?: boolean; explain?: boolean }): Promise<void> {
+interface PullOptions {
+  name?: string;
+  insecure?: boolean;
+  provision?: boolean;
+  json?: boolean;
+  explain?: boolean;
+}
+
+async function pull(ctx: CliContext, arg: string, options: PullOptions): Promise<void> {
+  if (isOciReference(arg)) return pullOci(ctx, arg, options);
+  const ociOnly = (['name', 'insecure', 'provision'] as const).filter((flag) => options[flag] !== undefined);
+  if (ociOnly.length > 0) {
+    const flag = ociOnly[0] === 'provision' && options.provision === false ? 'no-provision' : ociOnly[0];
+    throw new UserError('IMAGE_PULL_FLAG_OCI_ONLY', `--${flag} only applies to OCI references, and ${JSON.stringify(arg)} is a catalog name`, {
+      hint: `an OCI reference contains "/", ":" or "@": write ${arg}:latest or docker.io/library/${arg} for Docker Hub's ${arg}`,
+    });
+  }
+  const name = arg;
   const result = await streamedCall(ctx, 'image.pull', { name }, options);
   if (options.json) return;
   for (const warning of result.warnings) ctx.err(`banger: warning: ${warning}`);
   if (options.explain || !result.image) return;
   ctx.out(`image ${result.image.name} ${result.image.version} is ready (${result.image.rootfsPath})`);
+}
+
+async function pullOci(ctx: CliContext, reference: string, options: PullOptions): Promise<void> {
+  const result = await streamedCall(
+    ctx,
+    'image.pull-oci',
+    {
+      reference,
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      ...(options.insecure ? { insecure: true } : {}),
+      ...(options.provision !== undefined ? { provision: options.provision } : {}),
+    },
+    options,
+  );
+  if (options.json) return;
+  for (const warning of result.warnings) ctx.err(`banger: warning: ${warning}`);
+  if (options.explain || !result.image) return;
+  const image = result.image;
+  const source = image.oci ? `${image.oci.reference} ${image.oci.manifestDigest}` : reference;
+  ctx.out(`image ${image.name} is ready: ${source} (${image.rootfsPath})`);
+}
+
+async function prune(ctx: CliContext, options: { json?: boolean }): Promise<void> {
+  const { client } = await ctx.daemon();
+  const result = await client.call('image.prune', {}, { signal: ctx.signal });
+  if (options.json) return ctx.out(toJson(result));
+  const kept = result.keptImages.length ? ` (kept the layers of ${result.keptImages.join(', ')})` : '';
+  ctx.out(
+    result.removedBlobs.length === 0
+      ? `nothing to prune in ${result.cacheDir}${kept}`
+      : `removed ${result.removedBlobs.length} blob${result.removedBlobs.length === 1 ? '' : 's'}, freed ${formatBytes(result.freedBytes)} from ${result.cacheDir}${kept}`,
+  );
 }
 
 async function build(ctx: CliContext, recipe: string, options: { publish?: string; json?: boolean; explain?: boolean }): Promise<void> {
