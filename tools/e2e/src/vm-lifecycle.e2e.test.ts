@@ -205,7 +205,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
     expect((await show('alpha')).state).toBe('running');
   });
 
-  it('keeps VMs running when the daemon is killed, and the next CLI call restarts it and adopts them', async () => {
+  it('keeps VMs running when the daemon is killed; the next CLI call restarts it, which adopts and controls them', async () => {
     const before = await show('alpha');
     const daemon = await home.daemonPid();
     process.kill(daemon, 'SIGKILL');
@@ -216,6 +216,14 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
     expect(await home.daemonPid()).not.toBe(daemon);
     expect((await show('alpha')).pid).toBe(before.pid);
     expect(await sshOk('alpha', ['true'])).toBe('');
+
+    // The new daemon controls the adopted VM: a forced restart kills the old process and boots a new one.
+    const restarted = await cli(['vm', 'restart', 'alpha', '--force']);
+    expect(restarted.exitCode, `${restarted.stderr}\n--- console ---\n${home.consoleTail('alpha')}`).toBe(0);
+    const after = await show('alpha');
+    expect(after.pid).not.toBe(before.pid);
+    expect(running(before.pid!)).toBe(false);
+    expect(await sshOk('alpha', ['cat', '/root/marker'])).toBe('persisted\n');
   });
 
   it('resumes a creation whose daemon was killed during vm.wait-ssh', async () => {

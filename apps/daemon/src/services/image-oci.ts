@@ -141,11 +141,8 @@ function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPla
     id: 'image.oci-pull',
     title: `Pull ${shown}`,
     needs: [],
-    inputs: () => ({
-      reference: shown,
-      insecure: String(pull.insecure),
-      provision: pull.provision === undefined ? 'auto' : String(pull.provision),
-    }),
+    // Only the reference: --insecure is transport, and --provision/--no-provision are checked against what was done (upToDate).
+    inputs: () => ({ reference: shown }),
     isSatisfied: (plan) => upToDate(dir, pull, plan.signal),
     run: async (step, report) => {
       assertNameFree(images, pull.name, shown);
@@ -223,6 +220,9 @@ async function upToDate(dir: string, pull: OciPullPlan, signal: AbortSignal): Pr
   if (!onDisk) return { satisfied: false, reason: `no image in ${dir}` };
   const shown = formatReference(pull.ref);
   if (onDisk.source.reference !== shown) return { satisfied: false, reason: `${dir} holds ${onDisk.source.reference}` };
+  if (pull.provision !== undefined && pull.provision !== onDisk.source.provisioned) {
+    return { satisfied: false, reason: pull.provision ? 'the image was not provisioned and --provision was given' : 'the image was provisioned and --no-provision was given' };
+  }
   const known = [onDisk.source.manifestDigest, onDisk.source.indexDigest];
   if (pull.ref.digest) return known.includes(pull.ref.digest) || { satisfied: false, reason: `${dir} holds another digest` };
   const current = await currentDigest(pull, signal);

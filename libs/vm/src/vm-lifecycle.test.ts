@@ -1,0 +1,82 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { InternalError, UserError } from '@banger/errors';
+import { findExecutable } from '@banger/host';
+import { LeaseStore } from '@banger/network';
+import { MemoryStepStateStore, plan, summarizePlan } from '@banger/taskgraph';
+import { testEnv } from './__fixtures__/env.js';
+import type { VmGraphRunner, VmProgressEvent } from './graph-runner.js';
+import { createVm } from './vm-lifecycle.js';
+import { VM_CREATE_STEP_IDS } from './vm-graph.js';
+import { VmRepository } from './vm-record.js';
+
+function registerImage(env: ReturnType<typeof testEnv>): void {
+  const dir = join(env.paths.imagesDir, 'debian-minimal');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'rootfs.ext4'), '');
+  env.db
+    .prepare('INSERT INTO images (name, version, dir, rootfs_path, size_bytes, sha256, kernel_name, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    .run('debian-minimal', 'v1', dir, join(dir, 'rootfs.ext4'), 2 ** 20, 'a'.repeat(64), 'debian-cloud', '{}', Date.now());
+}
+
+/** A runner standing in for the daemon's: the VM dir and a lease appear as if the graph had started, then it fails. */
+const failingRunner = (env: ReturnType<typeof testEnv>, error: Error): VmGraphRunner => async ({ graphId }) => {
+  const vm = new VmRepository(env.db).get(graphId.slice(3));
+  mkdirSync(join(env.paths.vmsDir, vm.name), { recursive: true });
+  new LeaseStore(env.db).lease('172.16.0.0/24', vm.id);
+  throw error;
+};
+
+describe.skipIf(!findExecutable('qemu-system-x86_64'))('createVm', () => {
+  let env: ReturnType<typeof testEnv>;
+  afterEach(() => env?.cleanup());
+  const events: VmProgressEvent[] = [];
+  const io = (runGraph: VmGraphRunner) => ({ signal: new AbortController().signal, emit: (e: VmProgressEvent) => events.push(e), runGraph });
+
+  it('explains a new VM without writing anything: every step never ran', async () => {
+    env = testEnv();
+    registerImage(env);
+    const store = new MemoryStepStateStore();
+    const runner: VmGraphRunner = async ({ graphId, steps, signal }) => ({ explained: true, plan: summarizePlan(await plan(steps, { graphId, store, signal })) });
+    const result = await createVm(env, { name: 'sandbox', image: 'debian-minimal', explain: true }, io(runner));
+    expect(result.plan?.graphId).toBe('vm:sandbox');
+    expect(result.plan?.steps.map((s) => s.id).sort()).toEqual([...VM_CREATE_STEP_IDS].sort());
+    expect(result.plan?.steps.every((s) => s.action === 'run' && s.reason === 'never ran')).toBe(true);
+    expect(new VmRepository(env.db).list()).toEqual([]);
+  });
+
+  it('prints the spec line before the graph runs', async () => {
+    env = testEnv({ vmDefaults: { vcpu: 2, memoryMib: 1024, diskSize: '4G' } });
+    registerImage(env);
+    events.length = 0;
+    let seenBeforeRun: VmProgressEvent[] = [];
+    const runner: VmGraphRunner = async () => {
+      seenBeforeRun = [...events];
+      return { explained: false, result: { graphId: 'vm:sandbox', ok: true, cancelled: false, durationMs: 1, steps: {}, outputs: {} } };
+    };
+    await createVm(env, { name: 'sandbox', image: 'debian-minimal' }, io(runner));
+    expect(seenBeforeRun[0]).toMatchObject({ type: 'vm-notice', graphId: 'vm:sandbox', line: 'spec: 2 vCPU (config), 1024 MiB RAM (config), 4 GiB disk (config)' });
+    expect(new VmRepository(env.db).get('sandbox').state).toBe('running');
+  });
+
+  it('rolls a new VM back completely when its creation fails on bad input', async () => {
+    env = testEnv();
+    registerImage(env);
+    const error = new UserError('VM_DISK_TOO_SMALL', 'disk too small');
+    await expect(createVm(env, { name: 'sandbox', image: 'debian-minimal' }, io(failingRunner(env, error)))).rejects.toBe(error);
+    expect(new VmRepository(env.db).list()).toEqual([]);
+    expect(existsSync(join(env.paths.vmsDir, 'sandbox'))).toBe(false);
+    expect(new LeaseStore(env.db).leases('172.16.0.0/24')).toEqual([]);
+  });
+
+  it('keeps a VM whose creation failed for another reason, so the next create resumes it', async () => {
+    env = testEnv();
+    registerImage(env);
+    const error = new InternalError('SSH_WAIT_TIMEOUT', 'ssh not ready');
+    await expect(createVm(env, { name: 'sandbox', image: 'debian-minimal' }, io(failingRunner(env, error)))).rejects.toBe(error);
+    expect(new VmRepository(env.db).get('sandbox')).toMatchObject({ state: 'creating', stateReason: 'creation failed: ssh not ready' });
+    expect(existsSync(join(env.paths.vmsDir, 'sandbox'))).toBe(true);
+  });
+});
+
