@@ -6,6 +6,8 @@ import {
   CONTRACT_ENABLED_UNITS,
   CONTRACT_MASKED_UNITS,
   FSTAB,
+  SSH_DROPIN,
+  SSH_DROPIN_PATH,
   HOSTS,
   RESOLV_SCRIPT,
   RESOLV_SCRIPT_PATH,
@@ -170,6 +172,7 @@ export async function writeGuestContract(root: string): Promise<void> {
     if (/\/ssh_host_[^/]*key(\.pub)?$/.test(key)) await removeGuestPath(root, key);
   }
   await writeGuestFile(root, '/etc/fstab', FSTAB);
+  await writeGuestFile(root, SSH_DROPIN_PATH, SSH_DROPIN);
   await writeGuestFile(root, '/etc/hosts', HOSTS);
   await writeGuestFile(root, '/etc/hostname', 'banger\n');
   await writeGuestFile(root, RESOLV_SCRIPT_PATH, RESOLV_SCRIPT, 0o755);

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Handler, OciSource } from '@banger/api';
 import { ConflictError, InternalError } from '@banger/errors';
-import { MANIFEST_FILE, ROOTFS_FILE, readManifest, registerRootfs, tempSibling, writeJsonAtomic, type ImageManifest } from '@banger/images';
+import { MANIFEST_FILE, ROOTFS_FILE, cleanStaleTemps, readManifest, registerRootfs, tempSibling, writeJsonAtomic, type ImageManifest } from '@banger/images';
 import {
   RegistryClient,
   blobsDir,
@@ -146,12 +146,16 @@ function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPla
     isSatisfied: (plan) => upToDate(dir, pull, plan.signal),
     run: async (step, report) => {
       assertNameFree(images, pull.name, shown);
-      const workDir = join(ctx.paths.stateDir, 'oci-work');
-      await mkdir(workDir, { recursive: true });
-      // The pulled ext4 is scratch: registerRootfs copies it into the staged image dir (with root-skel.tar and manifest.json).
-      const scratchRootfs = tempSibling(join(workDir, `${pull.name}.ext4`));
+      // One scratch dir per attempt, named for its pid: leftovers of a killed daemon are removed by the next pull.
+      const workBase = join(ctx.paths.stateDir, 'oci-work', pull.name);
+      await mkdir(dirname(workBase), { recursive: true });
+      await cleanStaleTemps(workBase);
+      const workDir = tempSibling(workBase);
+      // The pulled ext4 is scratch too: registerRootfs copies it into the staged image dir (with root-skel.tar and manifest.json).
+      const scratchRootfs = join(workDir, 'rootfs.ext4');
       const staging = tempSibling(dir);
       try {
+        await mkdir(workDir);
         const pulled = await pullOciImage({
           reference: shown,
           cacheDir: ctx.paths.cacheDir,
@@ -177,7 +181,7 @@ function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPla
         await swapInto(staging, dir);
         return { ...source, version: manifest.version, warnings: [...pulled.warnings, ...registered.warnings] };
       } finally {
-        await rm(scratchRootfs, { force: true });
+        await rm(workDir, { recursive: true, force: true });
         await rm(staging, { recursive: true, force: true });
       }
     },
@@ -194,7 +198,11 @@ function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPla
       const onDisk = await readOciImage(dir);
       const recorded = images.ociSource(row);
       return (
-        (onDisk !== undefined && row.dir === dir && row.version === onDisk.manifest.version && recorded?.manifestDigest === onDisk.source.manifestDigest) || {
+        (onDisk !== undefined &&
+          row.dir === dir &&
+          row.sha256 === onDisk.manifest.files[ROOTFS_FILE]?.sha256 &&
+          recorded?.manifestDigest === onDisk.source.manifestDigest &&
+          recorded.provisioned === onDisk.source.provisioned) || {
           satisfied: false,
           reason: 'the record does not match the image',
         }

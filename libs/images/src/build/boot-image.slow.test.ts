@@ -19,7 +19,7 @@ const haveKernel = ['vmlinux', 'initrd.img', 'modules.ext4'].every((f) => exists
 const haveTools = ['qemu-system-x86_64', 'ssh', 'ssh-keygen', 'debugfs', 'mkfs.ext4', 'ip', 'mmdebstrap'].every((t) => findExecutable(t)) && process.getuid?.() === 0;
 if (!haveKernel) console.warn(`boot test skipped: no kernel bundle in ${kernelDir} (set BANGER_TEST_KERNEL_DIR)`);
 
-describe.skipIf(!haveKernel || !haveTools)('a debian-minimal VM booted from the built image', () => {
+describe.skipIf(!haveKernel || !haveTools).each(['debian-minimal', 'debian-bookworm'])('a %s VM booted from the built image', (recipeName) => {
   const work = mkdtempSync(join(tmpdir(), 'banger-boot-'));
   const netns = `banger-test-${randomBytes(3).toString('hex')}`;
   let qemu: ChildProcess | undefined;
@@ -28,7 +28,7 @@ describe.skipIf(!haveKernel || !haveTools)('a debian-minimal VM booted from the 
       '-o', `UserKnownHostsFile=${join(work, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', ...extra, 'root@127.0.0.1', command], { allowFailure: true, timeoutMs: 30_000 });
 
   beforeAll(async () => {
-    const image = await ensureTestImage();
+    const image = await ensureTestImage(undefined, undefined, recipeName);
     const rootfs = join(work, 'root.ext4');
     await run('cp', ['--sparse=always', join(image, ROOTFS_FILE), rootfs]);
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'host', '-f', join(work, 'host')]);
@@ -96,5 +96,12 @@ describe.skipIf(!haveKernel || !haveTools)('a debian-minimal VM booted from the 
   it('mounts the work disk on /root and the modules disk on /lib/modules, and reaches a running system', async () => {
     const out = (await ssh('findmnt -n -o SOURCE /root; findmnt -n -o SOURCE /lib/modules; systemctl is-system-running --wait; test -s /etc/machine-id && echo has-machine-id')).stdout;
     expect(out).toBe('/dev/vdb\n/dev/vdc\nrunning\nhas-machine-id\n');
+  });
+
+  it.runIf(recipeName === 'debian-bookworm')('runs docker (with kernel modules from the modules disk) and mise in the guest', async () => {
+    const docker = await ssh("docker info --format '{{.ServerVersion}} {{.Driver}} {{.CgroupVersion}}'");
+    expect(docker.stderr).toBe('');
+    expect(docker.stdout).toMatch(/^\d+\.\d+\.\d+\S* overlay2 2\n$/);
+    expect((await ssh('bash -lc "mise --version"')).stdout).toMatch(/^\d{4}\.\d+\.\d+ linux-x64/);
   });
 });

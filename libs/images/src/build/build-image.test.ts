@@ -54,7 +54,7 @@ describe.skipIf(!canBuild)('a real debian-minimal build (mmdebstrap; cached unde
     const lines = (await text('/etc/fstab')).split('\n').filter((l) => l && !l.startsWith('#'));
     expect(lines).toEqual([
       '/dev/vda / ext4 rw,relatime 0 1',
-      'LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=30s 0 2',
+      'LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=120s 0 2',
     ]);
   });
 

@@ -36,7 +36,18 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 /** /etc/fstab: vda is the rootfs, the work disk (label banger-work) is /root. */
 export const FSTAB = `# Written by banger's image build (guest contract: vda = rootfs, vdb = work disk).
 /dev/vda / ext4 rw,relatime 0 1
-LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=30s 0 2
+LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=120s 0 2
+`;
+
+/**
+ * A drop-in for ssh.service: root's authorized_keys lives on the work disk,
+ * so sshd must not accept connections before /root is mounted. Without it a
+ * slow udev on a loaded TCG host let sshd start first and refuse the key.
+ */
+export const SSH_DROPIN_PATH = '/etc/systemd/system/ssh.service.d/banger-work-disk.conf';
+export const SSH_DROPIN = `# Written by banger: /root (the work disk) holds root's authorized_keys.
+[Unit]
+RequiresMountsFor=/root
 `;
 
 /**
@@ -128,8 +139,8 @@ export const CONTRACT_MASKED_UNITS = [
  * recipe text does not show (customize-script.ts, mmdebstrap options). Part of
  * the recipe fingerprint, so cached images are rebuilt.
  */
-export const BUILDER_REVISION = 1;
+export const BUILDER_REVISION = 2;
 
 /** Everything above, as one string for the fingerprint. */
 export const guestContractText = (): string =>
-  JSON.stringify([BUILDER_REVISION, SSHD_CONFIG, FSTAB, RESOLV_SCRIPT, RESOLV_UNIT, HOSTS, CONTRACT_ENABLED_UNITS, CONTRACT_MASKED_UNITS]);
+  JSON.stringify([BUILDER_REVISION, SSHD_CONFIG, SSH_DROPIN, FSTAB, RESOLV_SCRIPT, RESOLV_UNIT, HOSTS, CONTRACT_ENABLED_UNITS, CONTRACT_MASKED_UNITS]);

@@ -27,6 +27,8 @@ interface Context {
   rootfsBytes?: number;
   /** A blob cache / OCI layout kept across runs (warm rows). */
   warm: boolean;
+  /** Milliseconds per phase and run, for the "where the time goes" line printed at teardown. */
+  phases: Record<string, number[]>;
 }
 
 function setupFor(warm: boolean): () => Promise<Context> {
@@ -36,7 +38,7 @@ function setupFor(warm: boolean): () => Promise<Context> {
     try {
       const registry = await startRegistry(join(work, 'registry'));
       await pushOciImage(registry.host, REPO, TAG, layers);
-      const ctx: Context = { registry, work, reference: `${registry.host}/${REPO}:${TAG}`, warm };
+      const ctx: Context = { registry, work, reference: `${registry.host}/${REPO}:${TAG}`, warm, phases: {} };
       if (warm) {
         // Fill both caches once, untimed: the timed runs then find every blob local.
         await pullOciImage({ reference: ctx.reference, cacheDir: join(work, 'banger-cache'), workDir: join(work, 'banger-work'), outRootfs: join(work, 'fill.ext4'), provision: false });
@@ -59,6 +61,17 @@ async function loadLayers() {
 async function teardown(ctx: Context): Promise<void> {
   await ctx.registry.stop();
   await rm(ctx.work, { recursive: true, force: true });
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const parts = Object.entries(ctx.phases).map(([name, xs]) => `${name} ${Math.round(median(xs))} ms`);
+  if (parts.length > 0) logSetup(`ext4 image ${Math.round((ctx.rootfsBytes ?? 0) / 2 ** 20)} MiB; where the time goes (medians): ${parts.join(', ')}`);
+}
+
+/** Times one phase of a run into ctx.phases. */
+async function phase<T>(ctx: Context, name: string, fn: () => Promise<T>): Promise<T> {
+  const start = performance.now();
+  const result = await fn();
+  (ctx.phases[name] ??= []).push(performance.now() - start);
+  return result;
 }
 
 async function bangerImport(ctx: Context): Promise<void> {
@@ -66,7 +79,19 @@ async function bangerImport(ctx: Context): Promise<void> {
   const out = join(ctx.work, 'banger.ext4');
   if (!ctx.warm) await rm(cacheDir, { recursive: true, force: true });
   await rm(out, { force: true });
-  const result = await pullOciImage({ reference: ctx.reference, cacheDir, workDir: join(ctx.work, 'banger-work'), outRootfs: out, provision: false });
+  const start = performance.now();
+  let mkfsAt = 0;
+  const result = await pullOciImage({
+    reference: ctx.reference,
+    cacheDir,
+    workDir: join(ctx.work, 'banger-work'),
+    outRootfs: out,
+    provision: false,
+    progress: { line: (text) => void (text.startsWith('creating ext4') && (mkfsAt = performance.now())) },
+  });
+  const end = performance.now();
+  (ctx.phases['banger fetch+unpack'] ??= []).push(mkfsAt - start);
+  (ctx.phases['banger mkfs'] ??= []).push(end - mkfsAt);
   if (result.layers.length !== 3) throw new Error(`expected 3 layers, pulled ${result.layers.length}`);
   if (ctx.warm !== result.layers.every((l) => l.cached)) throw new Error(`expected a ${ctx.warm ? 'warm' : 'cold'} blob cache`);
   ctx.rootfsBytes ??= result.rootfsBytes;
@@ -79,10 +104,12 @@ async function toolsImport(ctx: Context): Promise<void> {
   if (!ctx.warm) await rm(layout, { recursive: true, force: true });
   await rm(bundle, { recursive: true, force: true });
   await rm(out, { force: true });
-  if (!ctx.warm) await run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${ctx.reference}`, `oci:${layout}:${TAG}`]);
-  await run('umoci', ['unpack', '--image', `${layout}:${TAG}`, bundle]);
-  await run('truncate', ['-s', String(ctx.rootfsBytes ?? 2 ** 30), out]);
-  await run('mkfs.ext4', ['-q', '-F', '-t', 'ext4', '-d', join(bundle, 'rootfs'), '-m', '0', out]);
+  if (!ctx.warm) await phase(ctx, 'skopeo', () => run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${ctx.reference}`, `oci:${layout}:${TAG}`]));
+  await phase(ctx, 'umoci', () => run('umoci', ['unpack', '--image', `${layout}:${TAG}`, bundle]));
+  await phase(ctx, 'mkfs', async () => {
+    await run('truncate', ['-s', String(ctx.rootfsBytes ?? 2 ** 30), out]);
+    await run('mkfs.ext4', ['-q', '-F', '-t', 'ext4', '-d', join(bundle, 'rootfs'), '-m', '0', out]);
+  });
   if ((await stat(out)).size === 0) throw new Error(`${out} is empty`);
 }
 
