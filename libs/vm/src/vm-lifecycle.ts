@@ -87,6 +87,7 @@ export async function startVm(env: VmEnv, name: string, io: VmCallIo): Promise<V
   const vm = repo.get(name);
   assertCreated(vm);
   const graphId = vmStartGraphId(name);
+  if (vm.spec.hypervisor.warning) notice(io, graphId, `warning: ${vm.spec.hypervisor.warning}`);
   await io.runGraph({ graphId, lockKey: vmGraphId(name), steps: vmStartGraph(env, vm), signal: io.signal, emit: io.emit });
   const started = repo.update(vm.id, { state: 'running', stateReason: null });
   env.log.info({ vm: name, pid: started?.pid }, 'vm started');

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +138,10 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
     expect(shown.stdout).toMatch(/hypervisor: +qemu \(tcg\) .*, pid \d+/);
     expect(shown.stdout).toMatch(/why: +hypervisor = qemu; QEMU runs with TCG/);
 
+    const explained = await cli(['vm', 'create', '--name', 'alpha', '--explain'], 60_000);
+    expect(explained.exitCode, explained.stderr).toBe(0);
+    expect(explained.stdout).toContain('plan for vm:alpha: 0 to run, 7 to skip');
+
     const again = await cli(['vm', 'create', '--name', 'alpha']);
     expect(again.exitCode, again.stderr).toBe(0);
     for (const step of ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh']) {
@@ -250,10 +255,35 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
     expect(await sshOk('beta', ['hostname'])).toBe('beta\n');
   });
 
+  it('cancels a creation on Ctrl-C, and the next create resumes it', async () => {
+    const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'create', '--name', 'gamma'], { env: home.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes('[vm.wait-ssh] started')) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+    expect(code, stderr).toBe(130);
+    let gamma: VmJson | undefined;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !gamma?.stateReason?.includes('creation cancelled')) {
+      gamma = (await list()).find((v) => v.name === 'gamma');
+      await sleep(250);
+    }
+    expect(gamma).toMatchObject({ state: 'creating' });
+    expect(gamma?.stateReason).toContain('creation cancelled');
+
+    const resumed = await cli(['vm', 'create', '--name', 'gamma']);
+    created('gamma', resumed);
+    expect(resumed.stderr).toContain('[vm.sync-files] skipped (satisfied)');
+    expect(resumed.stderr).toMatch(/\[vm\.wait-ssh\] ok/);
+  });
+
   it('deletes VMs with their directory, tap, lease and pinned key', async () => {
     const alpha = await show('alpha');
     const beta = await show('beta');
-    for (const [vm, flags] of [[alpha, []], [beta, ['--force']]] as const) {
+    const gamma = await show('gamma');
+    for (const [vm, flags] of [[alpha, []], [beta, ['--force']], [gamma, ['--force']]] as const) {
       const result = await cli(['vm', 'delete', vm.name, ...flags], 120_000);
       expect(result.exitCode, result.stderr).toBe(0);
       expect(existsSync(home.vmDir(vm.name))).toBe(false);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +43,11 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
   let repo: string;
   const cli = (args: string[], timeoutMs = BOOT_MS): Promise<CliResult> => home.cli(args, { timeoutMs });
   const git = (...args: string[]) => run('git', ['-C', repo, ...args], { env: { GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' } });
-  const vmNames = async (): Promise<string[]> => (JSON.parse((await cli(['vm', 'list', '--json'], 60_000)).stdout) as Array<{ name: string }>).map((v) => v.name);
+  const vmNames = async (): Promise<string[]> => {
+    const result = await cli(['vm', 'list', '--json'], 60_000);
+    if (result.exitCode !== 0) throw new Error(`banger vm list failed (${result.exitCode}): ${result.stderr}`);
+    return (JSON.parse(result.stdout) as Array<{ name: string }>).map((v) => v.name);
+  };
   const runner = (args: string[], command: string[]): Promise<CliResult> => cli(['vm', 'run', ...args, '--name', 'runner', '--image', 'vm-run-git', '--', ...command]);
   const explain = (r: CliResult): string => `exit ${r.exitCode}\n--- stderr ---\n${r.stderr}\n--- console ---\n${home.consoleTail('runner', 20)}`;
 
@@ -186,7 +191,8 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       };
       await tmux('new-session', '-d', '-s', 'k', '-x', '120', '-y', '40', script);
       try {
-        await waitFor(/root@runner:~# $/m);
+        // capture-pane drops trailing blanks, so the prompt's final space is gone.
+        await waitFor(/root@runner:~#\s*$/m);
         await tmux('send-keys', '-t', 'k', 'echo hi-$((6*7))', 'Enter');
         await waitFor(/^hi-42$/m);
         await tmux('send-keys', '-t', 'k', 'stty size', 'Enter');
@@ -204,6 +210,26 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
         await tmux('kill-server');
       }
     });
+  });
+
+  it('--rm deletes the VM when Ctrl-C interrupts the command, which exits 130', async () => {
+    const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'run', '--rm', '--name', 'interrupted', '--', 'sh', '-c', 'echo started; exec sleep 600'], {
+      env: home.env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const deadline = Date.now() + BOOT_MS;
+    while (!stdout.includes('started') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 250));
+    expect(stdout, stderr).toBe('started\n');
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    // The daemon finishes the delete it was sent even if banger exited first.
+    for (let i = 0; i < 60 && (await vmNames()).includes('interrupted'); i++) await new Promise((r) => setTimeout(r, 500));
+    expect(await vmNames()).not.toContain('interrupted');
   });
 
   it('--rm keeps a VM whose sshd never answers, with the hint to read its console', async () => {

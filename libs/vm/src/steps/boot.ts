@@ -51,7 +51,6 @@ export function bootStep(env: VmEnv, vm: { id: string; name: string }, needs: re
         ...(env.config.qemuBin ? { qemuBin: env.config.qemuBin } : {}),
       });
       const hypervisor: VmHypervisor = { kind: choice.kind, accel: choice.accel, binary: choice.binary, reason: choice.reason, ...(choice.warning ? { warning: choice.warning } : {}) };
-      if (choice.warning) report.line(choice.warning);
       const network = guestNetworkFor({ ip: record.ip, hostname: vm.name }, env.config.bridgeSubnet);
       const spec: DriverSpec = {
         id: vm.id,

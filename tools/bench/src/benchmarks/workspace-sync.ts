@@ -10,7 +10,7 @@
 import { cp, mkdtemp, open, readdir, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@banger/host';
-import { openSshSession, sshGuestExec, syncWorkspace, type Manifest } from '@banger/guest';
+import { buildManifest, listWorkspaceFiles, openSshSession, sshGuestExec, syncWorkspace, type Manifest } from '@banger/guest';
 import { defineBenchmark } from '../benchmark.js';
 import { benchCacheDir, logSetup } from '../fixtures/cache-dir.js';
 import { ensureBenchRepo, repoFiles } from '../fixtures/git-repo.js';
@@ -89,6 +89,22 @@ async function touchOnePercent(ctx: Context): Promise<void> {
 }
 
 /**
+ * Where banger's time goes: the host-side listing (git ls-files + lstat) and
+ * manifest (stat, plus sha256 of changed files on a re-sync) timed once more
+ * on their own, after the runs (same warm page cache); the rest of a run is
+ * the ssh session and the tar stream into the guest.
+ */
+async function logBreakdown(ctx: Context, previous?: Manifest): Promise<void> {
+  if (previous) await touchOnePercent(ctx);
+  const start = performance.now();
+  const files = await listWorkspaceFiles(ctx.repo);
+  const listed = performance.now();
+  await buildManifest(ctx.repo, files, previous);
+  const built = performance.now();
+  logSetup(`banger host-side work: listing ${files.length} files ${Math.round(listed - start)} ms, manifest ${Math.round(built - listed)} ms (the rest of a run is ssh + tar into the guest)`);
+}
+
+/**
  * The guest copy must be the repository, byte for byte (checked at the end,
  * untimed). Empty directories (.git/refs/tags…) are the one allowed
  * difference: banger copies files, and git does not need them.
@@ -128,6 +144,7 @@ export default [
         // The last copies of each side, checked before they go.
         await expectSameTree(ctx, join(ctx.work, 'guest', `banger-${ctx.bangerRuns - 1}`));
         await expectSameTree(ctx, join(ctx.work, 'guest', `rsync-${ctx.rsyncRuns - 1}`));
+        await logBreakdown(ctx);
       } finally {
         await teardown(ctx);
       }
@@ -158,8 +175,12 @@ export default [
     },
     async teardown(ctx) {
       try {
+        // The last round's other side touched files after this side synced: one more sync each, then both must match.
+        ctx.manifest = await bangerSync(ctx, ctx.bangerDest, ctx.manifest);
+        await rsyncTo(ctx, ctx.rsyncDest);
         await expectSameTree(ctx, ctx.bangerDest);
         await expectSameTree(ctx, ctx.rsyncDest);
+        await logBreakdown(ctx, ctx.manifest);
       } finally {
         await teardown(ctx);
       }

@@ -172,6 +172,17 @@ describe.skipIf(missing.length > 0)(`banger image pull <OCI reference> against a
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
+  it('explains a pull without downloading a blob or registering anything', async () => {
+    const r = await h.banger(['image', 'pull', ref('banger/tiny:latest'), '--explain']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^plan for image:tiny: 2 to run, 0 to skip$/m);
+    expect(r.stdout).toMatch(new RegExp(`^\\s+run\\s+image\\.oci-pull\\s+Pull ${ref('banger/tiny:latest').replace(/\./g, '\\.')}\\s+never ran$`, 'm'));
+    expect(r.stdout).toMatch(/^\s+run\s+image\.register\s+Register image tiny\s+never ran$/m);
+    expect(blobGets()).toBe(0);
+    expect(json<unknown[]>((await h.banger(['image', 'list', '--json'])).stdout)).toEqual([]);
+    expect(existsSync(blobs())).toBe(false);
+  }, 60_000);
+
   it('pulls an image with an init and sshd (provisioning off), with byte progress, and registers it with its digests', async () => {
     const r = await h.banger(['image', 'pull', ref('banger/tiny:latest'), '--no-provision', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
