@@ -131,6 +131,16 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
     expect(console.exitCode, console.stderr).toBe(0);
     expect(console.stdout).toContain('Linux version');
     expect((await cli(['vm', 'logs', 'alpha', '-n', '3'], 60_000)).stdout.trimEnd().split('\n')).toHaveLength(3);
+    // -f keeps streaming until Ctrl-C, which ends it normally.
+    const follower = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'logs', 'alpha', '-f', '-n', '1'], { env: home.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let followed = '';
+    follower.stdout.on('data', (d: Buffer) => {
+      if (!followed) follower.kill('SIGINT');
+      followed += d.toString();
+    });
+    const followCode = await new Promise<number | null>((resolve) => follower.once('close', (c) => resolve(c)));
+    expect(followCode).toBe(0);
+    expect(followed.trim().split('\n')).toHaveLength(1);
     const daemonLines = await cli(['vm', 'logs', 'alpha', '--daemon', '--raw'], 60_000);
     expect(daemonLines.stdout).toContain('"msg":"vm created"');
     expect(daemonLines.stdout).not.toMatch(/"vm":"(?!alpha")/);
@@ -259,8 +269,9 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
     const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'create', '--name', 'gamma'], { env: home.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
+      const before = stderr;
       stderr += d.toString();
-      if (stderr.includes('[vm.wait-ssh] started')) child.kill('SIGINT');
+      if (stderr.includes('[vm.wait-ssh] started') && !before.includes('[vm.wait-ssh] started')) child.kill('SIGINT');
     });
     const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
     expect(code, stderr).toBe(130);

@@ -152,6 +152,12 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       const again = await runner([repo, '--json'], ['true']);
       expect(again.exitCode, explain(again)).toBe(0);
       expect(syncResultOf(ndjson(again.stdout))).toMatchObject({ unchanged: true, transferred: { files: 0, bytes: 0 }, deleted: [] });
+
+      // A guest copy removed behind banger's back is noticed and copied again in full.
+      expect((await runner([], ['rm', '-rf', '/root/proj'])).exitCode).toBe(0);
+      const restored = await runner([repo, '--json'], ['test', '-f', 'committed.txt']);
+      expect(restored.exitCode, explain(restored)).toBe(0);
+      expect(syncResultOf(ndjson(restored.stdout)).transferred.files).toBeGreaterThan(5);
     });
 
     it('--branch feature --from HEAD~1 puts the guest copy on a new branch at that commit', async () => {
@@ -241,8 +247,9 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
     const registered = await cli(['image', 'register', '--name', 'nossh', '--rootfs', nossh, '--kernel', 'debian-cloud'], 120_000);
     expect(registered.exitCode, registered.stderr).toBe(0);
 
-    const result = await cli(['vm', 'run', '--rm', '--name', 'wedged', '--image', 'nossh', '--ssh-timeout', '45', '--', 'true']);
+    const result = await cli(['vm', 'run', '--rm', '--name', 'wedged', '--image', 'nossh', '--ssh-timeout', '30', '--', 'true']);
     expect(result.exitCode).toBe(125);
+    expect(result.stderr).toMatch(/^banger: vm wedged: ssh did not answer within 30 s \(--ssh-timeout\)/m);
     expect(result.stderr).toMatch(/the VM wedged is kept despite --rm for inspection: banger vm logs wedged/);
     expect(await vmNames()).toContain('wedged');
     expect(existsSync(home.vmDir('wedged'))).toBe(true);

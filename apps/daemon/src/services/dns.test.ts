@@ -9,6 +9,8 @@ import { ApiClient } from '@banger/api';
 import { findExecutable, run } from '@banger/host';
 import { startDaemon, type RunningDaemon } from '../start-daemon.js';
 import { daemonService } from './daemon.js';
+import type { PrivilegedRunner } from '@banger/dns';
+import type { Service } from '../service.js';
 import { createDnsService } from './dns.js';
 
 let home: string;
@@ -145,5 +147,59 @@ describe('the daemon .vm DNS server', () => {
     const quick = new Resolver({ timeout: 300, tries: 1 });
     quick.setServers(resolver.getServers());
     expect(await codeOf(quick.resolve4('sandbox.vm'))).toMatch(/ETIMEOUT|ECONNREFUSED/);
+  });
+});
+
+describe('the bridge listener and systemd-resolved wiring', () => {
+  it('serves the bridge address once it exists, wires resolved, re-applies after resolved forgets, and reverts at shutdown', async () => {
+    const calls: string[] = [];
+    let resolvedKnows = false;
+    let applied = '';
+    // Stands in for resolvectl: `dns <link> <server>` sets the server, `dns <link>` lists it.
+    const runner: PrivilegedRunner = async (command, args) => {
+      calls.push([command, ...args].join(' '));
+      if (args[0] === 'dns' && args.length === 3) {
+        resolvedKnows = true;
+        applied = args[2]!;
+      }
+      const stdout = args[0] === 'dns' && args.length === 2 ? `Link 1 (lo): ${resolvedKnows ? applied : ''}` : '';
+      return { exitCode: 0, stdout, stderr: '' };
+    };
+    // `lo` plays the bridge: its 127.0.0.1 is "the gateway" (config.toml only accepts private ranges, hence the override).
+    const dns = createDnsService({ loopbackPort: 0, bridgePollMs: 50, resolvedIntervalMs: 100, resolvedActive: () => true, runner });
+    const onLo: Service = (ctx, server) => dns({ ...ctx, config: { ...ctx.config, bridgeName: 'lo', bridgeSubnet: '127.0.0.0/8' } }, server);
+    daemon = await startDaemon({ env: { HOME: home, BANGER_HOME: home }, services: [daemonService, onLo] });
+    client = await ApiClient.connect(daemon.ctx.paths.socketPath);
+    let status = await client.call('dns.status', {});
+    for (let i = 0; i < 100 && status.resolved.state !== 'applied'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = await client.call('dns.status', {});
+    }
+    const bridge = status.listeners.find((l) => l.scope === 'bridge');
+    expect(status.bridge).toEqual({ name: 'lo', address: '127.0.0.1', up: true });
+    expect(bridge).toMatchObject({ address: '127.0.0.1' });
+    const expected = bridge!.port === 53 ? '127.0.0.1' : `127.0.0.1:${bridge!.port}`;
+    expect(status.resolved.detail).not.toMatch(/re-applied/);
+    expect(calls.slice(0, 3)).toEqual([`resolvectl dns lo ${expected}`, 'resolvectl domain lo ~vm', 'resolvectl default-route lo false']);
+
+    insertVm(daemon, 'sandbox', '172.31.250.7');
+    const resolver = new Resolver({ timeout: 2_000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${bridge!.port}`]);
+    expect(await resolver.resolve4('sandbox.vm')).toEqual(['172.31.250.7']);
+
+    // A resolved restart drops per-link settings: the keeper notices and applies them again.
+    resolvedKnows = false;
+    for (let i = 0; i < 100 && !/re-applied/.test(status.resolved.detail); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = await client.call('dns.status', {});
+    }
+    expect(status.resolved).toMatchObject({ state: 'applied', detail: expect.stringMatching(/re-applied after resolved lost it/) });
+    expect(resolvedKnows).toBe(true);
+
+    client.close();
+    client = undefined;
+    await daemon.stop('test');
+    daemon = undefined;
+    expect(calls.at(-1)).toBe('resolvectl revert lo');
   });
 });

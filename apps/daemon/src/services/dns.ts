@@ -10,6 +10,7 @@ import {
   startDnsServer,
   systemdResolvedActive,
   type DnsServer,
+  type PrivilegedRunner,
   type ResolvedWiring,
   type VmLookup,
 } from '@banger/dns';
@@ -36,6 +37,8 @@ export interface DnsServiceOptions {
   resolvedIntervalMs?: number;
   /** Whether systemd-resolved runs (default: detect). */
   resolvedActive?: () => boolean;
+  /** Runs the resolvectl commands (default: runPrivileged; tests pass a recorder). */
+  runner?: PrivilegedRunner;
 }
 
 interface DnsRuntime {
@@ -130,7 +133,7 @@ export function createDnsService(options: DnsServiceOptions = {}): Service {
       const wiring: ResolvedWiring = { bridge: bridgeName, address: dns.address, ...(dns.port !== 53 ? { port: dns.port } : {}) };
       const keeper = new AbortController();
       try {
-        const outcome = await applyResolvedWiring(wiring, { active: resolvedActive, signal: keeper.signal });
+        const outcome = await applyResolvedWiring(wiring, { active: resolvedActive, signal: keeper.signal, ...(options.runner ? { runner: options.runner } : {}) });
         resolved = outcome.applied
           ? { state: 'applied', detail: `systemd-resolved routes ~vm to ${dns.address}${dns.port !== 53 ? `:${dns.port}` : ''} on ${bridgeName}` }
           : { state: 'unavailable', detail: `${outcome.reason}: route .vm to ${dns.address}${dns.port !== 53 ? ` port ${dns.port}` : ''} by hand (docs/dns-routing.md)` };
@@ -142,6 +145,7 @@ export function createDnsService(options: DnsServiceOptions = {}): Service {
       const kept = keepResolvedWiring(wiring, {
         signal: keeper.signal,
         active: resolvedActive,
+        ...(options.runner ? { runner: options.runner } : {}),
         ...(options.resolvedIntervalMs ? { intervalMs: options.resolvedIntervalMs } : {}),
         onReapplied: () => {
           resolved = { state: 'applied', detail: `systemd-resolved routes ~vm to ${dns.address} on ${bridgeName} (re-applied after resolved lost it)` };
@@ -159,7 +163,7 @@ export function createDnsService(options: DnsServiceOptions = {}): Service {
       current.keeper.abort();
       await current.kept;
       await current.server.close();
-      if (revert && resolved.state === 'applied') await revertResolvedWiring(bridgeName, { active: resolvedActive }).catch(() => undefined);
+      if (revert && resolved.state === 'applied') await revertResolvedWiring(bridgeName, { active: resolvedActive, ...(options.runner ? { runner: options.runner } : {}) }).catch(() => undefined);
       resolved = { state: 'pending', detail: `bridge ${bridgeName} does not exist` };
       log.info({ bridge: bridgeName }, '.vm DNS server left the bridge');
     };

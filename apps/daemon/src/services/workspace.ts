@@ -20,6 +20,7 @@ import {
   writeManifest,
   type GuestExec,
   type Manifest,
+  shellQuote,
   type SshSession,
 } from '@banger/guest';
 import { processAlive } from '@banger/hypervisor';
@@ -58,17 +59,15 @@ export const workspaceService: Service = (ctx, server) => {
     const target = await sshTargetOf(ctx, vm);
     const record = vmRepository(ctx).get(vm);
     const manifestPath = vmDirOf(ctx, vm).workspaceManifest(info.repoName);
-    const previous = await readManifest(manifestPath);
-    // Diffing up front lets the plan skip every step when nothing changed, without a round trip to the guest.
-    const current = await buildManifest(info.repoDir, await listWorkspaceFiles(info.repoDir), previous);
-    const diff = diffManifests(previous, current);
-    const pending = previous === undefined ? 'first sync to this VM' : diff.changed.length + diff.deleted.length > 0 ? `${diff.changed.length} changed, ${diff.deleted.length} deleted` : undefined;
-
+    let previous = await readManifest(manifestPath);
     let session: Promise<SshSession> | undefined;
     const exec: GuestExec = async (command, io) => {
       session ??= ensureUserKey(target.keyPath).then((key) => openSshSession({ host: target.ip, privateKey: key.privateKey, hostKey: target.hostKey, signal }));
       return sshGuestExec(await session)(command, io);
     };
+    // Diffing up front lets the plan skip every step when nothing changed.
+    let diff = diffManifests(previous, await buildManifest(info.repoDir, await listWorkspaceFiles(info.repoDir), previous));
+    let pending = previous === undefined ? 'first sync to this VM' : diff.changed.length + diff.deleted.length > 0 ? `${diff.changed.length} changed, ${diff.deleted.length} deleted` : undefined;
     const outcome: { transferred: { files: number; bytes: number }; deleted: string[]; mise?: WorkspaceSyncResult['mise'] } = { transferred: { files: 0, bytes: 0 }, deleted: [] };
     const branchOptions = branch ? { branch, from: from ?? 'HEAD' } : undefined;
 
@@ -131,6 +130,15 @@ export const workspaceService: Service = (ctx, server) => {
     }
 
     try {
+      if (!pending && !explain) {
+        // The manifest says the guest is current; make sure the copy is still there (someone may have removed it in the guest).
+        const probe = await exec(`test -d ${shellQuote(info.guestDir)}/.git`, { signal });
+        if (probe.exitCode !== 0) {
+          previous = undefined;
+          diff = diffManifests(undefined, await buildManifest(info.repoDir, await listWorkspaceFiles(info.repoDir)));
+          pending = `${info.guestDir} is missing in the guest: copying everything again`;
+        }
+      }
       const run = await runGraph(ctx, {
         graphId: workspaceGraphId(record.id, info.repoName),
         lockKey: `workspace:${record.id}`,

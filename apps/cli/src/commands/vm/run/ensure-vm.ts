@@ -1,5 +1,5 @@
 import type { ParamsOf } from '@banger/api';
-import { NotFoundError } from '@banger/errors';
+import { BangerError, CancelledError, ExitCode, NotFoundError } from '@banger/errors';
 import type { CliContext } from '../../../context.js';
 import { runStreamed } from './stream.js';
 
@@ -11,7 +11,7 @@ export interface RunVmSpec {
   vcpu?: number;
   memoryMib?: number;
   diskBytes?: number;
-  /** How long to wait for the guest's sshd at boot (`--ssh-timeout`); the daemon's default otherwise. */
+  /** How long to wait for the guest's sshd at boot (`--ssh-timeout`, enforced by the CLI); the daemon's default otherwise. */
   sshTimeoutMs?: number;
 }
 
@@ -47,7 +47,9 @@ export async function ensureRunVm(ctx: CliContext, spec: RunVmSpec, options: { j
         else ctx.out(JSON.stringify({ type: 'vm-reused', vm: existing.name }));
         return { name: existing.name, how: 'reused' };
       }
-      await runStreamed(ctx, 'vm.start', { name: existing.name }, { json: options.json });
+      await withSshDeadline(ctx, existing.name, spec.sshTimeoutMs, (streamOptions) =>
+        runStreamed(ctx, 'vm.start', { name: existing.name }, { json: options.json, ...streamOptions }),
+      );
       return { name: existing.name, how: 'started' };
     }
   }
@@ -59,17 +61,63 @@ export async function ensureRunVm(ctx: CliContext, spec: RunVmSpec, options: { j
     ...(spec.vcpu !== undefined ? { vcpu: spec.vcpu } : {}),
     ...(spec.memoryMib !== undefined ? { memoryMib: spec.memoryMib } : {}),
     ...(spec.diskBytes !== undefined ? { diskBytes: spec.diskBytes } : {}),
-    // Passed through for the daemon's wait-ssh step; a daemon that does not know it ignores it.
-    ...(spec.sshTimeoutMs !== undefined ? { sshTimeoutMs: spec.sshTimeoutMs } : {}),
   } as ParamsOf<'vm.create'>;
   const tap = (event: { graphId?: string }): void => {
     // The creation graph is `vm:<name>`: the first event names a generated VM.
     const match = /^vm:(.+)$/.exec(event.graphId ?? '');
     if (match?.[1]) options.onName(match[1]);
   };
-  const result = await runStreamed(ctx, 'vm.create', params, { json: options.json, tap });
+  let named = spec.name;
+  const result = await withSshDeadline(ctx, () => named ?? 'the new VM', spec.sshTimeoutMs, (streamOptions) =>
+    runStreamed(ctx, 'vm.create', params, {
+      json: options.json,
+      signal: streamOptions.signal,
+      tap: (event) => {
+        tap(event);
+        named = /^vm:(.+)$/.exec(event.graphId ?? '')?.[1] ?? named;
+        streamOptions.tap(event);
+      },
+    }),
+  );
   const name = result.vm?.name ?? spec.name;
   if (!name) throw new NotFoundError('VM_RUN_NO_VM', 'vm run: the daemon created no VM');
   options.onName(name);
   return { name, how: 'created' };
+}
+
+/**
+ * `--ssh-timeout`, enforced here so it holds whatever the daemon's own wait:
+ * once the `vm.wait-ssh` step starts, the call is cancelled after `timeoutMs`
+ * (the daemon stops waiting; the VM keeps running, unfinished, for `vm
+ * logs`) and the failure is reported as SSH_WAIT_TIMEOUT, exactly like the
+ * daemon's own timeout, so `--rm` keeps the VM.
+ */
+async function withSshDeadline<T>(
+  ctx: CliContext,
+  name: string | (() => string),
+  timeoutMs: number | undefined,
+  call: (options: { signal: AbortSignal; tap: (event: { type: string; stepId?: string }) => void }) => Promise<T>,
+): Promise<T> {
+  const deadline = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const tap = (event: { type: string; stepId?: string }): void => {
+    if (timeoutMs !== undefined && event.type === 'step-started' && event.stepId === 'vm.wait-ssh' && !timer) {
+      timer = setTimeout(() => deadline.abort(), timeoutMs);
+    }
+  };
+  try {
+    return await call({ signal: AbortSignal.any([ctx.signal, deadline.signal]), tap });
+  } catch (error) {
+    if (deadline.signal.aborted && !ctx.signal.aborted && error instanceof CancelledError) {
+      const vm = typeof name === 'function' ? name() : name;
+      throw new BangerError('SSH_WAIT_TIMEOUT', `vm ${vm}: ssh did not answer within ${Math.round((timeoutMs ?? 0) / 1000)} s (--ssh-timeout)`, {
+        hint: `see the guest console: banger vm logs ${vm}`,
+        exitCode: ExitCode.internal,
+        cause: error,
+      });
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }

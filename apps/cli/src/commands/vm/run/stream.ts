@@ -17,19 +17,19 @@ export async function runStreamed<M extends RunStreamedMethod>(
   ctx: CliContext,
   method: M,
   params: ParamsOf<M>,
-  options: { json: boolean; tap?: (event: { type: string; graphId?: string }) => void },
+  options: { json: boolean; tap?: (event: { type: string; graphId?: string; stepId?: string }) => void; signal?: AbortSignal },
 ): Promise<ResultOf<M>> {
   const { client } = await ctx.daemon();
   const out = (options.json ? ctx.io.stdout : ctx.io.stderr) as NodeJS.WritableStream & { isTTY?: boolean };
   const { mode, color } = pickProgressMode({ json: options.json, isTTY: Boolean(out.isTTY), env: ctx.env });
   const renderer = createProgressRenderer({ mode, color, out });
-  const onEvent = (event: { type: string; graphId?: string; line?: string }): void => {
+  const onEvent = (event: { type: string; graphId?: string; stepId?: string; line?: string }): void => {
     options.tap?.(event);
     if (event.type !== 'vm-notice') return renderer.push(event as StepEvent);
     out.write(options.json ? `${JSON.stringify(event)}\n` : `${event.line ?? ''}\n`);
   };
   try {
-    const result = await client.call(method, params, { signal: ctx.signal, onEvent: onEvent as never });
+    const result = await client.call(method, params, { signal: options.signal ?? ctx.signal, onEvent: onEvent as never });
     await renderer.done();
     if (options.json) ctx.out(JSON.stringify({ type: 'result', method, result }));
     return result;
