@@ -33,7 +33,7 @@ describe('writeGuestContract', () => {
     await writeGuestContract(root);
     expect(await readFile(join(root, 'etc/ssh/sshd_config'), 'utf8')).toBe(SSHD_CONFIG);
     expect(await readdir(join(root, 'etc/ssh'))).toEqual(['sshd_config']);
-    expect(await readFile(join(root, 'etc/fstab'), 'utf8')).toContain('LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=30s 0 2');
+    expect(await readFile(join(root, 'etc/fstab'), 'utf8')).toContain('LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=120s 0 2');
     expect(await readlink(join(root, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service'))).toBe('/lib/systemd/system/systemd-networkd.service');
     expect(await readlink(join(root, 'etc/systemd/system/sockets.target.wants/systemd-networkd.socket'))).toBe('/lib/systemd/system/systemd-networkd.socket');
     expect(await readlink(join(root, 'etc/systemd/system/systemd-networkd-wait-online.service'))).toBe('/dev/null');
