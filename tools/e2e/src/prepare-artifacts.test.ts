@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { findExecutable } from '@banger/host';
 import { loadArtifacts, prepareArtifacts } from './artifacts.js';
+import { prepareVmRunImage } from './vm-run-image.js';
 
 const missing = ['apt-get', 'dpkg-deb', 'depmod', 'mmdebstrap', 'mkfs.ext4'].filter((t) => !findExecutable(t));
 
@@ -13,5 +14,10 @@ describe.skipIf(missing.length > 0)(`e2e artefacts (needs ${missing.join(', ') |
     expect(loaded.kernelVersion).toBe(prepared.kernelVersion);
     expect(loaded.kernelVersion).toMatch(/^\d+\.\d+\.\d+-\d+-cloud-amd64$/);
     for (const path of [loaded.kernel.vmlinux, loaded.kernel.initrd, loaded.kernel.modules, loaded.rootfs]) expect(existsSync(path)).toBe(true);
+  });
+
+  it('builds or reuses the image with git that the vm run workspace tests boot', async () => {
+    const dir = await prepareVmRunImage({ line: (line) => process.stderr.write(`  prepare: ${line}\n`) });
+    expect(existsSync(dir)).toBe(true);
   });
 });

@@ -30,8 +30,12 @@ import type { DaemonContext } from '../context.js';
 import { runGraph } from '../graph-runner.js';
 import type { Service } from '../service.js';
 
-/** The graph instance of one repository's sync into one VM (by id: a recreated VM starts afresh). */
-export const workspaceGraphId = (vmId: string, repoName: string): string => `workspace:${vmId}:${repoName}`;
+/**
+ * The graph instance of one repository's sync into one VM. A VM recreated
+ * under the same name has no manifest yet, so its first sync runs in full
+ * whatever the step state says.
+ */
+export const workspaceGraphId = (vm: string, repoName: string): string => `workspace:${vm}:${repoName}`;
 
 /**
  * `workspace.*`, what `vm run ./repo` asks the daemon for:
@@ -57,7 +61,6 @@ export const workspaceService: Service = (ctx, server) => {
     workspaceGitCommands('/root/x', { ...(branch ? { branch } : {}), ...(from ? { from } : {}) });
     const info = await inspectWorkspace(repoDir);
     const target = await sshTargetOf(ctx, vm);
-    const record = vmRepository(ctx).get(vm);
     const manifestPath = vmDirOf(ctx, vm).workspaceManifest(info.repoName);
     let previous = await readManifest(manifestPath);
     let session: Promise<SshSession> | undefined;
@@ -140,8 +143,8 @@ export const workspaceService: Service = (ctx, server) => {
         }
       }
       const run = await runGraph(ctx, {
-        graphId: workspaceGraphId(record.id, info.repoName),
-        lockKey: `workspace:${record.id}`,
+        graphId: workspaceGraphId(vm, info.repoName),
+        lockKey: `workspace:${vm}`,
         steps,
         signal,
         emit,
