@@ -98,6 +98,8 @@ uninstall:
 # e.g. make test TEST_TARGETS="-t test -p @banger/api".
 TEST_TARGETS ?= -t build typecheck test --parallel=2
 test:
+	@# nx refuses to run tasks while tsconfig references lag behind package.json deps.
+	@$(NPX) nx sync >/dev/null
 	@log=$$(mktemp); \
 	$(NPX) nx run-many $(TEST_TARGETS) 2>&1 | tee "$$log"; status=$${PIPESTATUS[0]}; \
 	sed 's/\x1b\[[0-9;]*m//g' "$$log" | awk ' \
