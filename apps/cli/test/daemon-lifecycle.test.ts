@@ -153,6 +153,25 @@ describe('banger and bangerd as real processes', () => {
     expect(r.exitCode).toBe(report.ok ? 0 : 1);
     const daemon = report.checks.find((c) => c.detail.includes('bangerd.sock'));
     expect(daemon?.detail).toMatch(/^not running/);
+    // The .vm DNS check needs a daemon and says how to start one, rather than starting it.
+    expect(report.checks.find((c) => (c as { id?: string }).id === 'dns')).toMatchObject({
+      status: 'warn',
+      detail: 'daemon not running; .vm names cannot be checked',
+      hint: expect.stringContaining('banger daemon start'),
+    });
     expect(existsSync(join(h.home, 'run', 'bangerd.sock'))).toBe(false);
+  });
+
+  it('runs the .vm DNS check against a daemon that is already running', async () => {
+    const s = await status();
+    const r = await h.banger(['doctor', '--json']);
+    const report = JSON.parse(r.stdout) as { checks: Array<{ id: string; status: string; detail: string }> };
+    // A fresh home has no VM: the check names where the zone is served.
+    expect(report.checks.find((c) => c.id === 'dns')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringMatching(/^served on 127\.0\.0\.1:\d+ \(loopback\); no VM with an address to resolve yet$/),
+    });
+    // Same daemon afterwards: the doctor only asked it.
+    expect((await status()).pid).toBe(s.pid);
   });
 });

@@ -6,34 +6,13 @@ import {
   plan as planGraph,
   run as runPlan,
   summarizePlan,
-  type Graph,
   type GraphResult,
-  type StepEvent,
 } from '@banger/taskgraph';
+import type { RunGraphOptions } from '@banger/vm';
 import type { DaemonContext } from './context.js';
 
-/** Options of `runGraph`. */
-export interface RunGraphOptions {
-  /** The graph instance (`kernel:debian-cloud`, `image-build:debian-minimal`, `vm:sandbox`); keys the step state. */
-  graphId: string;
-  steps: Graph;
-  /** The handler's signal: aborting cancels the running steps (they clean up), nothing new starts. */
-  signal: AbortSignal;
-  /** Receives every StepEvent in order; pass the handler's `emit` so the CLI renders them. */
-  emit: (event: StepEvent) => void;
-  /** Plan only: return the plan with the reason for every step and change nothing. */
-  explain?: boolean;
-  /** Let steps that destroy user data run (the plan lists them as conflicts otherwise and nothing runs). */
-  allowDestructive?: boolean;
-  /** The hint of a destructive refusal, naming the caller's flag (`re-run with --force`). */
-  destructiveHint?: string;
-  /**
-   * What two runs must not do at once, when more than this graph id: e.g.
-   * `image pull X` and `image build X` both write images/X, so both lock
-   * `image:X`. Default: the graph id.
-   */
-  lockKey?: string;
-}
+/** Options of `runGraph`: declared in @banger/vm (its VmGraphRunner takes the same), re-exported for the services. */
+export type { RunGraphOptions };
 
 /** What `runGraph` did: the plan when explaining, else the (successful) result. */
 export type RunGraphOutcome = { explained: true; plan: PlanSummaryWire } | { explained: false; result: GraphResult };

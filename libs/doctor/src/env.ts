@@ -1,5 +1,6 @@
 import { accessSync, constants, readFileSync, statSync, statfsSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join } from 'node:path';
+import { hostResolves } from '@banger/dns';
 import { isRoot, run } from '@banger/host';
 
 /** Directories searched after PATH, like `findExecutable` in @banger/host: admin tools live there. */
@@ -26,6 +27,8 @@ export interface DoctorEnv {
   diskSpace(dir: string): { freeBytes: number; totalBytes: number; probed: string } | undefined;
   /** Runs a command (absolute path), never throwing for a non-zero status. */
   exec(binary: string, args: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /** The address the host's own resolver (`getent hosts`, i.e. nsswitch) gives `name`; undefined when it does not resolve. */
+  resolveHost(name: string): Promise<string | undefined>;
 }
 
 /** The doctor environment of this process: PATH plus the sbin dirs, real file system, real commands. */
@@ -81,6 +84,7 @@ export function hostDoctorEnv(pathVar = process.env['PATH'] ?? ''): DoctorEnv {
         return { exitCode: 127, stdout: '', stderr: error instanceof Error ? error.message : String(error) };
       }
     },
+    resolveHost: (name) => hostResolves(name),
   };
 }
 

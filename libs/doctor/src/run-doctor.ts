@@ -2,6 +2,7 @@ import { currentHostFacts, resolveVmDefaults, type HostFacts } from '@banger/con
 import { bridgeSubnetCheck } from './checks/bridge.js';
 import { daemonCheck } from './checks/daemon.js';
 import { diskCheck } from './checks/disk.js';
+import { dnsCheck } from './checks/dns.js';
 import { firecrackerCheck } from './checks/firecracker.js';
 import { hypervisorCheck, probeHypervisor } from './checks/hypervisor.js';
 import { kvmCheck, probeKvm } from './checks/kvm.js';
@@ -14,7 +15,7 @@ import { tunCheck } from './checks/tun.js';
 import { vmDefaultsCheck } from './checks/vm-defaults.js';
 import { once, type CheckContext } from './context.js';
 import { hostDoctorEnv, type DoctorEnv } from './env.js';
-import type { DaemonProbe, DoctorCheck, DoctorCheckResult, DoctorReport, RunDoctorOptions } from './types.js';
+import type { DaemonProbe, DnsProbe, DoctorCheck, DoctorCheckResult, DoctorReport, RunDoctorOptions } from './types.js';
 
 /**
  * The doctor's checks for a config, paths and environment, in report order.
@@ -25,6 +26,7 @@ export function doctorChecks(options: {
   paths: CheckContext['paths'];
   env?: Partial<DoctorEnv>;
   daemon?: DaemonProbe;
+  dns?: DnsProbe;
   host?: HostFacts;
 }): {
   checks: DoctorCheck[];
@@ -54,6 +56,7 @@ export function doctorChecks(options: {
     fileSyncCheck(context),
     vmDefaultsCheck(() => resolveVmDefaults(options.config, host()), host),
     ...(options.daemon ? [daemonCheck(context, options.daemon)] : []),
+    ...(options.dns ? [dnsCheck(context, options.dns)] : []),
   ];
   return { checks, context, host };
 }

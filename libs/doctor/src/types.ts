@@ -1,3 +1,4 @@
+import type { DnsStatus } from '@banger/api';
 import type { BangerConfig, BangerPaths, HostFacts, ResolvedVmDefaults } from '@banger/config';
 import type { HypervisorChoice } from '@banger/hypervisor';
 
@@ -54,11 +55,22 @@ export interface DoctorReport {
 /** The daemon probe the CLI passes in: whether bangerd answers, and a one-line status. */
 export type DaemonProbe = () => Promise<{ ok: boolean; detail: string }>;
 
+/**
+ * What the DNS check needs from a running daemon: its `dns.status` and one VM
+ * with an address to resolve (a running one preferably; stopped VMs keep
+ * their lease and their record). The probe returns undefined when no daemon
+ * runs: the CLI builds it from `dns.status` + `vm.list` only when bangerd
+ * already answers, since the doctor never starts it.
+ */
+export type DnsProbe = () => Promise<{ vm?: { name: string; ip: string }; status: DnsStatus } | undefined>;
+
 export interface RunDoctorOptions {
   config: BangerConfig;
   paths: BangerPaths;
   /** Omitted: no daemon check (e.g. when the daemon itself runs the doctor). */
   daemon?: DaemonProbe;
+  /** Omitted: no `.vm` DNS check (e.g. when the daemon itself runs the doctor). */
+  dns?: DnsProbe;
   /** Replaces parts of the host environment the checks look at (tests). */
   env?: Partial<import('./env.js').DoctorEnv>;
   /** Host facts for vm_defaults; default: this host's. */

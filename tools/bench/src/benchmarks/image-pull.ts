@@ -6,12 +6,12 @@
 // `curl -s URL | tee bundle.zst | zstd -d -o rootfs.ext4` + `sha256sum -c`.
 // The bundle is the 4 GiB / ~700 MB-used image of the clone benchmark,
 // published once with publishImage and cached.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@banger/host';
 import { parseIndex, publishImage, pullImage, type CatalogEntry } from '@banger/images';
 import { defineBenchmark } from '../benchmark.js';
-import { benchCacheDir, cachedArtefact, logSetup } from '../fixtures/cache-dir.js';
+import { cachedArtefact, logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
 import { allocatedBytes, ensureBenchImage, type BenchImage } from '../fixtures/rootfs-image.js';
 import { serveDirectory, type StaticServer } from '../fixtures/static-server.js';
 
@@ -42,7 +42,7 @@ async function setup(): Promise<Context> {
     },
   };
   logSetup(`bundle: ${Math.round(entry.bundle!.size / 2 ** 20)} MiB compressed, ${entry.bundle!.uncompressedSize / 2 ** 30} GiB rootfs, served at ${entry.bundle!.url}`);
-  const work = await mkdtemp(join(benchCacheDir(), 'work-pull-'));
+  const work = await makeWorkDir('pull');
   return { image, entry, server, work, run: 0, phases: [] };
 }
 

@@ -7,12 +7,12 @@
 // Cold: every run starts with an empty blob cache / an empty OCI layout.
 // Warm: the blobs are already local (banger's cache / the OCI layout), so
 // both sides only flatten and make the ext4.
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@banger/host';
 import { pullOciImage } from '@banger/oci';
 import { defineBenchmark } from '../benchmark.js';
-import { benchCacheDir, logSetup } from '../fixtures/cache-dir.js';
+import { logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
 import { ensureOciLayers } from '../fixtures/oci-layers.js';
 import { pushOciImage, startRegistry, type LoopbackRegistry } from '../fixtures/registry.js';
 
@@ -34,7 +34,7 @@ interface Context {
 function setupFor(warm: boolean): () => Promise<Context> {
   return async () => {
     const layers = await loadLayers();
-    const work = await mkdtemp(join(benchCacheDir(), 'work-oci-'));
+    const work = await makeWorkDir('oci');
     try {
       const registry = await startRegistry(join(work, 'registry'));
       await pushOciImage(registry.host, REPO, TAG, layers);

@@ -4,12 +4,12 @@
 // where the file system can do it. Both sides write into the same directory,
 // next to the image (a reflink needs one file system), and each removes its
 // previous copy first so the disk does not fill up (both pay that).
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@banger/host';
 import { cloneRootfs } from '@banger/vm';
 import { defineBenchmark } from '../benchmark.js';
-import { benchCacheDir } from '../fixtures/cache-dir.js';
+import { benchCacheDir, makeWorkDir } from '../fixtures/cache-dir.js';
 import { reflinkProblem } from '../fixtures/reflink.js';
 import { allocatedBytes, ensureBenchImage, type BenchImage } from '../fixtures/rootfs-image.js';
 
@@ -21,7 +21,7 @@ interface Context {
 async function setup(): Promise<Context> {
   const image = await ensureBenchImage();
   // Beside the cached image, not in /tmp: a reflink cannot cross file systems.
-  const work = await mkdtemp(join(benchCacheDir(), 'work-clone-'));
+  const work = await makeWorkDir('clone');
   return { image, work };
 }
 

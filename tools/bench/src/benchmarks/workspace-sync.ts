@@ -10,9 +10,9 @@
 import { cp, mkdtemp, open, readdir, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@banger/host';
-import { buildManifest, listWorkspaceFiles, openSshSession, sshGuestExec, syncWorkspace, type Manifest } from '@banger/guest';
+import { buildManifest, listWorkspaceFiles, openSshSession, sshGuestExec, syncWorkspace, type Manifest, type SyncWorkspaceResult } from '@banger/guest';
 import { defineBenchmark } from '../benchmark.js';
-import { benchCacheDir, logSetup } from '../fixtures/cache-dir.js';
+import { logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
 import { ensureBenchRepo, repoFiles } from '../fixtures/git-repo.js';
 import { sshdProblem, startSshd, type LoopbackSshd } from '../fixtures/sshd.js';
 
@@ -34,7 +34,7 @@ interface Context {
 
 async function baseSetup(): Promise<Context> {
   const cached = await ensureBenchRepo();
-  const work = await mkdtemp(join(benchCacheDir(), 'work-sync-'));
+  const work = await makeWorkDir('sync');
   try {
     // A private copy: re-sync runs rewrite files, and the cached repo must stay as it was made.
     const repo = join(work, 'repo');
@@ -56,11 +56,11 @@ async function teardown(ctx: Context): Promise<void> {
   await rm(ctx.work, { recursive: true, force: true });
 }
 
-async function bangerSync(ctx: Context, guestDir: string, previous?: Manifest): Promise<Manifest> {
+async function bangerSync(ctx: Context, guestDir: string, previous?: Manifest): Promise<SyncWorkspaceResult> {
   const session = await openSshSession({ host: '127.0.0.1', port: ctx.sshd.port, privateKey: ctx.sshd.userKey.privateKey, hostKey: ctx.sshd.hostKey.publicKey });
   try {
     const result = await syncWorkspace({ exec: sshGuestExec(session), repoDir: ctx.repo, guestDir, ...(previous ? { previous } : {}) });
-    return result.manifest;
+    return result;
   } finally {
     session.close();
   }
@@ -151,7 +151,8 @@ export default [
     },
     // Each run copies into a new directory (removing 20 000 files would blur the timing); teardown removes them all.
     async banger(ctx) {
-      await bangerSync(ctx, join(ctx.work, 'guest', `banger-${ctx.bangerRuns++}`));
+      const result = await bangerSync(ctx, join(ctx.work, 'guest', `banger-${ctx.bangerRuns++}`));
+      if (result.transferred.files < repoFiles().length) throw new Error(`first sync sent ${result.transferred.files} files, expected at least ${repoFiles().length}`);
     },
     async runBaseline(ctx) {
       await rsyncTo(ctx, join(ctx.work, 'guest', `rsync-${ctx.rsyncRuns++}`));
@@ -165,7 +166,7 @@ export default [
     async setup() {
       const ctx = await baseSetup();
       try {
-        ctx.manifest = await bangerSync(ctx, ctx.bangerDest);
+        ctx.manifest = (await bangerSync(ctx, ctx.bangerDest)).manifest;
         await rsyncTo(ctx, ctx.rsyncDest);
         return ctx;
       } catch (error) {
@@ -176,7 +177,7 @@ export default [
     async teardown(ctx) {
       try {
         // The last round's other side touched files after this side synced: one more sync each, then both must match.
-        ctx.manifest = await bangerSync(ctx, ctx.bangerDest, ctx.manifest);
+        ctx.manifest = (await bangerSync(ctx, ctx.bangerDest, ctx.manifest)).manifest;
         await rsyncTo(ctx, ctx.rsyncDest);
         await expectSameTree(ctx, ctx.bangerDest);
         await expectSameTree(ctx, ctx.rsyncDest);
@@ -188,7 +189,10 @@ export default [
     // Both sides rewrite the same 200 files before syncing (a few ms), so each sees exactly 1 % changed.
     async banger(ctx) {
       await touchOnePercent(ctx);
-      ctx.manifest = await bangerSync(ctx, ctx.bangerDest, ctx.manifest);
+      const result = await bangerSync(ctx, ctx.bangerDest, ctx.manifest);
+      // The row claims 1 %: fail rather than time a sync that sent something else.
+      if (result.transferred.files !== ctx.touched.length) throw new Error(`re-sync sent ${result.transferred.files} files, expected ${ctx.touched.length}`);
+      ctx.manifest = result.manifest;
     },
     async runBaseline(ctx) {
       await touchOnePercent(ctx);

@@ -1,3 +1,4 @@
+import type { ResultOf } from '@banger/api';
 import { loadConfig } from '@banger/config';
 import { ExitError } from '@banger/errors';
 import type { CommandGroup } from '../command-group.js';
@@ -13,7 +14,7 @@ import { toJson } from '../../output/format.js';
 export const doctorCommand: CommandGroup = (program, ctx) => {
   program
     .command('doctor')
-    .description('check the host: KVM, hypervisors, host tools, disk, the daemon; print the effective vm_defaults')
+    .description('check the host: KVM, hypervisors, host tools, disk, the daemon, .vm DNS; print the effective vm_defaults')
     .option('--json', 'print JSON')
     .action((options: { json?: boolean }) => doctor(ctx, options));
 };
@@ -23,7 +24,7 @@ async function doctor(ctx: CliContext, options: { json?: boolean }): Promise<voi
   const config = loadConfig(paths);
   // Loaded on demand: only this command needs the host probes.
   const { runDoctor, formatDoctorReport } = await import('@banger/doctor');
-  const report = await runDoctor({ config, paths, daemon: () => daemonHealth(ctx) });
+  const report = await runDoctor({ config, paths, daemon: () => daemonHealth(ctx), dns: () => dnsFindings(ctx) });
   ctx.out(options.json ? toJson(report) : formatDoctorReport(report, { color: ctx.color }));
   if (!report.ok) throw new ExitError(1);
 }
@@ -41,5 +42,25 @@ async function daemonHealth(ctx: CliContext): Promise<{ ok: boolean; detail: str
     return { ok: true, detail: `running (pid ${pid}, version ${daemonVersion}, socket ${paths.socketPath})` };
   } catch (error) {
     return { ok: false, detail: `not answering on ${paths.socketPath}: ${(error as Error).message}` };
+  }
+}
+
+/**
+ * What the `.vm` DNS check needs, from a daemon that is ALREADY running
+ * (`dns.status` and a VM with an address, a running one first); undefined
+ * when none runs — never ctx.daemon(), which would start one.
+ */
+async function dnsFindings(ctx: CliContext): Promise<{ vm?: { name: string; ip: string }; status: ResultOf<'dns.status'> } | undefined> {
+  const running = await probeDaemon(ctx.paths(), ctx.version, 2_000);
+  if (!running) return undefined;
+  const { client } = running;
+  try {
+    const status = await client.call('dns.status', {}, { signal: ctx.signal, timeoutMs: 5_000 });
+    const vms = await client.call('vm.list', {}, { signal: ctx.signal, timeoutMs: 5_000 });
+    // Stopped VMs keep their lease and their record, so they will do when none runs.
+    const vm = vms.find((v) => v.state === 'running' && v.ip) ?? vms.find((v) => v.ip);
+    return { status, ...(vm?.ip ? { vm: { name: vm.name, ip: vm.ip } } : {}) };
+  } finally {
+    client.close();
   }
 }

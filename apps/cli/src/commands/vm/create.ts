@@ -1,10 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { parseSize } from '@banger/config';
-import type { PlanSummaryWire } from '@banger/api';
-import { formatPlan } from '@banger/taskgraph';
 import type { CliContext } from '../../context.js';
-import { toJson } from '../../output/format.js';
-import { vmStreamedCall } from './vm-stream.js';
+import { streamedCall } from '../streamed-call.js';
 
 /** Flags of `banger vm create`. */
 export interface CreateOptions {
@@ -32,15 +29,9 @@ export async function createCommand(ctx: CliContext, options: CreateOptions): Pr
     ...(options.memory !== undefined ? { memoryMib: options.memory } : {}),
     ...(options.disk !== undefined ? { diskBytes: options.disk } : {}),
   };
-  if (options.explain) {
-    const { client } = await ctx.daemon();
-    const result = await client.call('vm.create', { ...params, explain: true }, { signal: ctx.signal });
-    const plan = result.plan as PlanSummaryWire | undefined;
-    if (plan) ctx.out(options.json ? toJson(plan) : formatPlan(plan));
-    return;
-  }
-  const result = await vmStreamedCall(ctx, 'vm.create', params, options);
-  if (!options.json && result.vm) {
+  const result = await streamedCall(ctx, 'vm.create', params, options);
+  // With --explain the plan is all that is printed.
+  if (!options.json && !options.explain && result.vm) {
     ctx.out(`vm ${result.vm.name} is running at ${result.vm.ip ?? '(no address)'}; connect with: banger vm ssh ${result.vm.name}`);
   }
 }

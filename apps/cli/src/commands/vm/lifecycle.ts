@@ -1,16 +1,16 @@
 import type { CliContext } from '../../context.js';
 import { toJson } from '../../output/format.js';
-import { vmStreamedCall } from './vm-stream.js';
+import { streamedCall } from '../streamed-call.js';
 
 /** `banger vm start NAME`: boots a stopped VM and waits for ssh (progress like create). */
 export async function startCommand(ctx: CliContext, name: string, options: { json?: boolean }): Promise<void> {
-  const vm = await vmStreamedCall(ctx, 'vm.start', { name }, options);
+  const vm = await streamedCall(ctx, 'vm.start', { name }, options);
   if (!options.json) ctx.out(`vm ${vm.name} is running at ${vm.ip ?? '(no address)'}`);
 }
 
 /** `banger vm restart NAME [--force]`. */
 export async function restartCommand(ctx: CliContext, name: string, options: { json?: boolean; force?: boolean }): Promise<void> {
-  const vm = await vmStreamedCall(ctx, 'vm.restart', { name, ...(options.force ? { force: true } : {}) }, options);
+  const vm = await streamedCall(ctx, 'vm.restart', { name, ...(options.force ? { force: true } : {}) }, options);
   if (!options.json) ctx.out(`vm ${vm.name} restarted; running at ${vm.ip ?? '(no address)'}`);
 }
 

@@ -8,7 +8,7 @@ import type { CliContext } from '../../context.js';
 import { parseDisk, parseMemory, parseVcpu } from './create.js';
 import { ensureRunVm, type RunVmSpec } from './run/ensure-vm.js';
 import { guestCommandLine, guestShellLine, jsonOutputSink, runGuestCommand, runSystemSsh } from './run/session.js';
-import { runStreamed } from './run/stream.js';
+import { streamedCall } from '../streamed-call.js';
 
 /** Flags of `banger vm run`. */
 export interface RunOptions {
@@ -127,11 +127,12 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
 
     let sync: WorkspaceSyncResult | undefined;
     if (workspace) {
-      const result = await runStreamed(
+      const result = await streamedCall(
         ctx,
         'workspace.sync',
         { vm: vm.name, repoDir: workspace.repoDir, ...(options.branch !== undefined ? { branch: options.branch } : {}), ...(options.from !== undefined ? { from: options.from } : {}) },
         { json },
+        { resultWithMethod: true },
       );
       sync = result.sync;
       if (sync && !json) {

@@ -1,7 +1,7 @@
 import type { ParamsOf } from '@banger/api';
 import { BangerError, CancelledError, ExitCode, NotFoundError } from '@banger/errors';
 import type { CliContext } from '../../../context.js';
-import { runStreamed } from './stream.js';
+import { streamedCall } from '../../streamed-call.js';
 
 /** What `vm run` asks for when it has to create the VM. */
 export interface RunVmSpec {
@@ -48,7 +48,7 @@ export async function ensureRunVm(ctx: CliContext, spec: RunVmSpec, options: { j
         return { name: existing.name, how: 'reused' };
       }
       await withSshDeadline(ctx, existing.name, spec.sshTimeoutMs, (streamOptions) =>
-        runStreamed(ctx, 'vm.start', { name: existing.name }, { json: options.json, ...streamOptions }),
+        streamedCall(ctx, 'vm.start', { name: existing.name }, { json: options.json }, { ...streamOptions, resultWithMethod: true }),
       );
       return { name: existing.name, how: 'started' };
     }
@@ -69,9 +69,9 @@ export async function ensureRunVm(ctx: CliContext, spec: RunVmSpec, options: { j
   };
   let named = spec.name;
   const result = await withSshDeadline(ctx, () => named ?? 'the new VM', spec.sshTimeoutMs, (streamOptions) =>
-    runStreamed(ctx, 'vm.create', params, {
-      json: options.json,
+    streamedCall(ctx, 'vm.create', params, { json: options.json }, {
       signal: streamOptions.signal,
+      resultWithMethod: true,
       tap: (event) => {
         tap(event);
         named = /^vm:(.+)$/.exec(event.graphId ?? '')?.[1] ?? named;
