@@ -1,3 +1,4 @@
+import './env-hygiene.js';
 import { runCli } from './run-cli.js';
 
 const controller = new AbortController();
