@@ -1,4 +1,5 @@
 import { lstat, readFile, readlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -8,6 +9,7 @@ import type { Pack } from 'tar-stream';
 import { CancelledError, InternalError, UserError } from '@banger/errors';
 import type { ProgressSink } from '@banger/host';
 import { shellQuote } from '../ssh/open-ssh-args.js';
+import { coalesce } from './coalesce.js';
 import type { GuestExec, GuestExecResult } from './guest-exec.js';
 import { listWorkspaceFiles } from './list-files.js';
 import { buildManifest, diffManifests, type Manifest } from './manifest.js';
@@ -38,6 +40,9 @@ export interface SyncWorkspaceResult {
 
 // Small files are read whole: faster than a stream each, and their size cannot drift mid-entry.
 const WHOLE_FILE_LIMIT = 1024 * 1024;
+// How far reading runs ahead of packing: enough to keep a few reads in flight, little memory.
+const READ_AHEAD_FILES = 64;
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
 /**
  * Brings the guest copy at `guestDir` up to date with the host repository:
@@ -74,9 +79,9 @@ export async function syncWorkspace(options: SyncWorkspaceOptions): Promise<Sync
     let written = false;
     let writeError: unknown;
     const writing = (async () => {
-      for (const path of changed) {
+      for await (const entry of readAhead(repoDir, changed)) {
         if (signal?.aborted) throw new CancelledError('workspace sync: cancelled');
-        bytes += await Promise.race([addEntry(pack, repoDir, path), closed]);
+        bytes += await Promise.race([addEntry(pack, repoDir, entry), closed]);
         progress?.bytes?.(bytes, total);
       }
       pack.finalize();
@@ -86,9 +91,13 @@ export async function syncWorkspace(options: SyncWorkspaceOptions): Promise<Sync
       pack.destroy();
     });
     const command = `mkdir -p -- ${shellQuote(guestDir)} && tar -x -f - -C ${shellQuote(guestDir)}`;
+    // Large writes into the channel instead of one per tar header, file and padding (see coalesce).
+    // A failure on either side surfaces through `writeError` and the guest's status, not here.
+    const stdin = coalesce();
+    pipeline(pack as unknown as Readable, stdin).catch(() => undefined);
     let result: GuestExecResult;
     try {
-      result = await exec(command, { stdin: pack as unknown as Readable, signal });
+      result = await exec(command, { stdin, signal });
     } catch (error) {
       pack.destroy();
       await writing;
@@ -109,39 +118,99 @@ export async function syncWorkspace(options: SyncWorkspaceOptions): Promise<Sync
   return { manifest, transferred: { files: changed.length, bytes }, deleted };
 }
 
-/** Adds one file or symlink to the tar; returns the content bytes sent. */
-async function addEntry(pack: Pack, repoDir: string, path: string): Promise<number> {
+/** A file or symlink read ahead of the tar stream (big files are streamed when packed). */
+interface ReadEntry {
+  path: string;
+  stat: Stats;
+  linkname?: string;
+  content?: Buffer;
+}
+
+/**
+ * Reads the entries to send in order, up to READ_AHEAD_FILES / READ_AHEAD_BYTES
+ * ahead of the one being packed, so the disk reads overlap the stream instead of
+ * each file waiting for the previous one to be sent. A read failure surfaces
+ * when its entry's turn comes, so the first culprit in order is the one named.
+ */
+async function* readAhead(repoDir: string, paths: readonly string[]): AsyncGenerator<ReadEntry> {
+  const queue: { promise: Promise<ReadEntry>; bytes: number }[] = [];
+  let next = 0;
+  let queuedBytes = 0;
+  const fill = (): void => {
+    while (next < paths.length && queue.length < READ_AHEAD_FILES && queuedBytes < READ_AHEAD_BYTES) {
+      const promise = readEntry(repoDir, paths[next++]!);
+      promise.catch(() => undefined); // awaited in order below; this only marks it handled meanwhile
+      // Sizes are unknown until lstat: count each file as the small-file cap until it is read.
+      const slot = { promise, bytes: WHOLE_FILE_LIMIT };
+      queue.push(slot);
+      queuedBytes += slot.bytes;
+      promise.then(
+        (entry) => {
+          queuedBytes += (entry.content?.length ?? 0) - slot.bytes;
+          slot.bytes = entry.content?.length ?? 0;
+        },
+        () => undefined,
+      );
+    }
+  };
+  fill();
+  while (queue.length > 0) {
+    const slot = queue.shift()!;
+    const entry = await slot.promise;
+    queuedBytes -= slot.bytes;
+    fill();
+    yield entry;
+  }
+}
+
+async function readEntry(repoDir: string, path: string): Promise<ReadEntry> {
   const full = join(repoDir, path);
-  const stat = await lstat(full).catch(() => undefined);
-  const base = { name: path, mode: (stat?.mode ?? 0o644) & 0o7777, mtime: stat?.mtime ?? new Date(), uid: 0, gid: 0, uname: 'root', gname: 'root' };
   try {
-    if (!stat) throw new Error('it disappeared');
-    if (stat.isSymbolicLink()) {
-      const linkname = await readlink(full);
+    const stat = await lstat(full).catch(() => {
+      throw new Error('it disappeared');
+    });
+    if (stat.isSymbolicLink()) return { path, stat, linkname: await readlink(full) };
+    if (stat.size <= WHOLE_FILE_LIMIT) return { path, stat, content: await readFile(full) };
+    return { path, stat };
+  } catch (error) {
+    throw fileError(path, error);
+  }
+}
+
+/** Adds one file or symlink to the tar; returns the content bytes sent. */
+async function addEntry(pack: Pack, repoDir: string, entry: ReadEntry): Promise<number> {
+  const { path, stat, linkname, content } = entry;
+  const base = { name: path, mode: stat.mode & 0o7777, mtime: stat.mtime, uid: 0, gid: 0, uname: 'root', gname: 'root' };
+  try {
+    if (linkname !== undefined) {
       await new Promise<void>((resolve, reject) => pack.entry({ ...base, type: 'symlink', linkname }, (e) => (e ? reject(e) : resolve())));
       return 0;
     }
-    if (stat.size <= WHOLE_FILE_LIMIT) {
-      const content = await readFile(full);
+    if (content) {
       await new Promise<void>((resolve, reject) => pack.entry({ ...base, type: 'file', size: content.length }, content, (e) => (e ? reject(e) : resolve())));
       return content.length;
     }
-    const entry = pack.entry({ ...base, type: 'file', size: stat.size });
-    await pipeline(createReadStream(full, { end: stat.size - 1 }), entry);
+    const stream = pack.entry({ ...base, type: 'file', size: stat.size });
+    await pipeline(createReadStream(join(repoDir, path), { end: stat.size - 1 }), stream);
     return stat.size;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') {
-      throw new UserError('WORKSPACE_FILE_UNREADABLE', `workspace sync: cannot read ${path}: permission denied`, {
-        hint: 'fix its permissions, or add it to .gitignore',
-        cause: error,
-      });
-    }
-    throw new UserError('WORKSPACE_FILE_CHANGED', `workspace sync: ${path} changed while it was being copied: ${(error as Error).message}`, {
-      hint: 'run the command again once the file is written',
+    throw fileError(path, error);
+  }
+}
+
+function fileError(path: string, error: unknown): UserError {
+  if (error instanceof UserError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new UserError('WORKSPACE_FILE_UNREADABLE', `workspace sync: cannot read ${path}: permission denied`, {
+      hint: 'fix its permissions, or add it to .gitignore',
       cause: error,
     });
   }
+  return new UserError('WORKSPACE_FILE_CHANGED', `workspace sync: ${path} changed while it was being copied: ${(error as Error).message}`, {
+    hint: 'run the command again once the file is written',
+    cause: error,
+  });
 }
 
 /** Ancestors of deleted paths that hold nothing in the new manifest, deepest first. */

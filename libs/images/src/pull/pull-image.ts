@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ConflictError, InternalError, NotFoundError } from '@banger/errors';
-import { run, type ProgressSink } from '@banger/host';
+import type { ProgressSink } from '@banger/host';
 import { buildImage } from '../build/build-image.js';
 import { removeTree } from '../build/remove-tree.js';
 import type { CatalogEntry } from '../catalog/catalog-schema.js';
@@ -10,6 +10,7 @@ import { cleanStaleTemps, tempSibling, writeJsonAtomic } from '../fs/atomic.js';
 import { extractRootSkel } from '../fs/root-skel.js';
 import { sha256File } from '../fs/sha256.js';
 import { MANIFEST_FILE, parseManifest, ROOT_SKEL_FILE, ROOTFS_FILE, type ImageManifest } from '../manifest.js';
+import { decompressRootfs } from './decompress-rootfs.js';
 import { BundleUnreachableError, downloadBundle } from './download.js';
 
 export interface PullImageOptions {
@@ -67,15 +68,15 @@ async function installBundle(entry: CatalogEntry, bundleFile: string, destDir: s
   try {
     const rootfs = join(tmp, ROOTFS_FILE);
     progress?.line?.(`decompressing ${ROOTFS_FILE} (${Math.round(bundle.uncompressedSize / 2 ** 20)} MiB, sparse)`);
-    // zstd writes files sparse by default (it seeks over zero runs); --sparse makes that explicit.
-    await run('zstd', ['-d', '-q', '-f', '--sparse', '-o', rootfs, bundleFile], { signal });
-    const size = (await stat(rootfs)).size;
+    // One pass: the rootfs is hashed while it is decompressed and written sparse, instead of
+    // `zstd -d --sparse` followed by a second read of the whole 4 GiB file (docs/performance.md §5).
+    // progress.bytes stays the download's (callers draw one bar per pull); decompression reports by line.
+    const { sha256, size } = await decompressRootfs({ bundleFile, dest: rootfs, label: bundle.url, signal });
     if (size !== bundle.uncompressedSize) {
       throw new InternalError('BUNDLE_SIZE_MISMATCH', `bundle ${bundle.url}: decompresses to ${size} bytes, the catalog says ${bundle.uncompressedSize}`, {
         hint: 'republish the bundle',
       });
     }
-    const sha256 = await sha256File(rootfs, signal);
     const published = bundle.manifestUrl ? await fetchManifest(bundle.manifestUrl, signal) : undefined;
     if (published && published.files[ROOTFS_FILE]?.sha256 !== sha256) {
       throw new InternalError('BUNDLE_CHECKSUM_MISMATCH', `bundle ${bundle.url}: rootfs.ext4 sha256 is ${sha256}, its manifest says ${published.files[ROOTFS_FILE]?.sha256}`, {

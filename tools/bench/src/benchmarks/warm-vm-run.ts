@@ -53,6 +53,8 @@ interface Context {
   scriptPath: string;
   /** Every banger run in order; the first is the warm-up. */
   bangerRuns: BangerRun[];
+  /** Every baseline run's wall time in ms, in order; the first is the warm-up. */
+  baselineMs: number[];
   argvShown: boolean;
 }
 
@@ -70,9 +72,11 @@ export default defineBenchmark<Context>({
     const cached = loadVmArtifacts();
     // Short: the daemon's socket lives under BANGER_HOME and must fit in 107 bytes.
     const dir = await mkdtemp(join(tmpdir(), 'bbvm-'));
+    let home: BenchBangerHome | undefined;
+    let daemonPid: number | undefined;
     try {
       const { banger } = await buildCliBundles(dir);
-      const home = new BenchBangerHome(banger, join(dir, 'home'));
+      home = new BenchBangerHome(banger, join(dir, 'home'));
       await home.seed(cached, SIZING, NETWORK);
       // The baseline boots the very files banger boots: the copies in its state dir.
       const artifacts = artifactsIn(home.kernelDir, home.imageDir);
@@ -86,10 +90,11 @@ export default defineBenchmark<Context>({
         rawUsed: 0,
         scriptPath: join(dir, 'raw-boot.sh'),
         bangerRuns: [],
+        baselineMs: [],
         argvShown: false,
       };
       await writeFile(ctx.scriptPath, RAW_BOOT_SCRIPT, { mode: 0o755 });
-      ctx.daemonPid = await home.startDaemon();
+      ctx.daemonPid = daemonPid = await home.startDaemon();
       logSetup(`bangerd pid ${ctx.daemonPid}, BANGER_HOME ${home.home}, ${choice.kind} ${choice.version ?? ''} accel ${choice.accel}, ${SIZING.vcpu} vCPU, ${SIZING.memoryMib} MiB, ${SIZING.diskBytes / 2 ** 30} GiB disk`);
       await setUpRawNetwork(NETWORK);
       const started = performance.now();
@@ -97,6 +102,8 @@ export default defineBenchmark<Context>({
       logSetup(`prepared ${RUNS + 1} baseline VM dirs (rootfs clone + host key + work disk each) in ${((performance.now() - started) / 1000).toFixed(1)} s; script ${ctx.scriptPath}`);
       return ctx;
     } catch (error) {
+      if (daemonPid !== undefined) await home?.shutdown(daemonPid).catch(() => undefined);
+      await removeTap(NETWORK.tap).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
       throw error;
     }
@@ -113,6 +120,7 @@ export default defineBenchmark<Context>({
     if (result.exitCode !== 0) throw new Error(`banger vm run --rm -- true exited ${result.exitCode}: ${lastLine(result.stderr) || lastLine(result.stdout)}`);
     ctx.bangerRuns.push({ result, timeline: parseVmRunTimeline(result) });
     const captured = await argv;
+    if (argv && !captured) logSetup("warning: could not read banger's QEMU command line from /proc during this run; will try again");
     if (captured && !ctx.argvShown) {
       ctx.argvShown = true;
       const baseline = ctx.rawVms[0]!.argv;
@@ -132,11 +140,13 @@ export default defineBenchmark<Context>({
       ctx.rawVms.push(vm);
     }
     ctx.rawUsed++;
+    const started = performance.now();
     await runRawBoot({ scriptPath: ctx.scriptPath, qemuBinary: ctx.qemuBinary, vm, userKey: ctx.factory.userKey, ip: NETWORK.ip, timeoutMs: BASELINE_SSH_DEADLINE_MS });
+    ctx.baselineMs.push(performance.now() - started);
   },
   async teardown(ctx) {
     try {
-      reportBreakdown(ctx.bangerRuns.slice(1));
+      reportBreakdown(ctx.bangerRuns.slice(1), ctx.baselineMs.slice(1));
     } finally {
       await ctx.home.shutdown(ctx.daemonPid);
       await removeTap(NETWORK.tap).catch(() => undefined);
@@ -145,20 +155,29 @@ export default defineBenchmark<Context>({
   },
 });
 
-/** Prints (stderr) where the time of the median measured banger run went, and each run's phases for comparison. */
-function reportBreakdown(runs: BangerRun[]): void {
+/**
+ * Prints (stderr) where the time of the median measured banger run went,
+ * each run's phases, and the like-for-like part: banger's boot + wait-ssh
+ * steps against the baseline's whole script (QEMU start → ssh `true` → kill).
+ */
+function reportBreakdown(runs: BangerRun[], baselineMs: number[]): void {
   if (runs.length === 0) return;
   const sorted = [...runs].sort((a, b) => a.timeline.wallMs - b.timeline.wallMs);
   const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  process.stderr.write(`\n${formatVmRunTimeline(median.timeline, `warm vm run: where the time of banger's median run went (run ${runs.indexOf(median) + 1} of ${runs.length})`)}\n`);
-  const step = (t: VmRunTimeline, id: string) => {
+  const out = (text: string) => process.stderr.write(`${text}\n`);
+  out(`\n${formatVmRunTimeline(median.timeline, `warm vm run: where the time of banger's median run went (run ${runs.indexOf(median) + 1} of ${runs.length})`)}`);
+  const duration = (t: VmRunTimeline, id: string) => t.steps.find((x) => x.id === id)?.durationMs ?? 0;
+  const cell = (t: VmRunTimeline, id: string) => {
     const s = t.steps.find((x) => x.id === id);
     return s ? (s.action === 'skipped' ? 'skip' : String(Math.round(s.durationMs))) : '-';
   };
   const ids = median.timeline.steps.map((s) => s.id);
-  process.stderr.write(`\nall measured banger runs (ms): wall | until planned | graph | ${ids.join(' | ')} | true | delete\n`);
+  out(`\nall measured banger runs (ms): wall | until planned | graph | ${ids.join(' | ')} | true | delete`);
   for (const { timeline: t } of runs) {
-    process.stderr.write(`  ${[t.wallMs, t.untilPlannedMs, t.graphMs].map(Math.round).join(' | ')} | ${ids.map((id) => step(t, id)).join(' | ')} | ${Math.round(t.commandMs)} | ${Math.round(t.deleteMs)}\n`);
+    out(`  ${[t.wallMs, t.untilPlannedMs, t.graphMs].map(Math.round).join(' | ')} | ${ids.map((id) => cell(t, id)).join(' | ')} | ${Math.round(t.commandMs)} | ${Math.round(t.deleteMs)}`);
   }
-  process.stderr.write('\n');
+  const middle = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)] ?? 0;
+  const bootToSsh = runs.map(({ timeline: t }) => duration(t, 'vm.boot') + duration(t, 'vm.wait-ssh'));
+  out(`baseline runs (ms): ${baselineMs.map(Math.round).join(' | ')}`);
+  out(`like for like, medians: banger vm.boot + vm.wait-ssh ${Math.round(middle(bootToSsh))} ms vs baseline script ${Math.round(middle(baselineMs))} ms (QEMU start → ssh true → kill)\n`);
 }
