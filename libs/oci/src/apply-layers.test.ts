@@ -1,11 +1,11 @@
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findExecutable, run } from '@banger/host';
 import { applyLayers, LayerLimitError } from './apply-layers.js';
 import { UnsafeLayerError } from './safe-path.js';
-import { writeGzipLayer, type LayerEntry } from '../test/make-layer.js';
+import { listTree as tree, writeGzipLayer, type LayerEntry } from './testing/index.js';
 
 const asRoot = process.getuid?.() === 0;
 let dir: string;
@@ -26,19 +26,6 @@ async function layers(...specs: LayerEntry[][]) {
     const path = join(dir, `layer${i}.tar.gz`);
     const { digest } = await writeGzipLayer(path, entries);
     out.push({ path, digest });
-  }
-  return out;
-}
-
-/** Every path under root with a one-letter kind, sorted: the whole tree at a glance. */
-async function tree(base: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const name of (await readdir(join(base, prefix))).sort()) {
-    const rel = prefix ? `${prefix}/${name}` : name;
-    const st = await lstat(join(base, rel));
-    if (st.isDirectory()) out.push(`${rel}/`, ...(await tree(base, rel)));
-    else if (st.isSymbolicLink()) out.push(`${rel} -> ${await readlink(join(base, rel))}`);
-    else out.push(rel);
   }
   return out;
 }

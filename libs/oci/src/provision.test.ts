@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findExecutable, run } from '@banger/host';
 import { SSHD_CONFIG } from '@banger/images';
-import { sha256, pushBlob, pushManifest, startRegistry, type TestRegistry } from '../test/registry-fixture.js';
+import { sha256, pushBlob, pushManifest, startRegistry, type TestRegistry } from './testing/index.js';
 import { checkBootable, provisionCommand, writeGuestContract } from './provision.js';
 import { pullOciImage } from './pull.js';
 import { bootAndSsh } from '../test/boot-smoke.js';

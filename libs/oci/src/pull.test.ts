@@ -1,22 +1,14 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile, lstat, readlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { run, findExecutable } from '@banger/host';
 import { blobPath, hasBlob, pruneBlobs, BlobDigestMismatchError } from './blob-cache.js';
 import { pullOciImage, type PullOciImageOptions } from './pull.js';
-import { makeTar, type LayerEntry } from '../test/make-layer.js';
-import { freePort, pushBlob, pushImage, pushManifest, sha256, startProxy, startRegistry, type BuiltLayer, type TestRegistry } from '../test/registry-fixture.js';
+import { buildLayer as layer, freePort, listTree as tree, pushBlob, pushImage, pushManifest, startProxy, startRegistry, type LayerEntry, type TestRegistry } from './testing/index.js';
 
 const tools = ['docker-registry', 'mkfs.ext4', 'debugfs'].filter((t) => !findExecutable(t));
 const asRoot = process.getuid?.() === 0;
-
-async function layer(entries: LayerEntry[]): Promise<BuiltLayer> {
-  const raw = await makeTar(entries);
-  const bytes = gzipSync(raw);
-  return { bytes, digest: sha256(bytes), diffId: sha256(raw) };
-}
 
 /** The minimum that passes the bootability check without provisioning. */
 const bootable: LayerEntry[] = [
@@ -62,18 +54,6 @@ describe.skipIf(tools.length > 0)(`pullOciImage against a real registry on 127.0
   async function dumpExt4(image: string): Promise<string> {
     const out = await mkdtemp(join(dir, 'dump-'));
     await run('debugfs', ['-R', `rdump / ${out}`, image]);
-    return out;
-  }
-
-  async function tree(base: string, prefix = ''): Promise<string[]> {
-    const out: string[] = [];
-    for (const name of (await readdir(join(base, prefix))).sort()) {
-      const rel = prefix ? `${prefix}/${name}` : name;
-      const st = await lstat(join(base, rel));
-      if (st.isDirectory()) out.push(`${rel}/`, ...(await tree(base, rel)));
-      else if (st.isSymbolicLink()) out.push(`${rel} -> ${await readlink(join(base, rel))}`);
-      else out.push(rel);
-    }
     return out;
   }
 

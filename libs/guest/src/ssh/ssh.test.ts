@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { prepareSshd, freePort, sshdUnavailable, type TestSshd } from '../__fixtures__/sshd.js';
+import { prepareSshd, freePort, sshdUnavailable, type TestSshd } from '../testing/index.js';
 import { generateHostKey } from '../keys/host-key.js';
 import { pinHostKey } from '../keys/known-hosts.js';
 import { exitStatusOf, openSshSession, sshExec } from './exec.js';

@@ -14,12 +14,12 @@ import { buildManifest, listWorkspaceFiles, openSshSession, sshGuestExec, syncWo
 import { defineBenchmark } from '../benchmark.js';
 import { logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
 import { ensureBenchRepo, repoFiles } from '../fixtures/git-repo.js';
-import { sshdProblem, startSshd, type LoopbackSshd } from '../fixtures/sshd.js';
+import { sshdUnavailable, startSshd, type TestSshd } from '@banger/guest/testing';
 
 interface Context {
   work: string;
   repo: string;
-  sshd: LoopbackSshd;
+  sshd: TestSshd;
   /** First-sync rows: how many copies each side made (each goes to its own new directory). */
   bangerRuns: number;
   rsyncRuns: number;
@@ -39,7 +39,7 @@ async function baseSetup(): Promise<Context> {
     // A private copy: re-sync runs rewrite files, and the cached repo must stay as it was made.
     const repo = join(work, 'repo');
     await cp(cached, repo, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-    const sshd = await startSshd(await mkdtemp(join(work, 'sshd-')));
+    const sshd = await startSshd(await mkdtemp(join(work, 'sshd-')), { hostKeyComment: 'bench' });
     const touched = repoFiles()
       .filter((_, i) => i % 100 === 0)
       .map((f) => join(repo, f.path));
@@ -137,7 +137,7 @@ export default [
     name: `${NAME}, first sync`,
     baseline: `${RSYNC}, into an empty directory`,
     runs: 5,
-    skip: sshdProblem,
+    skip: sshdUnavailable,
     setup: baseSetup,
     async teardown(ctx) {
       try {
@@ -162,7 +162,7 @@ export default [
     name: `${NAME}, re-sync after touching 1 %`,
     baseline: `${RSYNC}, onto the previous copy`,
     runs: 5,
-    skip: sshdProblem,
+    skip: sshdUnavailable,
     async setup() {
       const ctx = await baseSetup();
       try {

@@ -1,121 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-
-/** Asks the kernel for a free loopback port. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** A real Debian `docker-registry` on 127.0.0.1, storing into `dir`. */
-export interface TestRegistry {
-  host: string;
-  dataDir: string;
-  stop(): Promise<void>;
-}
-
-export async function startRegistry(dir: string): Promise<TestRegistry> {
-  const port = await freePort();
-  const dataDir = join(dir, 'data');
-  await mkdir(dataDir, { recursive: true });
-  const config = join(dir, 'config.yml');
-  await writeFile(
-    config,
-    [
-      'version: 0.1',
-      'log: {level: warn}',
-      `storage: {filesystem: {rootdirectory: ${dataDir}}, delete: {enabled: true}, cache: {}}`,
-      `http: {addr: 127.0.0.1:${port}}`,
-      '',
-    ].join('\n'),
-  );
-  const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const host = `127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    try {
-      const res = await fetch(`http://${host}/v2/`);
-      if (res.ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (i > 100 || child.exitCode !== null) {
-      child.kill();
-      throw new Error(`docker-registry did not start: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    host,
-    dataDir,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-export const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** Pushes a blob with the distribution API's monolithic upload (POST, then PUT ?digest=). */
-export async function pushBlob(host: string, repo: string, bytes: Buffer): Promise<string> {
-  const digest = sha256(bytes);
-  const start = await fetch(`http://${host}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-  if (start.status !== 202) throw new Error(`upload start ${start.status}`);
-  const location = new URL(start.headers.get('location')!, `http://${host}`);
-  location.searchParams.set('digest', digest);
-  const put = await fetch(location, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
-  if (put.status !== 201) throw new Error(`upload ${put.status}: ${await put.text()}`);
-  return digest;
-}
-
-/** Pushes a manifest or index under a tag (or digest); returns its digest. */
-export async function pushManifest(host: string, repo: string, tag: string, manifest: object, mediaType: string): Promise<string> {
-  const body = Buffer.from(JSON.stringify(manifest));
-  const res = await fetch(`http://${host}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body, headers: { 'content-type': mediaType } });
-  if (res.status !== 201) throw new Error(`manifest push ${res.status}: ${await res.text()}`);
-  return sha256(body);
-}
-
-/** A layer blob plus the uncompressed digest the config lists. */
-export interface BuiltLayer {
-  bytes: Buffer;
-  digest: string;
-  diffId: string;
-}
-
-/** Pushes layers, a config and an OCI manifest; returns the manifest digest and descriptor. */
-export async function pushImage(
-  host: string,
-  repo: string,
-  tag: string,
-  layers: readonly BuiltLayer[],
-  platform = { os: 'linux', architecture: 'amd64' },
-): Promise<{ digest: string; size: number; configDigest: string }> {
-  for (const l of layers) await pushBlob(host, repo, l.bytes);
-  const config = Buffer.from(
-    JSON.stringify({ ...platform, config: { Cmd: ['/bin/sh'], Env: ['PATH=/usr/bin:/bin'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) } }),
-  );
-  const configDigest = await pushBlob(host, repo, config);
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.bytes.length })),
-  };
-  const digest = await pushManifest(host, repo, tag, manifest, manifest.mediaType);
-  return { digest, size: Buffer.byteLength(JSON.stringify(manifest)), configDigest };
-}
+import { freePort } from './free-port.js';
 
 /** What a FrontProxy does besides forwarding. */
 export interface ProxyBehaviour {
@@ -141,6 +25,7 @@ export interface FrontProxy {
   stop(): Promise<void>;
 }
 
+/** Starts a FrontProxy on a free 127.0.0.1 port forwarding to the registry at `upstream` (`host:port`). */
 export async function startProxy(upstream: string, behaviour: ProxyBehaviour = {}): Promise<FrontProxy> {
   const log: FrontProxy['log'] = [];
   const tokensIssued: FrontProxy['tokensIssued'] = [];
