@@ -25,7 +25,7 @@ for (const dir of projects) {
   const prod = new Set();
   const dev = new Set();
   for (const file of [...walk(join(dir, 'src')), ...safeWalk(join(dir, 'test'))]) {
-    for (const match of readFileSync(file, 'utf8').matchAll(/from '(@banger\/[a-z0-9-]+)'|import\('(@banger\/[a-z0-9-]+)'\)/g)) {
+    for (const match of readFileSync(file, 'utf8').matchAll(/from '(@banger\/[a-z0-9-]+)(?:\/[a-z0-9/-]+)?'|import\('(@banger\/[a-z0-9-]+)(?:\/[a-z0-9/-]+)?'\)/g)) {
       const name = match[1] ?? match[2];
       if (name === pkg.name) continue;
       (isTest(relative(dir, file)) ? dev : prod).add(name);

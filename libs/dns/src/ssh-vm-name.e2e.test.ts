@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { build } from 'esbuild';
+import { SSHD, writeSshdFiles } from '@banger/guest/testing';
 import { findExecutable } from '@banger/host';
 import { renderSshConfig } from './ssh-config.js';
 
@@ -17,7 +18,7 @@ import { renderSshConfig } from './ssh-config.js';
 const why =
   process.getuid?.() !== 0
     ? 'needs root for ip netns'
-    : !findExecutable('ip') || !existsSync('/usr/sbin/sshd') || !findExecutable('ssh')
+    : !findExecutable('ip') || !existsSync(SSHD) || !findExecutable('ssh')
       ? 'needs iproute2, openssh-server and openssh-client'
       : undefined;
 
@@ -85,28 +86,11 @@ process.stdin.on('end', () => process.exit(0));
     });
     await startInNs(process.execPath, [join(dir, 'dns.mjs'), BRIDGE_IP], /dns ready/);
 
-    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
-    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_ed25519')]);
-    hostPublicKey = (await readFile(join(dir, 'host_key.pub'), 'utf8')).trim().split(' ').slice(0, 2).join(' ');
-    await writeFile(join(dir, 'authorized_keys'), await readFile(join(dir, 'id_ed25519.pub')));
-    await writeFile(
-      join(dir, 'sshd_config'),
-      [
-        `ListenAddress ${GUEST_IP}`,
-        `HostKey ${join(dir, 'host_key')}`,
-        `PidFile ${join(dir, 'sshd.pid')}`,
-        `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'StrictModes no',
-        'UsePAM no',
-        '',
-      ].join('\n'),
-    );
-    if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755 });
-    await startInNs('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')]);
-    await writeFile(join(dir, 'ssh_config'), renderSshConfig({ keyPath: join(dir, 'id_ed25519'), knownHostsPath: join(dir, 'known_hosts') }));
+    // The guest's sshd: keys and config from the shared fixture, listening on the guest address inside the namespace.
+    const sshd = await writeSshdFiles(dir, { listenAddress: GUEST_IP, port: 22 });
+    hostPublicKey = sshd.hostKey.publicKey;
+    await startInNs(SSHD, ['-D', '-e', '-f', sshd.configPath]);
+    await writeFile(join(dir, 'ssh_config'), renderSshConfig({ keyPath: sshd.userKey.privateKeyPath, knownHostsPath: join(dir, 'known_hosts') }));
   }, 120_000);
 
   afterAll(async () => {

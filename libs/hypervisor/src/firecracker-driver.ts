@@ -1,15 +1,16 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, HostCommandError, InternalError } from '@banger/errors';
 import { AGENT_VSOCK_PORT, type AgentChannelCapable, type SnapshotCapable, type DriverCallOptions, type HypervisorDriver, type StopOptions, type VmHandle, type VmSpec, type VmStatus } from './driver.js';
 import { connectFirecrackerVsock } from './agent-connect.js';
-import { logTail, removeQuietly } from './cleanup-files.js';
+import { logTail } from './cleanup-files.js';
 import { firecrackerRequest, type FirecrackerCall } from './firecracker-api.js';
 import { buildFirecrackerArgs, buildFirecrackerCalls } from './firecracker-calls.js';
-import { killHard, processAlive, settledStatus, spawnDetached, waitGone, watchProcess } from './process.js';
+import { processAlive, settledStatus, spawnDetached } from './process.js';
 import { MIN_FIRECRACKER_VERSION, versionAtLeast } from './select.js';
-import { validateVmSpec, vmFiles } from './vm-spec.js';
+import { startVmProcess, stopVmProcess, VmProcessDriver } from './vm-process.js';
+import { vmFiles } from './vm-spec.js';
 
 export interface FirecrackerDriverOptions {
   /** firecracker path (HypervisorChoice.binary). */
@@ -26,57 +27,54 @@ export interface FirecrackerDriverOptions {
  * Guest console (the process's stdout) goes to spec.consoleLogPath, the
  * VMM's own log to <vmDir>/firecracker.log.
  */
-export class FirecrackerDriver implements HypervisorDriver, AgentChannelCapable, SnapshotCapable {
+export class FirecrackerDriver extends VmProcessDriver implements HypervisorDriver, AgentChannelCapable, SnapshotCapable {
   readonly kind = 'firecracker' as const;
 
-  constructor(private readonly options: FirecrackerDriverOptions) {}
+  constructor(private readonly options: FirecrackerDriverOptions) {
+    super();
+  }
 
   async start(spec: VmSpec, options: DriverCallOptions & { existing?: VmHandle } = {}): Promise<VmHandle> {
     const { existing, signal } = options;
-    if (existing && processAlive(existing.pid, existing.startTime)) return existing;
-    validateVmSpec(spec);
     const files = vmFiles(spec.vmDir);
-    mkdirSync(spec.vmDir, { recursive: true, mode: 0o700 });
-    // Firecracker binds these itself and fails on any leftover file.
-    removeQuietly(files.firecrackerSocket, spec.agentSocketPath);
-    // PUT /logger opens the file without creating it.
-    closeSync(openSync(files.firecrackerLog, 'a', 0o600));
-
-    // stdout is the guest console. It goes to a regular file: Firecracker sets
-    // its stdout O_NONBLOCK, which is harmless on a file but would lose console
-    // bytes on a slow pipe (and flip a shared terminal to non-blocking).
-    const proc = await spawnDetached(this.options.binary, buildFirecrackerArgs(spec), {
-      stdoutPath: spec.consoleLogPath,
-      stderrPath: files.hypervisorLog,
-      cwd: spec.vmDir,
-    });
-    const handle: VmHandle = {
-      kind: 'firecracker',
-      pid: proc.pid,
-      startTime: proc.startTime,
-      vmDir: spec.vmDir,
-      ...(spec.agentSocketPath ? { agentSocketPath: spec.agentSocketPath } : {}),
-    };
-    try {
-      await this.waitForSocket(handle, files.firecrackerSocket, files.hypervisorLog);
-      const version = (await this.call(files.firecrackerSocket, { method: 'GET', path: '/version' })) as { firecracker_version?: string } | undefined;
-      const v = version?.firecracker_version ?? '';
-      if (!versionAtLeast(v || '0', MIN_FIRECRACKER_VERSION)) {
-        throw new HostCommandError('firecracker', `${this.options.binary} is Firecracker ${v || '(unknown version)'}, banger needs ≥ ${MIN_FIRECRACKER_VERSION}`, {
-          hint: 'install a newer Firecracker or set hypervisor = qemu',
+    return startVmProcess(spec, existing, {
+      // Firecracker binds these itself and fails on any leftover file.
+      leftovers: [files.firecrackerSocket, spec.agentSocketPath],
+      spawn: async () => {
+        // PUT /logger opens the file without creating it.
+        closeSync(openSync(files.firecrackerLog, 'a', 0o600));
+        // stdout is the guest console. It goes to a regular file: Firecracker sets
+        // its stdout O_NONBLOCK, which is harmless on a file but would lose console
+        // bytes on a slow pipe (and flip a shared terminal to non-blocking).
+        const proc = await spawnDetached(this.options.binary, buildFirecrackerArgs(spec), {
+          stdoutPath: spec.consoleLogPath,
+          stderrPath: files.hypervisorLog,
+          cwd: spec.vmDir,
         });
-      }
-      for (const call of buildFirecrackerCalls(spec)) {
-        if (signal?.aborted) throw new CancelledError('starting VM: cancelled');
-        await this.call(files.firecrackerSocket, call);
-      }
-      return handle;
-    } catch (error) {
-      // A half-configured Firecracker cannot be reused: kill it and leave nothing behind.
-      await killHard(proc.pid, proc.startTime);
-      removeQuietly(files.firecrackerSocket, spec.agentSocketPath);
-      throw error;
-    }
+        return {
+          kind: 'firecracker',
+          pid: proc.pid,
+          startTime: proc.startTime,
+          vmDir: spec.vmDir,
+          ...(spec.agentSocketPath ? { agentSocketPath: spec.agentSocketPath } : {}),
+        };
+      },
+      // A half-configured Firecracker cannot be reused: startVmProcess kills it on any throw here.
+      boot: async (handle) => {
+        await this.waitForSocket(handle, files.firecrackerSocket, files.hypervisorLog);
+        const version = (await this.call(files.firecrackerSocket, { method: 'GET', path: '/version' })) as { firecracker_version?: string } | undefined;
+        const v = version?.firecracker_version ?? '';
+        if (!versionAtLeast(v || '0', MIN_FIRECRACKER_VERSION)) {
+          throw new HostCommandError('firecracker', `${this.options.binary} is Firecracker ${v || '(unknown version)'}, banger needs ≥ ${MIN_FIRECRACKER_VERSION}`, {
+            hint: 'install a newer Firecracker or set hypervisor = qemu',
+          });
+        }
+        for (const call of buildFirecrackerCalls(spec)) {
+          if (signal?.aborted) throw new CancelledError('starting VM: cancelled');
+          await this.call(files.firecrackerSocket, call);
+        }
+      },
+    });
   }
 
   private async call(socket: string, call: FirecrackerCall): Promise<unknown> {
@@ -115,27 +113,16 @@ export class FirecrackerDriver implements HypervisorDriver, AgentChannelCapable,
    */
   async stop(handle: VmHandle, options: StopOptions = {}): Promise<VmStatus> {
     const files = vmFiles(handle.vmDir);
-    if (processAlive(handle.pid, handle.startTime)) {
-      let asked = false;
-      try {
-        await firecrackerRequest(files.firecrackerSocket, { method: 'PUT', path: '/actions', body: { action_type: 'SendCtrlAltDel' } }, 3_000);
-        asked = true;
-      } catch {
-        // API gone or VM not started: kill.
-      }
-      const gone = asked && (await waitGone(handle.pid, handle.startTime, options.graceMs ?? 10_000));
-      if (!gone) await killHard(handle.pid, handle.startTime);
-    }
-    removeQuietly(files.firecrackerSocket, handle.agentSocketPath);
-    return settledStatus(handle.pid, handle.startTime);
-  }
-
-  async status(handle: VmHandle): Promise<VmStatus> {
-    return settledStatus(handle.pid, handle.startTime);
-  }
-
-  watch(handle: VmHandle, onExit: (status: VmStatus) => void): () => void {
-    return watchProcess(handle.pid, handle.startTime, onExit);
+    return stopVmProcess(handle, {
+      requestPowerOff: () =>
+        firecrackerRequest(files.firecrackerSocket, { method: 'PUT', path: '/actions', body: { action_type: 'SendCtrlAltDel' } }, 3_000).then(
+          () => true,
+          () => false, // API gone or VM not started: kill.
+        ),
+      graceMs: options.graceMs ?? 10_000,
+      sigtermFirst: false,
+      leftovers: [files.firecrackerSocket, handle.agentSocketPath],
+    });
   }
 
   /** A vsock connection to the guest agent on port 1024, through the VM's vsock UDS (`CONNECT 1024`). */

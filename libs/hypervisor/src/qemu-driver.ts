@@ -1,15 +1,15 @@
-import { mkdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, HostCommandError, InternalError } from '@banger/errors';
 import { hostTscKhz } from '@banger/host';
 import type { AgentChannelCapable, DriverCallOptions, HypervisorDriver, StopOptions, VmHandle, VmSpec, VmStatus } from './driver.js';
 import { connectUnix } from './agent-connect.js';
-import { logTail, removeQuietly } from './cleanup-files.js';
+import { logTail } from './cleanup-files.js';
 import { buildQemuArgs } from './qemu-args.js';
 import { QmpClient } from './qmp.js';
-import { killHard, processAlive, settledStatus, signalAndWait, spawnDetached, waitGone, watchProcess } from './process.js';
-import { validateVmSpec, vmFiles } from './vm-spec.js';
+import { processAlive, settledStatus, spawnDetached } from './process.js';
+import { startVmProcess, stopVmProcess, VmProcessDriver } from './vm-process.js';
+import { vmFiles } from './vm-spec.js';
 
 export interface QemuDriverOptions {
   /** qemu-system-x86_64 path (HypervisorChoice.binary). */
@@ -26,10 +26,12 @@ export interface QemuDriverOptions {
  * raw ext4 disks as Firecracker, virtio-mmio devices, the guest console in a
  * file, QMP on <vmDir>/qmp.sock for status and shutdown.
  */
-export class QemuDriver implements HypervisorDriver, AgentChannelCapable {
+export class QemuDriver extends VmProcessDriver implements HypervisorDriver, AgentChannelCapable {
   readonly kind = 'qemu' as const;
 
-  constructor(private readonly options: QemuDriverOptions) {}
+  constructor(private readonly options: QemuDriverOptions) {
+    super();
+  }
 
   /** The argv start() runs, without the binary (for tests, `vm show --debug`). */
   args(spec: VmSpec): string[] {
@@ -38,27 +40,20 @@ export class QemuDriver implements HypervisorDriver, AgentChannelCapable {
 
   async start(spec: VmSpec, options: DriverCallOptions & { existing?: VmHandle } = {}): Promise<VmHandle> {
     const { existing, signal } = options;
-    if (existing && processAlive(existing.pid, existing.startTime)) return existing;
-    validateVmSpec(spec);
     const files = vmFiles(spec.vmDir);
-    mkdirSync(spec.vmDir, { recursive: true, mode: 0o700 });
-    // QEMU refuses to bind over a leftover socket from a crashed run.
-    removeQuietly(files.qmpSocket, files.qemuPidFile, spec.agentSocketPath);
-
-    const proc = await spawnDetached(this.options.binary, this.args(spec), {
-      stdoutPath: files.hypervisorLog,
-      stderrPath: files.hypervisorLog,
-      cwd: spec.vmDir,
+    return startVmProcess(spec, existing, {
+      // QEMU refuses to bind over a leftover socket from a crashed run.
+      leftovers: [files.qmpSocket, files.qemuPidFile, spec.agentSocketPath],
+      spawn: async () => {
+        const proc = await spawnDetached(this.options.binary, this.args(spec), {
+          stdoutPath: files.hypervisorLog,
+          stderrPath: files.hypervisorLog,
+          cwd: spec.vmDir,
+        });
+        return { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: spec.vmDir };
+      },
+      boot: (handle) => this.waitRunning(handle, files.qmpSocket, files.hypervisorLog, signal),
     });
-    const handle: VmHandle = { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: spec.vmDir };
-    try {
-      await this.waitRunning(handle, files.qmpSocket, files.hypervisorLog, signal);
-      return handle;
-    } catch (error) {
-      await killHard(proc.pid, proc.startTime);
-      removeQuietly(files.qmpSocket, files.qemuPidFile, spec.agentSocketPath);
-      throw error;
-    }
   }
 
   /** Waits until QMP answers `query-status` with running, or the process dies (its log tail becomes the error). */
@@ -95,38 +90,27 @@ export class QemuDriver implements HypervisorDriver, AgentChannelCapable {
 
   async stop(handle: VmHandle, options: StopOptions = {}): Promise<VmStatus> {
     const files = vmFiles(handle.vmDir);
-    if (processAlive(handle.pid, handle.startTime)) {
+    return stopVmProcess(handle, {
+      requestPowerOff: async () => {
+        try {
+          const qmp = await QmpClient.connect(files.qmpSocket, 2_000);
+          try {
+            await qmp.execute('system_powerdown');
+            return true;
+          } finally {
+            qmp.close();
+          }
+        } catch {
+          return false; // QMP gone or wedged: fall through to signals.
+        }
+      },
       // system_powerdown needs logind/acpid in the guest (the base Debian image
       // has neither), so the default grace period is short.
-      const graceMs = options.graceMs ?? 5_000;
-      let asked = false;
-      try {
-        const qmp = await QmpClient.connect(files.qmpSocket, 2_000);
-        try {
-          await qmp.execute('system_powerdown');
-          asked = true;
-        } finally {
-          qmp.close();
-        }
-      } catch {
-        // QMP gone or wedged: fall through to signals.
-      }
-      const gone = asked && (await waitGone(handle.pid, handle.startTime, graceMs));
+      graceMs: options.graceMs ?? 5_000,
       // SIGTERM lets QEMU flush the disks; SIGKILL if it does not react.
-      if (!gone && !(await signalAndWait(handle.pid, handle.startTime, 'SIGTERM', 5_000))) {
-        await killHard(handle.pid, handle.startTime);
-      }
-    }
-    removeQuietly(files.qmpSocket, files.qemuPidFile);
-    return settledStatus(handle.pid, handle.startTime);
-  }
-
-  async status(handle: VmHandle): Promise<VmStatus> {
-    return settledStatus(handle.pid, handle.startTime);
-  }
-
-  watch(handle: VmHandle, onExit: (status: VmStatus) => void): () => void {
-    return watchProcess(handle.pid, handle.startTime, onExit);
+      sigtermFirst: true,
+      leftovers: [files.qmpSocket, files.qemuPidFile],
+    });
   }
 
   /** The virtio-serial port's host end: QEMU listens on agentSocketPath; the bytes reach /dev/virtio-ports/banger.agent. */

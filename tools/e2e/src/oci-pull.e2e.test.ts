@@ -5,26 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecutable, run } from '@banger/host';
+import { pushBlob, pushManifest, startRegistry, type TestRegistry } from '@banger/oci/testing';
 import { loadArtifacts } from './artifacts.js';
 import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
-
-/*
- * The OCI lib's test fixtures (libs/oci/test/registry-fixture.ts): a real
- * docker-registry on 127.0.0.1 and its push helpers. They are not part of
- * @banger/oci's exports and a static import of a file outside this project
- * breaks `tsc --build`, so they are loaded at run time, typed with the subset used.
- */
-interface TestRegistry {
-  host: string;
-  stop(): Promise<void>;
-}
-interface RegistryFixtures {
-  startRegistry(dir: string): Promise<TestRegistry>;
-  pushBlob(host: string, repo: string, bytes: Buffer): Promise<string>;
-  pushManifest(host: string, repo: string, tag: string, manifest: object, mediaType: string): Promise<string>;
-}
-const loadFixtures = async (): Promise<RegistryFixtures> =>
-  (await import(new URL('../../../libs/oci/test/registry-fixture.ts', import.meta.url).href)) as RegistryFixtures;
 
 const BOOT_MS = 8 * 60_000;
 const missing = ['docker-registry', 'debugfs', 'tar', 'zstd', 'qemu-system-x86_64'].filter((tool) => !findExecutable(tool));
@@ -42,7 +25,7 @@ async function sha256File(path: string): Promise<string> {
  * kept), a marker file is added so the test can tell the VM really booted
  * this image, and the tree is tarred with numeric owners.
  */
-async function pushTestImage(fx: RegistryFixtures, rootfs: string, registry: TestRegistry, repo: string, tag: string, marker: string, scratch: string): Promise<string> {
+async function pushTestImage(rootfs: string, registry: TestRegistry, repo: string, tag: string, marker: string, scratch: string): Promise<string> {
   const tree = join(scratch, 'tree');
   await run('mkdir', ['-p', tree]);
   await run('debugfs', ['-R', `rdump / ${tree}`, rootfs]);
@@ -57,18 +40,18 @@ async function pushTestImage(fx: RegistryFixtures, rootfs: string, registry: Tes
   rmSync(tar);
   rmSync(tree, { recursive: true, force: true });
   const layer = await readFile(`${tar}.zst`);
-  const layerDigest = await fx.pushBlob(registry.host, repo, layer);
+  const layerDigest = await pushBlob(registry.host, repo, layer);
   const config = Buffer.from(
     JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/sbin/init'] }, rootfs: { type: 'layers', diff_ids: [diffId] } }),
   );
-  const configDigest = await fx.pushBlob(registry.host, repo, config);
+  const configDigest = await pushBlob(registry.host, repo, config);
   const manifest = {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: layerDigest, size: (await stat(`${tar}.zst`)).size }],
   };
-  return fx.pushManifest(registry.host, repo, tag, manifest, manifest.mediaType);
+  return pushManifest(registry.host, repo, tag, manifest, manifest.mediaType);
 }
 
 /**
@@ -97,9 +80,8 @@ describe.skipIf(!process.env['BANGER_NETNS'] || missing.length > 0)(
       await home.seed({ name: 'debian-cloud', dir: artifacts.kernelDir }, { name: 'debian-minimal', dir: artifacts.imageDir });
       await home.writeConfig(['hypervisor = "qemu"', '[vm_defaults]', 'vcpu = 1', 'memory_mib = 512', 'disk_size = "2G"', ''].join('\n'));
       scratch = mkdtempSync(join(tmpdir(), 'boci-scratch-'));
-      const fx = await loadFixtures();
-      registry = await fx.startRegistry(join(scratch, 'registry'));
-      manifestDigest = await pushTestImage(fx, artifacts.rootfs, registry, 'banger/debian-minimal', 'e2e', marker, scratch);
+      registry = await startRegistry(join(scratch, 'registry'));
+      manifestDigest = await pushTestImage(artifacts.rootfs, registry, 'banger/debian-minimal', 'e2e', marker, scratch);
     }, 10 * 60_000);
 
     afterAll(async () => {

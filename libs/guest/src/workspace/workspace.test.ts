@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { UserError } from '@banger/errors';
-import { prepareSshd, sshdUnavailable, type TestSshd } from '../__fixtures__/sshd.js';
+import { prepareSshd, sshdUnavailable, type TestSshd } from '../testing/index.js';
 import { openSshSession, type SshSession } from '../ssh/exec.js';
 import { sshGuestExec, type GuestExec } from './guest-exec.js';
 import { listWorkspaceFiles } from './list-files.js';

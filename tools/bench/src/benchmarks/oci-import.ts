@@ -11,16 +11,16 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@banger/host';
 import { pullOciImage } from '@banger/oci';
+import { pushImage, startRegistry, type TestRegistry } from '@banger/oci/testing';
 import { defineBenchmark } from '../benchmark.js';
 import { logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
 import { ensureOciLayers } from '../fixtures/oci-layers.js';
-import { pushOciImage, startRegistry, type LoopbackRegistry } from '../fixtures/registry.js';
 
 const REPO = 'bench/app';
 const TAG = 'v1';
 
 interface Context {
-  registry: LoopbackRegistry;
+  registry: TestRegistry;
   work: string;
   reference: string;
   /** Size of banger's ext4 (from its warm-up run): the baseline's mkfs uses the same. */
@@ -37,7 +37,7 @@ function setupFor(warm: boolean): () => Promise<Context> {
     const work = await makeWorkDir('oci');
     try {
       const registry = await startRegistry(join(work, 'registry'));
-      await pushOciImage(registry.host, REPO, TAG, layers);
+      await pushImage(registry.host, REPO, TAG, layers);
       const ctx: Context = { registry, work, reference: `${registry.host}/${REPO}:${TAG}`, warm, phases: {} };
       if (warm) {
         // Fill both caches once, untimed: the timed runs then find every blob local.

@@ -11,10 +11,10 @@ import { cp, mkdtemp, open, readdir, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@banger/host';
 import { buildManifest, listWorkspaceFiles, openSshSession, sshGuestExec, syncWorkspace, type Manifest, type SyncWorkspaceResult } from '@banger/guest';
+import { sshdUnavailable, startSshd, type TestSshd } from '@banger/guest/testing';
 import { defineBenchmark } from '../benchmark.js';
 import { logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
 import { ensureBenchRepo, repoFiles } from '../fixtures/git-repo.js';
-import { sshdUnavailable, startSshd, type TestSshd } from '@banger/guest/testing';
 
 interface Context {
   work: string;

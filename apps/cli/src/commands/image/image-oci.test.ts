@@ -6,63 +6,12 @@ import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
 import { findExecutable } from '@banger/host';
+import { buildLayer as layer, pushImage, pushManifest, sha256, startProxy, startRegistry, type BuiltLayer, type FrontProxy, type LayerEntry, type TestRegistry } from '@banger/oci/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../../../test/harness.js';
 
-/*
- * The OCI lib's own test fixtures (libs/oci/test): a real docker-registry on
- * 127.0.0.1, push helpers, and a proxy in front of it that logs requests and
- * corrupts blobs on demand. They are not part of @banger/oci's exports and a
- * static import of a file outside this project breaks `tsc --build`, so they
- * are loaded at run time and typed here with the subset this test uses.
- */
-interface TestRegistry {
-  host: string;
-  stop(): Promise<void>;
-}
-interface FrontProxy {
-  host: string;
-  log: { method: string; path: string }[];
-  behaviour: { corruptDigest?: string };
-  stop(): Promise<void>;
-}
-interface BuiltLayer {
-  bytes: Buffer;
-  digest: string;
-  diffId: string;
-}
-type LayerEntry = { name: string; type?: 'directory' | 'file' | 'symlink'; mode?: number; content?: string | Buffer };
-interface OciFixtures {
-  startRegistry(dir: string): Promise<TestRegistry>;
-  startProxy(upstream: string): Promise<FrontProxy>;
-  pushImage(
-    host: string,
-    repo: string,
-    tag: string,
-    layers: readonly BuiltLayer[],
-    platform?: { os: string; architecture: string },
-  ): Promise<{ digest: string; size: number; configDigest: string }>;
-  pushManifest(host: string, repo: string, tag: string, manifest: object, mediaType: string): Promise<string>;
-  makeTar(entries: readonly LayerEntry[]): Promise<Buffer>;
-}
-const fixtureFile = (name: string): string => new URL(`../../../../../libs/oci/test/${name}`, import.meta.url).href;
-const loadFixtures = async (): Promise<OciFixtures> => ({
-  ...((await import(fixtureFile('registry-fixture.ts'))) as Omit<OciFixtures, 'makeTar'>),
-  ...((await import(fixtureFile('make-layer.ts'))) as Pick<OciFixtures, 'makeTar'>),
-});
-const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-let fx: OciFixtures;
-
 const missing = ['docker-registry', 'mkfs.ext4', 'debugfs'].filter((tool) => !findExecutable(tool));
-
-async function layer(entries: LayerEntry[]): Promise<BuiltLayer> {
-  const raw = await fx.makeTar(entries);
-  const bytes = gzipSync(raw);
-  return { bytes, digest: sha256(bytes), diffId: sha256(raw) };
-}
 
 /** Stand-ins for an init and sshd: enough for banger's bootability check, never booted here. */
 const bootable = (extra: LayerEntry[] = []): LayerEntry[] => [
@@ -152,16 +101,15 @@ describe.skipIf(missing.length > 0)(`banger image pull <OCI reference> against a
   const blobGets = () => proxy.log.filter((r) => r.method === 'GET' && r.path.includes('/blobs/')).length;
 
   beforeAll(async () => {
-    fx = await loadFixtures();
     h = await createHarness();
     work = mkdtempSync(join(tmpdir(), 'banger-oci-cli-'));
-    registry = await fx.startRegistry(join(work, 'registry'));
-    proxy = await fx.startProxy(registry.host);
+    registry = await startRegistry(join(work, 'registry'));
+    proxy = await startProxy(registry.host);
     const layers = [
       await layer(bootable([{ name: 'etc/', type: 'directory', mode: 0o755 }, { name: 'etc/os-release', content: 'ID=tinyos\nNAME="Tiny OS"\n' }])),
       await layer([{ name: 'opt/', type: 'directory', mode: 0o755 }, { name: 'opt/noise.bin', content: noise(512, 'tiny') }]),
     ];
-    tiny = { ...(await fx.pushImage(registry.host, 'banger/tiny', 'latest', layers)), layers };
+    tiny = { ...(await pushImage(registry.host, 'banger/tiny', 'latest', layers)), layers };
   }, 120_000);
 
   afterAll(async () => {
@@ -235,7 +183,7 @@ describe.skipIf(missing.length > 0)(`banger image pull <OCI reference> against a
 
   it('re-pulls when the tag moved, downloading only the new layer, and records the new digest', async () => {
     const layers = [tiny.layers[0]!, await layer([{ name: 'opt/', type: 'directory', mode: 0o755 }, { name: 'opt/noise.bin', content: noise(256, 'tiny v2') }])];
-    const moved = await fx.pushImage(registry.host, 'banger/tiny', 'latest', layers);
+    const moved = await pushImage(registry.host, 'banger/tiny', 'latest', layers);
     const getsBefore = proxy.log.filter((req) => req.method === 'GET' && req.path.includes('/blobs/')).map((req) => req.path);
     const r = await h.banger(['image', 'pull', ref('banger/tiny:latest'), '--no-provision']);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -265,8 +213,8 @@ describe.skipIf(missing.length > 0)(`banger image pull <OCI reference> against a
   }, 60_000);
 
   it('resolves a multi-platform index to linux/amd64 and records both digests', async () => {
-    const arm = await fx.pushImage(registry.host, 'banger/multi', 'arm64', [await layer(bootable())], { os: 'linux', architecture: 'arm64' });
-    const amd = await fx.pushImage(registry.host, 'banger/multi', 'amd64', tiny.layers);
+    const arm = await pushImage(registry.host, 'banger/multi', 'arm64', [await layer(bootable())], { os: 'linux', architecture: 'arm64' });
+    const amd = await pushImage(registry.host, 'banger/multi', 'amd64', tiny.layers);
     const manifestType = 'application/vnd.oci.image.manifest.v1+json';
     const indexType = 'application/vnd.oci.image.index.v1+json';
     const index = {
@@ -277,7 +225,7 @@ describe.skipIf(missing.length > 0)(`banger image pull <OCI reference> against a
         { mediaType: manifestType, digest: amd.digest, size: amd.size, platform: { os: 'linux', architecture: 'amd64' } },
       ],
     };
-    const indexDigest = await fx.pushManifest(registry.host, 'banger/multi', 'v1', index, indexType);
+    const indexDigest = await pushManifest(registry.host, 'banger/multi', 'v1', index, indexType);
     const r = await h.banger(['image', 'pull', ref('banger/multi:v1'), '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(ndjson(r.stdout).at(-1)).toMatchObject({ type: 'result', result: { image: { name: 'multi-v1', oci: { manifestDigest: amd.digest, indexDigest } } } });
@@ -302,7 +250,7 @@ describe.skipIf(missing.length > 0)(`banger image pull <OCI reference> against a
   }, 60_000);
 
   it('cancels an OCI pull on Ctrl-C, refusing a prune meanwhile, and leaves nothing registered and no scratch behind', async () => {
-    await fx.pushImage(registry.host, 'banger/slow', 'v1', [await layer(bootable([{ name: 'opt/', type: 'directory', mode: 0o755 }, { name: 'opt/slow.bin', content: noise(4096, 'slow') }]))]);
+    await pushImage(registry.host, 'banger/slow', 'v1', [await layer(bootable([{ name: 'opt/', type: 'directory', mode: 0o755 }, { name: 'opt/slow.bin', content: noise(4096, 'slow') }]))]);
     const slow = await startSlowProxy(registry.host, 40);
     try {
       const child = execa(process.execPath, [join(h.lib, 'banger.js'), 'image', 'pull', `${slow.host}/banger/slow:v1`, '--no-provision', '--json'], { env: h.env, extendEnv: false, reject: false });
@@ -358,7 +306,7 @@ describe.skipIf(missing.length > 0)(`banger image pull <OCI reference> against a
 
   it('rejects a corrupted blob with a non-zero exit naming the blob, and registers nothing', async () => {
     const bad = [await layer(bootable([{ name: 'opt/', type: 'directory', mode: 0o755 }, { name: 'opt/bad.bin', content: noise(64, 'bad') }]))];
-    await fx.pushImage(registry.host, 'banger/bad', 'v1', bad);
+    await pushImage(registry.host, 'banger/bad', 'v1', bad);
     proxy.behaviour.corruptDigest = bad[0]!.digest;
     try {
       const r = await h.banger(['image', 'pull', ref('banger/bad:v1'), '--no-provision']);
@@ -374,7 +322,7 @@ describe.skipIf(missing.length > 0)(`banger image pull <OCI reference> against a
   }, 60_000);
 
   it('refuses an image without sshd when provisioning is off, saying what is missing, and registers nothing', async () => {
-    await fx.pushImage(registry.host, 'banger/nossh', 'v1', [await layer([{ name: 'sbin/', type: 'directory', mode: 0o755 }, { name: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 }])]);
+    await pushImage(registry.host, 'banger/nossh', 'v1', [await layer([{ name: 'sbin/', type: 'directory', mode: 0o755 }, { name: 'sbin/init', content: '#!/bin/sh\n', mode: 0o755 }])]);
     const r = await h.banger(['image', 'pull', ref('banger/nossh:v1'), '--no-provision', '--name', 'nossh']);
     expect(r.exitCode).toBe(1);
     // Progress lines come first; the error is the last line, alone.
