@@ -4,6 +4,7 @@ import type { ParsedKey } from 'ssh2';
 import { UserError } from '@banger/errors';
 import { writeFileAtomic } from '../atomic-write.js';
 import { parsePublicKeyLine, publicKeyLine } from './public-key.js';
+import { generateEd25519 } from './generate-ed25519.js';
 
 const { utils } = ssh2;
 
@@ -39,7 +40,7 @@ export async function ensureUserKey(path: string, comment = 'banger'): Promise<U
         cause: error,
       });
     }
-    const pair = utils.generateKeyPairSync('ed25519', { comment });
+    const pair = generateEd25519(comment);
     await writeFileAtomic(path, pair.private, 0o600);
     await writeFileAtomic(publicKeyPath, `${pair.public}\n`, 0o644);
     return { privateKeyPath: path, publicKeyPath, privateKey: pair.private, publicKey: pair.public };
