@@ -95,6 +95,7 @@ export function createDnsService(options: DnsServiceOptions = {}): Service {
     const resolvedActive = options.resolvedActive ?? (() => systemdResolvedActive());
     const problems: string[] = [];
     const problem = (text: string): void => {
+      if (problems.includes(text)) return; // a poll that keeps failing the same way says so once
       log.warn(text);
       problems.push(text);
       if (problems.length > 20) problems.shift();
@@ -168,7 +169,14 @@ export function createDnsService(options: DnsServiceOptions = {}): Service {
       log.info({ bridge: bridgeName }, '.vm DNS server left the bridge');
     };
 
-    const bridgeExists = (): boolean => (networkInterfaces()[bridgeName] ?? []).some((a) => a.family === 'IPv4' && a.address === subnet.gateway);
+    // os.networkInterfaces() hides links without carrier, and a bridge with no
+    // tap attached (the last VM just deleted) has none: judging by it would
+    // close the server while the address is still there. The link's sysfs
+    // entry says whether the bridge exists; binding says whether it holds the
+    // gateway address (a failed bind is recorded once and retried next poll).
+    const bridgeExists = (): boolean =>
+      existsSync(join('/sys/class/net', bridgeName)) ||
+      (networkInterfaces()[bridgeName] ?? []).some((a) => a.family === 'IPv4' && a.address === subnet.gateway);
     const poll = (): void => {
       transitions = transitions.then(async () => {
         if (closed) return;
