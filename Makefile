@@ -108,8 +108,11 @@ test:
 	[ "$$status" = 0 ] || echo "make test: nx exited with status $$status"; \
 	cat "$$log.sum"; rm -f "$$log" "$$log.sum"; exit $$status
 
+# Every benchmark, one table: built, the e2e artefacts prepared (needs the network), then run
+# inside a throwaway network namespace so the VM-booting rows can create taps. BENCH_FILTER
+# narrows it, e.g. make bench BENCH_FILTER='warm vm run'.
 bench:
-	@if [ -f tools/bench/package.json ]; then npm run bench -w tools/bench; else echo "make bench: tools/bench does not exist yet"; fi
+	npm run bench:vm -w tools/bench -- $(BENCH_FILTER)
 
 # What .ci/run installs on a fresh machine.
 print-ci-packages:
