@@ -2,15 +2,10 @@ import { InvalidArgumentError } from 'commander';
 import { parseSize } from '@banger/config';
 import type { CliContext } from '../../context.js';
 import { streamedCall } from '../streamed-call.js';
+import { newVmParams, type NewVmOptions } from './new-vm-options.js';
 
 /** Flags of `banger vm create`. */
-export interface CreateOptions {
-  name?: string;
-  image?: string;
-  kernel?: string;
-  vcpu?: number;
-  memory?: number;
-  disk?: number;
+export interface CreateOptions extends NewVmOptions {
   json?: boolean;
   explain?: boolean;
 }
@@ -21,15 +16,7 @@ export interface CreateOptions {
  * is left running. Running it again with the same name resumes or skips.
  */
 export async function createCommand(ctx: CliContext, options: CreateOptions): Promise<void> {
-  const params = {
-    ...(options.name !== undefined ? { name: options.name } : {}),
-    ...(options.image !== undefined ? { image: options.image } : {}),
-    ...(options.kernel !== undefined ? { kernel: options.kernel } : {}),
-    ...(options.vcpu !== undefined ? { vcpu: options.vcpu } : {}),
-    ...(options.memory !== undefined ? { memoryMib: options.memory } : {}),
-    ...(options.disk !== undefined ? { diskBytes: options.disk } : {}),
-  };
-  const result = await streamedCall(ctx, 'vm.create', params, options);
+  const result = await streamedCall(ctx, 'vm.create', newVmParams(options), options);
   // With --explain the plan is all that is printed.
   if (!options.json && !options.explain && result.vm) {
     ctx.out(`vm ${result.vm.name} is running at ${result.vm.ip ?? '(no address)'}; connect with: banger vm ssh ${result.vm.name}`);

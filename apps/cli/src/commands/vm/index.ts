@@ -1,7 +1,8 @@
 import { InvalidArgumentError } from 'commander';
 import type { CommandGroup } from '../command-group.js';
-import { nameArgument, nameOption } from '../../completion/resource-names.js';
-import { createCommand, parseDisk, parseMemory, parseVcpu, type CreateOptions } from './create.js';
+import { nameArgument } from '../../completion/resource-names.js';
+import { createCommand, type CreateOptions } from './create.js';
+import { addNewVmOptions } from './new-vm-options.js';
 import { deleteCommand, restartCommand, startCommand, stopCommand } from './lifecycle.js';
 import { listCommand, showCommand } from './list.js';
 import { logsCommand } from './logs.js';
@@ -12,14 +13,10 @@ import { sshCommand } from './ssh.js';
 export const vmCommands: CommandGroup = (program, ctx) => {
   const vm = program.command('vm').description('create, run and manage sandbox VMs');
   addVmRunCommand(vm, ctx);
-  vm.command('create')
-    .description('create a VM and leave it running (prints the spec: line, then live progress); again with the same name resumes')
-    .option('--name <name>', 'VM name: a DNS label (lowercase letters, digits, -); generated when omitted')
-    .addOption(nameOption('image', '--image <name>', 'image (default: default_image_name; pulled on demand)'))
-    .addOption(nameOption('kernel', '--kernel <name>', "kernel (default: the image's kernel; pulled on demand)"))
-    .option('--vcpu <n>', 'virtual CPUs', parseVcpu)
-    .option('--memory <size>', 'RAM in MiB (2048) or with a unit (2G)', parseMemory)
-    .option('--disk <size>', 'disk size (8G; a bare number is GiB)', parseDisk)
+  addNewVmOptions(
+    vm.command('create').description('create a VM and leave it running (prints the spec: line, then live progress); again with the same name resumes'),
+    { name: 'VM name: a DNS label (lowercase letters, digits, -); generated when omitted' },
+  )
     .option('--json', 'print progress events as NDJSON')
     .option('--explain', 'print what would run and why; change nothing')
     .action((options: CreateOptions) => createCommand(ctx, options));

@@ -3,21 +3,14 @@ import type { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { WorkspaceSyncResult } from '@banger/api';
 import { BangerError, ExitError, UserError } from '@banger/errors';
-import { nameOption } from '../../completion/resource-names.js';
 import type { CliContext } from '../../context.js';
-import { parseDisk, parseMemory, parseVcpu } from './create.js';
+import { addNewVmOptions, newVmParams, type NewVmOptions } from './new-vm-options.js';
 import { ensureRunVm, type RunVmSpec } from './run/ensure-vm.js';
 import { guestCommandLine, guestShellLine, jsonOutputSink, runGuestCommand, runSystemSsh } from './run/session.js';
 import { streamedCall } from '../streamed-call.js';
 
 /** Flags of `banger vm run`. */
-export interface RunOptions {
-  name?: string;
-  image?: string;
-  kernel?: string;
-  vcpu?: number;
-  memory?: number;
-  disk?: number;
+export interface RunOptions extends NewVmOptions {
   branch?: string;
   from?: string;
   rm?: boolean;
@@ -36,16 +29,14 @@ export interface RunTerminal {
  * commands/vm/index.ts calls this once).
  */
 export function addVmRunCommand(vm: Command, ctx: CliContext): void {
-  vm.command('run')
-    .description('create (or reuse) a VM and drop into ssh; with a path, sync that repository into /root/<repo>; with -- cmd, run it and exit with its status')
-    .argument('[path]', 'a git repository to copy into the guest (workspace mode)')
-    .argument('[command...]', 'command to run in the guest, after --')
-    .option('--name <name>', 'VM name: reuse it when it exists (a stopped one is started), else create it')
-    .addOption(nameOption('image', '--image <name>', 'image for a new VM (default: default_image_name; pulled on demand)'))
-    .addOption(nameOption('kernel', '--kernel <name>', "kernel for a new VM (default: the image's kernel)"))
-    .option('--vcpu <n>', 'virtual CPUs of a new VM', parseVcpu)
-    .option('--memory <size>', 'RAM of a new VM in MiB (2048) or with a unit (2G)', parseMemory)
-    .option('--disk <size>', 'disk size of a new VM (8G)', parseDisk)
+  addNewVmOptions(
+    vm
+      .command('run')
+      .description('create (or reuse) a VM and drop into ssh; with a path, sync that repository into /root/<repo>; with -- cmd, run it and exit with its status')
+      .argument('[path]', 'a git repository to copy into the guest (workspace mode)')
+      .argument('[command...]', 'command to run in the guest, after --'),
+    { name: 'VM name: reuse it when it exists (a stopped one is started), else create it', suffix: ' of a new VM' },
+  )
     .option('--branch <branch>', 'workspace mode: check out a new branch in the guest copy')
     .option('--from <ref>', 'workspace mode, with --branch: where the branch starts (default HEAD)')
     .option('--rm', 'delete the VM when the session or command ends (kept when ssh never came up)')
@@ -101,12 +92,7 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
   let keep = false;
   try {
     const spec: RunVmSpec = {
-      ...(options.name !== undefined ? { name: options.name } : {}),
-      ...(options.image !== undefined ? { image: options.image } : {}),
-      ...(options.kernel !== undefined ? { kernel: options.kernel } : {}),
-      ...(options.vcpu !== undefined ? { vcpu: options.vcpu } : {}),
-      ...(options.memory !== undefined ? { memoryMib: options.memory } : {}),
-      ...(options.disk !== undefined ? { diskBytes: options.disk } : {}),
+      ...newVmParams(options),
       ...(options.sshTimeout !== undefined ? { sshTimeoutMs: options.sshTimeout * 1000 } : {}),
     };
     const vm = await ensureRunVm(ctx, spec, { json, onName: (name) => (vmName = name) }).catch((error: unknown) => {
