@@ -12,7 +12,7 @@
 // disk holds them all, so no removal is timed), the re-sync rows keep one
 // copy per side. Runs only inside the netns harness:
 //   cd tools/bench && node build.mjs && ../e2e/netns-run.sh node dist/main.mjs 'into a VM'
-import { cp, mkdtemp, open, readFile, rm, utimes } from 'node:fs/promises';
+import { cp, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findExecutable, run } from '@banger/host';
@@ -20,7 +20,7 @@ import { openSshSession, sshGuestExec, syncWorkspace, type Manifest, type SshSes
 import { defineBenchmark } from '../benchmark.js';
 import { logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
 import { buildCliBundles } from '../fixtures/cli-bundles.js';
-import { ensureBenchRepo, repoFiles } from '../fixtures/git-repo.js';
+import { ensureBenchRepo, repoFiles, touchFiles } from '../fixtures/git-repo.js';
 import { findCachedImageDir, loadVmArtifacts, vmArtifactsProblem } from '../fixtures/vm-artifacts.js';
 import { BenchBangerHome, lastLine, type VmSizing } from '../fixtures/vm-banger-home.js';
 
@@ -184,23 +184,8 @@ async function setupRow(): Promise<Context> {
   return { vm, bangerRuns: 0, rsyncRuns: 0, touched, generation: 0 };
 }
 
-/** Rewrites the first bytes of 1 % of the files (same size) and moves their mtime on (as in workspace-sync.ts). */
-async function touchOnePercent(ctx: Context): Promise<void> {
-  const generation = 1_000 + ++ctx.generation;
-  const stamp = Buffer.from(`/* generation ${String(generation).padStart(6, '0')} */`);
-  const mtime = new Date(Date.UTC(2026, 0, 1) + generation * 1000);
-  await Promise.all(
-    ctx.touched.map(async (path) => {
-      const handle = await open(path, 'r+');
-      try {
-        await handle.write(stamp, 0, stamp.length, 0);
-      } finally {
-        await handle.close();
-      }
-      await utimes(path, mtime, mtime);
-    }),
-  );
-}
+/** Touches the same 1 % of the files again, one generation later. */
+const touchOnePercent = (ctx: Context): Promise<void> => touchFiles(ctx.touched, 1_000 + ++ctx.generation);
 
 const NAME = 'workspace sync into a VM (20 000 files / 200 MB, QEMU/TCG guest)';
 const RSYNC = "`rsync -a -e 'ssh -i <banger key> -o UserKnownHostsFile=<pinned> -o StrictHostKeyChecking=yes' repo/ root@<vm ip>:dest/` to the same VM";

@@ -7,14 +7,14 @@
 // here is slow (TCG) and the VM stack is still being integrated. Both sides
 // pay for their ssh connection in every run (banger opens a session, rsync
 // spawns ssh), and both write into directories of the same file system.
-import { cp, mkdtemp, open, readdir, rm, utimes } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@banger/host';
 import { buildManifest, listWorkspaceFiles, openSshSession, sshGuestExec, syncWorkspace, type Manifest, type SyncWorkspaceResult } from '@banger/guest';
 import { sshdUnavailable, startSshd, type TestSshd } from '@banger/guest/testing';
 import { defineBenchmark } from '../benchmark.js';
 import { logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
-import { ensureBenchRepo, repoFiles } from '../fixtures/git-repo.js';
+import { ensureBenchRepo, repoFiles, touchFiles } from '../fixtures/git-repo.js';
 
 interface Context {
   work: string;
@@ -70,23 +70,8 @@ async function rsyncTo(ctx: Context, guestDir: string): Promise<void> {
   await run('rsync', ['-a', '-e', ctx.sshd.sshCommand, `${ctx.repo}/`, `root@127.0.0.1:${guestDir}/`]);
 }
 
-/** Rewrites the first bytes of 1 % of the files (same size) and moves their mtime on by a second per generation. */
-async function touchOnePercent(ctx: Context): Promise<void> {
-  const generation = ++ctx.generation;
-  const stamp = Buffer.from(`/* generation ${String(generation).padStart(6, '0')} */`);
-  const mtime = new Date(Date.UTC(2026, 0, 1) + generation * 1000);
-  await Promise.all(
-    ctx.touched.map(async (path) => {
-      const handle = await open(path, 'r+');
-      try {
-        await handle.write(stamp, 0, stamp.length, 0);
-      } finally {
-        await handle.close();
-      }
-      await utimes(path, mtime, mtime);
-    }),
-  );
-}
+/** Touches the same 1 % of the files again, one generation later. */
+const touchOnePercent = (ctx: Context): Promise<void> => touchFiles(ctx.touched, ++ctx.generation);
 
 /**
  * Where banger's time goes: the host-side listing (git ls-files + lstat) and
