@@ -26,12 +26,13 @@ PRIV := $(shell if [ -w "$(PREFIX)" ]; then :; else [ "$$(id -u)" = 0 ] || echo 
 EXTERNALS := better-sqlite3 ssh2 cpu-features
 BUNDLES := apps/cli/dist/banger.js apps/daemon/dist/bangerd.js apps/vsock-agent/dist/banger-vsock-agent.js
 
-.PHONY: help install uninstall host-packages check-node deps build stage test bench print-ci-packages
+.PHONY: help install uninstall host-packages check-node deps build stage test test-cold bench print-ci-packages
 
 help:
 	@echo "make install     install host packages, npm deps, build, install banger/bangerd into $(BINDIR)"
 	@echo "make uninstall   stop the daemon and remove what make install installed"
 	@echo "make test        build, typecheck and test every project; ends with 'tests: N passed, M failed'"
+	@echo "make test-cold   the same, slow tests included, against empty test caches and no nx cache (as on a new machine)"
 	@echo "make bench       run tools/bench"
 
 install: host-packages check-node deps build stage
@@ -107,6 +108,18 @@ test:
 	  END { printf "tests: %d passed, %d failed\n", p, f }' > "$$log.sum"; \
 	[ "$$status" = 0 ] || echo "make test: nx exited with status $$status"; \
 	cat "$$log.sum"; rm -f "$$log" "$$log.sum"; exit $$status
+
+# The whole suite as a new machine runs it: slow tests on, every test artefact (kernel bundle,
+# images, Debian trees, downloads) built afresh under an empty BANGER_TEST_CACHE, nx's task
+# cache bypassed. The user's npm settings, ~/.cache/banger-test and ~/.cache/banger are not
+# touched; the temporary cache is removed afterwards. Prints its wall time.
+test-cold:
+	@cold=$$(mktemp -d "$${TMPDIR:-/var/tmp}/banger-test-cold.XXXXXX"); \
+	trap '$(SUDO) rm -rf "$$cold"' EXIT; \
+	echo "make test-cold: empty test cache at $$cold"; start=$$(date +%s); \
+	BANGER_TEST_CACHE="$$cold" BANGER_SLOW_TESTS="$${BANGER_SLOW_TESTS:-1}" NX_SKIP_NX_CACHE=true \
+	  $(MAKE) --no-print-directory test; status=$$?; \
+	echo "make test-cold: $$(( $$(date +%s) - start )) s wall, exit $$status"; exit $$status
 
 # Every benchmark, one table: built, the e2e artefacts prepared (needs the network), then run
 # inside a throwaway network namespace so the VM-booting rows can create taps. BENCH_FILTER

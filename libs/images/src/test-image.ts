@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ProgressSink } from '@banger/host';
+import { testCacheRoot } from '@banger/host/testing';
 import { buildImage } from './build/build-image.js';
 import { cleanStaleTemps } from './fs/atomic.js';
 import { withDirLock } from './fs/dir-lock.js';
@@ -11,8 +11,8 @@ import { MANIFEST_FILE, ROOTFS_FILE } from './manifest.js';
 import { recipeFingerprint, resolvePackageVersions } from './recipe/fingerprint.js';
 import { loadRecipe } from './recipe/load-recipe.js';
 
-/** Where tests across the workspace cache slow artefacts (`~/.cache/banger-test`). */
-export const defaultTestCacheDir = (): string => process.env['BANGER_TEST_CACHE'] ?? join(homedir(), '.cache', 'banger-test');
+/** Where tests across the workspace cache slow artefacts (see testCacheRoot in `@banger/host/testing`). */
+export const defaultTestCacheDir = testCacheRoot;
 
 /**
  * For tests (this lib's and other engineers' e2e tests): the image dir of a

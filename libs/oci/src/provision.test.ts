@@ -1,9 +1,10 @@
 import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile, symlink, readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { findExecutable, run } from '@banger/host';
+import { run } from '@banger/host';
+import { cachedArtifact, prerequisites, testDebianMirror } from '@banger/host/testing';
+import { ensureTestKernel } from '@banger/kernels/testing';
 import { SSHD_CONFIG } from '@banger/images';
 import { sha256, pushBlob, pushManifest, startRegistry, type TestRegistry } from './testing/index.js';
 import { checkBootable, provisionCommand, writeGuestContract } from './provision.js';
@@ -60,19 +61,37 @@ describe('provisionCommand', () => {
   });
 });
 
-const slowTools = ['mmdebstrap', 'docker-registry', 'zstd', 'unshare', 'mkfs.ext4', 'debugfs'].filter((t) => !findExecutable(t));
-const canProvision = slowTools.length === 0 && process.getuid?.() === 0;
+const needs = prerequisites(['mmdebstrap', 'docker-registry', 'zstd', 'unshare', 'mkfs.ext4', 'debugfs', 'qemu-system-x86_64', 'apt-get', 'dpkg-deb', 'depmod'], { root: true });
+
+/**
+ * A Debian minbase root tree as one tar, made by mmdebstrap and cached by its
+ * recipe: the format is explicit (mmdebstrap otherwise guesses it from the
+ * target's name, and a temp name without `.tar` made a directory).
+ */
+async function minbaseTarball(): Promise<string> {
+  const args = ['--variant=minbase', '--mode=root', '--format=tar', '--quiet', 'bookworm'];
+  const mirror = testDebianMirror();
+  const dir = await cachedArtifact({
+    kind: 'oci/debian-minbase',
+    inputs: { tool: 'mmdebstrap', args, mirror },
+    build: async (out) => {
+      await run('mmdebstrap', [...args, join(out, 'rootfs.tar'), mirror], { timeoutMs: 15 * 60_000 });
+    },
+  });
+  return join(dir, 'rootfs.tar');
+}
 
 /**
  * The real thing: a Debian minbase tree (mmdebstrap, cached under
  * ~/.cache/banger-test) pushed as a zstd layer, pulled, and provisioned with
  * apt inside the image from Debian's mirrors. Minutes, not seconds.
  */
-describe.skipIf(!canProvision)(`provisioning a Debian image from a real registry${canProvision ? '' : ` (skipped: needs root and ${slowTools.join(', ')})`}`, () => {
+describe.skipIf(needs.skip)(`provisioning a Debian image from a real registry${needs.skip ? ` (skipped: needs ${needs.missing.join(', ')})` : ''}`, () => {
   let dir: string;
   let registry: TestRegistry;
   let provisionedRootfs: string | undefined;
   beforeAll(async () => {
+    needs.assert();
     dir = await mkdtemp(join(tmpdir(), 'banger-oci-provision-'));
     registry = await startRegistry(join(dir, 'registry'));
   });
@@ -82,14 +101,8 @@ describe.skipIf(!canProvision)(`provisioning a Debian image from a real registry
   });
 
   it('installs systemd and openssh-server into a minbase Debian image and writes the guest contract', async () => {
-    const cache = join(homedir(), '.cache/banger-test/oci');
-    await mkdir(cache, { recursive: true });
-    const tarball = join(cache, 'debian-bookworm-minbase.tar');
-    if (!(await stat(tarball).catch(() => undefined))) {
-      const temp = `${tarball}.tmp-${process.pid}`;
-      await run('mmdebstrap', ['--variant=minbase', '--mode=root', '--quiet', 'bookworm', temp, 'http://deb.debian.org/debian'], { timeoutMs: 15 * 60_000 });
-      await run('mv', [temp, tarball]);
-    }
+    const tarball = await minbaseTarball();
+    expect((await stat(tarball)).isFile()).toBe(true);
     const compressed = join(dir, 'layer.tar.zst');
     await run('zstd', ['-q', '-T0', '-3', '-f', tarball, '-o', compressed]);
     const layerBytes = await readFile(compressed);
@@ -136,12 +149,11 @@ describe.skipIf(!canProvision)(`provisioning a Debian image from a real registry
     provisionedRootfs = result.rootfsPath;
   }, 30 * 60_000);
 
-  const kernelDir = process.env['BANGER_TEST_KERNEL_DIR'] ?? join(homedir(), '.cache/banger-test/kernels/bundles/debian-cloud');
-  const haveKernel = ['vmlinux', 'initrd.img', 'modules.ext4'].every((f) => existsSync(join(kernelDir, f))) && !!findExecutable('qemu-system-x86_64');
-  it.skipIf(!haveKernel)(
-    `boots the provisioned image under QEMU to a running system that answers ssh${haveKernel ? '' : ` (skipped: no kernel bundle in ${kernelDir} or no qemu)`}`,
+  it(
+    'boots the provisioned image under QEMU to a running system that answers ssh',
     async () => {
       if (!provisionedRootfs) throw new Error('the provisioning test did not produce a rootfs');
+      const kernelDir = (await ensureTestKernel()).dir;
       const { stdout } = await bootAndSsh(
         provisionedRootfs,
         { vmlinux: join(kernelDir, 'vmlinux'), initrd: join(kernelDir, 'initrd.img'), modules: join(kernelDir, 'modules.ext4') },

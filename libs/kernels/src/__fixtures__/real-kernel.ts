@@ -1,15 +1,12 @@
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { findExecutable, run } from '@banger/host';
+import { testCacheRoot } from '@banger/host/testing';
 import { buildDirAtomically } from '../atomic-dir.js';
 import { fetchDeb, resolveKernelPackage, unpackDeb, type DebianPackageRef } from '../debian-package.js';
 
-/**
- * Where tests keep big downloads between runs (a cold run fills it):
- * `$BANGER_TEST_CACHE` or ~/.cache/banger-test.
- */
-export const testCacheDir = process.env['BANGER_TEST_CACHE'] ?? join(homedir(), '.cache', 'banger-test');
+/** Where tests keep big downloads between runs (a cold run fills it); see testCacheRoot. */
+export const testCacheDir = testCacheRoot();
 
 /** Why the real-kernel tests cannot run here, or undefined when they can. */
 export function realKernelSkipReason(): string | undefined {

@@ -1,20 +1,21 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { findExecutable } from '@banger/host';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../../../test/harness.js';
+import { testCacheRoot } from '@banger/host/testing';
 
 /**
  * Slow (mmdebstrap of debian-minimal: a minute or two warm, more cold): runs
  * only with BANGER_SLOW_TESTS=1. The apt archive cache is shared through
- * BANGER_CACHE_DIR=~/.cache/banger-test.
+ * BANGER_CACHE_DIR set to the test cache root (testCacheRoot).
  */
 const slow = process.env['BANGER_SLOW_TESTS'] === '1';
 const canBuild = Boolean(findExecutable('mmdebstrap')) && (process.getuid?.() === 0 || Boolean(findExecutable('sudo')));
-const cacheDir = process.env['BANGER_TEST_CACHE'] ?? join(homedir(), '.cache', 'banger-test');
+const cacheDir = testCacheRoot();
 
 let h: Harness;
 let work: string;

@@ -1,7 +1,7 @@
 import { cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
@@ -9,9 +9,10 @@ import { findExecutable } from '@banger/host';
 import { packKernelBundle } from '@banger/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../../../test/harness.js';
+import { testCacheRoot } from '@banger/host/testing';
 
 /** Shared with the other suites: the Debian .debs are downloaded once per machine. */
-const cacheDir = process.env['BANGER_TEST_CACHE'] ?? join(homedir(), '.cache', 'banger-test');
+const cacheDir = testCacheRoot();
 const missing = ['apt-get', 'apt-cache', 'dpkg-deb', 'depmod', 'mkfs.ext4'].find((tool) => !findExecutable(tool));
 
 let h: Harness;
