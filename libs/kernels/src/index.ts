@@ -14,3 +14,4 @@ export * from './pack-bundle.js';
 export * from './pull-bundle.js';
 export * from './import-bundle.js';
 export * from './catalog.js';
+export * from './kernel-pull.js';

@@ -10,3 +10,4 @@ export * from './run.js';
 export * from './format-plan.js';
 export * from './progress-throttle.js';
 export * from './step-failed-error.js';
+export * from './runner.js';

@@ -2,7 +2,6 @@ export * from './vm-dir.js';
 export * from './vm-name.js';
 export * from './clone-rootfs.js';
 export * from './vm-record.js';
-export * from './resources.js';
 export * from './boot-args.js';
 export * from './machine-identity.js';
 export * from './image-files.js';

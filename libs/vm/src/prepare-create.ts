@@ -3,8 +3,9 @@ import { applySpecOverrides, currentHostFacts, resolveVmDefaults, type HostFacts
 import { ConflictError, UserError } from '@banger/errors';
 import { resolveFileSync } from '@banger/guest';
 import { selectHypervisor } from '@banger/hypervisor';
-import { assertImageKnown, assertKernelKnown, findImage } from './resources.js';
-import { resourcePaths, vmRepository, type VmEnv } from './vm-env.js';
+import { assertImageKnown, findImage } from '@banger/images';
+import { assertKernelKnown } from '@banger/kernels';
+import { imageHome, kernelHome, vmRepository, type VmEnv } from './vm-env.js';
 import { assertVmName, generateVmName } from './vm-name.js';
 import { newVmId, type VmCreateSpec, type VmRecord } from './vm-record.js';
 
@@ -65,12 +66,11 @@ export async function prepareCreate(env: VmEnv, params: CreateVmParams, options:
   }
 
   const name = params.name ?? generateVmName((n) => repo.find(n) !== undefined);
-  const paths = resourcePaths(env);
   const image = params.image ?? env.config.defaultImageName;
-  await assertImageKnown(env.db, paths, image, options.signal);
-  const local = findImage(env.db, image);
+  await assertImageKnown(imageHome(env), image, options.signal);
+  const local = findImage(imageHome(env), image);
   const kernel = params.kernel ?? local?.defaultKernel ?? env.config.defaultKernelName;
-  await assertKernelKnown(env.db, paths, kernel, options.signal);
+  await assertKernelKnown(kernelHome(env), kernel, options.signal);
 
   const defaults = resolveVmDefaults(env.config, options.host ?? currentHostFacts(options.stateDir));
   const sizing = applySpecOverrides(defaults, {

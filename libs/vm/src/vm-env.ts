@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import type { BangerConfig } from '@banger/config';
 import { createDriver, type HypervisorDriver, type VmHandle } from '@banger/hypervisor';
-import type { Database } from '@banger/store';
-import type { StepLogger } from '@banger/taskgraph';
-import type { ResourcePaths } from './resources.js';
+import type { ImageHome } from '@banger/images';
+import type { KernelHome } from '@banger/kernels';
+import { ImagesTable, KernelsTable, type Database } from '@banger/store';
+import type { GraphRunner, StepLogger } from '@banger/taskgraph';
 import { VmDir } from './vm-dir.js';
 import { VmRepository, type VmHypervisor, type VmRecord } from './vm-record.js';
 import type { VmWatcher } from './watcher.js';
@@ -28,6 +29,8 @@ export interface VmEnv {
   config: BangerConfig;
   log: StepLogger;
   watcher: VmWatcher;
+  /** The daemon's graph runner: a VM's fetch steps run the kernel/image pull graphs through it (same locks as `kernel pull` / `image pull`). */
+  runGraph: GraphRunner;
 }
 
 export const vmRepository = (env: Pick<VmEnv, 'db'>): VmRepository => new VmRepository(env.db);
@@ -37,12 +40,20 @@ export const knownHostsPath = (env: Pick<VmEnv, 'paths'>): string => join(env.pa
 /** The host key banger authenticates with: `ssh_key_path`, else the managed `<sshDir>/id_ed25519`. */
 export const userKeyPath = (env: Pick<VmEnv, 'paths' | 'config'>): string => env.config.sshKeyPath ?? join(env.paths.sshDir, 'id_ed25519');
 
-export const resourcePaths = (env: Pick<VmEnv, 'paths' | 'config'>): ResourcePaths => ({
+/** Where kernels live and are recorded (what `kernel pull` uses too). */
+export const kernelHome = (env: Pick<VmEnv, 'db' | 'paths' | 'config'>): KernelHome => ({
   kernelsDir: env.paths.kernelsDir,
+  cacheDir: env.paths.cacheDir,
+  table: new KernelsTable(env.db),
+  ...(env.config.kernelCatalogUrl ? { catalogUrl: env.config.kernelCatalogUrl } : {}),
+});
+
+/** Where images live and are recorded (what `image pull` uses too). */
+export const imageHome = (env: Pick<VmEnv, 'db' | 'paths' | 'config'>): ImageHome => ({
   imagesDir: env.paths.imagesDir,
   cacheDir: env.paths.cacheDir,
+  table: new ImagesTable(env.db),
   ...(env.config.catalogUrl ? { catalogUrl: env.config.catalogUrl } : {}),
-  ...(env.config.kernelCatalogUrl ? { kernelCatalogUrl: env.config.kernelCatalogUrl } : {}),
 });
 
 /** The driver a VM was booted with (from its record), for status, watch and stop. */

@@ -1,18 +1,17 @@
-import type { NameKind } from '@banger/api';
+import { ImagesTable, KernelsTable } from '@banger/store';
+import { vmRepository } from '@banger/vm';
 import type { Service } from '../service.js';
 
-const queries: Record<Exclude<NameKind, 'session'>, string> = {
-  vm: 'SELECT name FROM vms ORDER BY name',
-  image: 'SELECT name FROM images ORDER BY name',
-  kernel: 'SELECT name FROM kernels ORDER BY name',
-};
-
-/** `complete.names`: live resource names for shell completion, straight from SQLite. */
+/** `complete.names`: live resource names for shell completion, straight from the tables. */
 export const completeService: Service = (ctx, server) => {
-  const statements = Object.fromEntries(Object.entries(queries).map(([kind, sql]) => [kind, ctx.db.prepare(sql).pluck()]));
+  const names = {
+    vm: () => vmRepository(ctx).names(),
+    image: () => new ImagesTable(ctx.db).names(),
+    kernel: () => new KernelsTable(ctx.db).names(),
+  };
   server.handle('complete.names', ({ kind }) => {
     // Sessions do not exist yet (a later issue adds them).
     if (kind === 'session') return [];
-    return statements[kind]!.all() as string[];
+    return names[kind]();
   });
 };

@@ -3,7 +3,20 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Handler, OciSource } from '@banger/api';
 import { ConflictError, InternalError } from '@banger/errors';
-import { MANIFEST_FILE, ROOTFS_FILE, cleanStaleTemps, readManifest, registerRootfs, tempSibling, writeJsonAtomic, type ImageManifest } from '@banger/images';
+import {
+  MANIFEST_FILE,
+  ROOTFS_FILE,
+  assertImageName,
+  cleanStaleTemps,
+  imageLockKey,
+  imagePullGraphId,
+  readManifest,
+  registerImage,
+  registerRootfs,
+  tempSibling,
+  writeJsonAtomic,
+  type ImageManifest,
+} from '@banger/images';
 import {
   RegistryClient,
   blobsDir,
@@ -17,10 +30,10 @@ import {
   type ImageReference,
 } from '@banger/oci';
 import type { Graph, Satisfaction, Step } from '@banger/taskgraph';
+import { KernelsTable } from '@banger/store';
 import type { DaemonContext } from '../context.js';
 import { runGraph } from '../graph-runner.js';
 import type { ImageRecords, ImageRow } from './image-records.js';
-import { checkName, imageLockKey, pullGraphId } from './image-names.js';
 
 /** Sidecar in an OCI image dir: where the rootfs came from (manifest.json's schema has no room for digests). */
 export const OCI_SOURCE_FILE = 'oci-source.json';
@@ -53,13 +66,13 @@ export function ociPullHandler(ctx: DaemonContext, images: ImageRecords): Handle
   return async ({ reference, name, insecure, provision, explain }, { signal, emit }) => {
     const ref = parseReference(reference);
     const imageName = name ?? imageNameForReference(ref);
-    checkName(imageName);
+    assertImageName(imageName);
     assertNameFree(images, imageName, formatReference(ref));
     while (pruning) await pruning;
     activeOciPulls++;
     try {
       const outcome = await runGraph(ctx, {
-        graphId: pullGraphId(imageName),
+        graphId: imagePullGraphId(imageName),
         lockKey: imageLockKey(imageName),
         steps: ociPullGraph(ctx, images, { ref, name: imageName, insecure: insecure ?? false, provision }),
         signal,
@@ -70,7 +83,7 @@ export function ociPullHandler(ctx: DaemonContext, images: ImageRecords): Handle
       const pulled = outcome.result.outputs['image.oci-pull'] as OciPullOutput | undefined;
       const warnings = [...(pulled?.warnings ?? [])];
       const row = images.get(imageName);
-      if (row.kernel_name && !ctx.db.prepare('SELECT 1 FROM kernels WHERE name = ?').get(row.kernel_name)) {
+      if (row.kernel_name && !new KernelsTable(ctx.db).find(row.kernel_name)) {
         warnings.push(`kernel ${row.kernel_name} is not registered yet: pull it with banger kernel pull ${row.kernel_name} before creating VMs from ${imageName}`);
       }
       log.info({ image: imageName, reference: formatReference(ref), manifestDigest: pulled?.manifestDigest }, 'OCI image pulled');
@@ -211,7 +224,7 @@ function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPla
     run: async () => {
       const onDisk = await readOciImage(dir);
       if (!onDisk) throw new InternalError('IMAGE_OCI_DIR_INCOMPLETE', `image ${pull.name}: ${dir} lacks ${MANIFEST_FILE}, ${ROOTFS_FILE} or ${OCI_SOURCE_FILE}`, { hint: 'pull it again' });
-      images.put(pull.name, dir, onDisk.manifest, onDisk.source);
+      registerImage({ table: images }, pull.name, dir, onDisk.manifest, onDisk.source);
       return { version: onDisk.manifest.version, manifestDigest: onDisk.source.manifestDigest };
     },
   };

@@ -1,104 +1,32 @@
-import { join } from 'node:path';
 import type { ImageInfo, OciSource } from '@banger/api';
 import { NotFoundError } from '@banger/errors';
-import { ROOTFS_FILE, type ImageManifest } from '@banger/images';
+import type { ImageHome, ImageSource } from '@banger/images';
+import { ImagesTable, type ImageRow } from '@banger/store';
 import type { DaemonContext } from '../context.js';
 
-/** One row of the `images` table. */
-export interface ImageRow {
-  name: string;
-  version: string;
-  dir: string;
-  rootfs_path: string;
-  size_bytes: number;
-  sha256: string;
-  kernel_name: string | null;
-  source: string;
-  created_at: number;
-}
+export type { ImageRow };
 
-/**
- * What the `source` JSON column of an image row holds. OCI pulls add
- * `type: 'oci'` and the registry digests (`OciSource`); other rows have no type.
- */
-export interface ImageSource extends Partial<OciSource> {
-  type?: 'oci';
-  origin: string;
-  recipeHash?: string;
-  builtAt: string;
-  packageCount: number;
+/** Where images live, as @banger/images takes it. */
+export function imageHome(ctx: DaemonContext): ImageHome {
+  return { imagesDir: ctx.paths.imagesDir, cacheDir: ctx.paths.cacheDir, table: new ImagesTable(ctx.db), ...(ctx.config.catalogUrl ? { catalogUrl: ctx.config.catalogUrl } : {}) };
 }
 
 
-/** The `images` table and what `image show` adds to a row. */
-export class ImageRecords {
-  private readonly selectAll;
-  private readonly selectOne;
-  private readonly upsert;
-  private readonly delete_;
-  private readonly users;
-
+/** The `images` table plus what `image show` adds to a row. */
+export class ImageRecords extends ImagesTable {
   constructor(ctx: DaemonContext) {
-    this.selectAll = ctx.db.prepare<[], ImageRow>('SELECT * FROM images ORDER BY name');
-    this.selectOne = ctx.db.prepare<[string], ImageRow>('SELECT * FROM images WHERE name = ?');
-    this.upsert = ctx.db.prepare(
-      `INSERT INTO images (name, version, dir, rootfs_path, size_bytes, sha256, kernel_name, source, created_at)
-       VALUES (@name, @version, @dir, @rootfs, @size, @sha256, @kernel, @source, @now)
-       ON CONFLICT (name) DO UPDATE SET version = excluded.version, dir = excluded.dir, rootfs_path = excluded.rootfs_path,
-         size_bytes = excluded.size_bytes, sha256 = excluded.sha256, kernel_name = excluded.kernel_name, source = excluded.source`,
-    );
-    this.delete_ = ctx.db.prepare('DELETE FROM images WHERE name = ?');
-    this.users = ctx.db.prepare<[string], string>('SELECT name FROM vms WHERE image_name = ? ORDER BY name').pluck();
-  }
-
-  all(): ImageRow[] {
-    return this.selectAll.all();
-  }
-
-  find(name: string): ImageRow | undefined {
-    return this.selectOne.get(name);
+    super(ctx.db);
   }
 
   get(name: string): ImageRow {
     const row = this.find(name);
     if (!row) {
-      const known = this.all().map((r) => r.name);
+      const known = this.names();
       throw new NotFoundError('IMAGE_NOT_FOUND', `image ${name} is not registered${known.length ? ` (registered: ${known.join(', ')})` : ''}`, {
         hint: `pull it with banger image pull ${name}, or see banger image catalog`,
       });
     }
     return row;
-  }
-
-  /** Records (or updates) an image from its manifest; `oci` marks an OCI pull and keeps its digests. */
-  put(name: string, dir: string, manifest: ImageManifest, oci?: OciSource): void {
-    const rootfs = manifest.files[ROOTFS_FILE]!;
-    const source: ImageSource = {
-      ...(oci ? { type: 'oci' as const, ...oci } : {}),
-      origin: manifest.source ?? 'unknown',
-      ...(manifest.recipeHash ? { recipeHash: manifest.recipeHash } : {}),
-      builtAt: manifest.builtAt,
-      packageCount: manifest.packages.length,
-    };
-    this.upsert.run({
-      name,
-      version: manifest.version,
-      dir,
-      rootfs: join(dir, ROOTFS_FILE),
-      size: manifest.sizeBytes,
-      sha256: rootfs.sha256,
-      kernel: manifest.defaultKernel,
-      source: JSON.stringify(source),
-      now: Date.now(),
-    });
-  }
-
-  remove(name: string): void {
-    this.delete_.run(name);
-  }
-
-  usedBy(name: string): string[] {
-    return this.users.all(name);
   }
 
   info(row: ImageRow): ImageInfo {

@@ -1,32 +1,28 @@
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import type { PlanSummaryWire } from '@banger/api';
 import { ConflictError, UserError } from '@banger/errors';
 import {
-  ROOTFS_FILE,
-  buildImage,
-  findImageEntry,
+  assertImageName,
+  imageBuildGraph,
+  imageBuildGraphId,
+  imageBusy,
   imageCatalog,
+  imageLockKey,
+  imagePullGraphId,
   loadRecipe,
-  parseIndex,
-  publishImage,
-  pullImage,
-  readManifest,
-  recipeFingerprint,
+  pullCatalogImage,
+  registerImage,
   registerRootfs,
-  resolvePackageVersions,
   type CatalogEntry,
-  type Recipe,
 } from '@banger/images';
-import { SqliteStepStateStore, type Graph, type Step } from '@banger/taskgraph';
-import type { DaemonContext } from '../context.js';
+import { KernelsTable } from '@banger/store';
+import { SqliteStepStateStore } from '@banger/taskgraph';
 import { isGraphLocked, runGraph } from '../graph-runner.js';
 import type { Service } from '../service.js';
-import { ImageRecords } from './image-records.js';
-import { buildGraphId, busy, checkName, imageLockKey, pullGraphId } from './image-names.js';
+import { ImageRecords, imageHome } from './image-records.js';
 import { isOciRow, ociPruneHandler, ociPullHandler } from './image-oci.js';
-
-export { imageLockKey } from './image-names.js';
 
 /**
  * `image.*`: image dirs under paths.imagesDir/<name> (rootfs.ext4,
@@ -50,27 +46,18 @@ export const imageService: Service = (ctx, server) => {
   });
 
   server.handle('image.pull', async ({ name, explain }, { signal, emit }) => {
-    checkName(name);
+    assertImageName(name);
     const existing = images.find(name);
     if (existing && isOciRow(images, existing)) {
       throw new ConflictError('IMAGE_EXISTS', `cannot pull catalog image ${name}: ${name} is already registered from ${images.info(existing).origin}`, {
         hint: `re-pull it with banger image pull ${images.info(existing).oci?.reference ?? '<reference>'}, or remove it first with banger image rm ${name}`,
       });
     }
-    const catalog = await imageCatalog({ ...(ctx.config.catalogUrl ? { catalogUrl: ctx.config.catalogUrl } : {}), signal });
-    for (const warning of catalog.warnings) log.warn({ image: name }, warning);
-    const entry = findImageEntry(catalog, name);
-    const outcome = await runGraph(ctx, {
-      graphId: pullGraphId(name),
-      lockKey: imageLockKey(name),
-      steps: pullGraph(ctx, images, entry),
-      signal,
-      emit,
-      explain: explain ?? false,
-    });
-    if (outcome.explained) return { plan: outcome.plan, warnings: catalog.warnings };
+    const outcome = await pullCatalogImage(imageHome(ctx), name, (options) => runGraph(ctx, options), { signal, emit, explain: explain ?? false });
+    for (const warning of outcome.warnings) log.warn({ image: name }, warning);
+    if (outcome.explained) return { plan: outcome.plan as PlanSummaryWire, warnings: outcome.warnings };
     log.info({ image: name }, 'image pulled');
-    return { image: images.info(images.get(name)), warnings: catalog.warnings };
+    return { image: images.info(images.get(name)), warnings: outcome.warnings };
   });
 
   server.handle('image.pull-oci', ociPullHandler(ctx, images));
@@ -84,11 +71,11 @@ export const imageService: Service = (ctx, server) => {
       throw new UserError('IMAGE_PUBLISH_RELATIVE', `publish directory ${publish} is relative`, { hint: 'pass an absolute path' });
     }
     const recipe = await loadRecipe(recipeName);
-    checkName(recipe.name);
+    assertImageName(recipe.name);
     const outcome = await runGraph(ctx, {
-      graphId: buildGraphId(recipe.name),
+      graphId: imageBuildGraphId(recipe.name),
       lockKey: imageLockKey(recipe.name),
-      steps: buildGraph(ctx, images, recipe, publish),
+      steps: imageBuildGraph(imageHome(ctx), recipe, publish),
       signal,
       emit,
       explain: explain ?? false,
@@ -102,23 +89,24 @@ export const imageService: Service = (ctx, server) => {
   });
 
   server.handle('image.register', async ({ name, rootfs, kernel }, { signal }) => {
-    checkName(name);
+    assertImageName(name);
     if (!isAbsolute(rootfs)) throw new UserError('IMAGE_ROOTFS_RELATIVE', `rootfs path ${rootfs} is relative`, { hint: 'pass an absolute path' });
     if (images.find(name)) {
       throw new ConflictError('IMAGE_EXISTS', `cannot register image ${name}: an image with that name is already registered`, {
         hint: `pick another --name, or remove it first with banger image rm ${name}`,
       });
     }
-    if (isGraphLocked(imageLockKey(name))) throw busy(name);
+    if (isGraphLocked(imageLockKey(name))) throw imageBusy(name);
     const dest = join(ctx.paths.imagesDir, name);
     // An unrecorded directory is a leftover (e.g. a pull killed before it registered).
     if (existsSync(dest)) await rm(dest, { recursive: true, force: true });
     const { manifest, warnings } = await registerRootfs({ name, rootfsPath: rootfs, destDir: dest, ...(kernel ? { kernel } : {}), signal });
-    images.put(name, dest, manifest);
+    registerImage(imageHome(ctx), name, dest, manifest);
     const kernelName = manifest.defaultKernel;
-    if (!kernel && !ctx.db.prepare('SELECT 1 FROM kernels WHERE name = ?').get(kernelName)) {
+    const kernels = new KernelsTable(ctx.db);
+    if (!kernel && !kernels.find(kernelName)) {
       warnings.push(`kernel ${kernelName} is not registered yet: pull it with banger kernel pull ${kernelName} before creating VMs from ${name}`);
-    } else if (kernel && !ctx.db.prepare('SELECT 1 FROM kernels WHERE name = ?').get(kernel)) {
+    } else if (kernel && !kernels.find(kernel)) {
       warnings.push(`kernel ${kernel} is not registered: pull or import it before creating VMs from ${name}`);
     }
     log.info({ image: name, rootfs, warnings }, 'image registered');
@@ -133,112 +121,16 @@ export const imageService: Service = (ctx, server) => {
         hint: `delete ${users.length > 1 ? 'those VMs' : 'that VM'} first (banger vm delete ${users.join(' ')})`,
       });
     }
-    if (isGraphLocked(imageLockKey(name))) throw busy(name);
+    if (isGraphLocked(imageLockKey(name))) throw imageBusy(name);
     images.remove(name);
     const store = new SqliteStepStateStore(ctx.db);
-    store.forget(pullGraphId(name));
-    store.forget(buildGraphId(name));
+    store.forget(imagePullGraphId(name));
+    store.forget(imageBuildGraphId(name));
     await rm(row.dir, { recursive: true, force: true });
     log.info({ image: name }, 'image removed');
     return { name, dir: row.dir };
   });
 };
-
-/** `image.fetch` (download the bundle, or build from the recipe when none is reachable), then `image.register`. */
-function pullGraph(ctx: DaemonContext, images: ImageRecords, entry: CatalogEntry): Graph {
-  const dir = join(ctx.paths.imagesDir, entry.name);
-  const fetch: Step<{ version: string }> = {
-    id: 'image.fetch',
-    title: entry.bundle ? `Download image ${entry.name}` : `Build image ${entry.name} from recipe ${entry.recipe}`,
-    needs: [],
-    inputs: () => ({ dir }),
-    isSatisfied: () => intactImage(dir, entry.name),
-    run: async (step, report) => {
-      // Safe to repeat: an intact image already there (an earlier attempt got this far) is adopted.
-      const existing = await readManifest(dir).catch(() => undefined);
-      if (existing?.name === entry.name && existsSync(join(dir, ROOTFS_FILE))) {
-        report.line(`image ${entry.name} ${existing.version} is already in ${dir}`);
-        return { version: existing.version };
-      }
-      if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
-      const manifest = await pullImage({ entry, destDir: dir, cacheDir: ctx.paths.cacheDir, signal: step.signal, progress: report });
-      return { version: manifest.version };
-    },
-    hint: 'check catalog_url and the network, then pull again (the download resumes)',
-  };
-  return [fetch, registerStep(images, entry.name, dir, 'image.fetch')];
-}
-
-/** `image.build` (no-op when the recipe fingerprint is unchanged), `image.register`, and `image.publish` with a publish dir. */
-function buildGraph(ctx: DaemonContext, images: ImageRecords, recipe: Recipe, publishDir: string | undefined): Graph {
-  const dir = join(ctx.paths.imagesDir, recipe.name);
-  let fingerprint: Promise<string> | undefined;
-  const recipeHash = (signal: AbortSignal): Promise<string> =>
-    (fingerprint ??= resolvePackageVersions(recipe, { cacheDir: join(ctx.paths.cacheDir, 'build'), signal }).then((packages) => recipeFingerprint(recipe, packages)));
-  const build: Step<{ version: string; recipeHash: string }> = {
-    id: 'image.build',
-    title: `Build image ${recipe.name}`,
-    needs: [],
-    inputs: async (plan) => ({ recipe: await recipeHash(plan.signal) }),
-    isSatisfied: async (plan) => {
-      const manifest = await readManifest(dir).catch(() => undefined);
-      if (!manifest || !existsSync(join(dir, ROOTFS_FILE))) return { satisfied: false, reason: `no image in ${dir}` };
-      return manifest.recipeHash === (await recipeHash(plan.signal)) || { satisfied: false, reason: 'the image was built from another recipe' };
-    },
-    run: async (step, report) => {
-      const manifest = await buildImage({ recipe, outDir: dir, cacheDir: join(ctx.paths.cacheDir, 'build'), signal: step.signal, progress: report });
-      return { version: manifest.version, recipeHash: manifest.recipeHash ?? '' };
-    },
-    hint: 'see the step output above; mmdebstrap needs apt access to Debian and root (or sudo -n)',
-  };
-  const steps: Step<any>[] = [build, registerStep(images, recipe.name, dir, 'image.build')];
-  if (publishDir) {
-    steps.push({
-      id: 'image.publish',
-      title: `Publish image ${recipe.name} to ${publishDir}`,
-      needs: ['image.register'],
-      inputs: () => ({ publishDir }),
-      isSatisfied: async () => {
-        const manifest = await readManifest(dir).catch(() => undefined);
-        const index = await readFile(join(publishDir, 'index.json'), 'utf8').then((text) => parseIndex(text, publishDir), () => undefined);
-        const entry = index?.images.find((e) => e.name === recipe.name);
-        if (!manifest || !entry?.bundle || entry.version !== manifest.version) return { satisfied: false, reason: `${publishDir}/index.json does not list this build` };
-        return existsSync(join(publishDir, entry.bundle.url)) || { satisfied: false, reason: `${entry.bundle.url} is missing` };
-      },
-      run: async (step, report) => {
-        const entry = await publishImage(dir, publishDir, { signal: step.signal, progress: report });
-        return { index: join(publishDir, 'index.json'), bundle: join(publishDir, entry.bundle?.url ?? '') };
-      },
-    } satisfies Step<{ index: string; bundle: string }>);
-  }
-  return steps;
-}
-
-function registerStep(images: ImageRecords, name: string, dir: string, needs: string): Step<{ version: string }> {
-  return {
-    id: 'image.register',
-    title: `Register image ${name}`,
-    needs: [needs],
-    inputs: () => ({ dir }),
-    isSatisfied: async () => {
-      const row = images.find(name);
-      if (!row) return { satisfied: false, reason: 'not registered' };
-      const manifest = await readManifest(dir).catch(() => undefined);
-      return (manifest !== undefined && row.dir === dir && row.version === manifest.version) || { satisfied: false, reason: 'the record does not match the image' };
-    },
-    run: async () => {
-      const manifest = await readManifest(dir);
-      images.put(name, dir, manifest);
-      return { version: manifest.version };
-    },
-  };
-}
-
-async function intactImage(dir: string, name: string): Promise<boolean | { satisfied: false; reason: string }> {
-  const manifest = await readManifest(dir).catch(() => undefined);
-  if (!manifest || !existsSync(join(dir, ROOTFS_FILE))) return { satisfied: false, reason: `no image in ${dir}` };
-  return manifest.name === name || { satisfied: false, reason: `${dir} holds image ${manifest.name}` };
-}
 
 function wireEntry(entry: CatalogEntry) {
   const { bundle, ...rest } = entry;

@@ -1,34 +1,25 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { KernelInfo } from '@banger/api';
-import { ConflictError, NotFoundError, UserError } from '@banger/errors';
+import type { KernelInfo, PlanSummaryWire } from '@banger/api';
+import { ConflictError, NotFoundError } from '@banger/errors';
 import {
-  KERNEL_NAME_PATTERN,
-  buildKernelBundle,
-  findCatalogEntry,
+  assertKernelName,
   importKernelBundle,
   kernelCatalog,
-  pullKernelBundle,
+  kernelGraphId,
+  pullKernel,
   readKernelBundle,
-  type KernelCatalogEntry,
+  registerKernel,
+  type KernelHome,
   type KernelManifest,
 } from '@banger/kernels';
-import { SqliteStepStateStore, type Graph, type Step } from '@banger/taskgraph';
+import { KernelsTable, type KernelRow } from '@banger/store';
+import { SqliteStepStateStore } from '@banger/taskgraph';
 import type { DaemonContext } from '../context.js';
 import { isGraphLocked, runGraph } from '../graph-runner.js';
 import type { Service } from '../service.js';
 
-interface KernelRow {
-  name: string;
-  version: string;
-  dir: string;
-  manifest: string;
-  created_at: number;
-}
-
-/** The task-graph id (and lock key) of everything that writes kernels/<name>. */
-export const kernelGraphId = (name: string): string => `kernel:${name}`;
 
 /**
  * `kernel.*`: kernel bundles under paths.kernelsDir/<name>, recorded in the
@@ -51,21 +42,17 @@ export const kernelService: Service = (ctx, server) => {
   });
 
   server.handle('kernel.pull', async ({ name, explain }, { signal, emit }) => {
-    checkName(name);
-    const entry = findCatalogEntry(name, await kernelCatalog(ctx.config.kernelCatalogUrl, signal));
-    const outcome = await runGraph(ctx, { graphId: kernelGraphId(name), steps: pullGraph(ctx, kernels, entry), signal, emit, explain: explain ?? false });
-    if (outcome.explained) return { plan: outcome.plan };
+    const outcome = await pullKernel(kernelHome(ctx), name, (options) => runGraph(ctx, options), { signal, emit, explain: explain ?? false });
+    if (outcome.explained) return { plan: outcome.plan as PlanSummaryWire };
     log.info({ kernel: name }, 'kernel pulled');
     return { kernel: kernels.info(kernels.get(name)) };
   });
 
   server.handle('kernel.build', async ({ debPackage, name: given, explain }, { signal, emit }) => {
     const name = given ?? defaultBuildName(debPackage);
-    checkName(name);
-    const entry: KernelCatalogEntry = { name, description: `built from ${debPackage}`, recipe: { debPackage } };
     // Same graph id (and lock) as a pull: both write kernels/<name>.
-    const outcome = await runGraph(ctx, { graphId: kernelGraphId(name), steps: pullGraph(ctx, kernels, entry, { rebuild: true }), signal, emit, explain: explain ?? false });
-    if (outcome.explained) return { plan: outcome.plan };
+    const outcome = await pullKernel(kernelHome(ctx), name, (options) => runGraph(ctx, options), { signal, emit, explain: explain ?? false, rebuild: { debPackage } });
+    if (outcome.explained) return { plan: outcome.plan as PlanSummaryWire };
     log.info({ kernel: name, debPackage }, 'kernel built');
     return { kernel: kernels.info(kernels.get(name)) };
   });
@@ -74,7 +61,7 @@ export const kernelService: Service = (ctx, server) => {
     const source = resolve(dir);
     const manifest = await readKernelBundle(source);
     const recordName = name ?? manifest.name;
-    checkName(recordName);
+    assertKernelName(recordName);
     if (kernels.find(recordName)) {
       throw new ConflictError('KERNEL_EXISTS', `cannot import kernel ${recordName}: a kernel with that name is already registered`, {
         hint: `remove it first with banger kernel rm ${recordName}, or pass --name`,
@@ -87,7 +74,7 @@ export const kernelService: Service = (ctx, server) => {
       await rm(dest, { recursive: true, force: true });
     }
     const imported = await importKernelBundle(source, dest);
-    kernels.put(recordName, dest, imported);
+    registerKernel(kernelHome(ctx), recordName, dest, imported);
     log.info({ kernel: recordName, from: source }, 'kernel imported');
     return kernels.info(kernels.get(recordName));
   });
@@ -110,103 +97,26 @@ export const kernelService: Service = (ctx, server) => {
   });
 };
 
-/**
- * The pull graph: `kernel.fetch` (a published bundle; the lib falls back to
- * the recipe when it is unreachable) or `kernel.build` (recipe only), then
- * `kernel.register`. The fetch/build step writes kernels/<name> atomically.
- */
-function pullGraph(ctx: DaemonContext, kernels: KernelRecords, entry: KernelCatalogEntry, options: { rebuild?: boolean } = {}): Graph {
-  const dir = join(ctx.paths.kernelsDir, entry.name);
-  const fetchId = entry.bundle ? 'kernel.fetch' : 'kernel.build';
-  const fetch: Step<{ version: string; outcome: string }> = {
-    id: fetchId,
-    title: entry.bundle ? `Download kernel ${entry.name}` : `Build kernel ${entry.name} from ${entry.recipe?.debPackage}`,
-    needs: [],
-    inputs: () => ({ entry: JSON.stringify({ bundle: entry.bundle ?? null, recipe: entry.recipe ?? null }), dir }),
-    isSatisfied: async () => {
-      const manifest = await readKernelBundle(dir).catch(() => undefined);
-      if (!manifest) return { satisfied: false, reason: `no intact bundle in ${dir}` };
-      return manifest.name === entry.name || { satisfied: false, reason: `${dir} holds kernel ${manifest.name}` };
-    },
-    run: async (step, report) => {
-      if (options.rebuild && entry.recipe) {
-        // `kernel build`: an existing bundle from another package (or an older version of it) is replaced.
-        const manifest = await buildKernelBundle({ debPackage: entry.recipe.debPackage, name: entry.name, outDir: dir, cacheDir: ctx.paths.cacheDir, signal: step.signal, progress: report });
-        return { version: manifest.version, outcome: 'built' };
-      }
-      const pulled = await pullKernelBundle({ entry, destDir: dir, cacheDir: ctx.paths.cacheDir, signal: step.signal, progress: report });
-      return { version: pulled.manifest.version, outcome: pulled.outcome };
-    },
-    hint: entry.bundle ? 'check the network or kernel_catalog_url, then pull again' : 'check that apt can download Debian packages (apt-get update), then pull again',
-  };
-  const register: Step<{ version: string }> = {
-    id: 'kernel.register',
-    title: `Register kernel ${entry.name}`,
-    needs: [fetchId],
-    inputs: () => ({ dir }),
-    isSatisfied: async () => {
-      const row = kernels.find(entry.name);
-      if (!row) return { satisfied: false, reason: 'not registered' };
-      const manifest = await readKernelBundle(dir).catch(() => undefined);
-      return (manifest !== undefined && row.dir === dir && row.version === manifest.version) || { satisfied: false, reason: 'the record does not match the bundle' };
-    },
-    run: async () => {
-      const manifest = await readKernelBundle(dir);
-      kernels.put(entry.name, dir, manifest);
-      return { version: manifest.version };
-    },
-  };
-  return [fetch, register];
+/** Where kernels live, as @banger/kernels takes it. */
+export function kernelHome(ctx: DaemonContext): KernelHome {
+  return { kernelsDir: ctx.paths.kernelsDir, cacheDir: ctx.paths.cacheDir, table: new KernelsTable(ctx.db), ...(ctx.config.kernelCatalogUrl ? { catalogUrl: ctx.config.kernelCatalogUrl } : {}) };
 }
 
-/** The `kernels` table and what `kernel show` adds to a row. */
-class KernelRecords {
-  private readonly selectAll;
-  private readonly selectOne;
-  private readonly upsert;
-  private readonly remove_;
-  private readonly users;
-
+/** The `kernels` table plus what `kernel show` adds to a row. */
+class KernelRecords extends KernelsTable {
   constructor(ctx: DaemonContext) {
-    this.selectAll = ctx.db.prepare<[], KernelRow>('SELECT * FROM kernels ORDER BY name');
-    this.selectOne = ctx.db.prepare<[string], KernelRow>('SELECT * FROM kernels WHERE name = ?');
-    this.upsert = ctx.db.prepare(
-      `INSERT INTO kernels (name, version, dir, manifest, created_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET version = excluded.version, dir = excluded.dir, manifest = excluded.manifest`,
-    );
-    this.remove_ = ctx.db.prepare('DELETE FROM kernels WHERE name = ?');
-    this.users = ctx.db.prepare<[string], string>('SELECT name FROM vms WHERE kernel_name = ? ORDER BY name').pluck();
-  }
-
-  all(): KernelRow[] {
-    return this.selectAll.all();
-  }
-
-  find(name: string): KernelRow | undefined {
-    return this.selectOne.get(name);
+    super(ctx.db);
   }
 
   get(name: string): KernelRow {
     const row = this.find(name);
     if (!row) {
-      const known = this.all().map((r) => r.name);
+      const known = this.names();
       throw new NotFoundError('KERNEL_NOT_FOUND', `kernel ${name} is not registered${known.length ? ` (registered: ${known.join(', ')})` : ''}`, {
         hint: `pull it with banger kernel pull ${name}, or see banger kernel catalog`,
       });
     }
     return row;
-  }
-
-  put(name: string, dir: string, manifest: KernelManifest): void {
-    this.upsert.run(name, manifest.version, dir, JSON.stringify(manifest), Date.now());
-  }
-
-  remove(name: string): void {
-    this.remove_.run(name);
-  }
-
-  usedBy(name: string): string[] {
-    return this.users.all(name);
   }
 
   info(row: KernelRow): KernelInfo {
@@ -234,12 +144,6 @@ class KernelRecords {
 /** `linux-image-cloud-amd64` → `cloud-amd64`: the name `kernel build` uses without --name. */
 function defaultBuildName(debPackage: string): string {
   return debPackage.replace(/^linux-image-/, '').toLowerCase();
-}
-
-function checkName(name: string): void {
-  if (!KERNEL_NAME_PATTERN.test(name)) {
-    throw new UserError('KERNEL_BAD_NAME', `invalid kernel name ${JSON.stringify(name)}: use lower-case letters, digits, '.', '_' and '-' (at most 63)`);
-  }
 }
 
 function busy(name: string): ConflictError {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, type BangerConfig } from '@banger/config';
 import { openDatabase } from '@banger/store';
+import { directGraphRunner, SqliteStepStateStore } from '@banger/taskgraph';
 import type { VmEnv } from '../vm-env.js';
 import { VmWatcher } from '../watcher.js';
 
@@ -25,6 +26,7 @@ export function testEnv(config: Partial<BangerConfig> = {}): VmEnv & { root: str
     config: { ...defaultConfig(), hypervisor: 'qemu', ...config },
     log: silent,
     watcher: new VmWatcher(db, silent),
+    runGraph: directGraphRunner(new SqliteStepStateStore(db)),
     cleanup() {
       db.close();
       rmSync(root, { recursive: true, force: true });

@@ -5,8 +5,8 @@ import { createDriver, processAlive, selectHypervisor, type VmSpec as DriverSpec
 import { guestNetworkFor } from '@banger/network';
 import type { Step } from '@banger/taskgraph';
 import { vmBootArgs, vmDisks } from '../boot-args.js';
-import { findKernel } from '../resources.js';
-import { handleOf, knownHostsPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
+import { findKernel } from '@banger/kernels';
+import { handleOf, kernelHome, knownHostsPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
 import type { VmHypervisor } from '../vm-record.js';
 
 /** Outputs of `vm.boot`. */
@@ -41,7 +41,7 @@ export function bootStep(env: VmEnv, vm: { id: string; name: string }, needs: re
       if (!record.ip || !record.mac || !record.tap) {
         throw new UserError('VM_NO_NETWORK', `vm ${vm.name} has no network yet`, { hint: `run banger vm create --name ${vm.name} again to finish it` });
       }
-      const kernel = await findKernel(env.db, record.kernel);
+      const kernel = await findKernel(kernelHome(env), record.kernel);
       if (!kernel) {
         throw new NotFoundError('VM_KERNEL_MISSING', `vm ${vm.name}: its kernel ${record.kernel} is no longer pulled`, { hint: `pull it again: banger kernel pull ${record.kernel}` });
       }

@@ -5,7 +5,7 @@ import type { Step } from '@banger/taskgraph';
 import { cloneRootfs } from '../clone-rootfs.js';
 import { writeMachineIdentity } from '../machine-identity.js';
 import { relaxWorkDiskTimeout } from '../work-disk-timeout.js';
-import type { ImageRef } from '../resources.js';
+import type { ImageRef } from '@banger/images';
 import { vmDirOf, type VmEnv } from '../vm-env.js';
 
 /** Outputs of `vm.build-rootfs`. */

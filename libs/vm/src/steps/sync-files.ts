@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ensureUserKey, makeWorkDisk, stageWorkDisk } from '@banger/guest';
 import { run } from '@banger/host';
 import type { Step } from '@banger/taskgraph';
-import type { ImageRef } from '../resources.js';
+import type { ImageRef } from '@banger/images';
 import { userKeyPath, vmDirOf, type VmEnv } from '../vm-env.js';
 import type { VmCreateSpec } from '../vm-record.js';
 

@@ -38,6 +38,7 @@ export const vmService: Service = (ctx, server) => {
     config: fresh ? loadConfig(ctx.paths) : ctx.config,
     log,
     watcher,
+    runGraph: (options) => runGraph(ctx, options),
   });
   const io = (signal: AbortSignal, emit: (event: VmProgressEvent) => void): VmCallIo => ({
     signal,
