@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import dnsPacket from 'dns-packet';
@@ -196,4 +197,100 @@ describe('startDnsServer', () => {
       `dns server: cannot listen on 127.0.0.1:${server.port} (UDP): EADDRINUSE`,
     );
   });
+});
+
+/** A query whose name is `labels` (raw bytes each) under `.vm`, built by hand: dns-packet cannot encode such labels. */
+function rawLabelQuery(labels: Buffer[], id = 99): Buffer {
+  const name = Buffer.concat([...labels.flatMap((l) => [Buffer.from([l.length]), l]), Buffer.from([2]), Buffer.from('vm'), Buffer.from([0])]);
+  const header = Buffer.from([id >> 8, id & 0xff, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+  return Buffer.concat([header, name, Buffer.from([0, 1, 0, 1])]);
+}
+
+describe('replies echo the question exactly (issue 21)', () => {
+  it('answers a 63-byte label of 0xff with the same, valid, label', async () => {
+    const q = rawLabelQuery([Buffer.alloc(63, 0xff)]);
+    const socket = createSocket('udp4');
+    const raw = await new Promise<Buffer>((resolve) => {
+      socket.on('message', (m) => resolve(m));
+      socket.send(q, server.port, '127.0.0.1');
+    });
+    socket.close();
+    expect(raw[12]).toBe(63);
+    expect(raw.subarray(12, q.length)).toEqual(q.subarray(12));
+    expect(rcodeOf(dnsPacket.decode(raw))).toBe(3);
+  });
+
+  it('answers a label containing a dot with a question matching the query, and finds no VM by it', async () => {
+    vms.set('a', '172.16.0.66');
+    try {
+      // One label "sandbox.vm" under .vm, and one label "a.b": neither names a VM.
+      for (const q of [rawLabelQuery([Buffer.from('sandbox.vm')]), rawLabelQuery([Buffer.from('a.b')])]) {
+        const reply = await udpQuery(q);
+        expect(rcodeOf(reply)).toBe(3);
+        const socket = createSocket('udp4');
+        const raw = await new Promise<Buffer>((resolve) => {
+          socket.on('message', (m) => resolve(m));
+          socket.send(q, server.port, '127.0.0.1');
+        });
+        socket.close();
+        expect(raw.subarray(12, q.length)).toEqual(q.subarray(12));
+      }
+    } finally {
+      vms.delete('a');
+    }
+  });
+});
+
+describe('DNS over TCP stays bounded (issue 21)', () => {
+  it('stops reading from a client that pipelines 200 000 queries without reading the replies', async () => {
+    const own = await startDnsServer({ host: '127.0.0.1', port: 0, lookup: () => ({ ip: '172.16.0.5' }) });
+    try {
+      const one = query('sandbox.vm');
+      const framed = Buffer.alloc(2 + one.length);
+      framed.writeUInt16BE(one.length, 0);
+      one.copy(framed, 2);
+      const client = connect(own.port, '127.0.0.1');
+      client.pause(); // never read a reply
+      client.on('error', () => undefined);
+      await new Promise<void>((r) => client.once('connect', () => r()));
+      const batch = Buffer.concat(Array.from({ length: 1_000 }, () => framed));
+      for (let i = 0; i < 200; i++) client.write(batch);
+      // A server that keeps reading takes all of it within ~3 s here (queueing the replies in its own memory);
+      // a bounded one stops after maxPending queries and 64 KiB of unsent replies, and TCP holds the rest back.
+      await sleep(4_000);
+      expect(client.destroyed).toBe(false);
+      expect(client.writableLength).toBeGreaterThan(1024 * 1024);
+      client.destroy();
+      // And the server still answers everyone else.
+      const r = new Resolver({ timeout: 2_000, tries: 1 });
+      r.setServers([`127.0.0.1:${own.port}`]);
+      expect(await r.resolve4('sandbox.vm')).toEqual(['172.16.0.5']);
+    } finally {
+      await own.close();
+    }
+  }, 30_000);
+
+  it('does not let 64 clients sending a byte every 8 s hold every TCP slot', async () => {
+    const own = await startDnsServer({ host: '127.0.0.1', port: 0, lookup: () => ({ ip: '172.16.0.5' }) });
+    const slow: Array<ReturnType<typeof connect>> = [];
+    try {
+      let closedByServer = 0;
+      for (let i = 0; i < 64; i++) {
+        const socket = connect(own.port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        socket.on('close', () => closedByServer++);
+        await new Promise<void>((r) => socket.once('connect', () => r()));
+        socket.write(Buffer.from([0])); // the first byte of a length prefix, and nothing more for now
+        slow.push(socket);
+      }
+      // A real client gets in at once (the longest-idle slow one makes room)…
+      expect(await dig('+tcp', 'sandbox.vm', '+short').catch(() => 'failed')).toBe('172.16.0.5');
+      // …and a message still incomplete 3 s after its first byte loses its connection, so trickling never pins a slot.
+      await sleep(4_000);
+      expect(closedByServer).toBe(64);
+    } finally {
+      for (const s of slow) s.destroy();
+      await own.close();
+    }
+  }, 30_000);
 });

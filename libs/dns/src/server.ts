@@ -1,7 +1,9 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server as TcpServer, type Socket } from 'node:net';
 import { InternalError } from '@banger/errors';
-import { answerQuery, MAX_QUERY_BYTES, type VmLookup } from './zone.js';
+import type { Forwarder } from './forwarder.js';
+import { ClientRateLimiter, type RateLimit } from './rate-limit.js';
+import { classifyQuery, MAX_QUERY_BYTES, type VmLookup } from './zone.js';
 
 /** Options of `startDnsServer`. */
 export interface DnsServerOptions {
@@ -22,7 +24,33 @@ export interface DnsServerOptions {
   ttl?: number;
   /** Told about socket-level errors, which never stop the server. */
   onError?: (error: Error) => void;
+  /**
+   * Forwarding for names outside `.vm` (the bridge listener): queries from
+   * clients `allows` accepts go to `forwarder`; everyone else keeps getting
+   * REFUSED. Without it the server is authoritative-only.
+   */
+  forward?: { forwarder: Forwarder; allows: (clientAddress: string) => boolean };
+  /** Per-client query budget (over it, queries are dropped); off when absent. */
+  rateLimit?: RateLimit;
+  /** TCP bounds (tests shorten them); defaults in TCP_LIMITS. */
+  tcp?: Partial<TcpLimits>;
 }
+
+/** Bounds of DNS over TCP: slow, silent or non-reading clients cannot hold the server's memory or every slot. */
+export interface TcpLimits {
+  /** Open connections at most; a new one evicts the longest-idle connection with nothing in flight. */
+  maxConnections: number;
+  /** A connection with no traffic for this long is closed. */
+  idleMs: number;
+  /** A message whose first byte arrived must be complete within this (a byte every few seconds is not a client). */
+  messageMs: number;
+  /** Queries in flight or replies unsent per connection; past it the server stops reading (TCP back-pressure). */
+  maxPending: number;
+  /** Reply bytes queued but unsent per connection before the server stops reading. */
+  maxUnsentBytes: number;
+}
+
+export const TCP_LIMITS: TcpLimits = { maxConnections: 64, idleMs: 10_000, messageMs: 3_000, maxPending: 16, maxUnsentBytes: 64 * 1024 };
 
 /** A running `.vm` DNS server. */
 export interface DnsServer {
@@ -32,13 +60,10 @@ export interface DnsServer {
   close(): Promise<void>;
 }
 
-const TCP_IDLE_MS = 10_000;
-const TCP_MAX_CONNECTIONS = 64;
-
 /**
  * Starts the authoritative DNS server for the `vm.` zone on UDP and TCP
  * (RFC 1035 2-byte length framing, several queries per connection). See
- * answerQuery for what is answered; malformed, truncated and oversized input
+ * classifyQuery for what is answered; malformed, truncated and oversized input
  * is dropped or answered FORMERR and never harms the server.
  */
 export async function startDnsServer(options: DnsServerOptions): Promise<DnsServer> {
@@ -64,14 +89,25 @@ async function listenOn(options: DnsServerOptions & { port: number }): Promise<D
     ...(isIPv6(options.host) || options.host === '0.0.0.0' ? {} : { apexAddress: options.host }),
   };
   const onError = options.onError ?? (() => undefined);
-  const answer = (query: Buffer): Buffer | undefined => {
+  const limiter = options.rateLimit ? new ClientRateLimiter(options.rateLimit) : undefined;
+  const forward = options.forward;
+  /** The reply to one query from `client`: a Buffer now, a Promise when forwarded, undefined to drop it. */
+  const answer = (query: Buffer, client: string, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer | undefined> | undefined => {
+    if (limiter && !limiter.allow(client)) return undefined;
     try {
-      return answerQuery(query, zone);
+      const outcome = classifyQuery(query, zone, forward !== undefined && forward.allows(client));
+      if ('reply' in outcome) return outcome.reply;
+      if ('drop' in outcome || !forward) return undefined;
+      return forward.forwarder.resolve(query, outcome.forward, transport).catch((error: unknown) => {
+        onError(error as Error);
+        return undefined;
+      });
     } catch (error) {
       onError(error as Error);
       return undefined;
     }
   };
+  const tcpLimits: TcpLimits = { ...TCP_LIMITS, ...(options.tcp ?? {}) };
 
   let lastError: unknown;
   // With port 0, UDP picks the port and TCP must get the same one; retry if another process holds it on TCP.
@@ -90,9 +126,8 @@ async function listenOn(options: DnsServerOptions & { port: number }): Promise<D
       throw bindError(options, 'UDP', error);
     }
     const port = udp.address().port;
-    const connections = new Set<Socket>();
-    const tcp = createServer((socket) => serveTcp(socket, connections, answer));
-    tcp.maxConnections = TCP_MAX_CONNECTIONS;
+    const connections = new Map<Socket, TcpConnection>();
+    const tcp = createServer((socket) => serveTcp(socket, connections, tcpLimits, answer));
     try {
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject);
@@ -107,9 +142,13 @@ async function listenOn(options: DnsServerOptions & { port: number }): Promise<D
       if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && options.port === 0) continue;
       throw bindError(options, 'TCP', error);
     }
-    udp.on('message', (query, peer) => {
-      const response = answer(query);
+    const send = (response: Buffer | undefined, peer: { port: number; address: string }): void => {
       if (response) udp.send(response, peer.port, peer.address, (error) => error && onError(error));
+    };
+    udp.on('message', (query, peer) => {
+      const response = answer(query, peer.address, 'udp');
+      if (response instanceof Promise) void response.then((r) => send(r, peer));
+      else send(response, peer);
     });
     udp.on('error', onError);
     tcp.on('error', onError);
@@ -118,38 +157,106 @@ async function listenOn(options: DnsServerOptions & { port: number }): Promise<D
   throw bindError(options, 'TCP', lastError);
 }
 
-function serveTcp(socket: Socket, connections: Set<Socket>, answer: (query: Buffer) => Buffer | undefined): void {
-  connections.add(socket);
-  socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
-  socket.on('close', () => connections.delete(socket));
+/** What the server tracks per TCP connection. */
+interface TcpConnection {
+  lastActivity: number;
+  pending: number;
+}
+
+type Answerer = (query: Buffer, client: string, transport: 'udp' | 'tcp') => Buffer | Promise<Buffer | undefined> | undefined;
+
+/**
+ * Serves one DNS-over-TCP connection (RFC 1035/7766 framing, pipelined
+ * queries, replies possibly out of order). Bounded: at most `maxPending`
+ * queries in flight or `maxUnsentBytes` of replies unsent, past which the
+ * socket is paused so a client that does not read is back-pressured by TCP
+ * instead of growing the daemon; a message must complete within `messageMs`
+ * of its first byte; `idleMs` without traffic closes it.
+ */
+function serveTcp(socket: Socket, connections: Map<Socket, TcpConnection>, limits: TcpLimits, answer: Answerer): void {
+  if (connections.size >= limits.maxConnections) {
+    // Full: make room by closing the connection idle longest with nothing in flight, else turn this one away.
+    let victim: [Socket, TcpConnection] | undefined;
+    for (const entry of connections) if (entry[1].pending === 0 && (!victim || entry[1].lastActivity < victim[1].lastActivity)) victim = entry;
+    if (!victim) {
+      socket.destroy();
+      return;
+    }
+    victim[0].destroy();
+    connections.delete(victim[0]);
+  }
+  const state: TcpConnection = { lastActivity: Date.now(), pending: 0 };
+  connections.set(socket, state);
+  socket.setTimeout(limits.idleMs, () => socket.destroy());
+  socket.on('close', () => {
+    clearTimeout(messageTimer);
+    connections.delete(socket);
+  });
   socket.on('error', () => socket.destroy());
-  let pending: Buffer = Buffer.alloc(0);
-  socket.on('data', (chunk: Buffer) => {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    while (pending.length >= 2) {
-      const length = pending.readUInt16BE(0);
+  socket.on('drain', () => pump());
+  const client = socket.remoteAddress ?? '';
+  let buffered: Buffer = Buffer.alloc(0);
+  let messageTimer: NodeJS.Timeout | undefined;
+
+  const write = (response: Buffer): void => {
+    if (socket.destroyed) return;
+    const framed = Buffer.alloc(2 + response.length);
+    framed.writeUInt16BE(response.length, 0);
+    response.copy(framed, 2);
+    socket.write(framed);
+  };
+  const full = (): boolean => state.pending >= limits.maxPending || socket.writableLength >= limits.maxUnsentBytes;
+
+  // Takes whole messages off the buffer while there is room, then decides whether to keep reading.
+  const pump = (): void => {
+    while (!socket.destroyed && buffered.length >= 2 && !full()) {
+      const length = buffered.readUInt16BE(0);
       // A client announcing a huge or empty message is not speaking DNS to us: hang up instead of buffering.
       if (length < 12 || length > MAX_QUERY_BYTES) {
         socket.destroy();
         return;
       }
-      if (pending.length < 2 + length) return;
-      const response = answer(pending.subarray(2, 2 + length));
-      pending = pending.subarray(2 + length);
-      if (!response) {
+      if (buffered.length < 2 + length) break;
+      const query = Buffer.from(buffered.subarray(2, 2 + length));
+      buffered = buffered.subarray(2 + length);
+      clearTimeout(messageTimer); // this message made it in time; the next one gets its own clock
+      messageTimer = undefined;
+      state.lastActivity = Date.now();
+      const response = answer(query, client, 'tcp');
+      if (response instanceof Promise) {
+        state.pending++;
+        void response.then((r) => {
+          state.pending--;
+          if (r) write(r);
+          else socket.destroy();
+          pump();
+        });
+      } else if (response) write(response);
+      else {
         socket.destroy();
         return;
       }
-      const framed = Buffer.alloc(2 + response.length);
-      framed.writeUInt16BE(response.length, 0);
-      response.copy(framed, 2);
-      socket.write(framed);
     }
+    if (socket.destroyed) return;
+    if (full()) socket.pause();
+    else socket.resume();
+    // Only a partial message the server is willing to read runs the clock; a paused socket is the server's doing.
+    const partial = buffered.length > 0 && !full();
+    if (partial && !messageTimer) messageTimer = setTimeout(() => socket.destroy(), limits.messageMs);
+    else if (!partial && messageTimer) {
+      clearTimeout(messageTimer);
+      messageTimer = undefined;
+    }
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+    pump();
   });
 }
 
-async function closeAll(udp: UdpSocket, tcp: TcpServer, connections: Set<Socket>): Promise<void> {
-  for (const socket of connections) socket.destroy();
+async function closeAll(udp: UdpSocket, tcp: TcpServer, connections: Map<Socket, TcpConnection>): Promise<void> {
+  for (const socket of connections.keys()) socket.destroy();
   await Promise.all([
     new Promise<void>((resolve) => {
       try {

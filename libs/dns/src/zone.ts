@@ -1,5 +1,6 @@
 import dnsPacket from 'dns-packet';
-import type { Answer, DecodedPacket, Question } from 'dns-packet';
+import type { Answer, DecodedPacket } from 'dns-packet';
+import { encodeReply, HEADER_BYTES, headerOnly, nameIsFaithful, OPCODE_MASK, QR, RCODE, rawQuestion, type RawQuestion } from './wire.js';
 
 /** Finds a VM by name (lowercase, without `.vm`); undefined when there is none. */
 export type VmLookup = (name: string) => { ip: string } | undefined;
@@ -16,51 +17,66 @@ export interface ZoneOptions {
 }
 
 export const ZONE = 'vm';
-const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
-const QR = 0x8000;
-const OPCODE_MASK = 0x7800;
 // Queries are small; anything bigger is garbage or an attack and is not parsed.
 export const MAX_QUERY_BYTES = 4096;
+
+/** What to do with one query: send `reply`, drop it, or forward it (a name outside `vm.`, when forwarding is allowed). */
+export type QueryOutcome = { reply: Buffer } | { drop: true } | { forward: RawQuestion };
 
 /**
  * Answers one DNS query (wire format) for the authoritative `vm.` zone, or
  * returns undefined when the packet must be dropped (too short, a response,
  * too big). Undecodable queries and QDCOUNT ≠ 1 get FORMERR; opcodes other
  * than QUERY get NOTIMP; names outside `vm.` and classes other than IN get
- * REFUSED (the server never recurses). `<name>.vm` A → the VM's address;
+ * REFUSED (this function never recurses). `<name>.vm` A → the VM's address;
  * unknown names → NXDOMAIN, and other types for existing names → NODATA,
  * both with the zone's SOA in the authority section for negative caching.
  */
 export function answerQuery(query: Buffer, zone: ZoneOptions): Buffer | undefined {
-  if (query.length < 12 || query.length > MAX_QUERY_BYTES) return undefined;
+  const outcome = classifyQuery(query, zone, false);
+  return 'reply' in outcome ? outcome.reply : undefined;
+}
+
+/**
+ * answerQuery, except that with `forwardable` an IN-class query for a name
+ * outside `vm.` comes back as `{ forward }` instead of REFUSED: the caller
+ * (the bridge listener, for clients inside the bridge subnet) forwards it.
+ * Every reply echoes the query's question bytes exactly.
+ */
+export function classifyQuery(query: Buffer, zone: ZoneOptions, forwardable: boolean): QueryOutcome {
+  if (query.length < HEADER_BYTES || query.length > MAX_QUERY_BYTES) return { drop: true };
   const headerFlags = query.readUInt16BE(2);
-  if (headerFlags & QR) return undefined; // a response: answering it could start a loop
+  if (headerFlags & QR) return { drop: true }; // a response: answering it could start a loop
   let packet: DecodedPacket;
+  let raw: RawQuestion;
   try {
     packet = dnsPacket.decode(query);
+    if ((headerFlags & OPCODE_MASK) !== 0) return { reply: headerOnly(query, RCODE.NOTIMP) };
+    raw = rawQuestion(query);
   } catch {
-    return headerOnly(query, RCODE.FORMERR);
+    return { reply: headerOnly(query, (headerFlags & OPCODE_MASK) !== 0 ? RCODE.NOTIMP : RCODE.FORMERR) };
   }
-  if ((headerFlags & OPCODE_MASK) !== 0) return headerOnly(query, RCODE.NOTIMP);
-  const questions = packet.questions ?? [];
-  if (questions.length !== 1 || query.readUInt16BE(4) !== 1) return headerOnly(query, RCODE.FORMERR);
-  const question = questions[0] as Question;
+  const question = raw.question;
   const edns = (packet.additionals ?? []).some((a) => a.type === 'OPT');
 
-  const reply = (rcode: number, answers: Answer[] = [], authorities: Answer[] = [], additionals: Answer[] = [], authoritative = true): Buffer =>
-    dnsPacket.encode({
-      id: packet.id ?? 0,
-      type: 'response',
-      // dns-packet's encode ignores `rcode`: it has to be ORed into the flags.
-      flags: (authoritative ? dnsPacket.AUTHORITATIVE_ANSWER : 0) | (headerFlags & dnsPacket.RECURSION_DESIRED) | rcode,
-      questions: [question],
-      answers,
-      authorities,
-      additionals: edns ? [...additionals, { type: 'OPT', name: '.', udpPayloadSize: 1232, flags: 0, options: [] } as unknown as Answer] : additionals,
-    });
+  const reply = (rcode: number, answers: Answer[] = [], authorities: Answer[] = [], additionals: Answer[] = [], authoritative = true): { reply: Buffer } => ({
+    reply: encodeReply(
+      {
+        id: packet.id ?? 0,
+        type: 'response',
+        // dns-packet's encode ignores `rcode`: it has to be ORed into the flags.
+        flags: (authoritative ? dnsPacket.AUTHORITATIVE_ANSWER : 0) | (headerFlags & dnsPacket.RECURSION_DESIRED) | rcode,
+        answers,
+        authorities,
+        additionals: edns ? [...additionals, { type: 'OPT', name: '.', udpPayloadSize: 1232, flags: 0, options: [] } as unknown as Answer] : additionals,
+      },
+      raw,
+    ),
+  });
 
   const name = question.name.toLowerCase().replace(/\.$/, '');
-  if (name !== ZONE && !name.endsWith(`.${ZONE}`)) return reply(RCODE.REFUSED, [], [], [], false);
+  const inZone = name === ZONE || name.endsWith(`.${ZONE}`);
+  if (!inZone) return forwardable && question.class === 'IN' ? { forward: raw } : reply(RCODE.REFUSED, [], [], [], false);
   if (question.class !== 'IN' && question.class !== 'ANY') return reply(RCODE.REFUSED, [], [], [], false);
 
   const soa = soaRecord(zone);
@@ -76,7 +92,9 @@ export function answerQuery(query: Buffer, zone: ZoneOptions): Buffer | undefine
   const vmName = name.slice(0, -(ZONE.length + 1));
   let found: { ip: string } | undefined;
   try {
-    found = vmName.includes('.') ? undefined : zone.lookup(vmName);
+    // VM names are plain labels: a dot (a label that held one, or a subdomain) or a byte outside
+    // printable ASCII (dns-packet renders those as U+FFFD) can name no VM.
+    found = vmName.includes('.') || !/^[\x21-\x7e]+$/.test(vmName) || !nameIsFaithful(raw) ? undefined : zone.lookup(vmName);
   } catch {
     return reply(RCODE.SERVFAIL, [], [], [], false);
   }
@@ -104,12 +122,4 @@ function nsRecord(zone: ZoneOptions): Answer {
 
 function apexA(zone: ZoneOptions): Answer[] {
   return zone.apexAddress ? [{ name: ZONE, type: 'A', class: 'IN', ttl: zone.ttl, data: zone.apexAddress }] : [];
-}
-
-/** A bare header answering `query` with `rcode` and no sections: for queries too broken to echo. */
-function headerOnly(query: Buffer, rcode: number): Buffer {
-  const out = Buffer.alloc(12);
-  query.copy(out, 0, 0, 2);
-  out.writeUInt16BE(QR | (query.readUInt16BE(2) & (OPCODE_MASK | dnsPacket.RECURSION_DESIRED)) | rcode, 2);
-  return out;
 }
