@@ -12,11 +12,12 @@ NPX ?= npx
 
 # Host tools banger drives at run time (libs/host/src/packages.ts maps tools to these).
 RUNTIME_PACKAGES := qemu-system-x86 qemu-utils e2fsprogs mmdebstrap zstd iproute2 nftables \
-	openssh-client sudo git cpio busybox-static kmod xz-utils rsync bash-completion ca-certificates
+	openssh-client sudo git cpio busybox-static kmod xz-utils rsync bash-completion ca-certificates \
+	gpgv debian-archive-keyring dpkg util-linux
 # Needed by `npm ci` to compile better-sqlite3 and ssh2's optional crypto from source.
 BUILD_PACKAGES := python3 make g++
 # Only the test suite uses these (a real sshd, a local OCI registry, DNS and tty tools).
-TEST_PACKAGES := openssh-server docker-registry skopeo umoci dnsutils tmux socat file binutils procps
+TEST_PACKAGES := openssh-server docker-registry skopeo umoci dnsutils tmux socat file binutils procps gnupg
 
 # Runs privileged steps through sudo -n when not root (never prompts).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)

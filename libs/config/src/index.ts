@@ -9,3 +9,4 @@ export { VM_FLOOR, VM_HEURISTICS, applySpecOverrides, currentHostFacts, formatSp
 export { expandHome, guestPathUnderRoot } from './file-paths.js';
 export { allDottedKeys } from './keys.js';
 export { parseIpv4, formatIpv4, checkBridgeSubnet } from './subnet.js';
+export * from './debian-source.js';

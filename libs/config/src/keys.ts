@@ -15,6 +15,8 @@ export const KNOWN_KEYS: { [key: string]: KeySpec } = {
   bridge_subnet: 'leaf',
   catalog_url: 'leaf',
   kernel_catalog_url: 'leaf',
+  debian_mirror: 'leaf',
+  debian_keyring: 'leaf',
   dns_port: 'leaf',
   vm_defaults: { vcpu: 'leaf', memory_mib: 'leaf', disk_size: 'leaf' },
   file_sync: [{ host: 'leaf', guest: 'leaf', mode: 'leaf' }],

@@ -140,6 +140,8 @@ function toConfig(raw: RawConfig, fileSync: FileSyncEntry[], file: string): Bang
   if (raw.qemu_bin !== undefined) config.qemuBin = raw.qemu_bin;
   if (raw.catalog_url !== undefined) config.catalogUrl = raw.catalog_url;
   if (raw.kernel_catalog_url !== undefined) config.kernelCatalogUrl = raw.kernel_catalog_url;
+  if (raw.debian_mirror !== undefined) config.debianMirror = raw.debian_mirror;
+  if (raw.debian_keyring !== undefined) config.debianKeyring = raw.debian_keyring;
   if (raw.dns_port !== undefined) config.dnsPort = raw.dns_port;
   return config;
 }

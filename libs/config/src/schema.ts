@@ -25,6 +25,8 @@ export const ALLOWED: Record<string, string> = {
   bridge_subnet: 'expected an IPv4 network in CIDR form like "172.16.0.0/24"',
   catalog_url: 'expected an http://, https:// or file:// URL',
   kernel_catalog_url: 'expected an http://, https:// or file:// URL',
+  debian_mirror: 'expected the http:// or https:// URL of a Debian mirror such as "http://deb.debian.org/debian"',
+  debian_keyring: 'expected the path of an OpenPGP keyring ("/usr/share/keyrings/debian-archive-keyring.gpg")',
   dns_port: 'expected a port number from 1 to 65535',
   vm_defaults: 'expected a table: [vm_defaults]',
   'vm_defaults.vcpu': `expected a whole number of vCPUs from ${LIMITS.vcpu.min} to ${LIMITS.vcpu.max}`,
@@ -59,6 +61,14 @@ const nameString = z
 const url = z.string().refine((text) => {
   try {
     return ['http:', 'https:', 'file:'].includes(new URL(text).protocol);
+  } catch {
+    return false;
+  }
+});
+
+const httpUrl = z.string().refine((text) => {
+  try {
+    return ['http:', 'https:'].includes(new URL(text).protocol);
   } catch {
     return false;
   }
@@ -110,6 +120,8 @@ export function configSchema(home: string) {
       .optional(),
     catalog_url: url.optional(),
     kernel_catalog_url: url.optional(),
+    debian_mirror: httpUrl.optional(),
+    debian_keyring: hostPath.optional(),
     dns_port: z.number().int().min(1).max(65535).optional(),
     vm_defaults: z
       .object({

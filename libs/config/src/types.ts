@@ -49,6 +49,10 @@ export interface BangerConfig {
   catalogUrl?: string;
   /** Kernel catalog URL override; unset means the embedded catalog. */
   kernelCatalogUrl?: string;
+  /** Debian mirror kernel and image builds download from; unset means Debian's official mirror. */
+  debianMirror?: string;
+  /** Keyring the mirror's InRelease must be signed with; unset means Debian's archive keyring. */
+  debianKeyring?: string;
   /** Port of the daemon's `.vm` DNS server; unset means the DNS layer picks. */
   dnsPort?: number;
   vmDefaults: VmDefaultsConfig;

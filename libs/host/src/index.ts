@@ -4,3 +4,4 @@ export * from './packages.js';
 export * from './exec.js';
 export * from './privileged.js';
 export * from './facts.js';
+export * from './debian.js';

@@ -22,6 +22,8 @@ export const debianPackageFor: Readonly<Record<string, string>> = {
   depmod: 'kmod',
   modprobe: 'kmod',
   'dpkg-deb': 'dpkg',
+  gpgv: 'gpgv',
+  gpg: 'gnupg',
   'apt-get': 'apt',
   git: 'git',
   sudo: 'sudo',

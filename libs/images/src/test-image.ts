@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProgressSink } from '@banger/host';
-import { testCacheRoot } from '@banger/host/testing';
+import { testCacheRoot, testDebianMirror } from '@banger/host/testing';
 import { buildImage } from './build/build-image.js';
 import { cleanStaleTemps } from './fs/atomic.js';
 import { withDirLock } from './fs/dir-lock.js';
@@ -25,7 +25,7 @@ export const defaultTestCacheDir = testCacheRoot;
 export async function ensureTestImage(cacheDir: string = defaultTestCacheDir(), progress?: ProgressSink, recipeName = 'debian-minimal'): Promise<string> {
   const recipe = await loadRecipe(recipeName);
   const buildCache = join(cacheDir, 'build-cache');
-  const recipeHash = recipeFingerprint(recipe, await resolvePackageVersions(recipe, { cacheDir: buildCache, progress }));
+  const recipeHash = recipeFingerprint(recipe, await resolvePackageVersions(recipe, { cacheDir: buildCache, debian: { mirror: testDebianMirror() }, progress }));
   const imagesDir = join(cacheDir, 'images');
   const dir = join(imagesDir, recipeHash);
   if (existsSync(join(dir, MANIFEST_FILE)) && existsSync(join(dir, ROOTFS_FILE))) return dir;
@@ -35,7 +35,7 @@ export async function ensureTestImage(cacheDir: string = defaultTestCacheDir(), 
   return withDirLock(
     join(imagesDir, `.lock-${recipe.name}`),
     async () => {
-      await buildImage({ recipe, outDir: dir, cacheDir: buildCache, progress });
+      await buildImage({ recipe, outDir: dir, cacheDir: buildCache, debian: { mirror: testDebianMirror() }, progress });
       return dir;
     },
     { onWait: (pid) => progress?.line?.(`waiting for pid ${pid}, which is building ${recipe.name}`) },

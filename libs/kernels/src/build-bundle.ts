@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BangerError, InternalError, UserError } from '@banger/errors';
-import { run, type ProgressSink } from '@banger/host';
+import { run, type DebianSource, type ProgressSink } from '@banger/host';
 import { buildDirAtomically, throwIfCancelled } from './atomic-dir.js';
 import { KERNEL_BUILDER_REVISION, KERNEL_NAME_PATTERN, kernelBundlePaths, readKernelBundle, writeKernelManifest, type KernelManifest } from './bundle-manifest.js';
-import { aptShow, fetchDeb, resolveKernelPackage, unpackDeb } from './debian-package.js';
+import { openDebianArchive } from './debian-archive/index.js';
+import { resolveKernelPackage, unpackDeb } from './debian-package.js';
 import { extractVmlinux } from './extract-vmlinux.js';
 import { buildInitrd } from './initrd/build-initrd.js';
 import { buildModulesImage } from './modules-image.js';
@@ -20,8 +21,10 @@ export interface BuildKernelBundleOptions {
   name: string;
   /** The bundle directory to create (atomically). */
   outDir: string;
-  /** Where downloaded .debs are kept (`<cacheDir>/debs`), so a rebuild does not download. */
+  /** Where verified indexes and downloaded .debs are kept (`<cacheDir>/debs`), so a rebuild does not download. */
   cacheDir: string;
+  /** The Debian mirror the packages come from and the keyring it is checked with (`debian_mirror`, `debian_keyring`). */
+  debian?: DebianSource;
   /** Boot modules for the initrd; DEFAULT_BOOT_MODULES by default. */
   bootModules?: readonly string[];
   signal?: AbortSignal;
@@ -31,7 +34,9 @@ export interface BuildKernelBundleOptions {
 /**
  * Builds a kernel bundle from a Debian kernel package: resolves the meta
  * package to the versioned image package, fetches it (and busybox-static)
- * with the host's apt into `cacheDir`, unpacks it, runs depmod when needed,
+ * from the Debian mirror into `cacheDir` (InRelease checked with gpgv against
+ * Debian's keyring, then every index and .deb against its signed hash; the
+ * host's apt sources are not used), unpacks it, runs depmod when needed,
  * extracts the ELF vmlinux, writes the initrd and modules.ext4, copies the
  * .config and writes manifest.json. Everything happens in
  * `<outDir>.tmp-<pid>-<random>`, renamed to `outDir` at the end.
@@ -45,7 +50,13 @@ export async function buildKernelBundle(options: BuildKernelBundleOptions): Prom
   if (!KERNEL_NAME_PATTERN.test(name)) {
     throw new UserError('KERNEL_BAD_NAME', `invalid kernel name ${JSON.stringify(name)}: use lower-case letters, digits, '.', '_' and '-'`);
   }
-  const ref = await resolveKernelPackage(options.debPackage, signal, progress);
+  const archive = await openDebianArchive({
+    cacheDir: options.cacheDir,
+    ...(options.debian ? { debian: options.debian } : {}),
+    ...(signal ? { signal } : {}),
+    ...(progress ? { progress } : {}),
+  });
+  const ref = resolveKernelPackage(archive, options.debPackage);
   progress?.line?.(`${options.debPackage}: ${ref.package} ${ref.version}`);
 
   let replace = false;
@@ -65,10 +76,8 @@ export async function buildKernelBundle(options: BuildKernelBundleOptions): Prom
     replace = true;
   }
 
-  const debDir = join(options.cacheDir, 'debs');
-  const kernelDeb = await fetchDeb(ref, debDir, { signal, progress });
-  const busyboxRef = await aptShow(BUSYBOX_PACKAGE, signal, progress);
-  const busyboxDeb = await fetchDeb(busyboxRef, debDir, { signal, progress });
+  const kernelDeb = await archive.fetchDeb(ref);
+  const busyboxDeb = await archive.fetchDeb(archive.get(BUSYBOX_PACKAGE));
 
   return buildDirAtomically(
     outDir,

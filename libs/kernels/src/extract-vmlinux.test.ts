@@ -6,8 +6,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { findExecutable, run } from '@banger/host';
 import { parseBzImageHeader } from './boot-header.js';
 import { extractVmlinux } from './extract-vmlinux.js';
-import { realKernelSkipReason, testCacheDir, unpackedKernel } from './__fixtures__/real-kernel.js';
-import { fetchDeb, resolveKernelPackage } from './debian-package.js';
+import { realKernelSkipReason, testArchive, unpackedKernel } from './__fixtures__/real-kernel.js';
+import { resolveKernelPackage } from './debian-package.js';
 
 /** A minimal x86-64 ELF header followed by filler: enough for the checks, small enough to build in memory. */
 function fakeElf(size = 4096): Buffer {
@@ -146,8 +146,8 @@ describe.skipIf(skip)(`extractVmlinux on Debian kernels${skip ? ` (skipped: ${sk
   });
 
   it('extracts the ELF vmlinux from the generic kernel XZ bzImage', async () => {
-    const ref = await resolveKernelPackage('linux-image-amd64');
-    const deb = await fetchDeb(ref, join(testCacheDir, 'kernels', 'debs'));
+    const ref = resolveKernelPackage(await testArchive(), 'linux-image-amd64');
+    const deb = await (await testArchive()).fetchDeb(ref);
     const kver = ref.package.replace(/^linux-image-/, '');
     // Only the bzImage is needed: stream it out of the .deb instead of unpacking 400 MB of modules.
     const dir = await mkdtemp(join(tmpdir(), 'banger-generic-'));

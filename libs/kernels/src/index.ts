@@ -4,6 +4,7 @@ export * from './extract-vmlinux.js';
 export * from './write-cpio.js';
 export * from './modules-dep.js';
 export * from './debian-package.js';
+export * from './debian-archive/index.js';
 export * from './initrd/init-script.js';
 export * from './initrd/build-initrd.js';
 export * from './modules-image.js';

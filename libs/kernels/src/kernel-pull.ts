@@ -1,3 +1,4 @@
+import type { DebianSource } from '@banger/host';
 import { join } from 'node:path';
 import { NotFoundError, UserError } from '@banger/errors';
 import type { KernelsTable } from '@banger/store';
@@ -21,6 +22,8 @@ export interface KernelHome {
   cacheDir: string;
   /** config `kernel_catalog_url`. */
   catalogUrl?: string;
+  /** config `debian_mirror` / `debian_keyring`, for a kernel built from its recipe. */
+  debian?: DebianSource;
   table: KernelsTable;
 }
 
@@ -114,13 +117,13 @@ export function kernelPullGraph(home: KernelHome, entry: KernelCatalogEntry, opt
     run: async (step, report) => {
       if (options.rebuild && entry.recipe) {
         // `kernel build`: an existing bundle from another package (or an older version of it) is replaced.
-        const manifest = await buildKernelBundle({ debPackage: entry.recipe.debPackage, name: entry.name, outDir: dir, cacheDir: home.cacheDir, signal: step.signal, progress: report });
+        const manifest = await buildKernelBundle({ debPackage: entry.recipe.debPackage, name: entry.name, outDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
         return { version: manifest.version, outcome: 'built' };
       }
-      const pulled = await pullKernelBundle({ entry, destDir: dir, cacheDir: home.cacheDir, signal: step.signal, progress: report });
+      const pulled = await pullKernelBundle({ entry, destDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
       return { version: pulled.manifest.version, outcome: pulled.outcome };
     },
-    hint: entry.bundle ? 'check the network or kernel_catalog_url, then pull again' : 'check that apt can download Debian packages (apt-get update), then pull again',
+    hint: entry.bundle ? 'check the network or kernel_catalog_url, then pull again' : 'check that the Debian mirror (debian_mirror) is reachable, then pull again',
   };
   const register: Step<{ version: string }> = {
     id: 'kernel.register',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BangerError, CancelledError, UserError } from '@banger/errors';
-import { run, type ProgressSink } from '@banger/host';
+import { run, type ProgressSink, type DebianSource } from '@banger/host';
 import { buildDirAtomically, cleanStaleTmpDirs } from './atomic-dir.js';
 import { buildKernelBundle } from './build-bundle.js';
 import { readKernelBundle, type KernelManifest } from './bundle-manifest.js';
@@ -17,6 +17,8 @@ export interface PullKernelBundleOptions {
   destDir: string;
   /** Downloads (`<cacheDir>/bundles`) and .debs (`<cacheDir>/debs`) are kept here. */
   cacheDir: string;
+  /** Where a build from the recipe downloads packages (`debian_mirror`, `debian_keyring`). */
+  debian?: DebianSource;
   signal?: AbortSignal;
   progress?: ProgressSink;
 }
@@ -70,6 +72,7 @@ export async function pullKernelBundle(options: PullKernelBundleOptions): Promis
     name: entry.name,
     outDir: destDir,
     cacheDir: options.cacheDir,
+    ...(options.debian ? { debian: options.debian } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(progress ? { progress } : {}),
   });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { BangerConfig } from '@banger/config';
+import { debianSource, type BangerConfig } from '@banger/config';
 import { createDriver, type HypervisorDriver, type VmHandle } from '@banger/hypervisor';
 import type { ImageHome } from '@banger/images';
 import type { KernelHome } from '@banger/kernels';
@@ -46,6 +46,7 @@ export const kernelHome = (env: Pick<VmEnv, 'db' | 'paths' | 'config'>): KernelH
   cacheDir: env.paths.cacheDir,
   table: new KernelsTable(env.db),
   ...(env.config.kernelCatalogUrl ? { catalogUrl: env.config.kernelCatalogUrl } : {}),
+  debian: debianSource(env.config),
 });
 
 /** Where images live and are recorded (what `image pull` uses too). */
@@ -54,6 +55,7 @@ export const imageHome = (env: Pick<VmEnv, 'db' | 'paths' | 'config'>): ImageHom
   cacheDir: env.paths.cacheDir,
   table: new ImagesTable(env.db),
   ...(env.config.catalogUrl ? { catalogUrl: env.config.catalogUrl } : {}),
+  debian: debianSource(env.config),
 });
 
 /** The driver a VM was booted with (from its record), for status, watch and stop. */

@@ -2,14 +2,13 @@ import type { ImageInfo, OciSource } from '@banger/api';
 import { NotFoundError } from '@banger/errors';
 import type { ImageHome, ImageSource } from '@banger/images';
 import { ImagesTable, type ImageRow } from '@banger/store';
+import { imageHome as vmImageHome } from '@banger/vm';
 import type { DaemonContext } from '../context.js';
 
 export type { ImageRow };
 
 /** Where images live, as @banger/images takes it. */
-export function imageHome(ctx: DaemonContext): ImageHome {
-  return { imagesDir: ctx.paths.imagesDir, cacheDir: ctx.paths.cacheDir, table: new ImagesTable(ctx.db), ...(ctx.config.catalogUrl ? { catalogUrl: ctx.config.catalogUrl } : {}) };
-}
+export const imageHome = (ctx: DaemonContext): ImageHome => vmImageHome(ctx);
 
 
 /** The `images` table plus what `image show` adds to a row. */

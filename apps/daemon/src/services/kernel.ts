@@ -16,6 +16,7 @@ import {
 } from '@banger/kernels';
 import { KernelsTable, type KernelRow } from '@banger/store';
 import { SqliteStepStateStore } from '@banger/taskgraph';
+import { kernelHome as vmKernelHome } from '@banger/vm';
 import type { DaemonContext } from '../context.js';
 import { isGraphLocked, runGraph } from '../graph-runner.js';
 import type { Service } from '../service.js';
@@ -97,10 +98,8 @@ export const kernelService: Service = (ctx, server) => {
   });
 };
 
-/** Where kernels live, as @banger/kernels takes it. */
-export function kernelHome(ctx: DaemonContext): KernelHome {
-  return { kernelsDir: ctx.paths.kernelsDir, cacheDir: ctx.paths.cacheDir, table: new KernelsTable(ctx.db), ...(ctx.config.kernelCatalogUrl ? { catalogUrl: ctx.config.kernelCatalogUrl } : {}) };
-}
+/** Where kernels live, as @banger/kernels takes it: the very home `vm create`'s fetch step uses. */
+export const kernelHome = (ctx: DaemonContext): KernelHome => vmKernelHome(ctx);
 
 /** The `kernels` table plus what `kernel show` adds to a row. */
 class KernelRecords extends KernelsTable {

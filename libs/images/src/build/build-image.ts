@@ -2,14 +2,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CancelledError } from '@banger/errors';
-import { run, runPrivileged, type ProgressSink } from '@banger/host';
+import { run, runPrivileged, type DebianSource, type ProgressSink } from '@banger/host';
 import { cleanStaleTemps, tempSibling, writeJsonAtomic } from '../fs/atomic.js';
 import { sha256File } from '../fs/sha256.js';
 import { MANIFEST_FILE, readManifest, ROOT_SKEL_FILE, ROOTFS_FILE, type ImageManifest } from '../manifest.js';
 import { recipeFingerprint, resolvePackageVersions } from '../recipe/fingerprint.js';
 import { loadRecipe } from '../recipe/load-recipe.js';
 import type { Recipe } from '../recipe/schema.js';
-import { hostAptSources } from './apt-sources.js';
+import { debianAptSources } from './apt-sources.js';
 import { writeCustomizeStaging } from './customize-script.js';
 import { makeExt4FromTree } from './make-ext4.js';
 import { runMmdebstrap } from './mmdebstrap.js';
@@ -28,8 +28,10 @@ export interface BuildImageOptions {
   progress?: ProgressSink;
   /** Rebuild even when outDir already holds this fingerprint. */
   force?: boolean;
-  /** deb822 apt sources to build from instead of the host's /etc/apt ones. */
+  /** deb822 apt sources to build from instead of the Debian mirror's (tests point this at a local mirror). */
   aptSources?: string;
+  /** The mirror (`debian_mirror`) and keyring of the default sources. */
+  debian?: DebianSource;
 }
 
 /**
@@ -44,7 +46,7 @@ export interface BuildImageOptions {
 export async function buildImage(options: BuildImageOptions): Promise<ImageManifest> {
   const { outDir, signal, progress } = options;
   const recipe = options.recipe ?? (await loadRecipe(options.recipeName ?? 'debian-bookworm'));
-  const resolved = await resolvePackageVersions(recipe, { cacheDir: options.cacheDir, aptSources: options.aptSources, signal, progress });
+  const resolved = await resolvePackageVersions(recipe, { cacheDir: options.cacheDir, aptSources: options.aptSources, ...(options.debian ? { debian: options.debian } : {}), signal, progress });
   const recipeHash = recipeFingerprint(recipe, resolved);
 
   if (!options.force) {
@@ -71,7 +73,7 @@ export async function buildImage(options: BuildImageOptions): Promise<ImageManif
     checkAborted(signal);
 
     const sourcesFile = join(staging, 'sources.sources');
-    await writeFile(sourcesFile, options.aptSources ?? hostAptSources(recipe.suite));
+    await writeFile(sourcesFile, options.aptSources ?? debianAptSources(recipe.suite, options.debian));
     const customizeScript = await writeCustomizeStaging(recipe, join(staging, 'customize'), npmBinaries);
 
     progress?.line?.(`mmdebstrap ${recipe.suite} (${recipe.variant}, ${recipe.packages.length} packages)`);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ConflictError, InternalError, NotFoundError } from '@banger/errors';
-import type { ProgressSink } from '@banger/host';
+import type { ProgressSink, DebianSource } from '@banger/host';
 import { buildImage } from '../build/build-image.js';
 import { removeTree } from '../build/remove-tree.js';
 import type { CatalogEntry } from '../catalog/catalog-schema.js';
@@ -20,6 +20,8 @@ export interface PullImageOptions {
   destDir: string;
   /** Download cache (partial files live here between attempts) and build cache. */
   cacheDir: string;
+  /** Where a build from the recipe downloads packages (`debian_mirror`, `debian_keyring`). */
+  debian?: DebianSource;
   signal?: AbortSignal;
   progress?: ProgressSink;
 }
@@ -57,7 +59,7 @@ export async function pullImage(options: PullImageOptions): Promise<ImageManifes
   } else {
     throw new NotFoundError('IMAGE_NO_SOURCE', `image ${entry.name}: the catalog lists neither a bundle nor a recipe`, { hint: 'fix the catalog entry' });
   }
-  const manifest = await buildImage({ recipeName: entry.recipe, outDir: destDir, cacheDir: join(cacheDir, 'build'), signal, progress });
+  const manifest = await buildImage({ recipeName: entry.recipe, outDir: destDir, cacheDir: join(cacheDir, 'build'), ...(options.debian ? { debian: options.debian } : {}), signal, progress });
   return manifest;
 }
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, type ProgressSink } from '@banger/host';
-import { hostAptSources } from '../build/apt-sources.js';
+import { run, type DebianSource, type ProgressSink } from '@banger/host';
+import { debianAptSources } from '../build/apt-sources.js';
 import { guestContractText } from '../build/guest-config.js';
 import type { Recipe } from './schema.js';
 
@@ -29,8 +29,10 @@ export function recipeFingerprint(recipe: Pick<Recipe, 'text' | 'npm_binaries'>,
 export interface ResolveOptions {
   /** Holds the private apt index (`<cacheDir>/apt-index/<suite>`). */
   cacheDir: string;
-  /** deb822 sources; the host's sources for the suite by default. */
+  /** deb822 sources; the Debian mirror's sources for the suite (debianAptSources) by default. */
   aptSources?: string;
+  /** The mirror and keyring of the default sources. */
+  debian?: DebianSource;
   /** Re-download the index only when it is older than this (default 6 h). */
   maxAgeMs?: number;
   signal?: AbortSignal;
@@ -50,12 +52,7 @@ export async function resolvePackageVersions(recipe: Pick<Recipe, 'packages' | '
   const dir = join(options.cacheDir, 'apt-index', recipe.suite);
   const sources = join(dir, 'sources.sources');
   const stamp = join(dir, 'updated');
-  let text: string;
-  try {
-    text = options.aptSources ?? hostAptSources(recipe.suite);
-  } catch {
-    return [];
-  }
+  const text = options.aptSources ?? debianAptSources(recipe.suite, options.debian);
   await mkdir(join(dir, 'lists', 'partial'), { recursive: true });
   await mkdir(join(dir, 'cache', 'archives', 'partial'), { recursive: true });
   await writeFile(sources, text);

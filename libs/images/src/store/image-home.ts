@@ -1,3 +1,4 @@
+import type { DebianSource } from '@banger/host';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +27,8 @@ export interface ImageHome {
   cacheDir: string;
   /** config `catalog_url`. */
   catalogUrl?: string;
+  /** config `debian_mirror` / `debian_keyring`, for an image built from its recipe. */
+  debian?: DebianSource;
   table: ImagesTable;
 }
 
@@ -186,7 +189,7 @@ export function imagePullGraph(home: ImageHome, entry: CatalogEntry): Graph {
         return { version: existing.version };
       }
       if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
-      const manifest = await pullImage({ entry, destDir: dir, cacheDir: home.cacheDir, signal: step.signal, progress: report });
+      const manifest = await pullImage({ entry, destDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
       return { version: manifest.version };
     },
     hint: 'check catalog_url and the network, then pull again (the download resumes)',
@@ -200,7 +203,7 @@ export function imageBuildGraph(home: ImageHome, recipe: Recipe, publishDir: str
   const buildCache = join(home.cacheDir, 'build');
   let fingerprint: Promise<string> | undefined;
   const recipeHash = (signal: AbortSignal): Promise<string> =>
-    (fingerprint ??= resolvePackageVersions(recipe, { cacheDir: buildCache, signal }).then((packages) => recipeFingerprint(recipe, packages)));
+    (fingerprint ??= resolvePackageVersions(recipe, { cacheDir: buildCache, ...(home.debian ? { debian: home.debian } : {}), signal }).then((packages) => recipeFingerprint(recipe, packages)));
   const build: Step<{ version: string; recipeHash: string }> = {
     id: 'image.build',
     title: `Build image ${recipe.name}`,
@@ -212,7 +215,7 @@ export function imageBuildGraph(home: ImageHome, recipe: Recipe, publishDir: str
       return manifest.recipeHash === (await recipeHash(plan.signal)) || { satisfied: false, reason: 'the image was built from another recipe' };
     },
     run: async (step, report) => {
-      const manifest = await buildImage({ recipe, outDir: dir, cacheDir: buildCache, signal: step.signal, progress: report });
+      const manifest = await buildImage({ recipe, outDir: dir, cacheDir: buildCache, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
       return { version: manifest.version, recipeHash: manifest.recipeHash ?? '' };
     },
     hint: 'see the step output above; mmdebstrap needs apt access to Debian and root (or sudo -n)',

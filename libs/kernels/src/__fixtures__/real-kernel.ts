@@ -1,16 +1,17 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { findExecutable, run } from '@banger/host';
-import { testCacheRoot } from '@banger/host/testing';
+import { testCacheRoot, testDebianMirror } from '@banger/host/testing';
 import { buildDirAtomically } from '../atomic-dir.js';
-import { fetchDeb, resolveKernelPackage, unpackDeb, type DebianPackageRef } from '../debian-package.js';
+import { openDebianArchive, type DebianArchive } from '../debian-archive/index.js';
+import { resolveKernelPackage, unpackDeb, type DebianPackageRef } from '../debian-package.js';
 
 /** Where tests keep big downloads between runs (a cold run fills it); see testCacheRoot. */
 export const testCacheDir = testCacheRoot();
 
 /** Why the real-kernel tests cannot run here, or undefined when they can. */
 export function realKernelSkipReason(): string | undefined {
-  for (const tool of ['apt-get', 'apt-cache', 'dpkg-deb', 'depmod']) {
+  for (const tool of ['gpgv', 'dpkg-deb', 'depmod']) {
     if (!findExecutable(tool)) return `${tool} is not installed`;
   }
   return undefined;
@@ -25,10 +26,15 @@ export interface UnpackedKernel {
   vmlinuz: string;
 }
 
+let archive: Promise<DebianArchive> | undefined;
+
+/** The test mirror's bookworm archive, opened (and its index verified) once per test file. */
+export const testArchive = (): Promise<DebianArchive> => (archive ??= openDebianArchive({ debian: { mirror: testDebianMirror() }, cacheDir: join(testCacheDir, 'kernels') }));
+
 /** Downloads (once) and unpacks (once) a Debian kernel package into the test cache. */
 export async function unpackedKernel(debPackage: string): Promise<UnpackedKernel> {
-  const ref = await resolveKernelPackage(debPackage);
-  const deb = await fetchDeb(ref, join(testCacheDir, 'kernels', 'debs'));
+  const ref = resolveKernelPackage(await testArchive(), debPackage);
+  const deb = await (await testArchive()).fetchDeb(ref);
   const kernelVersion = ref.package.replace(/^linux-image-/, '');
   const root = join(testCacheDir, 'kernels', 'unpacked', `${ref.package}_${ref.version}`);
   if (!existsSync(root)) {

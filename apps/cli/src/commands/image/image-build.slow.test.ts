@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { findExecutable } from '@banger/host';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../../../test/harness.js';
+import { withoutHostApt } from '../../../test/without-host-apt.js';
 import { testCacheRoot } from '@banger/host/testing';
 
 /**
@@ -14,7 +15,7 @@ import { testCacheRoot } from '@banger/host/testing';
  * BANGER_CACHE_DIR set to the test cache root (testCacheRoot).
  */
 const slow = process.env['BANGER_SLOW_TESTS'] === '1';
-const canBuild = Boolean(findExecutable('mmdebstrap')) && (process.getuid?.() === 0 || Boolean(findExecutable('sudo')));
+const canBuild = Boolean(findExecutable('mmdebstrap')) && Boolean(findExecutable('unshare')) && process.getuid?.() === 0;
 const cacheDir = testCacheRoot();
 
 let h: Harness;
@@ -23,7 +24,9 @@ const homes = new Set<string>();
 
 async function banger(args: string[], timeoutMs = 60_000) {
   homes.add(h.home);
-  const r = await execa(process.execPath, [join(h.lib, 'banger.js'), ...args], {
+  // The host's apt sources are hidden: the daemon this starts builds from the Debian mirror alone.
+  const [command, ...rest] = withoutHostApt([process.execPath, join(h.lib, 'banger.js'), ...args]);
+  const r = await execa(command!, rest, {
     env: { ...h.env, BANGER_CACHE_DIR: cacheDir },
     extendEnv: false,
     reject: false,

@@ -9,20 +9,26 @@ import { findExecutable } from '@banger/host';
 import { packKernelBundle } from '@banger/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../../../test/harness.js';
+import { withoutHostApt } from '../../../test/without-host-apt.js';
 import { testCacheRoot } from '@banger/host/testing';
 
 /** Shared with the other suites: the Debian .debs are downloaded once per machine. */
 const cacheDir = testCacheRoot();
-const missing = ['apt-get', 'apt-cache', 'dpkg-deb', 'depmod', 'mkfs.ext4'].find((tool) => !findExecutable(tool));
+const missing = ['gpgv', 'dpkg-deb', 'depmod', 'mkfs.ext4', 'unshare'].find((tool) => !findExecutable(tool)) ?? (process.getuid?.() === 0 ? undefined : 'root');
 
 let h: Harness;
 let work: string;
 const state = (...parts: string[]) => join(h.home, 'state', ...parts);
 const json = <T>(text: string): T => JSON.parse(text) as T;
 
-/** The CLI with the shared cache (unless `ownCache`); long commands get `timeoutMs`. */
+/**
+ * The CLI with the shared cache (unless `ownCache`); long commands get
+ * `timeoutMs`. It runs with the host's apt sources hidden, so the daemon it
+ * starts (and every kernel it builds) must get Debian packages from the mirror.
+ */
 async function banger(args: string[], timeoutMs = 60_000, ownCache = false) {
-  const r = await execa(process.execPath, [join(h.lib, 'banger.js'), ...args], {
+  const [command, ...rest] = withoutHostApt([process.execPath, join(h.lib, 'banger.js'), ...args]);
+  const r = await execa(command!, rest, {
     env: { ...h.env, ...(ownCache ? {} : { BANGER_CACHE_DIR: cacheDir }) },
     extendEnv: false,
     reject: false,
@@ -54,6 +60,13 @@ afterAll(async () => {
 });
 
 describe.skipIf(missing !== undefined)(`banger kernel with a real Debian kernel package${missing ? ` (skipped: ${missing} is not installed)` : ''}`, () => {
+  it('runs with the host apt sources hidden, as on a host that is not Debian', async () => {
+    const [command, ...rest] = withoutHostApt(['sh', '-c', 'cat /etc/apt/sources.list 2>/dev/null; ls -A /etc/apt/sources.list.d; echo end']);
+    const r = await execa(command!, rest, { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('end');
+  });
+
   it('lists the embedded catalog with what each entry is built from', async () => {
     const r = await banger(['kernel', 'catalog']);
     expect(r.exitCode, r.stderr).toBe(0);
