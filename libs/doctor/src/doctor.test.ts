@@ -16,7 +16,7 @@ let dirCount = 0;
 function fakePath(options: { without?: string[]; scripts?: Record<string, string> } = {}): string {
   const dir = join(scratch, `bin${dirCount++}`);
   mkdirSync(dir);
-  for (const name of [...HOST_TOOLS.map((t) => t.name), 'qemu-system-x86_64', 'sudo']) {
+  for (const name of [...HOST_TOOLS.map((t) => t.name), 'qemu-system-x86_64', 'sudo', 'apt-get', 'gpgv', 'dpkg-deb', 'depmod', 'xz', 'tar', 'unshare', 'du', 'umount', 'rm']) {
     if (options.without?.includes(name) || options.scripts?.[name] !== undefined) continue;
     const real = findExecutable(name);
     if (real) symlinkSync(real, join(dir, name));
@@ -88,7 +88,7 @@ describe('runDoctor on this machine', () => {
     expect((json['checks'] as Array<{ id: string }>).map((c) => c.id)).toEqual([
       'kvm', 'firecracker', 'qemu', 'hypervisor', 'sudo',
       ...HOST_TOOLS.map((t) => `tool.${t.name}`),
-      'tun', 'bridge-subnet', 'disk', 'ssh-key', 'file-sync', 'vm-defaults', 'daemon',
+      'build', 'tun', 'bridge-subnet', 'disk', 'ssh-key', 'file-sync', 'vm-defaults', 'daemon',
     ]);
     expect(json['vmDefaults']).toEqual({
       vcpu: { value: 2, source: 'host', detail: 'cpus/4' },
@@ -220,6 +220,34 @@ describe('runDoctor with an injected environment', () => {
     const dir = fakePath({ scripts: { sudo: '[ "$2" = "-l" ] && exit 0; exit 1' } });
     const report = await runDoctor({ config: defaultConfig(), paths, host: HOST, env: env(dir, { isRoot: false }) });
     expect(check(report, 'sudo')).toMatchObject({ status: 'ok', detail: 'sudo -n may run ip, nft without a password' });
+  });
+
+  it('says the host can build images and kernels when every build tool and the keyring are there', async () => {
+    const report = await runDoctor({ config: defaultConfig(), paths, host: HOST, env: env(fakePath()) });
+    expect(check(report, 'build')).toMatchObject({ status: 'ok', required: false, detail: 'can build images and kernels from the official Debian mirror' });
+  });
+
+  it('names each missing build tool and the missing keyring, and only warns', async () => {
+    const dir = fakePath({ without: ['mmdebstrap', 'gpgv'] });
+    const report = await runDoctor({ config: config({ debianKeyring: '/nonexistent/keys.gpg' }), paths, host: HOST, env: env(dir) });
+    expect(check(report, 'build')).toMatchObject({
+      status: 'warn',
+      required: false,
+      detail:
+        'cannot build images or kernels locally (needed when no published bundle is reachable): missing mmdebstrap (image builds); gpgv (checking the Debian mirror signature); keyring /nonexistent/keys.gpg',
+      hint: 'install it: sudo apt-get install mmdebstrap; install it: sudo apt-get install gpgv; fix debian_keyring in config.toml',
+    });
+  });
+
+  it('names the privileged build commands sudo -n refuses when not root', async () => {
+    // sudoers allows ip and nft only (the old documented rule): the build commands are refused.
+    const dir = fakePath({ scripts: { sudo: 'case "$3" in */ip|*/nft) exit 0;; esac; exit 1' } });
+    const report = await runDoctor({ config: defaultConfig(), paths, host: HOST, env: env(dir, { isRoot: false }) });
+    expect(check(report, 'build')).toMatchObject({
+      status: 'warn',
+      detail: 'cannot build images or kernels locally (needed when no published bundle is reachable): missing sudo -n for mmdebstrap, mkfs.ext4, tar, du, umount, rm, unshare',
+      hint: 'add them to the sudoers rule in docs/privileges.md',
+    });
   });
 
   it('fails without /dev/net/tun', async () => {

@@ -1,5 +1,6 @@
 import { currentHostFacts, resolveVmDefaults, type HostFacts } from '@banger/config';
 import { bridgeSubnetCheck } from './checks/bridge.js';
+import { buildCheck } from './checks/build.js';
 import { daemonCheck } from './checks/daemon.js';
 import { diskCheck } from './checks/disk.js';
 import { dnsCheck } from './checks/dns.js';
@@ -49,6 +50,7 @@ export function doctorChecks(options: {
     hypervisorCheck(context),
     sudoCheck(context),
     ...HOST_TOOLS.map((tool) => toolCheck(context, tool)),
+    buildCheck(context),
     tunCheck(context),
     bridgeSubnetCheck(context),
     diskCheck(context),
