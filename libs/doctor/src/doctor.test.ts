@@ -16,7 +16,7 @@ let dirCount = 0;
 function fakePath(options: { without?: string[]; scripts?: Record<string, string> } = {}): string {
   const dir = join(scratch, `bin${dirCount++}`);
   mkdirSync(dir);
-  for (const name of [...HOST_TOOLS.map((t) => t.name), 'qemu-system-x86_64', 'sudo', 'apt-get', 'gpgv', 'dpkg-deb', 'depmod', 'xz', 'tar', 'unshare', 'du', 'umount', 'rm']) {
+  for (const name of [...HOST_TOOLS.map((t) => t.name), 'qemu-system-x86_64', 'sudo', 'sysctl', 'apt-get', 'gpgv', 'dpkg-deb', 'depmod', 'xz', 'tar', 'unshare', 'du', 'umount', 'rm']) {
     if (options.without?.includes(name) || options.scripts?.[name] !== undefined) continue;
     const real = findExecutable(name);
     if (real) symlinkSync(real, join(dir, name));
@@ -211,15 +211,22 @@ describe('runDoctor with an injected environment', () => {
     expect(check(report, 'sudo')).toMatchObject({
       status: 'fail',
       detail: 'sudo -n refuses to run privileged commands (sudo: a password is required)',
-      hint: expect.stringContaining('passwordless sudo for ip and nft'),
+      hint: expect.stringContaining('passwordless sudo for ip, nft and sysctl'),
     });
     expect(report.ok).toBe(false);
   });
 
-  it('accepts sudo when only ip and nft are allowed without a password', async () => {
+  it('accepts sudo when exactly the network commands are allowed without a password', async () => {
     const dir = fakePath({ scripts: { sudo: '[ "$2" = "-l" ] && exit 0; exit 1' } });
     const report = await runDoctor({ config: defaultConfig(), paths, host: HOST, env: env(dir, { isRoot: false }) });
-    expect(check(report, 'sudo')).toMatchObject({ status: 'ok', detail: 'sudo -n may run ip, nft without a password' });
+    expect(check(report, 'sudo')).toMatchObject({ status: 'ok', detail: 'sudo -n may run ip, nft, sysctl without a password' });
+  });
+
+  it('names the network command sudoers leaves out', async () => {
+    const dir = fakePath({ scripts: { sudo: 'case "$3" in */nft) exit 1;; esac; [ "$2" = "-l" ] && exit 0; exit 1' } });
+    const report = await runDoctor({ config: defaultConfig(), paths, host: HOST, env: env(dir, { isRoot: false }) });
+    expect(check(report, 'sudo')).toMatchObject({ status: 'fail', detail: `sudo -n refuses ${dir}/nft (allowed: ip, sysctl)` });
+    expect(report.ok).toBe(false);
   });
 
   it('says the host can build images and kernels when every build tool and the keyring are there', async () => {

@@ -4,8 +4,13 @@ import { lastLine } from '../context.js';
 import { lookup } from '../env.js';
 import type { DoctorCheck } from '../types.js';
 
-/** The tools bangerd runs through `runPrivileged()`; restricted sudoers rules must allow at least these. */
-const PRIVILEGED_TOOLS = ['ip', 'nft'];
+/** The network commands bangerd runs through `runPrivileged()`; a restricted sudoers rule must allow each. */
+const PRIVILEGED_TOOLS: ReadonlyArray<{ name: string; args: string[] }> = [
+  { name: 'ip', args: [] },
+  { name: 'nft', args: [] },
+  // The documented rule allows only this one sysctl, so that is what is asked about.
+  { name: 'sysctl', args: ['-w', 'net.ipv4.ip_forward=1'] },
+];
 
 /**
  * Privileged host work (bridge, taps, nft) goes through `sudo -n`, which must
@@ -25,15 +30,19 @@ export function sudoCheck(ctx: CheckContext): DoctorCheck {
       const blanket = await env.exec(sudo, ['-n', 'true'], { timeoutMs: 10_000 });
       if (blanket.exitCode === 0) return { status: 'ok', detail: 'sudo -n works without a password' };
       const allowed: string[] = [];
+      const refused: string[] = [];
       for (const tool of PRIVILEGED_TOOLS) {
-        const path = lookup(env, tool);
-        if (path && (await env.exec(sudo, ['-n', '-l', path], { timeoutMs: 10_000 })).exitCode === 0) allowed.push(tool);
+        const path = lookup(env, tool.name);
+        if (path && (await env.exec(sudo, ['-n', '-l', path, ...tool.args], { timeoutMs: 10_000 })).exitCode === 0) allowed.push(tool.name);
+        else refused.push(path ?? tool.name);
       }
-      if (allowed.length === PRIVILEGED_TOOLS.length) return { status: 'ok', detail: `sudo -n may run ${allowed.join(', ')} without a password` };
+      if (refused.length === 0) return { status: 'ok', detail: `sudo -n may run ${allowed.join(', ')} without a password` };
       return {
         status: 'fail',
-        detail: `sudo -n refuses to run privileged commands (${lastLine(blanket.stderr) || `exit ${blanket.exitCode}`})`,
-        hint: 'allow passwordless sudo for ip and nft (see docs/privileges.md), or run bangerd as root',
+        detail: allowed.length
+          ? `sudo -n refuses ${refused.join(', ')} (allowed: ${allowed.join(', ')})`
+          : `sudo -n refuses to run privileged commands (${lastLine(blanket.stderr) || `exit ${blanket.exitCode}`})`,
+        hint: 'allow passwordless sudo for ip, nft and sysctl as docs/privileges.md shows, or run bangerd as root',
       };
     },
   };
