@@ -159,6 +159,7 @@ describe('banger and bangerd as real processes', () => {
       detail: 'daemon not running; .vm names cannot be checked',
       hint: expect.stringContaining('banger daemon start'),
     });
+    expect(report.checks.find((c) => (c as { id?: string }).id === 'first-run')).toMatchObject({ status: 'ok', detail: 'not checked: the daemon is not running (it knows the catalogs)' });
     expect(existsSync(join(h.home, 'run', 'bangerd.sock'))).toBe(false);
   });
 
@@ -170,6 +171,10 @@ describe('banger and bangerd as real processes', () => {
     expect(report.checks.find((c) => c.id === 'dns')).toMatchObject({
       status: 'ok',
       detail: expect.stringMatching(/^served on 127\.0\.0\.1:\d+ \(loopback\); no VM with an address to resolve yet$/),
+    });
+    // A fresh home has nothing installed: the embedded catalogs build both defaults from recipes.
+    expect(report.checks.find((c) => c.id === 'first-run')).toMatchObject({
+      detail: expect.stringMatching(/^image debian-bookworm is built from its recipe; kernel debian-cloud is built from its recipe(; this host has what the build needs|, but the build lacks .+)$/),
     });
     // Same daemon afterwards: the doctor only asked it.
     expect((await status()).pid).toBe(s.pid);

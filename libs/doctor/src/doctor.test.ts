@@ -257,6 +257,52 @@ describe('runDoctor with an injected environment', () => {
     });
   });
 
+  describe('the first-run check', () => {
+    const res = (name: string, installed: boolean, source: 'bundle' | 'recipe' | 'none') => ({ name, installed, source });
+    const firstRun = async (plan: Awaited<ReturnType<NonNullable<Parameters<typeof runDoctor>[0]['firstRun']>>>, dir = fakePath(), extra: Partial<DoctorEnv> = {}) =>
+      check(await runDoctor({ config: defaultConfig(), paths, host: HOST, env: env(dir, extra), firstRun: async () => plan }), 'first-run');
+
+    it('says the first run starts from what is installed', async () => {
+      expect(await firstRun({ image: res('debian-bookworm', true, 'recipe'), kernel: res('debian-cloud', true, 'recipe') })).toMatchObject({
+        status: 'ok',
+        required: true,
+        detail: 'image debian-bookworm is installed; kernel debian-cloud is installed',
+      });
+    });
+
+    it('says what is pulled and what is built, and that this host has what the build needs', async () => {
+      expect(await firstRun({ image: res('debian-bookworm', false, 'bundle'), kernel: res('debian-cloud', false, 'recipe') })).toMatchObject({
+        status: 'ok',
+        detail: 'image debian-bookworm is pulled (published bundle); kernel debian-cloud is built from its recipe; this host has what the build needs',
+      });
+    });
+
+    it('fails naming what a needed build lacks, before the run would fail', async () => {
+      const result = await firstRun({ image: res('debian-bookworm', false, 'recipe'), kernel: res('debian-cloud', true, 'recipe') }, fakePath({ without: ['mmdebstrap'] }));
+      expect(result).toMatchObject({
+        status: 'fail',
+        detail: 'image debian-bookworm is built from its recipe; kernel debian-cloud is installed, but the build lacks mmdebstrap (image builds)',
+        hint: 'install it: sudo apt-get install mmdebstrap',
+      });
+    });
+
+    it('needs nothing for a build when everything comes from bundles', async () => {
+      const result = await firstRun({ image: res('debian-bookworm', false, 'bundle'), kernel: res('debian-cloud', false, 'bundle') }, fakePath({ without: ['mmdebstrap', 'gpgv'] }));
+      expect(result).toMatchObject({ status: 'ok', detail: 'image debian-bookworm is pulled (published bundle); kernel debian-cloud is pulled (published bundle)' });
+    });
+
+    it('fails when the default image is in no catalog', async () => {
+      expect(await firstRun({ image: res('nope', false, 'none'), kernel: res('debian-cloud', true, 'recipe') })).toMatchObject({
+        status: 'fail',
+        detail: 'image nope is in no catalog; kernel debian-cloud is installed',
+      });
+    });
+
+    it('does not guess when no daemon runs', async () => {
+      expect(await firstRun(undefined)).toMatchObject({ status: 'ok', detail: 'not checked: the daemon is not running (it knows the catalogs)' });
+    });
+  });
+
   it('fails without /dev/net/tun', async () => {
     const real = hostDoctorEnv();
     const report = await runDoctor({ config: defaultConfig(), paths, host: HOST, env: { fileKind: (p) => (p === '/dev/net/tun' ? undefined : real.fileKind(p)) } });

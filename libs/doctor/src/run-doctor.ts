@@ -4,6 +4,7 @@ import { buildCheck } from './checks/build.js';
 import { daemonCheck } from './checks/daemon.js';
 import { diskCheck } from './checks/disk.js';
 import { dnsCheck } from './checks/dns.js';
+import { firstRunCheck } from './checks/first-run.js';
 import { firecrackerCheck } from './checks/firecracker.js';
 import { hypervisorCheck, probeHypervisor } from './checks/hypervisor.js';
 import { kvmCheck, probeKvm } from './checks/kvm.js';
@@ -16,7 +17,7 @@ import { tunCheck } from './checks/tun.js';
 import { vmDefaultsCheck } from './checks/vm-defaults.js';
 import { once, type CheckContext } from './context.js';
 import { hostDoctorEnv, type DoctorEnv } from './env.js';
-import type { DaemonProbe, DnsProbe, DoctorCheck, DoctorCheckResult, DoctorReport, RunDoctorOptions } from './types.js';
+import type { DaemonProbe, DnsProbe, FirstRunProbe, DoctorCheck, DoctorCheckResult, DoctorReport, RunDoctorOptions } from './types.js';
 
 /**
  * The doctor's checks for a config, paths and environment, in report order.
@@ -28,6 +29,7 @@ export function doctorChecks(options: {
   env?: Partial<DoctorEnv>;
   daemon?: DaemonProbe;
   dns?: DnsProbe;
+  firstRun?: FirstRunProbe;
   host?: HostFacts;
 }): {
   checks: DoctorCheck[];
@@ -59,6 +61,7 @@ export function doctorChecks(options: {
     vmDefaultsCheck(() => resolveVmDefaults(options.config, host()), host),
     ...(options.daemon ? [daemonCheck(context, options.daemon)] : []),
     ...(options.dns ? [dnsCheck(context, options.dns)] : []),
+    ...(options.firstRun ? [firstRunCheck(context, options.firstRun)] : []),
   ];
   return { checks, context, host };
 }

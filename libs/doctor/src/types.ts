@@ -64,6 +64,17 @@ export type DaemonProbe = () => Promise<{ ok: boolean; detail: string }>;
  */
 export type DnsProbe = () => Promise<{ vm?: { name: string; ip: string }; status: DnsStatus } | undefined>;
 
+/** One default resource of the first `vm run`: installed, or where it would come from. */
+export interface FirstRunResource {
+  name: string;
+  installed: boolean;
+  /** From the catalog: a published bundle, a recipe build, or no entry at all. */
+  source: 'bundle' | 'recipe' | 'none';
+}
+
+/** The default image and kernel as a running daemon sees them; undefined when no daemon runs. */
+export type FirstRunProbe = () => Promise<{ image: FirstRunResource; kernel: FirstRunResource } | undefined>;
+
 export interface RunDoctorOptions {
   config: BangerConfig;
   paths: BangerPaths;
@@ -71,6 +82,8 @@ export interface RunDoctorOptions {
   daemon?: DaemonProbe;
   /** Omitted: no `.vm` DNS check (e.g. when the daemon itself runs the doctor). */
   dns?: DnsProbe;
+  /** Omitted: no first-run check. */
+  firstRun?: FirstRunProbe;
   /** Replaces parts of the host environment the checks look at (tests). */
   env?: Partial<import('./env.js').DoctorEnv>;
   /** Host facts for vm_defaults; default: this host's. */

@@ -1,5 +1,6 @@
 import type { ResultOf } from '@banger/api';
-import { loadConfig } from '@banger/config';
+import type { FirstRunProbe } from '@banger/doctor';
+import { loadConfig, type BangerConfig } from '@banger/config';
 import { ExitError } from '@banger/errors';
 import type { CommandGroup } from '../command-group.js';
 import type { CliContext } from '../../context.js';
@@ -24,7 +25,7 @@ async function doctor(ctx: CliContext, options: { json?: boolean }): Promise<voi
   const config = loadConfig(paths);
   // Loaded on demand: only this command needs the host probes.
   const { runDoctor, formatDoctorReport } = await import('@banger/doctor');
-  const report = await runDoctor({ config, paths, daemon: () => daemonHealth(ctx), dns: () => dnsFindings(ctx) });
+  const report = await runDoctor({ config, paths, daemon: () => daemonHealth(ctx), dns: () => dnsFindings(ctx), firstRun: () => firstRunPlan(ctx, config) });
   ctx.out(options.json ? toJson(report) : formatDoctorReport(report, { color: ctx.color }));
   if (!report.ok) throw new ExitError(1);
 }
@@ -64,3 +65,32 @@ async function dnsFindings(ctx: CliContext): Promise<{ vm?: { name: string; ip: 
     client.close();
   }
 }
+
+/**
+ * Where the first `vm run` gets its default image and kernel, from an
+ * ALREADY running daemon's catalogs (installed, a published bundle, or a
+ * recipe build); undefined when none runs.
+ */
+async function firstRunPlan(ctx: CliContext, config: BangerConfig): Promise<Awaited<ReturnType<FirstRunProbe>>> {
+  const running = await probeDaemon(ctx.paths(), ctx.version, 2_000);
+  if (!running) return undefined;
+  const { client } = running;
+  try {
+    const images = await client.call('image.catalog', {}, { signal: ctx.signal, timeoutMs: 30_000 });
+    const kernels = await client.call('kernel.catalog', {}, { signal: ctx.signal, timeoutMs: 30_000 });
+    const installedImages = new Set((await client.call('image.list', {}, { signal: ctx.signal, timeoutMs: 5_000 })).map((i) => i.name));
+    const installedKernels = new Set((await client.call('kernel.list', {}, { signal: ctx.signal, timeoutMs: 5_000 })).map((k) => k.name));
+    const resource = (name: string, installed: Set<string>, entry: { bundle?: unknown; recipe?: unknown } | undefined) => ({
+      name,
+      installed: installed.has(name),
+      source: entry?.bundle ? ('bundle' as const) : entry?.recipe ? ('recipe' as const) : ('none' as const),
+    });
+    return {
+      image: resource(config.defaultImageName, installedImages, images.entries.find((e) => e.name === config.defaultImageName)),
+      kernel: resource(config.defaultKernelName, installedKernels, kernels.entries.find((e) => e.name === config.defaultKernelName)),
+    };
+  } finally {
+    client.close();
+  }
+}
+
