@@ -1,4 +1,4 @@
-import type { ResultOf } from '@banger/api';
+import type { ApiClient, ResultOf } from '@banger/api';
 import type { FirstRunProbe } from '@banger/doctor';
 import { loadConfig, type BangerConfig } from '@banger/config';
 import { ExitError } from '@banger/errors';
@@ -47,39 +47,39 @@ async function daemonHealth(ctx: CliContext): Promise<{ ok: boolean; detail: str
 }
 
 /**
- * What the `.vm` DNS check needs, from a daemon that is ALREADY running
- * (`dns.status` and a VM with an address, a running one first); undefined
- * when none runs — never ctx.daemon(), which would start one.
+ * Runs `ask` against a daemon that is ALREADY running, or returns undefined
+ * when none runs — never ctx.daemon(), which would start one: the doctor
+ * reports on the daemon, it does not change it.
  */
-async function dnsFindings(ctx: CliContext): Promise<{ vm?: { name: string; ip: string }; status: ResultOf<'dns.status'> } | undefined> {
+async function askRunningDaemon<T>(ctx: CliContext, ask: (client: ApiClient) => Promise<T>): Promise<T | undefined> {
   const running = await probeDaemon(ctx.paths(), ctx.version, 2_000);
   if (!running) return undefined;
-  const { client } = running;
   try {
+    return await ask(running.client);
+  } finally {
+    running.client.close();
+  }
+}
+
+/** What the `.vm` DNS check needs: `dns.status` and a VM with an address, a running one first. */
+function dnsFindings(ctx: CliContext): Promise<{ vm?: { name: string; ip: string }; status: ResultOf<'dns.status'> } | undefined> {
+  return askRunningDaemon(ctx, async (client) => {
     const status = await client.call('dns.status', {}, { signal: ctx.signal, timeoutMs: 5_000 });
     const vms = await client.call('vm.list', {}, { signal: ctx.signal, timeoutMs: 5_000 });
     // Stopped VMs keep their lease and their record, so they will do when none runs.
     const vm = vms.find((v) => v.state === 'running' && v.ip) ?? vms.find((v) => v.ip);
     return { status, ...(vm?.ip ? { vm: { name: vm.name, ip: vm.ip } } : {}) };
-  } finally {
-    client.close();
-  }
+  });
 }
 
-/**
- * Where the first `vm run` gets its default image and kernel, from an
- * ALREADY running daemon's catalogs (installed, a published bundle, or a
- * recipe build); undefined when none runs.
- */
-async function firstRunPlan(ctx: CliContext, config: BangerConfig): Promise<Awaited<ReturnType<FirstRunProbe>>> {
-  const running = await probeDaemon(ctx.paths(), ctx.version, 2_000);
-  if (!running) return undefined;
-  const { client } = running;
-  try {
-    const images = await client.call('image.catalog', {}, { signal: ctx.signal, timeoutMs: 30_000 });
-    const kernels = await client.call('kernel.catalog', {}, { signal: ctx.signal, timeoutMs: 30_000 });
-    const installedImages = new Set((await client.call('image.list', {}, { signal: ctx.signal, timeoutMs: 5_000 })).map((i) => i.name));
-    const installedKernels = new Set((await client.call('kernel.list', {}, { signal: ctx.signal, timeoutMs: 5_000 })).map((k) => k.name));
+/** Where the first `vm run` gets its default image and kernel: installed, a published bundle, or a recipe build. */
+function firstRunPlan(ctx: CliContext, config: BangerConfig): ReturnType<FirstRunProbe> {
+  return askRunningDaemon(ctx, async (client) => {
+    const call = { signal: ctx.signal, timeoutMs: 30_000 };
+    const images = await client.call('image.catalog', {}, call);
+    const kernels = await client.call('kernel.catalog', {}, call);
+    const installedImages = new Set((await client.call('image.list', {}, call)).map((i) => i.name));
+    const installedKernels = new Set((await client.call('kernel.list', {}, call)).map((k) => k.name));
     const resource = (name: string, installed: Set<string>, entry: { bundle?: unknown; recipe?: unknown } | undefined) => ({
       name,
       installed: installed.has(name),
@@ -89,8 +89,5 @@ async function firstRunPlan(ctx: CliContext, config: BangerConfig): Promise<Awai
       image: resource(config.defaultImageName, installedImages, images.entries.find((e) => e.name === config.defaultImageName)),
       kernel: resource(config.defaultKernelName, installedKernels, kernels.entries.find((e) => e.name === config.defaultKernelName)),
     };
-  } finally {
-    client.close();
-  }
+  });
 }
-
