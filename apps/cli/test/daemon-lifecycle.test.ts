@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { processAlive, waitForExit } from '../src/daemon-client/wait-exit.js';
 import { createHarness, readLog, type Harness } from './harness.js';
@@ -164,6 +166,9 @@ describe('banger and bangerd as real processes', () => {
   });
 
   it('runs the .vm DNS check against a daemon that is already running', async () => {
+    // Its own port: other daemons on this host (parallel test files) may hold the default one.
+    mkdirSync(join(h.home, 'config'), { recursive: true });
+    writeFileSync(join(h.home, 'config', 'config.toml'), `dns_port = ${await freeUdpTcpPort()}\n`);
     const s = await status();
     const r = await h.banger(['doctor', '--json']);
     const report = JSON.parse(r.stdout) as { checks: Array<{ id: string; status: string; detail: string }> };
@@ -180,3 +185,20 @@ describe('banger and bangerd as real processes', () => {
     expect((await status()).pid).toBe(s.pid);
   });
 });
+
+/** A port free for both TCP and UDP on 127.0.0.1 right now (the DNS server takes both). */
+async function freeUdpTcpPort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const socket = createSocket('udp4').once('error', () => resolve(false));
+      socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+}
