@@ -244,6 +244,17 @@ mode = "644"
     expect(error.message).toContain('bad value for "bridge_name": got "my bridge that is long", expected a network interface name');
   });
 
+  it('takes DNS upstreams as addresses with optional ports, and names a bad one', () => {
+    expect(parseConfig('dns_upstreams = ["1.1.1.1", "192.0.2.53:5353", "[2001:db8::53]:53", "::1"]\n', FILE).dnsUpstreams).toEqual([
+      '1.1.1.1',
+      '192.0.2.53:5353',
+      '[2001:db8::53]:53',
+      '::1',
+    ]);
+    expect(configError('dns_upstreams = ["1.1.1.1", "dns.example.com"]\n').message).toMatch(new RegExp(`^${FILE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1: bad value for "dns_upstreams`));
+    expect(configError('dns_upstreams = ["1.1.1.1:70000"]\n').message).toContain('dns_upstreams');
+  });
+
   it('rejects a catalog URL that is not http, https or file', () => {
     expect(configError('catalog_url = "ftp://x/y"\n').message).toBe(`${FILE}:1: bad value for "catalog_url": got "ftp://x/y", expected an http://, https:// or file:// URL`);
   });

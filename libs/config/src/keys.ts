@@ -18,6 +18,7 @@ export const KNOWN_KEYS: { [key: string]: KeySpec } = {
   debian_mirror: 'leaf',
   debian_keyring: 'leaf',
   dns_port: 'leaf',
+  dns_upstreams: 'leaf',
   vm_defaults: { vcpu: 'leaf', memory_mib: 'leaf', disk_size: 'leaf' },
   file_sync: [{ host: 'leaf', guest: 'leaf', mode: 'leaf' }],
 };

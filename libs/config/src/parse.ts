@@ -143,6 +143,7 @@ function toConfig(raw: RawConfig, fileSync: FileSyncEntry[], file: string): Bang
   if (raw.debian_mirror !== undefined) config.debianMirror = raw.debian_mirror;
   if (raw.debian_keyring !== undefined) config.debianKeyring = raw.debian_keyring;
   if (raw.dns_port !== undefined) config.dnsPort = raw.dns_port;
+  if (raw.dns_upstreams !== undefined) config.dnsUpstreams = raw.dns_upstreams;
   return config;
 }
 

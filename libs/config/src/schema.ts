@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { checkBinary, checkHostPath, normalizeGuestPath } from './file-paths.js';
 import { GiB, TiB, trySize } from './size.js';
@@ -28,6 +29,7 @@ export const ALLOWED: Record<string, string> = {
   debian_mirror: 'expected the http:// or https:// URL of a Debian mirror such as "http://deb.debian.org/debian"',
   debian_keyring: 'expected the path of an OpenPGP keyring ("/usr/share/keyrings/debian-archive-keyring.gpg")',
   dns_port: 'expected a port number from 1 to 65535',
+  dns_upstreams: 'expected an array of DNS server addresses such as ["1.1.1.1", "192.0.2.53:5353", "[2001:db8::53]:53"]',
   vm_defaults: 'expected a table: [vm_defaults]',
   'vm_defaults.vcpu': `expected a whole number of vCPUs from ${LIMITS.vcpu.min} to ${LIMITS.vcpu.max}`,
   'vm_defaults.memory_mib': `expected a whole number of MiB from ${LIMITS.memoryMib.min} to ${LIMITS.memoryMib.max}`,
@@ -73,6 +75,14 @@ const httpUrl = z.string().refine((text) => {
     return false;
   }
 });
+
+/** `1.1.1.1`, `1.1.1.1:5353`, `::1`, `[::1]:5353`: what the DNS forwarder accepts as an upstream. */
+function isUpstreamAddress(text: string): boolean {
+  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(text);
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(text);
+  const [host, port] = bracketed ? [bracketed[1], bracketed[2]] : v4 ? [v4[1], v4[2]] : [text, undefined];
+  return Boolean(host) && isIP(host!) !== 0 && (port === undefined || (Number(port) >= 1 && Number(port) <= 65535));
+}
 
 const modeString = z.string().superRefine((text, ctx) => {
   if (!/^0?[0-7]{3}$/.test(text)) {
@@ -123,6 +133,7 @@ export function configSchema(home: string) {
     debian_mirror: httpUrl.optional(),
     debian_keyring: hostPath.optional(),
     dns_port: z.number().int().min(1).max(65535).optional(),
+    dns_upstreams: z.array(z.string().refine(isUpstreamAddress)).min(1).max(8).optional(),
     vm_defaults: z
       .object({
         vcpu: z.number().int().min(LIMITS.vcpu.min).max(LIMITS.vcpu.max).optional(),

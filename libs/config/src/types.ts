@@ -55,6 +55,8 @@ export interface BangerConfig {
   debianKeyring?: string;
   /** Port of the daemon's `.vm` DNS server; unset means the DNS layer picks. */
   dnsPort?: number;
+  /** DNS servers the bridge forwarder asks for guests' non-`.vm` names; unset means the host's resolv.conf. */
+  dnsUpstreams?: string[];
   vmDefaults: VmDefaultsConfig;
   /** Default: no entries. */
   fileSync: FileSyncEntry[];

@@ -56,6 +56,8 @@ export const TCP_LIMITS: TcpLimits = { maxConnections: 64, idleMs: 10_000, messa
 export interface DnsServer {
   address: string;
   port: number;
+  /** Queries dropped because their client was over its rate limit. */
+  rateLimited(): number;
   /** Stops listening on UDP and TCP and drops open TCP connections. */
   close(): Promise<void>;
 }
@@ -152,7 +154,7 @@ async function listenOn(options: DnsServerOptions & { port: number }): Promise<D
     });
     udp.on('error', onError);
     tcp.on('error', onError);
-    return { address: options.host, port, close: () => closeAll(udp, tcp, connections) };
+    return { address: options.host, port, rateLimited: () => limiter?.limited ?? 0, close: () => closeAll(udp, tcp, connections) };
   }
   throw bindError(options, 'TCP', lastError);
 }

@@ -17,7 +17,8 @@ export interface GuestNetwork {
 /**
  * Builds a guest's network settings from its lease. The hostname goes into
  * `ip=` (and the VM layer adds `systemd.hostname=`); `dns` defaults to the
- * gateway, where bangerd's DNS server answers for `.vm` and forwards the rest.
+ * gateway, where bangerd's DNS server answers for `.vm` and forwards the rest
+ * to the host's upstream resolvers (apps/daemon/src/services/dns.ts).
  */
 export function guestNetworkFor(lease: { ip: string; hostname: string; dns?: string }, subnetCidr: string): GuestNetwork {
   const subnet = parseSubnet(subnetCidr);

@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import type { DnsListener, DnsStatus } from '@banger/api';
 import {
   applyResolvedWiring,
+  createForwarder,
+  DEFAULT_RATE_LIMIT,
+  formatUpstream,
+  hostUpstreams,
   keepResolvedWiring,
   renderSshConfig,
   revertResolvedWiring,
@@ -15,7 +19,7 @@ import {
   type VmLookup,
 } from '@banger/dns';
 import { writeFileAtomic } from '@banger/guest';
-import { parseSubnet } from '@banger/network';
+import { parseSubnet, subnetContains } from '@banger/network';
 import type { DaemonContext } from '../context.js';
 import type { Service } from '../service.js';
 
@@ -39,6 +43,8 @@ export interface DnsServiceOptions {
   resolvedActive?: () => boolean;
   /** Runs the resolvectl commands (default: runPrivileged; tests pass a recorder). */
   runner?: PrivilegedRunner;
+  /** The resolv.conf the forwarder reads its upstreams from when dns_upstreams is unset (default /etc/resolv.conf). */
+  resolvConfPath?: string;
 }
 
 interface DnsRuntime {
@@ -101,6 +107,21 @@ export function createDnsService(options: DnsServiceOptions = {}): Service {
       if (problems.length > 20) problems.shift();
     };
 
+    // Guests' other names go to the host's resolvers (or dns_upstreams) through the bridge
+    // listener only: the loopback listener, which systemd-resolved routes ~vm to, stays
+    // authoritative. The gateway itself is excluded from both sides: a resolv.conf that lists
+    // banger's own listener must not make it ask itself, and the host is no guest.
+    const upstreams = hostUpstreams({
+      ...(ctx.config.dnsUpstreams ? { configured: ctx.config.dnsUpstreams } : {}),
+      ...(options.resolvConfPath ? { resolvConfPath: options.resolvConfPath } : {}),
+      exclude: [subnet.gateway],
+    });
+    const forwarder = createForwarder({
+      upstreams: () => upstreams().upstreams,
+      onUpstreamError: (upstream, error) => log.debug({ upstream: formatUpstream(upstream), err: error.message }, 'dns upstream failed'),
+    });
+    const fromGuest = (client: string): boolean => client !== subnet.gateway && subnetContains(subnet, client.replace(/^::ffff:/, ''));
+
     let loopback: DnsServer | undefined;
     let bridge: { server: DnsServer; wiring: ResolvedWiring; keeper: AbortController; kept: Promise<void> } | undefined;
     let resolved: DnsStatus['resolved'] = { state: 'pending', detail: `bridge ${bridgeName} does not exist yet` };
@@ -125,7 +146,14 @@ export function createDnsService(options: DnsServiceOptions = {}): Service {
       let dns: DnsServer;
       try {
         const ports = fallbackPort === 53 ? [53] : [53, fallbackPort];
-        dns = await startDnsServer({ host: subnet.gateway, port: ports, lookup, onError: (e) => log.debug({ err: e }, 'dns socket error') });
+        dns = await startDnsServer({
+          host: subnet.gateway,
+          port: ports,
+          lookup,
+          forward: { forwarder, allows: fromGuest },
+          rateLimit: DEFAULT_RATE_LIMIT,
+          onError: (e) => log.debug({ err: e }, 'dns socket error'),
+        });
       } catch (error) {
         problem(`dns: cannot listen on bridge ${bridgeName} (${subnet.gateway}): ${(error as Error).message}`);
         return;
@@ -195,7 +223,24 @@ export function createDnsService(options: DnsServiceOptions = {}): Service {
         const listeners: DnsListener[] = [];
         if (loopback) listeners.push({ scope: 'loopback', address: loopback.address, port: loopback.port });
         if (bridge) listeners.push({ scope: 'bridge', address: bridge.server.address, port: bridge.server.port });
-        return { listeners, bridge: { name: bridgeName, address: subnet.gateway, up: bridge !== undefined }, resolved, problems: [...problems] };
+        const source = upstreams();
+        const stats = forwarder.stats();
+        return {
+          listeners,
+          bridge: { name: bridgeName, address: subnet.gateway, up: bridge !== undefined },
+          resolved,
+          problems: [...problems],
+          forwarder: {
+            upstreams: source.upstreams.map(formatUpstream),
+            from: source.from,
+            forwarded: stats.forwarded,
+            servfail: stats.servfail,
+            dropped: stats.dropped,
+            rateLimited: bridge?.server.rateLimited() ?? 0,
+            cache: stats.cache,
+            ...(stats.lastUpstreamError ? { lastUpstreamError: stats.lastUpstreamError } : {}),
+          },
+        };
       },
     });
     server.handle('dns.status', () => runtimes.get(ctx)!.status());

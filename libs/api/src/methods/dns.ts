@@ -30,6 +30,23 @@ export const dnsStatusSchema = z.object({
   resolved: z.object({ state: z.enum(['applied', 'unavailable', 'failed', 'pending']), detail: z.string() }),
   /** Listener problems (a port taken, a bind refused), newest last; empty when all is well. */
   problems: z.array(z.string()),
+  /**
+   * The forwarder that answers guests' other names on the bridge listener:
+   * its upstreams and where they came from (`config (dns_upstreams)` or the
+   * resolv.conf path), and its counters.
+   */
+  forwarder: z
+    .object({
+      upstreams: z.array(z.string()),
+      from: z.string(),
+      forwarded: z.number(),
+      servfail: z.number(),
+      dropped: z.number(),
+      rateLimited: z.number(),
+      cache: z.object({ entries: z.number(), bytes: z.number(), hits: z.number(), misses: z.number() }).nullable(),
+      lastUpstreamError: z.string().optional(),
+    })
+    .optional(),
 });
 export type DnsStatus = z.infer<typeof dnsStatusSchema>;
 

@@ -1,0 +1,119 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '@banger/host';
+import { loadArtifacts } from './artifacts.js';
+import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
+import { findVmRunImage } from './vm-run-image.js';
+
+const BOOT_MS = 8 * 60_000;
+const OUTSIDE = '198.18.0.1'; // the benchmarking range: never a real host's network, and only ever inside these namespaces
+const INSIDE = '198.18.0.2';
+const repoRoot = resolve(import.meta.dirname, '../../..');
+
+/**
+ * Guests reach the outside world through the host: names resolved by the
+ * daemon's forwarder on the bridge, packets NATed out. The "outside" is a
+ * second network namespace made here (a veth away from the e2e namespace, its
+ * default route) running a DNS server for `mirror.test` and an HTTP server;
+ * the daemon asks that DNS server (`dns_upstreams`). One VM serves every
+ * read-only check.
+ */
+describe.skipIf(!process.env['BANGER_NETNS'])('guest egress: DNS forwarding and NAT to a simulated upstream', () => {
+  const upstreamNs = `banger-up-${randomBytes(3).toString('hex')}`;
+  let home: BangerHome;
+  let outside: ChildProcess | undefined;
+  let scratch: string;
+  const vm = (command: string, timeoutMs = BOOT_MS): Promise<CliResult> => home.cli(['vm', 'run', '--name', 'egress', '--image', 'vm-run-git', '--', 'bash', '-c', command], { timeoutMs });
+
+  beforeAll(async () => {
+    const artifacts = await loadArtifacts();
+    const gitImage = await findVmRunImage();
+    if (!gitImage) throw new Error('the vm-run-git image was not prepared (run the e2e prepare step)');
+    scratch = mkdtempSync(join(tmpdir(), 'banger-egress-'));
+    writeFileSync(join(scratch, 'hello.txt'), 'hello from the outside\n');
+
+    // The outside: its own namespace, a veth pair, the e2e namespace's default route.
+    await run('ip', ['netns', 'add', upstreamNs]);
+    await run('ip', ['-n', upstreamNs, 'link', 'set', 'lo', 'up']);
+    await run('ip', ['link', 'add', 'wan0', 'type', 'veth', 'peer', 'name', 'up0', 'netns', upstreamNs]);
+    await run('ip', ['addr', 'add', `${INSIDE}/24`, 'dev', 'wan0']);
+    await run('ip', ['link', 'set', 'wan0', 'up']);
+    await run('ip', ['-n', upstreamNs, 'addr', 'add', `${OUTSIDE}/24`, 'dev', 'up0']);
+    await run('ip', ['-n', upstreamNs, 'link', 'set', 'up0', 'up']);
+    await run('ip', ['route', 'replace', 'default', 'via', OUTSIDE]);
+    // So the outside can try the bridge listener directly (it must be refused).
+    await run('ip', ['-n', upstreamNs, 'route', 'add', '172.16.0.0/24', 'via', INSIDE]);
+
+    const server = join(repoRoot, 'tools/e2e/out-tsc', `outside-server-${process.pid}.mjs`);
+    await build({
+      entryPoints: [join(import.meta.dirname, 'fixtures/outside-server.ts')],
+      outfile: server,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      conditions: ['@banger/source'],
+      banner: { js: "import { createRequire as __bangerCreateRequire } from 'node:module'; const require = __bangerCreateRequire(import.meta.url);" },
+      logLevel: 'silent',
+    });
+    outside = spawn('ip', ['netns', 'exec', upstreamNs, process.execPath, server, OUTSIDE, scratch], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolvePromise, reject) => {
+      let err = '';
+      outside!.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      outside!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolvePromise());
+      outside!.once('exit', (code) => reject(new Error(`the outside server exited (${code}): ${err}`)));
+    });
+
+    home = new BangerHome(await buildBangerBundles(), 'begr-');
+    await home.seed({ name: 'debian-cloud', dir: artifacts.kernelDir }, { name: 'vm-run-git', dir: gitImage });
+    await home.writeConfig(['hypervisor = "qemu"', `dns_upstreams = ["${OUTSIDE}"]`, '[vm_defaults]', 'vcpu = 2', 'memory_mib = 1024', ''].join('\n'));
+  }, 300_000);
+
+  afterAll(async () => {
+    if (home) {
+      await home.cli(['vm', 'delete', 'egress'], { timeoutMs: 120_000 }).catch(() => undefined);
+      await home.cli(['daemon', 'stop'], { timeoutMs: 60_000 }).catch(() => undefined);
+      home.remove();
+    }
+    outside?.kill('SIGKILL');
+    await run('ip', ['link', 'del', 'wan0'], { allowFailure: true });
+    await run('ip', ['netns', 'delete', upstreamNs], { allowFailure: true });
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }, 180_000);
+
+  it('resolves an upstream name in the guest through the bridge forwarder', async () => {
+    const r = await vm('getent hosts mirror.test');
+    expect(r.exitCode, `${r.stderr}\n--- console ---\n${home.consoleTail('egress', 30)}`).toBe(0);
+    expect(r.stdout.trim()).toMatch(new RegExp(`^${OUTSIDE.replace(/\./g, '\\.')}\\s+mirror\\.test$`));
+  }, BOOT_MS + 60_000);
+
+  it('fetches a file from the upstream HTTP server by name, through NAT', async () => {
+    const r = await vm('exec 3<>/dev/tcp/mirror.test/8080 && printf "GET /hello.txt HTTP/1.0\\r\\nHost: mirror.test\\r\\n\\r\\n" >&3 && cat <&3');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^HTTP\/1\.[01] 200/);
+    expect(r.stdout).toContain('hello from the outside');
+  });
+
+  it('answers a name the upstream does not know with NXDOMAIN at once, not a timeout', async () => {
+    const r = await vm('s=$(date +%s%N); getent hosts nope.mirror.test; rc=$?; echo "rc=$rc ms=$(( ($(date +%s%N) - s) / 1000000 ))"');
+    const [, rc, ms] = /rc=(\d+) ms=(\d+)/.exec(r.stdout) ?? [];
+    expect(rc).toBe('2'); // getent: key not found
+    expect(Number(ms)).toBeLessThan(3_000);
+  });
+
+  it('refuses to forward for a client outside the bridge subnet, and the loopback listener stays authoritative-only', async () => {
+    const fromOutside = await run('ip', ['netns', 'exec', upstreamNs, 'dig', '@172.16.0.1', 'mirror.test', '+tries=1', '+time=3'], { allowFailure: true });
+    expect(fromOutside.stdout).toMatch(/status: REFUSED/);
+    const status = await home.cli(['daemon', 'status', '--json'], { timeoutMs: 60_000 });
+    const loopback = (JSON.parse(status.stdout) as { dns: { address: string } | null }).dns?.address;
+    expect(loopback).toMatch(/^127\.0\.0\.1:\d+$/);
+    const [, port] = loopback!.split(':');
+    const viaLoopback = await run('dig', ['@127.0.0.1', '-p', port!, 'mirror.test', '+tries=1', '+time=3'], { allowFailure: true });
+    expect(viaLoopback.stdout).toMatch(/status: REFUSED/);
+  });
+});
