@@ -4,6 +4,7 @@ import { buildCheck } from './checks/build.js';
 import { daemonCheck } from './checks/daemon.js';
 import { diskCheck } from './checks/disk.js';
 import { dnsCheck } from './checks/dns.js';
+import { guestDnsCheck } from './checks/guest-dns.js';
 import { firstRunCheck } from './checks/first-run.js';
 import { firecrackerCheck } from './checks/firecracker.js';
 import { hypervisorCheck, probeHypervisor } from './checks/hypervisor.js';
@@ -60,7 +61,7 @@ export function doctorChecks(options: {
     fileSyncCheck(context),
     vmDefaultsCheck(() => resolveVmDefaults(options.config, host()), host),
     ...(options.daemon ? [daemonCheck(context, options.daemon)] : []),
-    ...(options.dns ? [dnsCheck(context, options.dns)] : []),
+    ...(options.dns ? [dnsCheck(context, options.dns), guestDnsCheck(options.dns)] : []),
     ...(options.firstRun ? [firstRunCheck(context, options.firstRun)] : []),
   ];
   return { checks, context, host };

@@ -117,8 +117,56 @@ describe('the .vm DNS check', () => {
 
   it('is part of the report when a probe is given, never required, and absent otherwise', async () => {
     const withDns = await runDoctor({ config: defaultConfig(), paths, host: HOST, dns: async () => undefined });
-    expect(withDns.checks.at(-1)).toMatchObject({ id: 'dns', title: '.vm names', required: false, status: 'warn' });
+    expect(withDns.checks.find((c) => c.id === 'dns')).toMatchObject({ title: '.vm names', required: false, status: 'warn' });
+    expect(withDns.checks.find((c) => c.id === 'guest-dns')).toMatchObject({ title: 'guest DNS', required: false, status: 'warn' });
     const without = await runDoctor({ config: defaultConfig(), paths, host: HOST });
-    expect(without.checks.some((c) => c.id === 'dns')).toBe(false);
+    expect(without.checks.some((c) => c.id === 'dns' || c.id === 'guest-dns')).toBe(false);
+  });
+});
+
+describe('the guest DNS check', () => {
+  const forwarder = (overrides: Partial<NonNullable<DnsStatus['forwarder']>> = {}): NonNullable<DnsStatus['forwarder']> => ({
+    upstreams: ['127.0.0.53'],
+    from: '/etc/resolv.conf',
+    forwarded: 0,
+    servfail: 0,
+    dropped: 0,
+    rateLimited: 0,
+    cache: null,
+    ...overrides,
+  });
+  async function guestDns(probe: DnsProbe) {
+    const check = doctorChecks({ config: defaultConfig(), paths, host: HOST, dns: probe }).checks.find((c) => c.id === 'guest-dns');
+    if (!check) throw new Error('no guest-dns check');
+    return check.run();
+  }
+
+  it('names the upstreams guests resolve through, and where they came from', async () => {
+    expect(await guestDns(async () => ({ status: status({ forwarder: forwarder({ forwarded: 12, servfail: 1, rateLimited: 0 }) }) }))).toEqual({
+      status: 'ok',
+      detail: "guests' names outside .vm go to 127.0.0.53 (from /etc/resolv.conf); 12 forwarded, 1 SERVFAIL, 0 rate-limited",
+    });
+  });
+
+  it('warns, with the config key to set, when the host has no upstream resolver', async () => {
+    expect(await guestDns(async () => ({ status: status({ forwarder: forwarder({ upstreams: [] }) }) }))).toMatchObject({
+      status: 'warn',
+      detail: 'no upstream resolver (from /etc/resolv.conf): guests cannot resolve names outside .vm (apt-get, git clone, npm install fail)',
+      hint: expect.stringContaining('dns_upstreams'),
+    });
+  });
+
+  it('warns when no forwarded query got an answer, with the last upstream error', async () => {
+    const outcome = await guestDns(async () => ({
+      status: status({ forwarder: forwarder({ upstreams: ['192.0.2.53'], from: 'config (dns_upstreams)', forwarded: 4, servfail: 4, lastUpstreamError: '192.0.2.53: no answer within 1000 ms' }) }),
+    }));
+    expect(outcome).toMatchObject({
+      status: 'warn',
+      detail: "guests' names go to 192.0.2.53 (from config (dns_upstreams)), but none of the 4 forwarded queries got an answer (last: 192.0.2.53: no answer within 1000 ms)",
+    });
+  });
+
+  it('says it cannot check when no daemon runs', async () => {
+    expect(await guestDns(async () => undefined)).toMatchObject({ status: 'warn', detail: 'daemon not running; the guest DNS forwarder cannot be checked' });
   });
 });
