@@ -1,3 +1,4 @@
+import { invalidParamsError } from './param-error.js';
 import { connect, type Socket } from 'node:net';
 import { BangerError, CancelledError, InternalError, fromWireError, type WireError } from '@banger/errors';
 import { serverEnvelopeSchema, type RequestId } from './protocol/envelope.js';
@@ -98,7 +99,7 @@ export class ApiClient {
     const spec = methods[method];
     const checked = spec.params.safeParse(params);
     if (!checked.success) {
-      return Promise.reject(new InternalError('API_INVALID_PARAMS', `${method}: invalid params: ${checked.error.issues[0]?.message ?? 'invalid'}`));
+      return Promise.reject(invalidParamsError(method, checked.error));
     }
     if (options.signal?.aborted) return Promise.reject(new CancelledError(`${method}: cancelled`));
     const id = this.nextId++;

@@ -100,7 +100,7 @@ describe('ApiServer and ApiClient', () => {
     c.socket.write('{"id":"b","method":"complete.names","params":{"kind":"planet"}}\n');
     const reply = (await c.next()) as { id: string; error: { code: string; message: string } };
     expect(reply).toMatchObject({ id: 'b', error: { code: 'API_INVALID_PARAMS' } });
-    expect(reply.error.message).toMatch(/^complete\.names: params\.kind: /);
+    expect(reply.error.message).toMatch(/^complete\.names: kind is invalid: /);
   });
 
   it('answers an oversized line with an error carrying its id, closes that connection, and still serves another client', async () => {
@@ -170,5 +170,16 @@ describe('ApiServer and ApiClient', () => {
 
   it('reports a missing socket as a not-running daemon', async () => {
     await expect(ApiClient.connect(join(dir, 'nope.sock'))).rejects.toBeInstanceOf(DaemonNotRunningError);
+  });
+});
+
+describe('bad parameters from the CLI', () => {
+  it('are a user error (exit 1) naming the parameter, before anything is sent', async () => {
+    // No socket needed: parameters are checked before anything is sent.
+    const client = Object.create(ApiClient.prototype) as ApiClient;
+    const error = await client.call('vm.show', { name: '' }).catch((e: unknown) => e as import('@banger/errors').BangerError);
+    expect(error).toMatchObject({ code: 'API_INVALID_PARAMS', exitCode: 1, message: 'vm.show: name must not be empty' });
+    const long = await client.call('vm.show', { name: 'x'.repeat(300) }).catch((e: unknown) => e as import('@banger/errors').BangerError);
+    expect(long).toMatchObject({ code: 'API_INVALID_PARAMS', exitCode: 1, message: expect.stringMatching(/^vm\.show: name must be at most \d+ characters$/) });
   });
 });

@@ -1,3 +1,4 @@
+import { invalidParamsError } from './param-error.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { CancelledError, InternalError, UserError, toWireError } from '@banger/errors';
 import { clientEnvelopeSchema, MAX_LINE_BYTES, type RequestId } from './protocol/envelope.js';
@@ -219,11 +220,7 @@ class Connection {
       if (!handler) throw new InternalError('API_NO_HANDLER', `method "${method}" has no handler in this daemon`);
       const spec = methods[method];
       const params = spec.params.safeParse(rawParams);
-      if (!params.success) {
-        const issue = params.error.issues[0];
-        const where = issue?.path.length ? `params.${issue.path.join('.')}` : 'params';
-        throw new UserError('API_INVALID_PARAMS', `${method}: ${where}: ${issue?.message ?? 'invalid'}`);
-      }
+      if (!params.success) throw invalidParamsError(method, params.error);
       const emit = (event: unknown): void => {
         if (!finished) this.send({ id, event: event ?? null });
       };

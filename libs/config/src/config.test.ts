@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -304,5 +305,43 @@ describe('loadConfig', () => {
     const file = join(dir, 'broken.toml');
     writeFileSync(file, 'hypervisor = "qemu\n');
     expect(() => loadConfig({ configFile: file })).toThrow(expect.objectContaining({ code: 'CONFIG_BAD_TOML', message: expect.stringMatching(new RegExp(`^${file}:1:\\d+: `)) }));
+  });
+});
+
+describe('config files that are not plain UTF-8 text', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'banger-config-hostile-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses a FIFO as config.toml at once instead of blocking on it', () => {
+    const fifo = join(dir, 'fifo.toml');
+    execFileSync('mkfifo', [fifo]);
+    expect(() => loadConfig({ configFile: fifo })).toThrow(`cannot read ${fifo}: it is a FIFO, not a regular file`);
+  });
+
+  it('names the line and column of the first byte that is not UTF-8', () => {
+    const file = join(dir, 'latin1.toml');
+    writeFileSync(file, Buffer.concat([Buffer.from('hypervisor = "qemu"\nbridge_name = "caf'), Buffer.from([0xe9]), Buffer.from('"\n')]));
+    expect(() => loadConfig({ configFile: file })).toThrow(`${file}:2:19: not valid UTF-8`);
+  });
+
+  it('reads UTF-8 text, multi-byte characters included', () => {
+    const file = join(dir, 'utf8.toml');
+    writeFileSync(file, '# café ☕ 🚀\nhypervisor = "qemu"\n');
+    expect(loadConfig({ configFile: file }).hypervisor).toBe('qemu');
+  });
+
+  it('treats __proto__ as the unknown key it is', () => {
+    expect(() => parseConfig('__proto__ = 1\n', '/c.toml')).toThrow(/unknown key "__proto__"/);
+  });
+
+  it('refuses NUL and line breaks in paths', () => {
+    expect(() => parseConfig('ssh_key_path = "/home/a/key\\u0000x"\n', '/c.toml')).toThrow(/must not contain NUL or line breaks/);
+    expect(() => parseConfig('[[file_sync]]\nhost = "~/a"\nguest = "~/b\\nc"\n', '/c.toml')).toThrow(/must not contain NUL or line breaks/);
+  });
+
+  it('refuses image and kernel names that would leave the state dir', () => {
+    expect(() => parseConfig('default_image_name = "a/../../../etc"\n', '/c.toml')).toThrow(/bad value for "default_image_name"/);
+    expect(() => parseConfig('default_kernel_name = ".."\n', '/c.toml')).toThrow(/bad value for "default_kernel_name"/);
+    expect(parseConfig('default_image_name = "debian-bookworm"\n', '/c.toml').defaultImageName).toBe('debian-bookworm');
   });
 });

@@ -8,12 +8,16 @@ export function expandHome(path: string, home: string): string {
   return path;
 }
 
+/** A path with NUL or a line break: no file system or shell handles it the same way twice. */
+const controlCharacters: Problem = { message: 'a path must not contain NUL or line breaks', hint: 'remove the control characters from the path' };
+
 /**
  * Normalises a `file_sync.guest` path to the absolute `/root/…` form. Guest
  * files land on the work disk, which the guest mounts at /root, so anything
  * that resolves outside /root (after `..` is collapsed) cannot be honoured.
  */
 export function normalizeGuestPath(path: string): { path: string } | { problem: Problem } {
+  if (/[\0\n\r]/.test(path)) return { problem: controlCharacters };
   let rest: string;
   if (path.startsWith('~/')) rest = path.slice(2);
   else if (path.startsWith('/root/')) rest = path.slice('/root/'.length);
@@ -42,6 +46,7 @@ export function guestPathUnderRoot(guest: string): string {
 
 /** `~` expanded, must then be absolute. */
 export function checkHostPath(path: string, home: string): { path: string } | { problem: Problem } {
+  if (/[\0\n\r]/.test(path)) return { problem: controlCharacters };
   const expanded = expandHome(path, home);
   if (expanded === '' || !isAbsolute(expanded)) {
     return { problem: { message: 'expected an absolute path or one starting with "~/"', hint: `write it as "~/${path.replace(/^\.\//, '')}" or as an absolute path` } };

@@ -46,7 +46,7 @@ function walk(
   dottedParts: string[],
 ): UnknownKey | undefined {
   for (const [key, child] of Object.entries(value)) {
-    const childSpec = spec[key];
+    const childSpec = Object.hasOwn(spec, key) ? spec[key] : undefined;
     const childPath = [...path, key];
     const childDotted = [...dottedParts, key];
     if (childSpec === undefined) return unknown(key, spec, childPath, childDotted);

@@ -16,8 +16,8 @@ export const LIMITS = {
  * wrong type and a wrong value read the same way.
  */
 export const ALLOWED: Record<string, string> = {
-  default_image_name: 'expected an image name such as "debian-bookworm"',
-  default_kernel_name: 'expected a kernel name such as "debian-cloud"',
+  default_image_name: 'expected an image name such as "debian-bookworm" (lower-case letters, digits, ".", "_" and "-")',
+  default_kernel_name: 'expected a kernel name such as "debian-cloud" (lower-case letters, digits, ".", "_" and "-")',
   ssh_key_path: 'expected the path of an SSH private key ("~/.ssh/id_ed25519")',
   firecracker_bin: 'expected the path of the firecracker binary ("/usr/local/bin/firecracker")',
   qemu_bin: 'expected the path of qemu-system-x86_64 ("/usr/bin/qemu-system-x86_64")',
@@ -55,10 +55,13 @@ function report(ctx: Ctx, problem: Problem, bangerCode = 'CONFIG_BAD_VALUE'): ty
   return z.NEVER;
 }
 
+// Image and kernel names become directory names under the state dir: no '/', no '..', as the
+// images and kernels libs name them.
 const nameString = z
   .string()
-  .max(128)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$/);
+  .max(63)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/)
+  .refine((name) => !name.includes('..'));
 
 const url = z.string().refine((text) => {
   try {

@@ -8,6 +8,11 @@ describe('errors', () => {
     expect(error.exitCode).toBe(ExitCode.usage);
   });
 
+  it('shows control characters from a message or hint as escapes, so a name cannot drive the terminal', () => {
+    const error = new UserError('VM_NOT_FOUND', 'no VM named "\u001b]0;pwned\u0007x"', { hint: 'see banger vm list\u001b[2J' });
+    expect(formatError(error)).toBe('banger: no VM named "\\x1b]0;pwned\\x07x" (hint: see banger vm list\\x1b[2J)');
+  });
+
   it('folds a multi-line message into one line', () => {
     expect(formatError(new Error('first\n  second'))).toBe('banger: first; second');
   });

@@ -7,8 +7,8 @@ import { BangerError } from './banger-error.js';
 export function formatError(error: unknown, options: { program?: string; debug?: boolean } = {}): string {
   const program = options.program ?? 'banger';
   const message = error instanceof Error ? error.message : String(error);
-  const hint = error instanceof BangerError && error.hint ? ` (hint: ${error.hint})` : '';
-  const line = `${program}: ${oneLine(message)}${hint}`;
+  const hint = error instanceof BangerError && error.hint ? ` (hint: ${visible(oneLine(error.hint))})` : '';
+  const line = `${program}: ${visible(oneLine(message))}${hint}`;
   if (!options.debug) return line;
   const extra: string[] = [];
   let current: unknown = error;
@@ -23,3 +23,12 @@ export function formatError(error: unknown, options: { program?: string; debug?:
 }
 
 const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, '; ').trim();
+
+/**
+ * Control characters shown as escapes: a message often quotes what the user
+ * (or a guest, or a registry) typed, and raw ESC or BEL bytes in it could
+ * recolour the terminal, rewrite its title or hide the rest of the line.
+ */
+const visible = (text: string): string =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from 'commander';
-import { parseSize } from '@banger/config';
+import { LIMITS, parseSize } from '@banger/config';
 import type { CliContext } from '../../context.js';
 import { streamedCall } from '../streamed-call.js';
 import { newVmParams, type NewVmOptions } from './new-vm-options.js';
@@ -33,7 +33,10 @@ export function parseVcpu(value: string): number {
 /** `--memory 2048` (MiB) or `--memory 2G`. */
 export function parseMemory(value: string): number {
   const mib = /^\d+$/.test(value) ? Number(value) : safeSize(value) / 2 ** 20;
-  if (!Number.isInteger(mib) || mib < 128) throw new InvalidArgumentError('expected MiB (e.g. 2048) or a size (e.g. 2G), at least 128 MiB');
+  // The same bounds as vm_defaults.memory_mib in config.toml.
+  if (!Number.isInteger(mib) || mib < LIMITS.memoryMib.min || mib > LIMITS.memoryMib.max) {
+    throw new InvalidArgumentError(`expected MiB (e.g. 2048) or a size (e.g. 2G), from ${LIMITS.memoryMib.min} MiB to ${LIMITS.memoryMib.max / 1024} GiB`);
+  }
   return mib;
 }
 
