@@ -5,3 +5,4 @@ export * from './exec.js';
 export * from './privileged.js';
 export * from './facts.js';
 export * from './debian.js';
+export * from './pid-exists.js';

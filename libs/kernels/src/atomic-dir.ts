@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CancelledError } from '@banger/errors';
+import { pidExists } from '@banger/host';
 
 const TMP_MARK = '.tmp-';
 
@@ -53,7 +54,7 @@ export async function cleanStaleTmpDirs(destDir: string): Promise<void> {
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
     const pid = Number.parseInt(name.slice(prefix.length), 10);
-    if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
+    if (Number.isInteger(pid) && pid > 0 && pidExists(pid)) continue;
     await rm(join(parent, name), { recursive: true, force: true });
   }
 }
@@ -63,11 +64,3 @@ export function throwIfCancelled(signal: AbortSignal | undefined, what: string):
   if (signal?.aborted) throw new CancelledError(`${what}: cancelled`);
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { pidExists } from '../pid-exists.js';
 
 /**
  * The one root under which tests keep slow artefacts between runs (kernel
@@ -73,16 +74,8 @@ async function sweepDeadTemps(parent: string): Promise<void> {
     const at = name.indexOf(TMP_MARK);
     if (at < 0) continue;
     const pid = Number.parseInt(name.slice(at + TMP_MARK.length), 10);
-    if (Number.isInteger(pid) && pid > 0 && pidRuns(pid)) continue;
+    if (Number.isInteger(pid) && pid > 0 && pidExists(pid)) continue;
     await rm(join(parent, name), { recursive: true, force: true });
   }
 }
 
-function pidRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

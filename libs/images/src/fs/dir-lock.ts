@@ -2,6 +2,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InternalError } from '@banger/errors';
+import { pidExists } from '@banger/host';
 
 /**
  * Holds an exclusive lock (a directory made with mkdir, which is atomic)
@@ -19,7 +20,7 @@ export async function withDirLock<T>(lockDir: string, fn: () => Promise<T>, opti
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const owner = Number.parseInt(await readFile(join(lockDir, 'pid'), 'utf8').catch(() => ''), 10);
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+    if (Number.isInteger(owner) && owner > 0 && !pidExists(owner)) {
       await rm(lockDir, { recursive: true, force: true });
       continue;
     }
@@ -38,11 +39,3 @@ export async function withDirLock<T>(lockDir: string, fn: () => Promise<T>, opti
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
