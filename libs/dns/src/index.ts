@@ -1,7 +1,6 @@
 export * from './zone.js';
 export * from './server.js';
 export * from './resolved-wiring.js';
-export * from './ssh-config.js';
 export * from './forwarder.js';
 export * from './upstreams.js';
 export * from './rate-limit.js';

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { build } from 'esbuild';
-import { SSHD, writeSshdFiles } from '@banger/guest/testing';
+import { SSHD, writeSshdFiles } from '@banger/ssh/testing';
 import { findExecutable } from '@banger/host';
-import { renderSshConfig } from './ssh-config.js';
+import { renderSshConfig } from '@banger/ssh';
 
 // Everything here lives in a network namespace of its own: the "bridge"
 // address (DNS server) and the "guest" address (sshd) sit on its loopback, and

@@ -6,3 +6,4 @@ export * from './privileged.js';
 export * from './facts.js';
 export * from './debian.js';
 export * from './pid-exists.js';
+export { writeFileAtomic } from './write-file-atomic.js';

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { statInode } from '@banger/guest';
+import { statInode } from '@banger/disks';
 import { findExecutable, run } from '@banger/host';
 import { readImageText } from './image-files.js';
 import { writeMachineIdentity } from './machine-identity.js';

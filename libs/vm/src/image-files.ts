@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { InternalError } from '@banger/errors';
-import { debugfsQuote, readImageFile, runDebugfs } from '@banger/guest';
+import { debugfsQuote, readImageFile, runDebugfs } from '@banger/disks';
 
 /** One root-owned file to place in an unmounted ext4 image. */
 export interface ImageFile {

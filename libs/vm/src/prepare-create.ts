@@ -1,7 +1,7 @@
 import { lstat } from 'node:fs/promises';
 import { applySpecOverrides, currentHostFacts, resolveVmDefaults, type HostFacts, type VmSpec as SizingSpec } from '@banger/config';
 import { ConflictError, UserError } from '@banger/errors';
-import { resolveFileSync } from '@banger/guest';
+import { resolveFileSync } from '@banger/disks';
 import { selectHypervisor } from '@banger/hypervisor';
 import { assertImageKnown, findImage } from '@banger/images';
 import { assertKernelKnown } from '@banger/kernels';

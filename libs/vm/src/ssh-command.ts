@@ -1,5 +1,5 @@
 import { UserError } from '@banger/errors';
-import { ensureUserKey, openSshArgs } from '@banger/guest';
+import { ensureUserKey, openSshArgs } from '@banger/ssh';
 import { processAlive } from '@banger/hypervisor';
 import { knownHostsPath, userKeyPath, vmRepository, type VmEnv } from './vm-env.js';
 

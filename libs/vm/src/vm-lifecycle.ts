@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { formatSpecLine } from '@banger/config';
 import { BangerError, CancelledError, ConflictError, UserError } from '@banger/errors';
-import { unpinHostKey } from '@banger/guest';
+import { unpinHostKey } from '@banger/ssh';
 import { processAlive } from '@banger/hypervisor';
 import { LeaseStore, removeTap, tapNameFor } from '@banger/network';
 import { isGraphRunning, SqliteStepStateStore, type PlanSummary } from '@banger/taskgraph';

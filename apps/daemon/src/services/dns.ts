@@ -9,7 +9,6 @@ import {
   formatUpstream,
   hostUpstreams,
   keepResolvedWiring,
-  renderSshConfig,
   revertResolvedWiring,
   startDnsServer,
   systemdResolvedActive,
@@ -18,7 +17,8 @@ import {
   type ResolvedWiring,
   type VmLookup,
 } from '@banger/dns';
-import { writeFileAtomic } from '@banger/guest';
+import { writeFileAtomic } from '@banger/host';
+import { renderSshConfig } from '@banger/ssh';
 import { parseSubnet, subnetContains } from '@banger/network';
 import type { DaemonContext } from '../context.js';
 import type { Service } from '../service.js';

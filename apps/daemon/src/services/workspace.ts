@@ -2,27 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import type { SshTargetWire, WorkspaceInfo, WorkspaceSyncResult } from '@banger/api';
 import { InternalError, UserError } from '@banger/errors';
-import {
-  buildManifest,
-  diffManifests,
-  ensureUserKey,
-  interpretBranchResult,
-  listWorkspaceFiles,
-  miseBootstrapCommand,
-  miseLogPath,
-  needsMiseBootstrap,
-  openSshSession,
-  readManifest,
-  sshGuestExec,
-  syncWorkspace,
-  workspaceGitCommands,
-  workspaceGuestDir,
-  writeManifest,
-  type GuestExec,
-  type Manifest,
-  shellQuote,
-  type SshSession,
-} from '@banger/guest';
+import { buildManifest, diffManifests, interpretBranchResult, listWorkspaceFiles, miseBootstrapCommand, miseLogPath, needsMiseBootstrap, readManifest, sshGuestExec, syncWorkspace, workspaceGitCommands, workspaceGuestDir, writeManifest, type GuestExec, type Manifest } from '@banger/workspace';
+import { ensureUserKey, openSshSession, shellQuote, type SshSession } from '@banger/ssh';
 import { processAlive } from '@banger/hypervisor';
 import type { Step } from '@banger/taskgraph';
 import { knownHostsPath, userKeyPath, vmDirOf, vmRepository } from '@banger/vm';
@@ -171,7 +152,7 @@ export const workspaceService: Service = (ctx, server) => {
   });
 };
 
-/** What a sync of `repoDir` would copy; throws the guest lib's UserErrors for non-repositories. */
+/** What a sync of `repoDir` would copy; throws the workspace lib's UserErrors for non-repositories. */
 export async function inspectWorkspace(repoDir: string): Promise<WorkspaceInfo> {
   const dir = resolve(repoDir);
   const files = await listWorkspaceFiles(dir);

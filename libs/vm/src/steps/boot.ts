@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { NotFoundError, UserError } from '@banger/errors';
-import { pinHostKey } from '@banger/guest';
+import { pinHostKey } from '@banger/ssh';
 import { createDriver, processAlive, selectHypervisor, type VmSpec as DriverSpec } from '@banger/hypervisor';
 import { guestNetworkFor } from '@banger/network';
 import type { Step } from '@banger/taskgraph';

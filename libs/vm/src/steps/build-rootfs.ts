@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { generateHostKey, installHostKey } from '@banger/guest';
+import { generateHostKey } from '@banger/ssh';
+import { installHostKey } from '@banger/disks';
 import type { Step } from '@banger/taskgraph';
 import { cloneRootfs } from '../clone-rootfs.js';
 import { writeMachineIdentity } from '../machine-identity.js';

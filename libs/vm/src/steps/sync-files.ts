@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureUserKey, makeWorkDisk, stageWorkDisk } from '@banger/guest';
+import { ensureUserKey } from '@banger/ssh';
+import { makeWorkDisk, stageWorkDisk } from '@banger/disks';
 import { run } from '@banger/host';
 import type { Step } from '@banger/taskgraph';
 import type { ImageRef } from '@banger/images';

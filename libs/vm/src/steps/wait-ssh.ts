@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { InternalError, NotFoundError } from '@banger/errors';
-import { connectSsh, ensureUserKey, waitForSsh } from '@banger/guest';
+import { connectSsh, ensureUserKey, waitForSsh } from '@banger/ssh';
 import { processAlive, processStatus } from '@banger/hypervisor';
 import type { Step } from '@banger/taskgraph';
 import { userKeyPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';

@@ -2,7 +2,7 @@
 // workspace-sync.ts, synced into a real banger VM (QEMU/TCG on the e2e
 // netns bridge) instead of a loopback sshd — first in full, then after 1 %
 // of its files changed.
-// banger = syncWorkspace from @banger/guest over one ssh2 session to the VM's
+// banger = syncWorkspace from @banger/workspace over one ssh2 session to the VM's
 // address with banger's user key and the VM's pinned host key: the exact call
 // the daemon's `workspace.sync` step makes for `vm run ./repo` (without the
 // task-graph bookkeeping around it). Baseline = `rsync -a` over OpenSSH with
@@ -16,7 +16,8 @@ import { cp, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findExecutable, run } from '@banger/host';
-import { openSshSession, sshGuestExec, syncWorkspace, type Manifest, type SshSession, type SyncWorkspaceResult } from '@banger/guest';
+import { openSshSession, type SshSession } from '@banger/ssh';
+import { sshGuestExec, syncWorkspace, type Manifest, type SyncWorkspaceResult } from '@banger/workspace';
 import { defineBenchmark } from '../benchmark.js';
 import { logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
 import { buildCliBundles } from '../fixtures/cli-bundles.js';

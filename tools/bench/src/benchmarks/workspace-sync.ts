@@ -10,8 +10,9 @@
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@banger/host';
-import { buildManifest, listWorkspaceFiles, openSshSession, sshGuestExec, syncWorkspace, type Manifest, type SyncWorkspaceResult } from '@banger/guest';
-import { sshdUnavailable, startSshd, type TestSshd } from '@banger/guest/testing';
+import { buildManifest, listWorkspaceFiles, sshGuestExec, syncWorkspace, type Manifest, type SyncWorkspaceResult } from '@banger/workspace';
+import { openSshSession } from '@banger/ssh';
+import { sshdUnavailable, startSshd, type TestSshd } from '@banger/ssh/testing';
 import { defineBenchmark } from '../benchmark.js';
 import { logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
 import { ensureBenchRepo, repoFiles, touchFiles } from '../fixtures/git-repo.js';

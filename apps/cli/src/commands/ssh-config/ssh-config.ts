@@ -3,9 +3,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { loadConfig } from '@banger/config';
-import { addSshConfigInclude, removeSshConfigInclude, renderSshConfig } from '@banger/dns';
+import { addSshConfigInclude, removeSshConfigInclude, renderSshConfig } from '@banger/ssh';
 import { UserError } from '@banger/errors';
-import { writeFileAtomic } from '@banger/guest';
+import { writeFileAtomic } from '@banger/host';
 import type { CliContext } from '../../context.js';
 import { toJson } from '../../output/format.js';
 

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { SshTargetWire } from '@banger/api';
 import { HostCommandError, InternalError } from '@banger/errors';
-import { exitStatusOf, openSshArgs, shellQuote, sshExec } from '@banger/guest';
+import { exitStatusOf, openSshArgs, shellQuote, sshExec } from '@banger/ssh';
 import type { CliContext } from '../../../context.js';
 
 /** The guest command line for `vm run`: the argv quoted word by word, run in `dir` when given. */

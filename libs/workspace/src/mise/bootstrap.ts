@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { shellQuote } from '../ssh/open-ssh-args.js';
+import { shellQuote } from '@banger/ssh';
 
 /** Files that tell mise which tools a repository wants. */
 export const MISE_CONFIG_FILES = ['.mise.toml', 'mise.toml', '.tool-versions'] as const;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename, posix, resolve } from 'node:path';
-import { writeFileAtomic } from '../atomic-write.js';
+import { writeFileAtomic } from '@banger/host';
 import type { Manifest } from './manifest.js';
 
 /**

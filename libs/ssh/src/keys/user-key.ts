@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import { UserError } from '@banger/errors';
-import { writeFileAtomic } from '../atomic-write.js';
+import { writeFileAtomic } from '@banger/host';
 import { parsePublicKeyLine, publicKeyLine } from './public-key.js';
 import { generateEd25519 } from './generate-ed25519.js';
 

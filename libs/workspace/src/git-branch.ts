@@ -1,5 +1,5 @@
 import { UserError } from '@banger/errors';
-import { shellQuote } from '../ssh/open-ssh-args.js';
+import { shellQuote } from '@banger/ssh';
 import type { GuestExecResult } from './guest-exec.js';
 
 /** `vm run ./repo --branch B [--from REF]`. */

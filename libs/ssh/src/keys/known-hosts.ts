@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { UserError } from '@banger/errors';
-import { writeFileAtomic } from '../atomic-write.js';
+import { writeFileAtomic } from '@banger/host';
 import { parsePublicKeyLine } from './public-key.js';
 
 /** One VM's pinned host key: every name it is reached by, and its public key line. */

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InternalError } from '@banger/errors';
-import type { HostKey } from '../keys/host-key.js';
+import type { HostKey } from '@banger/ssh';
 import { debugfsQuote, readImageFile, runDebugfs, statInode } from './debugfs.js';
 
 /** Where the guest's sshd finds its ed25519 host key (the image ships no host keys). */

@@ -8,7 +8,7 @@ import tar from 'tar-stream';
 import type { Pack } from 'tar-stream';
 import { CancelledError, InternalError, UserError } from '@banger/errors';
 import type { ProgressSink } from '@banger/host';
-import { shellQuote } from '../ssh/open-ssh-args.js';
+import { shellQuote } from '@banger/ssh';
 import { coalesce } from './coalesce.js';
 import type { GuestExec, GuestExecResult } from './guest-exec.js';
 import { listWorkspaceFiles } from './list-files.js';

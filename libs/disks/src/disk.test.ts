@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '@banger/errors';
 import { findExecutable, run } from '@banger/host';
-import { generateHostKey } from '../keys/host-key.js';
+import { generateHostKey } from '@banger/ssh';
 import { installHostKey } from './install-host-key.js';
 import { readImageFile, statInode } from './debugfs.js';
 import { stageWorkDisk } from './stage-work-disk.js';

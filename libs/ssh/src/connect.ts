@@ -1,7 +1,7 @@
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ConnectConfig } from 'ssh2';
 import { BangerError, CancelledError, InternalError, UserError } from '@banger/errors';
-import { parsePublicKeyLine } from '../keys/public-key.js';
+import { parsePublicKeyLine } from './keys/public-key.js';
 
 const { Client } = ssh2;
 

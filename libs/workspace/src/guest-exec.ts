@@ -1,5 +1,5 @@
 import { Writable, type Readable } from 'node:stream';
-import type { SshSession } from '../ssh/exec.js';
+import type { SshSession } from '@banger/ssh';
 
 /** The outcome of a command run in the guest, with its output collected. */
 export interface GuestExecResult {
