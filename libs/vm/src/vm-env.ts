@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import { debianSource, type BangerConfig } from '@banger/config';
-import { createDriver, type HypervisorDriver, type VmHandle } from '@banger/hypervisor';
+import type { VmHandle } from '@banger/hypervisor';
 import type { ImageHome } from '@banger/images';
 import type { KernelHome } from '@banger/kernels';
 import { ImagesTable, KernelsTable, type Database } from '@banger/store';
 import type { GraphRunner, StepLogger } from '@banger/taskgraph';
 import { VmDir } from './vm-dir.js';
-import { VmRepository, type VmHypervisor, type VmRecord } from './vm-record.js';
+import { VmRepository, type VmRecord } from './vm-record.js';
 import type { VmWatcher } from './watcher.js';
 
 /** The directories the VM layer uses (a subset of @banger/config's BangerPaths). */
@@ -58,8 +58,7 @@ export const imageHome = (env: Pick<VmEnv, 'db' | 'paths' | 'config'>): ImageHom
   debian: debianSource(env.config),
 });
 
-/** The driver a VM was booted with (from its record), for status, watch and stop. */
-export const driverFor = (hypervisor: VmHypervisor): HypervisorDriver => createDriver(hypervisor);
+export { driverFor } from './driver-for.js';
 
 /** The handle of the VM's recorded hypervisor process, when one is recorded. */
 export function handleOf(env: Pick<VmEnv, 'paths'>, vm: VmRecord): VmHandle | undefined {

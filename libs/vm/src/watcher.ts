@@ -1,7 +1,7 @@
 import type { VmHandle, VmStatus } from '@banger/hypervisor';
 import type { Database } from '@banger/store';
 import type { StepLogger } from '@banger/taskgraph';
-import { driverFor } from './vm-env.js';
+import { driverFor } from './driver-for.js';
 import { VmRepository, type VmHypervisor } from './vm-record.js';
 
 /**
