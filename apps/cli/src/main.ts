@@ -1,13 +1,14 @@
 import './env-hygiene.js';
+import { ExitCode } from '@banger/errors';
 import { runCli } from './run-cli.js';
 
 const controller = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) process.exit(ExitCode.cancelled);
     controller.abort();
     // Commands that do not watch the signal still end promptly.
-    setTimeout(() => process.exit(130), 1_500).unref();
+    setTimeout(() => process.exit(ExitCode.cancelled), 1_500).unref();
   });
 }
 

@@ -82,9 +82,9 @@ describe('runGraph', () => {
   });
 
   it("throws the failing step's typed error with its hint kept", async () => {
-    const failing = fileStep('a', { fail: new UserError('TEST_BAD_INPUT', 'input x is wrong', { hint: 'fix x' }) });
+    const failing = fileStep('a', { fail: new UserError('CONFIG_BAD_VALUE', 'input x is wrong', { hint: 'fix x' }) });
     const run = runGraph(ctx, { graphId: 'test:fail', steps: [failing, fileStep('b', { needs: ['test.a'] })], signal: new AbortController().signal, emit: () => {} });
-    await expect(run).rejects.toMatchObject({ code: 'TEST_BAD_INPUT', message: 'test.a failed: input x is wrong', hint: 'fix x', exitCode: 1 });
+    await expect(run).rejects.toMatchObject({ code: 'CONFIG_BAD_VALUE', message: 'test.a failed: input x is wrong', hint: 'fix x', exitCode: 1 });
     expect(isGraphLocked('test:fail')).toBe(false);
   });
 

@@ -1,6 +1,6 @@
 import { invalidParamsError } from './param-error.js';
 import { createServer, type Server, type Socket } from 'node:net';
-import { CancelledError, InternalError, UserError, toWireError } from '@banger/errors';
+import { CancelledError, InternalError, UserError, toWireError, type ErrorCode } from '@banger/errors';
 import { clientEnvelopeSchema, MAX_LINE_BYTES, type RequestId } from './protocol/envelope.js';
 import { LineSplitter, sniffRequestId } from './protocol/line-splitter.js';
 import { isMethodName, methods, type EventOf, type HandlerResultOf, type MethodName, type ParsedParamsOf } from './methods/index.js';
@@ -247,6 +247,6 @@ class Connection {
   }
 }
 
-function protocolError(code: string, message: string): UserError {
+function protocolError(code: ErrorCode, message: string): UserError {
   return new UserError(code, message, { hint: 'send one JSON object per line: {"id":1,"method":"hello","params":{...}}' });
 }

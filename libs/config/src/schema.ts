@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import type { ErrorCode } from '@banger/errors';
 import { checkBinary, checkHostPath, normalizeGuestPath } from './file-paths.js';
 import { GiB, TiB, trySize } from './size.js';
 import { checkBridgeSubnet, type Problem } from './subnet.js';
@@ -43,13 +44,13 @@ export const ALLOWED: Record<string, string> = {
 
 /** A custom zod issue carrying banger's own error code and hint. */
 interface BangerIssueParams {
-  bangerCode: string;
+  bangerCode: ErrorCode;
   hint?: string;
 }
 
 type Ctx = z.RefinementCtx;
 
-function report(ctx: Ctx, problem: Problem, bangerCode = 'CONFIG_BAD_VALUE'): typeof z.NEVER {
+function report(ctx: Ctx, problem: Problem, bangerCode: ErrorCode = 'CONFIG_BAD_VALUE'): typeof z.NEVER {
   const params: BangerIssueParams = { bangerCode, ...(problem.hint ? { hint: problem.hint } : {}) };
   ctx.addIssue({ code: 'custom', message: problem.message, params });
   return z.NEVER;

@@ -1,5 +1,6 @@
 import dnsPacket from 'dns-packet';
 import type { Answer, Question } from 'dns-packet';
+import { InternalError } from '@banger/errors';
 
 /**
  * dns-packet's per-section coders. They exist at runtime (and report how
@@ -10,6 +11,13 @@ interface Coder<T> {
   decode: ((buf: Buffer, offset?: number) => T) & { bytes: number };
 }
 const coders = dnsPacket as unknown as { name: Coder<string> & { encode(name: string): Buffer }; question: Coder<Question>; answer: Coder<Answer> };
+
+/** A DNS message does not decode; callers answer FORMERR or drop it, so only the message matters. */
+export class DnsFormatError extends InternalError {
+  constructor(why: string) {
+    super('DNS_MALFORMED', why);
+  }
+}
 
 export const HEADER_BYTES = 12;
 export const QR = 0x8000;
@@ -28,7 +36,7 @@ export interface RawQuestion {
 
 /** The single question of `message` with its exact bytes; throws when QDCOUNT ≠ 1 or it does not decode. */
 export function rawQuestion(message: Buffer): RawQuestion {
-  if (message.length < HEADER_BYTES || message.readUInt16BE(4) !== 1) throw new Error('not exactly one question');
+  if (message.length < HEADER_BYTES || message.readUInt16BE(4) !== 1) throw new DnsFormatError('not exactly one question');
   const question = coders.question.decode(message, HEADER_BYTES);
   const end = HEADER_BYTES + coders.question.decode.bytes;
   return { question, bytes: message.subarray(HEADER_BYTES, end), end };
@@ -84,7 +92,7 @@ export function recordSlots(message: Buffer, questionEnd: number): RecordSlot[] 
       offset += length;
     }
   }
-  if (offset !== message.length) throw new Error('trailing bytes after the last record');
+  if (offset !== message.length) throw new DnsFormatError('trailing bytes after the last record');
   return slots;
 }
 

@@ -14,6 +14,8 @@ export const ExitCode = {
   cannotExecute: 126,
   /** The command given after `--` was not found in the guest. */
   notFound: 127,
+  /** Cancelled by Ctrl-C (SIGINT) or an abort: 128 + SIGINT(2), what a shell reports. */
+  cancelled: 130,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

@@ -14,10 +14,26 @@ describe('run', () => {
     expect((error as HostCommandError).message).toBe('sh -c echo first >&2; echo "the reason" >&2; exit 3: the reason');
   });
 
+  it('keeps the argv and exit status of a failed command', async () => {
+    const error = (await run('sh', ['-c', 'exit 3']).catch((e: unknown) => e)) as HostCommandError;
+    expect(error).toMatchObject({ command: 'sh', argv: ['sh', '-c', 'exit 3'], exitStatus: 3, signal: undefined, timedOut: false });
+  });
+
+  it('keeps the signal of a killed command', async () => {
+    const error = (await run('sh', ['-c', 'kill -KILL $$']).catch((e: unknown) => e)) as HostCommandError;
+    expect(error).toMatchObject({ argv: ['sh', '-c', 'kill -KILL $$'], exitStatus: undefined, signal: 'SIGKILL', timedOut: false });
+  });
+
+  it('says when a command was killed for running past its timeout', async () => {
+    const error = (await run('sleep', ['5'], { timeoutMs: 100 }).catch((e: unknown) => e)) as HostCommandError;
+    expect(error).toMatchObject({ argv: ['sleep', '5'], timedOut: true, signal: 'SIGTERM' });
+  });
+
   it('says which package to install when the command is missing', async () => {
     const error = (await run('definitely-not-a-banger-tool', []).catch((e: unknown) => e)) as HostCommandError;
     expect(error.message).toBe('definitely-not-a-banger-tool: command not found');
     expect(error.hint).toContain('install');
+    expect(error).toMatchObject({ argv: ['definitely-not-a-banger-tool'], exitStatus: undefined, timedOut: false });
   });
 
   it('streams lines as they are printed', async () => {

@@ -34,7 +34,7 @@ export interface RunResult {
 export async function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const resolved = findExecutable(command);
   if (!resolved) {
-    throw new HostCommandError(command, `${command}: command not found`, { hint: installHint(command) });
+    throw new HostCommandError(command, `${command}: command not found`, { hint: installHint(command), argv: [command, ...args] });
   }
   const execaOptions: Options = {
     cwd: options.cwd,
@@ -71,15 +71,22 @@ export async function run(command: string, args: readonly string[], options: Run
   const stderrBytes = asBuffer(result.stderr);
   const stdout = stdoutBytes ? stdoutBytes.toString('utf8') : String(result.stdout ?? '');
   const stderr = stderrBytes ? stderrBytes.toString('utf8') : String(result.stderr ?? '');
-  const shown = [command, ...args].join(' ');
+  const argv = [command, ...args];
+  const shown = argv.join(' ');
   if (result.isCanceled) throw new CancelledError(`${shown}: cancelled`);
   if (result.timedOut) {
-    throw new HostCommandError(command, `${shown}: timed out after ${options.timeoutMs} ms`, { stderr, cause: result as ExecaError });
+    throw new HostCommandError(command, `${shown}: timed out after ${options.timeoutMs} ms`, {
+      argv,
+      stderr,
+      timedOut: true,
+      ...facts(result),
+      cause: result as ExecaError,
+    });
   }
   const exitCode = result.exitCode ?? (result.signal ? 128 : 1);
   if (exitCode !== 0 && !options.allowFailure) {
     const why = tail(stderr) || tail(stdout) || (result.signal ? `killed by ${result.signal}` : `exit status ${exitCode}`);
-    throw new HostCommandError(command, `${shown}: ${why}`, { stderr });
+    throw new HostCommandError(command, `${shown}: ${why}`, { argv, stderr, ...facts(result) });
   }
   return {
     exitCode,
@@ -87,6 +94,11 @@ export async function run(command: string, args: readonly string[], options: Run
     stderr,
     ...(stdoutBytes ? { stdoutBuffer: stdoutBytes } : {}),
   };
+}
+
+/** How the command ended: its exit status, or the signal that killed it. */
+function facts(result: { exitCode?: number | undefined; signal?: string | undefined }): { exitStatus?: number; signal?: string } {
+  return { ...(result.exitCode !== undefined ? { exitStatus: result.exitCode } : {}), ...(result.signal ? { signal: result.signal } : {}) };
 }
 
 /** The last non-empty line of a command's output: usually the one that says why. */

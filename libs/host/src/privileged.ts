@@ -21,7 +21,9 @@ export async function runPrivileged(command: string, args: readonly string[], op
     if (error instanceof HostCommandError && /password is required|a terminal is required|not allowed to/i.test(error.stderr)) {
       throw new HostCommandError(command, `${command} needs root: sudo -n refused to run ${[resolved, ...args].join(' ')}`, {
         hint: `allow passwordless sudo for ${resolved} (see docs/privileges.md), or run bangerd as root`,
+        argv: [command, ...args],
         stderr: error.stderr,
+        ...(error.exitStatus !== undefined ? { exitStatus: error.exitStatus } : {}),
         cause: error,
       });
     }

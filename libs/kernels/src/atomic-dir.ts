@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { CancelledError } from '@banger/errors';
+import { CancelledError, ConflictError } from '@banger/errors';
 import { pidExists } from '@banger/host';
 
 const TMP_MARK = '.tmp-';
@@ -26,7 +26,7 @@ export async function buildDirAtomically<T>(
   try {
     const result = await fill(tmp);
     if (existsSync(destDir)) {
-      if (!options.replace) throw new Error(`${destDir} appeared while it was being built`);
+      if (!options.replace) throw new ConflictError('BUILD_DIR_APPEARED', `${destDir} appeared while it was being built`);
       const old = `${destDir}${TMP_MARK}${process.pid}-old-${randomBytes(4).toString('hex')}`;
       await rename(destDir, old);
       await rename(tmp, destDir);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { NotFoundError, UserError } from '@banger/errors';
+import { InternalError, NotFoundError, UserError } from '@banger/errors';
 import embedded from './catalog.json' with { type: 'json' };
 import { KERNEL_NAME_PATTERN } from './bundle-manifest.js';
 
@@ -61,7 +61,7 @@ export async function kernelCatalog(remoteIndexUrl?: string, signal?: AbortSigna
         document = JSON.parse(await readFile(fileURLToPath(remoteIndexUrl), 'utf8'));
       } else {
         const response = await fetch(remoteIndexUrl, signal ? { signal } : {});
-        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        if (!response.ok) throw new InternalError('HTTP_ERROR_STATUS', `HTTP ${response.status}`);
         document = await response.json();
       }
     } catch (error) {

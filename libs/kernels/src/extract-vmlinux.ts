@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
-import { BangerError, UserError } from '@banger/errors';
+import { BangerError, InternalError, UserError, type ErrorCode } from '@banger/errors';
 import { parseBzImageHeader } from './boot-header.js';
-import { decodeLz4Legacy, LZ4_LEGACY_MAGIC } from './lz4-legacy.js';
+import { decodeLz4Legacy, Lz4CorruptError, LZ4_LEGACY_MAGIC } from './lz4-legacy.js';
 import { decompressWithTool } from './tool-decompress.js';
 
 /** The compressors a Linux x86 bzImage payload can use (CONFIG_KERNEL_*). */
@@ -66,7 +66,8 @@ export async function extractVmlinux(bzImage: Buffer, options: ExtractVmlinuxOpt
   try {
     elf = await decompress(compression!, compressed, expectedSize, options.signal);
   } catch (error) {
-    if (error instanceof BangerError && error.code !== 'HOST_COMMAND_FAILED') throw error;
+    // What the decompressor says (a failed tool, a corrupt stream) is the "why" of a bad bzImage; anything else passes.
+    if (error instanceof BangerError && !DECOMPRESS_FAILURES.has(error.code)) throw error;
     const why = error instanceof Error ? error.message : String(error);
     return fail(`${compression} payload does not decompress: ${why}`, error);
   }
@@ -82,19 +83,21 @@ function detectCompression(data: Buffer): KernelCompression | undefined {
   return MAGICS.find(({ bytes }) => bytes.every((byte, i) => data[i] === byte))?.compression;
 }
 
+const DECOMPRESS_FAILURES: ReadonlySet<ErrorCode> = new Set(['HOST_COMMAND_FAILED', 'LZ4_CORRUPT', 'KERNEL_COMPRESSION_UNSUPPORTED']);
+
 async function decompress(kind: KernelCompression, data: Buffer, expectedSize: number, signal?: AbortSignal): Promise<Buffer> {
   switch (kind) {
     case 'gzip':
       return gunzipSync(data, { maxOutputLength: expectedSize + 1 });
     case 'lz4':
-      if (data.readUInt32LE(0) !== LZ4_LEGACY_MAGIC) throw new Error('not an LZ4 legacy frame');
+      if (data.readUInt32LE(0) !== LZ4_LEGACY_MAGIC) throw new Lz4CorruptError('not an LZ4 legacy frame');
       return decodeLz4Legacy(data, expectedSize);
     case 'xz':
     case 'lzma':
     case 'zstd':
       return decompressWithTool(kind, data, signal);
     default:
-      throw new Error(`${kind} kernels are not supported (use a kernel built with gzip, LZ4, xz, lzma or zstd)`);
+      throw new InternalError('KERNEL_COMPRESSION_UNSUPPORTED', `${kind} kernels are not supported (use a kernel built with gzip, LZ4, xz, lzma or zstd)`);
   }
 }
 

@@ -3,13 +3,20 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BangerError, CancelledError, UserError } from '@banger/errors';
+import { BangerError, CancelledError, InternalError, UserError } from '@banger/errors';
 import { run, type ProgressSink, type DebianSource } from '@banger/host';
 import { buildDirAtomically, cleanStaleTmpDirs } from './atomic-dir.js';
 import { buildKernelBundle } from './build-bundle.js';
 import { readKernelBundle, type KernelManifest } from './bundle-manifest.js';
 import type { KernelCatalogEntry } from './catalog.js';
 import { sha256OfFile } from './debian-package.js';
+
+/** The bundle URL did not deliver (network, HTTP status, interrupted): the recipe is tried instead. */
+class BundleFetchError extends InternalError {
+  constructor(why: string, cause?: unknown) {
+    super('KERNEL_BUNDLE_DOWNLOAD_FAILED', why, { cause });
+  }
+}
 
 export interface PullKernelBundleOptions {
   entry: KernelCatalogEntry;
@@ -52,7 +59,7 @@ export async function pullKernelBundle(options: PullKernelBundleOptions): Promis
   let unreachable: string | undefined;
   if (entry.bundle) {
     const archive = await downloadBundle(entry.bundle, options).catch((error: unknown) => {
-      if (error instanceof BangerError) throw error;
+      if (error instanceof BangerError && !(error instanceof BundleFetchError)) throw error;
       unreachable = (error as Error).message;
       return undefined;
     });
@@ -82,7 +89,7 @@ export async function pullKernelBundle(options: PullKernelBundleOptions): Promis
 /**
  * Fetches the tar.zst into `<cacheDir>/bundles/<sha256>.tar.zst`, resuming a
  * `.partial` file with a Range request. Network failures and HTTP errors
- * reject with a plain Error (the caller falls back to the recipe); a
+ * reject with BundleFetchError (the caller falls back to the recipe); a
  * completed download with the wrong sha256 rejects with a UserError.
  */
 async function downloadBundle(bundle: { url: string; sha256: string }, options: PullKernelBundleOptions): Promise<string> {
@@ -100,14 +107,14 @@ async function downloadBundle(bundle: { url: string; sha256: string }, options: 
     });
   } catch (error) {
     if (options.signal?.aborted) throw new CancelledError(`download of ${bundle.url}: cancelled`);
-    throw new Error(`${bundle.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`);
+    throw new BundleFetchError(`${bundle.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, error);
   }
   if (response.status === 416) {
     // Our partial file is longer than the resource: start over.
     await rm(partial, { force: true });
     return downloadBundle(bundle, options);
   }
-  if (!response.ok || !response.body) throw new Error(`${bundle.url}: HTTP ${response.status}`);
+  if (!response.ok || !response.body) throw new BundleFetchError(`${bundle.url}: HTTP ${response.status}`);
   const resumed = response.status === 206;
   const start = resumed ? have : 0;
   const length = Number(response.headers.get('content-length') ?? NaN);
@@ -123,7 +130,7 @@ async function downloadBundle(bundle: { url: string; sha256: string }, options: 
     await pipeline(body, createWriteStream(partial, { flags: resumed ? 'a' : 'w' }));
   } catch (error) {
     if (options.signal?.aborted) throw new CancelledError(`download of ${bundle.url}: cancelled`);
-    throw new Error(`${bundle.url}: download interrupted (${(error as Error).message})`);
+    throw new BundleFetchError(`${bundle.url}: download interrupted (${(error as Error).message})`, error);
   }
   const actual = await sha256OfFile(partial);
   if (actual !== bundle.sha256) {

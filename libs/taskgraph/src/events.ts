@@ -3,11 +3,22 @@ import { z } from 'zod';
 /** The wire form of an error (`WireError` of `@banger/errors`), as a schema. */
 export const WireErrorSchema = z.object({
   name: z.string(),
+  kind: z.string().optional(),
   code: z.string(),
   message: z.string(),
   hint: z.string().optional(),
   exitCode: z.number().int(),
   causes: z.array(z.string()).optional(),
+  host: z
+    .object({
+      command: z.string(),
+      argv: z.array(z.string()),
+      stderr: z.string(),
+      exitStatus: z.number().int().optional(),
+      signal: z.string().optional(),
+      timedOut: z.boolean(),
+    })
+    .optional(),
 });
 
 const base = { time: z.number(), graphId: z.string() };

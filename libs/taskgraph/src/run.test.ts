@@ -128,7 +128,7 @@ describe('run', () => {
         needs: ['vm.fetch-kernel'],
         hint: 'see banger vm logs',
         produce: async () => {
-          if (!bootWorks) throw new UserError('VM_BOOT', 'qemu exited with status 1', { hint: 'is /dev/kvm readable?' });
+          if (!bootWorks) throw new UserError('VM_DIED_BOOTING', 'qemu exited with status 1', { hint: 'is /dev/kvm readable?' });
           return 'booted';
         },
       }),
@@ -141,21 +141,21 @@ describe('run', () => {
     expect(result.failedStep?.stepId).toBe('vm.boot');
     expect(result.failedStep?.error).toBeInstanceOf(StepFailedError);
     expect(result.failedStep?.error).toMatchObject({
-      code: 'VM_BOOT',
+      code: 'VM_DIED_BOOTING',
       message: 'vm.boot failed: qemu exited with status 1',
       hint: 'is /dev/kvm readable?',
       exitCode: 1,
     });
     expect(() => assertGraphSucceeded(result)).toThrow('vm.boot failed: qemu exited with status 1');
     expect(rec.events.filter((e) => e.type === 'step-failed' || e.type === 'step-blocked' || e.type === 'graph-finished')).toMatchObject([
-      { type: 'step-failed', stepId: 'vm.boot', error: { code: 'VM_BOOT', message: 'qemu exited with status 1' }, hint: 'is /dev/kvm readable?' },
+      { type: 'step-failed', stepId: 'vm.boot', error: { code: 'VM_DIED_BOOTING', message: 'qemu exited with status 1' }, hint: 'is /dev/kvm readable?' },
       { type: 'step-blocked', stepId: 'vm.wait-ssh', by: 'vm.boot' },
       { type: 'step-blocked', stepId: 'vm.bootstrap', by: 'vm.boot' },
       { type: 'graph-finished', ok: false, failedStep: 'vm.boot' },
     ]);
     expect(existsSync(outPath(dir, 'vm.wait-ssh'))).toBe(false);
     const record = store.load('vm:x').get('vm.boot');
-    expect(record).toMatchObject({ status: 'failed', error: { code: 'VM_BOOT', hint: 'is /dev/kvm readable?' } });
+    expect(record).toMatchObject({ status: 'failed', error: { code: 'VM_DIED_BOOTING', hint: 'is /dev/kvm readable?' } });
 
     bootWorks = true;
     const retry = recorder();

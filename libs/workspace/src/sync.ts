@@ -166,8 +166,11 @@ async function* readAhead(repoDir: string, paths: readonly string[]): AsyncGener
 async function readEntry(repoDir: string, path: string): Promise<ReadEntry> {
   const full = join(repoDir, path);
   try {
-    const stat = await lstat(full).catch(() => {
-      throw new Error('it disappeared');
+    const stat = await lstat(full).catch((error: unknown) => {
+      throw new UserError('WORKSPACE_FILE_CHANGED', `workspace sync: ${path} changed while it was being copied: it disappeared`, {
+        hint: 'run the command again once the file is written',
+        cause: error,
+      });
     });
     if (stat.isSymbolicLink()) return { path, stat, linkname: await readlink(full) };
     if (stat.size <= WHOLE_FILE_LIMIT) return { path, stat, content: await readFile(full) };

@@ -61,7 +61,7 @@ describe('progress of a real engine run', () => {
         return {};
       }),
       step('demo.boot', ['demo.fetch'], async () => {
-        throw new UserError('DEMO', 'no kernel', { hint: 'run banger kernel pull' });
+        throw new UserError('KERNEL_NOT_FOUND', 'no kernel', { hint: 'run banger kernel pull' });
       }),
       step('demo.ssh', ['demo.boot'], async () => ({})),
     ];

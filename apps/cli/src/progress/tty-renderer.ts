@@ -1,3 +1,4 @@
+import { InternalError } from '@banger/errors';
 import type { StepEvent, StepEventOf } from '@banger/taskgraph';
 import { Listr, ListrLogger, ProcessOutput, color as listrColor, type ListrTaskWrapper } from 'listr2';
 import { formatDuration, formatProgress, type ProgressSample } from './format.js';
@@ -66,7 +67,7 @@ export function createTtyRenderer(out: NodeJS.WritableStream, color: boolean): P
           if (view.output) task.output = view.output;
           const result = await view.outcome;
           if (result.kind === 'skip') task.skip(result.message);
-          else if (result.kind === 'fail') throw new Error(result.message);
+          else if (result.kind === 'fail') throw new InternalError('STEP_FAILED', result.message);
           else task.title = `${step.title} ${dim(formatDuration(result.durationMs))}`;
         },
       })),

@@ -100,7 +100,7 @@ export const workspaceService: Service = (ctx, server) => {
           // Best effort by contract: any failure here is reported and the run goes on.
           try {
             const result = await exec(miseBootstrapCommand({ repoName: info.repoName, guestDir: info.guestDir }), { signal: step.signal });
-            if (result.exitCode !== 0) throw new Error(result.stderr.trim().split('\n').at(-1) || `exit status ${result.exitCode ?? result.signal}`);
+            if (result.exitCode !== 0) throw new InternalError('WORKSPACE_MISE_FAILED', result.stderr.trim().split('\n').at(-1) || `exit status ${result.exitCode ?? result.signal}`);
             outcome.mise = { started: true, log: logPath, detail: `mise trust + mise install running in the background; log: ${logPath}` };
           } catch (error) {
             if (step.signal.aborted) throw error;

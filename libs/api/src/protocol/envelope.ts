@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { WireErrorSchema } from '@banger/taskgraph';
 
 /**
  * The longest line either side accepts (1 MiB, newline excluded). A longer line
@@ -27,15 +28,8 @@ export type CancelEnvelope = z.infer<typeof cancelEnvelopeSchema>;
 export const clientEnvelopeSchema = z.union([cancelEnvelopeSchema, requestEnvelopeSchema]);
 export type ClientEnvelope = z.infer<typeof clientEnvelopeSchema>;
 
-/** The JSON form of @banger/errors' WireError. */
-export const wireErrorSchema = z.object({
-  name: z.string(),
-  code: z.string(),
-  message: z.string(),
-  hint: z.string().optional(),
-  exitCode: z.number().int(),
-  causes: z.array(z.string()).optional(),
-});
+/** The JSON form of @banger/errors' WireError (one schema, shared with the graph events). */
+export const wireErrorSchema = WireErrorSchema;
 
 /** Anything the daemon may send: progress events, then exactly one result or error. */
 export const serverEnvelopeSchema = z.union([

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { NotFoundError, UserError } from '@banger/errors';
+import { InternalError, NotFoundError, UserError } from '@banger/errors';
 import embedded from './catalog.json' with { type: 'json' };
 import { catalogIndexSchema, type CatalogEntry, type CatalogIndex } from './catalog-schema.js';
 
@@ -97,6 +97,6 @@ function absolutize(entry: CatalogEntry, location: string): CatalogEntry {
 async function fetchText(url: string, signal?: AbortSignal): Promise<string> {
   if (url.startsWith('file:')) return readFile(new URL(url), 'utf8');
   const response = await fetch(url, { signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(15_000)]) : AbortSignal.timeout(15_000) });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (!response.ok) throw new InternalError('HTTP_ERROR_STATUS', `HTTP ${response.status}`);
   return response.text();
 }

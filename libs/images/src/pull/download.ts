@@ -7,6 +7,9 @@ import { CancelledError, InternalError } from '@banger/errors';
 import type { ProgressSink } from '@banger/host';
 import { sha256File } from '../fs/sha256.js';
 
+/** The transfer stopped part-way: the next attempt resumes it; once attempts run out it is told as BUNDLE_DOWNLOAD_FAILED. */
+class TransferInterruptedError extends InternalError {}
+
 /** The bundle could not be fetched at all (network, HTTP status, missing file): a caller may fall back to a recipe build. */
 export class BundleUnreachableError extends InternalError {
   constructor(url: string, why: string, cause?: unknown) {
@@ -105,7 +108,7 @@ async function transfer(options: DownloadOptions, partial: string, offset: numbe
       start = 0; // no Range support: start over
     } else if (response.status === 416 && offset > 0) {
       await rm(partial, { force: true });
-      throw new Error('the server rejected the resume offset (416); restarting');
+      throw new TransferInterruptedError('BUNDLE_RESUME_REJECTED', 'the server rejected the resume offset (416); restarting');
     } else {
       throw new BundleUnreachableError(url, `HTTP ${response.status} ${response.statusText}`);
     }
@@ -118,7 +121,7 @@ async function transfer(options: DownloadOptions, partial: string, offset: numbe
     transform(chunk: Buffer, _enc, callback) {
       done += chunk.length;
       if (done > size) {
-        callback(new Error(`the server sent more than the catalog's ${size} bytes`));
+        callback(new TransferInterruptedError('BUNDLE_TOO_LARGE', `the server sent more than the catalog's ${size} bytes`));
         return;
       }
       progress?.bytes?.(done, size);
@@ -126,7 +129,7 @@ async function transfer(options: DownloadOptions, partial: string, offset: numbe
     },
   });
   await pipeline(body, counter, createWriteStream(partial, start === 0 ? { flags: 'w' } : { flags: 'a' }), { signal });
-  if (done < size) throw new Error(`connection closed after ${done} of ${size} bytes`);
+  if (done < size) throw new TransferInterruptedError('BUNDLE_DOWNLOAD_TRUNCATED', `connection closed after ${done} of ${size} bytes`);
 }
 
 async function sizeOf(path: string): Promise<number> {
@@ -138,7 +141,7 @@ async function sizeOf(path: string): Promise<number> {
 }
 
 function wrapTransferError(url: string, error: unknown): Error {
-  if (error instanceof InternalError || error instanceof CancelledError) return error;
+  if ((error instanceof InternalError && !(error instanceof TransferInterruptedError)) || error instanceof CancelledError) return error;
   return new InternalError('BUNDLE_DOWNLOAD_FAILED', `bundle ${url}: download failed: ${causeText(error)}`, {
     hint: 'run the pull again: it resumes where it stopped',
     cause: error,
