@@ -17,5 +17,21 @@ export interface VmNoticeEvent {
   line: string;
 }
 
-/** What `vm create` / `vm start` stream: task-graph events plus notices. */
-export type VmProgressEvent = StepEvent | VmNoticeEvent;
+/** How `vm run` got its VM. */
+export type VmRunHow = 'created' | 'started' | 'reused';
+
+/**
+ * `vm run` names its VM before anything runs, so the CLI knows which VM to
+ * delete with `--rm` even when the run is interrupted: the name is data,
+ * never parsed out of a graph id.
+ */
+export interface VmSelectedEvent {
+  type: 'vm-selected';
+  time: number;
+  graphId: string;
+  vm: string;
+  how: VmRunHow;
+}
+
+/** What `vm create` / `vm start` / `vm run` stream: task-graph events plus notices. */
+export type VmProgressEvent = StepEvent | VmNoticeEvent | VmSelectedEvent;

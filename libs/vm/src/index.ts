@@ -21,3 +21,6 @@ export type { BuildRootfsOutputs } from './steps/build-rootfs.js';
 export type { SyncFilesOutputs } from './steps/sync-files.js';
 export type { CreateTapOutputs } from './steps/create-tap.js';
 export type { BootOutputs } from './steps/boot.js';
+export * from './run-vm.js';
+export * from './vm-ssh-target.js';
+export * from './guest-link.js';

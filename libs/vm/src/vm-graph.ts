@@ -4,7 +4,7 @@ import { buildRootfsStep } from './steps/build-rootfs.js';
 import { createTapStep } from './steps/create-tap.js';
 import { fetchImageStep, fetchKernelStep } from './steps/fetch.js';
 import { syncFilesStep } from './steps/sync-files.js';
-import { waitSshStep } from './steps/wait-ssh.js';
+import { waitSshStep, type SshWaitOptions } from './steps/wait-ssh.js';
 import type { VmEnv } from './vm-env.js';
 import type { VmRecord } from './vm-record.js';
 
@@ -15,11 +15,14 @@ export const vmGraphId = (name: string): string => `vm:${name}`;
 export const VM_CREATE_STEP_IDS = ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh'] as const;
 
 /**
- * The creation graph of a VM record: fetch kernel ‖ fetch image → build
- * rootfs ‖ sync files (work disk), create tap → boot → wait-ssh. Independent
- * steps run concurrently; resuming is running it again under `vmGraphId`.
+ * The graph of a VM record: fetch kernel ‖ fetch image → build rootfs ‖ sync
+ * files (work disk), create tap → boot → wait-ssh. Independent steps run
+ * concurrently. It is the one graph of a VM, under `vmGraphId`: creating is
+ * running it the first time, resuming an interrupted create is running it
+ * again, and starting a stopped VM is running it once more (everything but
+ * the tap, boot and wait is satisfied and skipped).
  */
-export function vmCreateGraph(env: VmEnv, vm: VmRecord): Graph {
+export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions = {}): Graph {
   const sizing = { name: vm.name, diskBytes: vm.diskBytes };
   return [
     fetchKernelStep(env, vm.kernel),
@@ -28,15 +31,6 @@ export function vmCreateGraph(env: VmEnv, vm: VmRecord): Graph {
     syncFilesStep(env, { ...sizing, fileSync: vm.spec.fileSync }),
     createTapStep(env, vm),
     bootStep(env, vm, ['vm.fetch-kernel', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap']),
-    waitSshStep(env, vm),
+    waitSshStep(env, vm, wait),
   ];
-}
-
-/**
- * The graph `vm start` runs on an existing VM (kept in memory, not in the
- * step-state table): make sure the tap exists (a host reboot drops taps),
- * boot (a no-op when the process is alive), wait for ssh.
- */
-export function vmStartGraph(env: VmEnv, vm: VmRecord): Graph {
-  return [createTapStep(env, vm), bootStep(env, vm, ['vm.create-tap']), waitSshStep(env, vm)];
 }

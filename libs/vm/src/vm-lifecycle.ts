@@ -8,7 +8,7 @@ import { isGraphRunning, SqliteStepStateStore, type PlanSummary } from '@banger/
 import type { VmGraphRunner, VmProgressEvent } from './graph-runner.js';
 import { prepareCreate, type CreateVmParams } from './prepare-create.js';
 import { driverFor, handleOf, knownHostsPath, vmDirOf, vmRepository, type VmEnv } from './vm-env.js';
-import { vmCreateGraph, vmGraphId, vmStartGraph } from './vm-graph.js';
+import { vmCreateGraph, vmGraphId } from './vm-graph.js';
 import { vmInfo, type VmInfo } from './vm-info.js';
 import type { VmRecord } from './vm-record.js';
 
@@ -19,7 +19,7 @@ export interface VmCallIo {
   runGraph: VmGraphRunner;
 }
 
-/** The graph id `vm start` runs under (its own, so it never disturbs the creation's step state). */
+/** The graph id `vm start` ran under before a VM had one graph; delete still forgets its step state. */
 export const vmStartGraphId = (name: string): string => `vm-start:${name}`;
 
 const notice = (io: VmCallIo, graphId: string, line: string): void => io.emit({ type: 'vm-notice', time: Date.now(), graphId, line });
@@ -57,19 +57,29 @@ export async function createVm(env: VmEnv, params: CreateVmParams & { explain?: 
       destructiveHint: `nothing was changed; to start over, banger vm delete ${record.name} and create it again`,
     });
   } catch (error) {
-    const userFault = error instanceof BangerError && error.exitCode === 1 && !(error instanceof CancelledError);
-    if (isNew && userFault && !(error instanceof ConflictError && error.code === 'TASK_GRAPH_BUSY')) {
-      env.log.info({ vm: record.name, err: error }, 'creation failed on bad input: rolling the vm back');
-      await removeVm(env, repo.findById(record.id) ?? record, { force: true });
-    } else {
-      const why = error instanceof CancelledError ? 'creation cancelled' : `creation failed: ${(error as Error).message}`;
-      repo.update(record.id, { stateReason: why });
-    }
+    await afterFailedCreate(env, record, isNew, error);
     throw error;
   }
   const done = repo.update(record.id, { state: 'running', stateReason: null });
   env.log.info({ vm: record.name, ip: done?.ip }, 'vm created');
   return { vm: vmInfo(done ?? record) };
+}
+
+/**
+ * After a failed creation: a new VM that failed on bad input (a user error,
+ * exit 1) is rolled back completely; otherwise it is kept, its state reason
+ * saying what happened, for `vm logs` and a resuming create.
+ */
+export async function afterFailedCreate(env: VmEnv, record: VmRecord, isNew: boolean, error: unknown): Promise<void> {
+  const repo = vmRepository(env);
+  const userFault = error instanceof BangerError && error.exitCode === 1 && !(error instanceof CancelledError);
+  if (isNew && userFault && !(error instanceof ConflictError && error.code === 'TASK_GRAPH_BUSY')) {
+    env.log.info({ vm: record.name, err: error }, 'creation failed on bad input: rolling the vm back');
+    await removeVm(env, repo.findById(record.id) ?? record, { force: true });
+  } else if (repo.findById(record.id)) {
+    const why = error instanceof CancelledError ? 'creation cancelled' : `creation failed: ${(error as Error).message}`;
+    repo.update(record.id, { stateReason: why });
+  }
 }
 
 /** Refuses lifecycle commands on a VM whose creation never finished. */
@@ -81,17 +91,26 @@ function assertCreated(vm: VmRecord): void {
   }
 }
 
-/** `vm start`: ensures the tap, boots (a no-op when running) and waits for ssh. */
-export async function startVm(env: VmEnv, name: string, io: VmCallIo): Promise<VmInfo> {
+/**
+ * `vm start`: runs the VM's graph again — everything up to the disks is
+ * satisfied and skipped; the tap is ensured, the VM booted (a no-op when it
+ * runs) and ssh waited for. With `explain`, only the plan.
+ */
+export async function startVm(env: VmEnv, name: string, io: VmCallIo, options: { explain?: boolean } = {}): Promise<{ vm?: VmInfo; plan?: PlanSummary }> {
   const repo = vmRepository(env);
   const vm = repo.get(name);
   assertCreated(vm);
-  const graphId = vmStartGraphId(name);
+  const graphId = vmGraphId(name);
+  const steps = vmCreateGraph(env, vm);
+  if (options.explain) {
+    const outcome = await io.runGraph({ graphId, steps, signal: io.signal, emit: io.emit, explain: true });
+    return outcome.explained ? { plan: outcome.plan } : {};
+  }
   if (vm.spec.hypervisor.warning) notice(io, graphId, `warning: ${vm.spec.hypervisor.warning}`);
-  await io.runGraph({ graphId, lockKey: vmGraphId(name), steps: vmStartGraph(env, vm), signal: io.signal, emit: io.emit });
+  await io.runGraph({ graphId, lockKey: graphId, steps, signal: io.signal, emit: io.emit });
   const started = repo.update(vm.id, { state: 'running', stateReason: null });
   env.log.info({ vm: name, pid: started?.pid }, 'vm started');
-  return vmInfo(started ?? vm);
+  return { vm: vmInfo(started ?? vm) };
 }
 
 /**
@@ -123,7 +142,8 @@ export async function stopVm(env: VmEnv, name: string, options: { force?: boolea
 export async function restartVm(env: VmEnv, name: string, options: { force?: boolean }, io: VmCallIo): Promise<VmInfo> {
   assertCreated(vmRepository(env).get(name));
   await stopVm(env, name, { ...options, reason: 'restarted by banger vm restart' });
-  return startVm(env, name, io);
+  const { vm } = await startVm(env, name, io);
+  return vm ?? vmInfo(vmRepository(env).get(name));
 }
 
 /**
@@ -139,7 +159,7 @@ export async function deleteVm(env: VmEnv, name: string, options: { force?: bool
   return removeVm(env, vm, options);
 }
 
-async function removeVm(env: VmEnv, vm: VmRecord, options: { force?: boolean }): Promise<{ name: string; removed: string[] }> {
+export async function removeVm(env: VmEnv, vm: VmRecord, options: { force?: boolean }): Promise<{ name: string; removed: string[] }> {
   const removed: string[] = [];
   const handle = handleOf(env, vm);
   if (handle && processAlive(handle.pid, handle.startTime)) {

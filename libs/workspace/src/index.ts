@@ -5,3 +5,5 @@ export * from './manifest-file.js';
 export * from './sync.js';
 export * from './git-branch.js';
 export * from './mise/bootstrap.js';
+export * from './inspect.js';
+export * from './workspace-steps.js';

@@ -22,8 +22,8 @@ interface SyncResult {
   mise?: { started: boolean; log: string; detail: string };
 }
 const syncResultOf = (lines: JsonLine[]): SyncResult => {
-  const line = lines.find((l) => l.type === 'result' && l['method'] === 'workspace.sync');
-  if (!line) throw new Error(`no workspace.sync result in ${JSON.stringify(lines.map((l) => l.type))}`);
+  const line = lines.find((l) => l.type === 'result' && l['method'] === 'vm.run');
+  if (!line) throw new Error(`no vm.run result in ${JSON.stringify(lines.map((l) => l.type))}`);
   return (line['result'] as { sync: SyncResult }).sync;
 };
 
@@ -41,7 +41,17 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
   let gitImage: string | undefined;
   let scratch: string;
   let repo: string;
-  const cli = (args: string[], timeoutMs = BOOT_MS): Promise<CliResult> => home.cli(args, { timeoutMs });
+  // Debug logging: the daemon then logs every request it serves, which the RPC-counting test reads.
+  const cli = (args: string[], timeoutMs = BOOT_MS): Promise<CliResult> => home.cli(args, { timeoutMs, env: { BANGER_LOG_LEVEL: 'debug' } });
+  const daemonLog = (): string => (existsSync(join(home.stateDir, 'bangerd.log')) ? readFileSync(join(home.stateDir, 'bangerd.log'), 'utf8') : '');
+  /** The methods the daemon served (or failed) in the log text given, in order. */
+  const servedMethods = (log: string): string[] =>
+    log
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { msg?: string; method?: string })
+      .filter((entry) => (entry.msg === 'request served' || entry.msg === 'request failed') && typeof entry.method === 'string')
+      .map((entry) => entry.method as string);
   const git = (...args: string[]) => run('git', ['-C', repo, ...args], { env: { GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' } });
   const vmNames = async (): Promise<string[]> => {
     const result = await cli(['vm', 'list', '--json'], 60_000);
@@ -158,6 +168,47 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       const restored = await runner([repo, '--json'], ['test', '-f', 'committed.txt']);
       expect(restored.exitCode, explain(restored)).toBe(0);
       expect(syncResultOf(ndjson(restored.stdout)).transferred.files).toBeGreaterThan(5);
+    });
+
+    it('--explain prints every step of the run, VM and workspace, with run/skip and the reason, and changes nothing', async () => {
+      writeFileSync(join(repo, 'explained.txt'), 'planned, not sent\n');
+      try {
+        const result = await cli(['vm', 'run', '--explain', repo, '--name', 'runner', '--image', 'vm-run-git'], 120_000);
+        expect(result.exitCode, result.stderr).toBe(0);
+        const steps = new Map(
+          result.stdout
+            .split('\n')
+            .slice(1)
+            .map((line) => /^\s+(run|skip)\s+(\S+)\s+.*?\s{2}(\S.*)$/.exec(line))
+            .filter((m): m is RegExpExecArray => m !== null)
+            .map((m) => [m[2], { action: m[1], reason: m[3] }]),
+        );
+        expect(result.stdout.split('\n')[0]).toBe('plan for vm:runner: 2 to run, 7 to skip');
+        for (const id of ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh']) {
+          expect(steps.get(id), id).toEqual({ action: 'skip', reason: 'satisfied' });
+        }
+        expect(steps.get('workspace.sync')).toEqual({ action: 'run', reason: 'not satisfied: 1 changed, 0 deleted' });
+        expect(steps.get('vm.bootstrap-mise')).toEqual({ action: 'run', reason: 'dependency re-ran: workspace.sync' });
+        // Nothing was sent: the guest copy does not have the new file.
+        const guest = await runner([], ['test', '-e', '/root/proj/explained.txt']);
+        expect(guest.exitCode, explain(guest)).toBe(1);
+      } finally {
+        unlinkSync(join(repo, 'explained.txt'));
+      }
+    });
+
+    it('makes one streamed call to the daemon for the VM and the workspace, and a second identical run skips the sync step', async () => {
+      const settle = await runner([repo], ['true']);
+      expect(settle.exitCode, explain(settle)).toBe(0);
+      const before = daemonLog().length;
+      const again = await runner([repo, '--json'], ['true']);
+      expect(again.exitCode, explain(again)).toBe(0);
+      expect(servedMethods(daemonLog().slice(before)).filter((method) => method !== 'hello')).toEqual(['vm.run']);
+      const lines = ndjson(again.stdout);
+      const planned = lines.find((l) => l.type === 'graph-planned') as { steps: Array<{ id: string; action: string; reason: string }> } | undefined;
+      expect(planned?.steps.find((step) => step.id === 'workspace.sync')).toMatchObject({ action: 'skip', reason: 'satisfied' });
+      expect(lines.find((l) => l.type === 'vm-selected')).toMatchObject({ vm: 'runner', how: 'reused' });
+      expect(syncResultOf(lines)).toMatchObject({ unchanged: true, transferred: { files: 0, bytes: 0 } });
     });
 
     it('--branch feature --from HEAD~1 puts the guest copy on a new branch at that commit', async () => {

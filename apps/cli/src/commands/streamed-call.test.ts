@@ -136,8 +136,8 @@ describe('streamedCall', () => {
 
   it('refuses --explain at compile time for a method whose params cannot take it', () => {
     // The daemon would strip an unknown `explain` and really start the VM: the flags type forbids it.
-    // @ts-expect-error vm.start has no explain param
-    const flags: Parameters<typeof streamedCall<'vm.start'>>[3] = { explain: true };
+    // @ts-expect-error vm.restart has no explain param
+    const flags: Parameters<typeof streamedCall<'vm.restart'>>[3] = { explain: true };
     expect(flags.explain).toBe(true);
   });
 

@@ -6,7 +6,6 @@ import { helloService } from './hello.js';
 import { imageService } from './image.js';
 import { kernelService } from './kernel.js';
 import { vmService } from './vm/index.js';
-import { workspaceService } from './workspace.js';
 
 /** Every service the daemon runs, registered in this order. Add one line per new service. */
-export const services: readonly Service[] = [helloService, daemonService, dnsService, completeService, kernelService, imageService, vmService, workspaceService];
+export const services: readonly Service[] = [helloService, daemonService, dnsService, completeService, kernelService, imageService, vmService];

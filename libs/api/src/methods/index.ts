@@ -7,7 +7,6 @@ import { helloMethods } from './hello.js';
 import { imageMethods } from './image.js';
 import { kernelMethods } from './kernel.js';
 import { vmMethods } from './vm.js';
-import { workspaceMethods } from './workspace.js';
 
 /**
  * Every method the daemon serves, by wire name. A new service adds one group
@@ -22,7 +21,6 @@ export const methods = {
   ...kernelMethods,
   ...imageMethods,
   ...vmMethods,
-  ...workspaceMethods,
 } satisfies Record<string, MethodSpec>;
 
 export type Methods = typeof methods;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { StepEventSchema } from '@banger/taskgraph';
 import { defineMethod } from '../method.js';
 import { planSummarySchema } from './kernel.js';
+import { sshTargetSchema, workspaceSyncResultSchema } from './workspace.js';
 
 const vmName = z.string().min(1).max(200);
 
@@ -42,21 +43,41 @@ export type VmDetailsWire = z.infer<typeof vmDetailsSchema>;
 /** A line to print as is before the progress: the `spec:` line, a TCG warning. */
 export const vmNoticeEventSchema = z.object({ type: z.literal('vm-notice'), time: z.number(), graphId: z.string(), line: z.string() });
 
-/** What `vm.create` / `vm.start` / `vm.restart` stream: task-graph events and notices. */
-export const vmProgressEventSchema = z.union([vmNoticeEventSchema, StepEventSchema]);
+/** `vm.run` names its VM (and how it got it) before anything runs: the CLI's `--rm` needs the name even after Ctrl-C. */
+export const vmSelectedEventSchema = z.object({
+  type: z.literal('vm-selected'),
+  time: z.number(),
+  graphId: z.string(),
+  vm: z.string(),
+  how: z.enum(['created', 'started', 'reused']),
+});
+
+/** What `vm.create` / `vm.start` / `vm.restart` / `vm.run` stream: task-graph events and notices. */
+export const vmProgressEventSchema = z.union([vmNoticeEventSchema, vmSelectedEventSchema, StepEventSchema]);
 export type VmProgressEventWire = z.infer<typeof vmProgressEventSchema>;
+
+/**
+ * The one definition of what describes a new VM on the wire (`vm create`,
+ * `vm run`): absent fields are decided by the daemon (vm_defaults, the
+ * image's kernel), and the `spec:` line says where each value came from.
+ */
+export const newVmParamsSchema = z.object({
+  name: vmName.optional(),
+  image: z.string().min(1).optional(),
+  kernel: z.string().min(1).optional(),
+  vcpu: z.number().int().optional(),
+  memoryMib: z.number().int().optional(),
+  diskBytes: z.number().int().optional(),
+});
+export type NewVmParams = z.infer<typeof newVmParamsSchema>;
+
+const absolutePath = z.string().min(1).startsWith('/', 'must be an absolute path');
 
 /** `banger vm …`: the VM lifecycle. */
 export const vmMethods = {
   'vm.create': defineMethod({
     description: 'Creates (or resumes creating) a VM and leaves it running; streams the spec line and task-graph events.',
-    params: z.object({
-      name: vmName.optional(),
-      image: z.string().min(1).optional(),
-      kernel: z.string().min(1).optional(),
-      vcpu: z.number().int().optional(),
-      memoryMib: z.number().int().optional(),
-      diskBytes: z.number().int().optional(),
+    params: newVmParamsSchema.extend({
       /** Plan only: the reason for every step, nothing changed. */
       explain: z.boolean().optional(),
     }),
@@ -64,9 +85,29 @@ export const vmMethods = {
     event: vmProgressEventSchema,
   }),
   'vm.start': defineMethod({
-    description: 'Starts a stopped VM (tap, boot, wait for ssh); a running VM is left as it is.',
-    params: z.object({ name: vmName }),
-    result: vmInfoSchema,
+    description: "Starts a stopped VM by running its graph again (tap, boot, wait for ssh; the rest is satisfied); a running VM is left as it is.",
+    params: z.object({ name: vmName, explain: z.boolean().optional() }),
+    result: z.object({ vm: vmInfoSchema.optional(), plan: planSummarySchema.optional() }),
+    event: vmProgressEventSchema,
+  }),
+  'vm.run': defineMethod({
+    description:
+      "`vm run` in one call: reuses a running --name, starts a stopped one or creates a VM, then syncs the workspace (only changes), checks out --branch and starts the mise bootstrap — one task graph; returns the VM, how it was obtained, the sync and the ssh target.",
+    params: newVmParamsSchema.extend({
+      workspace: z.object({ repoDir: absolutePath, branch: z.string().min(1).optional(), from: z.string().min(1).optional() }).optional(),
+      /** How long the boot waits for sshd, in ms (`--ssh-timeout`). */
+      sshTimeoutMs: z.number().int().positive().max(3_600_000).optional(),
+      /** Delete the VM when the run fails or is cancelled (except after an ssh timeout). */
+      rm: z.boolean().optional(),
+      explain: z.boolean().optional(),
+    }),
+    result: z.object({
+      vm: vmInfoSchema.optional(),
+      how: z.enum(['created', 'started', 'reused']).optional(),
+      sync: workspaceSyncResultSchema.optional(),
+      target: sshTargetSchema.optional(),
+      plan: planSummarySchema.optional(),
+    }),
     event: vmProgressEventSchema,
   }),
   'vm.stop': defineMethod({

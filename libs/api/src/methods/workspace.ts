@@ -1,12 +1,6 @@
 import { z } from 'zod';
-import { StepEventSchema } from '@banger/taskgraph';
-import { defineMethod } from '../method.js';
-import { planSummarySchema } from './kernel.js';
 
-const vmName = z.string().min(1).max(200);
-const absolutePath = z.string().min(1).startsWith('/', 'must be an absolute path');
-
-/** What `workspace.inspect` learns about a host repository before any VM work starts. */
+/** What `vm.run` learns about a host repository before any VM work starts. */
 export const workspaceInfoSchema = z.object({
   /** The repository's top directory, absolute. */
   repoDir: z.string(),
@@ -21,7 +15,7 @@ export const workspaceInfoSchema = z.object({
 });
 export type WorkspaceInfo = z.infer<typeof workspaceInfoSchema>;
 
-/** What one `workspace.sync` did. */
+/** What the workspace steps of one `vm.run` did. */
 export const workspaceSyncResultSchema = workspaceInfoSchema.extend({
   vm: z.string(),
   /** Files (and symlinks) sent this time, and their content bytes: only what changed since the last sync to this VM. */
@@ -50,30 +44,3 @@ export const sshTargetSchema = z.object({
   hostKey: z.string(),
 });
 export type SshTargetWire = z.infer<typeof sshTargetSchema>;
-
-/** `vm run ./repo`: the host repository synced into a VM, by the daemon. */
-export const workspaceMethods = {
-  'workspace.inspect': defineMethod({
-    description: 'Checks a host directory is a git repository top and lists what a sync would copy (nothing is changed).',
-    params: z.object({ repoDir: absolutePath }),
-    result: workspaceInfoSchema,
-  }),
-  'workspace.sync': defineMethod({
-    description:
-      'Syncs a host repository into /root/<repo> of a running VM (only changes since the last sync), optionally checks out a branch, and starts the mise bootstrap; streams task-graph events.',
-    params: z.object({
-      vm: vmName,
-      repoDir: absolutePath,
-      branch: z.string().min(1).optional(),
-      from: z.string().min(1).optional(),
-      explain: z.boolean().optional(),
-    }),
-    result: z.object({ plan: planSummarySchema.optional(), sync: workspaceSyncResultSchema.optional() }),
-    event: StepEventSchema,
-  }),
-  'workspace.ssh-target': defineMethod({
-    description: "A running VM's address, banger's key and the VM's pinned host key, for the CLI's ssh clients.",
-    params: z.object({ vm: vmName }),
-    result: sshTargetSchema,
-  }),
-};

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { InternalError, NotFoundError } from '@banger/errors';
-import { connectSsh, ensureUserKey, waitForSsh } from '@banger/ssh';
+import { BangerError, ExitCode, InternalError, NotFoundError } from '@banger/errors';
+import { connectSsh, ensureUserKey, SshWaitTimeoutError, waitForSsh } from '@banger/ssh';
 import { processAlive, processStatus } from '@banger/hypervisor';
 import type { Step } from '@banger/taskgraph';
 import { userKeyPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
@@ -9,12 +9,21 @@ import { userKeyPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
 const TIMEOUT_TCG_MS = 300_000;
 const TIMEOUT_KVM_MS = 120_000;
 
+/** How long `vm.wait-ssh` waits, when the caller decides (`vm run --ssh-timeout`). */
+export interface SshWaitOptions {
+  timeoutMs?: number;
+  /** What set it, named in the timeout error (`--ssh-timeout`). */
+  timeoutSource?: string;
+}
+
 /**
  * `vm.wait-ssh`: the guest's sshd accepts banger's key and presents the host
  * key banger pinned for this VM. Fails fast, with the hypervisor's exit
- * reason, when the VM process dies while waiting.
+ * reason, when the VM process dies while waiting. The timeout is a parameter
+ * of the run, not a fingerprinted input: a different timeout does not make a
+ * satisfied wait run again.
  */
-export function waitSshStep(env: VmEnv, vm: { id: string; name: string }): Step<{ ip: string }> {
+export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: SshWaitOptions = {}): Step<{ ip: string }> {
   const dir = vmDirOf(env, vm.name);
   const target = async (signal?: AbortSignal) => {
     const record = vmRepository(env).findById(vm.id);
@@ -55,7 +64,7 @@ export function waitSshStep(env: VmEnv, vm: { id: string; name: string }): Step<
           ...options,
           signal,
           vmName: vm.name,
-          timeoutMs: record.spec.hypervisor.accel === 'tcg' ? TIMEOUT_TCG_MS : TIMEOUT_KVM_MS,
+          timeoutMs: wait.timeoutMs ?? (record.spec.hypervisor.accel === 'tcg' ? TIMEOUT_TCG_MS : TIMEOUT_KVM_MS),
           onAttempt: (attempt, error) => {
             if (Date.now() - lastShown < 5_000) return;
             lastShown = Date.now();
@@ -67,6 +76,13 @@ export function waitSshStep(env: VmEnv, vm: { id: string; name: string }): Step<
           const status = pid !== undefined && startTime ? processStatus(pid, startTime) : undefined;
           throw new InternalError('VM_DIED_BOOTING', `vm ${vm.name}: ${record.spec.hypervisor.kind} ${status?.reason ?? 'exited'} before ssh answered`, {
             hint: `see the guest console: banger vm logs ${vm.name}`,
+          });
+        }
+        if (error instanceof SshWaitTimeoutError && wait.timeoutMs !== undefined && wait.timeoutSource) {
+          throw new BangerError('SSH_WAIT_TIMEOUT', `vm ${vm.name}: ssh did not answer within ${Math.round(wait.timeoutMs / 1000)} s (${wait.timeoutSource})`, {
+            hint: `see the guest console: banger vm logs ${vm.name}`,
+            exitCode: ExitCode.internal,
+            cause: error,
           });
         }
         throw error;

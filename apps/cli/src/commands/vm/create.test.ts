@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDisk, parseMemory } from './create.js';
+import { parseDisk, parseMemory } from './new-vm-options.js';
 
 describe('the new-VM size flags', () => {
   it('reads --memory as MiB or as a size with a unit', () => {

@@ -24,7 +24,8 @@ export const vmCommands: CommandGroup = (program, ctx) => {
     .description('start a stopped VM and wait for ssh')
     .addArgument(nameArgument('vm', '<name>', 'the VM'))
     .option('--json', 'print progress events as NDJSON')
-    .action((name: string, options: { json?: boolean }) => startCommand(ctx, name, options));
+    .option('--explain', 'print what would run and why; change nothing')
+    .action((name: string, options: { json?: boolean; explain?: boolean }) => startCommand(ctx, name, options));
   vm.command('stop')
     .description('shut a VM down (power button, killed after 30 s); --force kills at once')
     .addArgument(nameArgument('vm', '<name>', 'the VM'))

@@ -2,10 +2,11 @@ import type { CliContext } from '../../context.js';
 import { toJson } from '../../output/format.js';
 import { streamedCall } from '../streamed-call.js';
 
-/** `banger vm start NAME`: boots a stopped VM and waits for ssh (progress like create). */
-export async function startCommand(ctx: CliContext, name: string, options: { json?: boolean }): Promise<void> {
-  const vm = await streamedCall(ctx, 'vm.start', { name }, options);
-  if (!options.json) ctx.out(`vm ${vm.name} is running at ${vm.ip ?? '(no address)'}`);
+/** `banger vm start NAME [--explain]`: runs the VM's graph again — boots a stopped VM and waits for ssh (progress like create). */
+export async function startCommand(ctx: CliContext, name: string, options: { json?: boolean; explain?: boolean }): Promise<void> {
+  const { vm } = await streamedCall(ctx, 'vm.start', { name }, options);
+  // With --explain the plan is all that is printed.
+  if (!options.json && vm) ctx.out(`vm ${vm.name} is running at ${vm.ip ?? '(no address)'}`);
 }
 
 /** `banger vm restart NAME [--force]`. */

@@ -1,6 +1,7 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
+import type { NewVmParams } from '@banger/api';
+import { LIMITS, parseSize } from '@banger/config';
 import { nameOption } from '../../completion/resource-names.js';
-import { parseDisk, parseMemory, parseVcpu } from './create.js';
 
 /** The flags that describe a VM to create, shared by `vm create` and `vm run`. */
 export interface NewVmOptions {
@@ -28,14 +29,7 @@ export function addNewVmOptions(command: Command, help: { name: string; suffix?:
 }
 
 /** The `vm.create` parameters the flags set; unset flags stay out so the daemon's defaults apply. */
-export function newVmParams(options: NewVmOptions): {
-  name?: string;
-  image?: string;
-  kernel?: string;
-  vcpu?: number;
-  memoryMib?: number;
-  diskBytes?: number;
-} {
+export function newVmParams(options: NewVmOptions): NewVmParams {
   return {
     ...(options.name !== undefined ? { name: options.name } : {}),
     ...(options.image !== undefined ? { image: options.image } : {}),
@@ -44,4 +38,36 @@ export function newVmParams(options: NewVmOptions): {
     ...(options.memory !== undefined ? { memoryMib: options.memory } : {}),
     ...(options.disk !== undefined ? { diskBytes: options.disk } : {}),
   };
+}
+
+/** `--vcpu N`: a whole number from 1 to 32. */
+export function parseVcpu(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 32) throw new InvalidArgumentError('expected a whole number from 1 to 32');
+  return n;
+}
+
+/** `--memory 2048` (MiB) or `--memory 2G`. */
+export function parseMemory(value: string): number {
+  const mib = /^\d+$/.test(value) ? Number(value) : safeSize(value) / 2 ** 20;
+  // The same bounds as vm_defaults.memory_mib in config.toml.
+  if (!Number.isInteger(mib) || mib < LIMITS.memoryMib.min || mib > LIMITS.memoryMib.max) {
+    throw new InvalidArgumentError(`expected MiB (e.g. 2048) or a size (e.g. 2G), from ${LIMITS.memoryMib.min} MiB to ${LIMITS.memoryMib.max / 1024} GiB`);
+  }
+  return mib;
+}
+
+/** `--disk 8G`: a size with a unit (a bare number is GiB). */
+export function parseDisk(value: string): number {
+  const bytes = /^\d+$/.test(value) ? Number(value) * 2 ** 30 : safeSize(value);
+  if (!Number.isSafeInteger(bytes) || bytes < 2 ** 20) throw new InvalidArgumentError('expected a size such as 8G or 16384M');
+  return bytes;
+}
+
+function safeSize(value: string): number {
+  try {
+    return parseSize(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }

@@ -1,11 +1,9 @@
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError } from 'commander';
-import type { WorkspaceSyncResult } from '@banger/api';
-import { BangerError, ExitError, UserError } from '@banger/errors';
+import { ExitError, InternalError, UserError } from '@banger/errors';
 import type { CliContext } from '../../context.js';
 import { addNewVmOptions, newVmParams, type NewVmOptions } from './new-vm-options.js';
-import { ensureRunVm, type RunVmSpec } from './run/ensure-vm.js';
 import { guestCommandLine, guestShellLine, jsonOutputSink, runGuestCommand, runSystemSsh } from './run/session.js';
 import { streamedCall } from '../streamed-call.js';
 
@@ -16,6 +14,7 @@ export interface RunOptions extends NewVmOptions {
   rm?: boolean;
   json?: boolean;
   sshTimeout?: number;
+  explain?: boolean;
 }
 
 /** What the shell and tests get to decide: is stdin a terminal, where does this process's stdin come from. */
@@ -42,6 +41,7 @@ export function addVmRunCommand(vm: Command, ctx: CliContext): void {
     .option('--rm', 'delete the VM when the session or command ends (kept when ssh never came up)')
     .option('--json', 'command mode: progress, output and the exit status as NDJSON on stdout')
     .option('--ssh-timeout <seconds>', 'how long to wait for the guest sshd at boot (default: the daemon\'s, 300 s under TCG)', parseSeconds)
+    .option('--explain', 'print every step of the run (VM and workspace) with run/skip and the reason; change nothing')
     .action((path: string | undefined, command: string[], options: RunOptions, self: Command) => {
       const split = splitOperands(rootOf(self).rawArgs, path, command);
       const stdin = process.stdin;
@@ -78,78 +78,54 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
   if (options.from !== undefined && options.branch === undefined) {
     throw new UserError('VM_RUN_FROM_WITHOUT_BRANCH', `vm run --from ${options.from}: needs --branch`, { hint: 'name the branch to create: --branch <name> --from <ref>' });
   }
+  const params = {
+    ...newVmParams(options),
+    ...(path ? { workspace: { repoDir: resolve(path), ...(options.branch !== undefined ? { branch: options.branch } : {}), ...(options.from !== undefined ? { from: options.from } : {}) } } : {}),
+    ...(options.sshTimeout !== undefined ? { sshTimeoutMs: options.sshTimeout * 1000 } : {}),
+    ...(options.rm ? { rm: true } : {}),
+  };
+  if (options.explain) {
+    await streamedCall(ctx, 'vm.run', params, { json, explain: true });
+    return;
+  }
   if (json && (!hasCommand || terminal.stdinIsTty)) {
     throw new UserError('VM_RUN_JSON_INTERACTIVE', `vm run --json: only for a command run without a terminal (${hasCommand ? 'stdin is a terminal' : 'no command after --'})`, {
       hint: 'banger vm run [path] --json -- <command> </dev/null',
     });
   }
 
-  const { client } = await ctx.daemon();
-  // Fail on a bad path before any VM is created.
-  const workspace = path ? await client.call('workspace.inspect', { repoDir: resolve(path) }, { signal: ctx.signal }) : undefined;
-
-  let vmName: string | undefined;
-  let keep = false;
+  // One call: the daemon picks, creates or starts the VM and syncs the workspace; on failure or Ctrl-C it also applies --rm.
+  const result = await streamedCall(ctx, 'vm.run', params, { json }, { resultWithMethod: true });
+  const { target, sync } = result;
+  if (!target || !result.vm) throw new InternalError('VM_RUN_NO_TARGET', 'vm run: the daemon returned no VM to connect to');
+  const vmName = result.vm.name;
   try {
-    const spec: RunVmSpec = {
-      ...newVmParams(options),
-      ...(options.sshTimeout !== undefined ? { sshTimeoutMs: options.sshTimeout * 1000 } : {}),
-    };
-    const vm = await ensureRunVm(ctx, spec, { json, onName: (name) => (vmName = name) }).catch((error: unknown) => {
-      if (error instanceof BangerError && error.code === 'SSH_WAIT_TIMEOUT') {
-        // A wedged sshd: keep the VM so its console can be read, even with --rm.
-        keep = true;
-        const name = vmName ?? options.name;
-        if (name) {
-          throw new BangerError(error.code, error.message, {
-            hint: `the VM ${name} is kept${options.rm ? ' despite --rm' : ''} for inspection: banger vm logs ${name}; remove it with banger vm delete ${name}`,
-            cause: error,
-            exitCode: error.exitCode,
-          });
-        }
-      }
-      throw error;
-    });
-
-    let sync: WorkspaceSyncResult | undefined;
-    if (workspace) {
-      const result = await streamedCall(
-        ctx,
-        'workspace.sync',
-        { vm: vm.name, repoDir: workspace.repoDir, ...(options.branch !== undefined ? { branch: options.branch } : {}), ...(options.from !== undefined ? { from: options.from } : {}) },
-        { json },
-        { resultWithMethod: true },
+    if (sync && !json) {
+      ctx.err(
+        sync.unchanged
+          ? `workspace ${sync.guestDir}: up to date`
+          : `workspace ${sync.guestDir}: sent ${sync.transferred.files} file${sync.transferred.files === 1 ? '' : 's'} (${sync.transferred.bytes} bytes), deleted ${sync.deleted.length}`,
       );
-      sync = result.sync;
-      if (sync && !json) {
-        ctx.err(
-          sync.unchanged
-            ? `workspace ${sync.guestDir}: up to date`
-            : `workspace ${sync.guestDir}: sent ${sync.transferred.files} file${sync.transferred.files === 1 ? '' : 's'} (${sync.transferred.bytes} bytes), deleted ${sync.deleted.length}`,
-        );
-        if (sync.branch) ctx.err(`workspace ${sync.guestDir}: on branch ${sync.branch.name} (from ${sync.branch.from})`);
-        if (sync.mise) ctx.err(sync.mise.detail);
-      }
+      if (sync.branch) ctx.err(`workspace ${sync.guestDir}: on branch ${sync.branch.name} (from ${sync.branch.from})`);
+      if (sync.mise) ctx.err(sync.mise.detail);
     }
-
-    const target = await client.call('workspace.ssh-target', { vm: vm.name }, { signal: ctx.signal });
-    const dir = sync?.guestDir ?? workspace?.guestDir;
+    const dir = sync?.guestDir;
     let status: number;
     if (!hasCommand) {
-      if (!json) ctx.err(options.rm ? `connecting to ${vm.name}; the VM is deleted when you leave` : `connecting to ${vm.name}; leaving keeps it running (banger vm delete ${vm.name} removes it)`);
+      if (!json) ctx.err(options.rm ? `connecting to ${vmName}; the VM is deleted when you leave` : `connecting to ${vmName}; leaving keeps it running (banger vm delete ${vmName} removes it)`);
       status = await runSystemSsh(target, { tty: terminal.stdinIsTty, ...(dir ? { remote: guestShellLine(dir) } : {}) });
     } else if (terminal.stdinIsTty) {
       // A terminal: the command gets a real pty (an editor, top, a REPL work); output is merged as on any terminal.
       status = await runSystemSsh(target, { tty: true, remote: guestCommandLine(command, dir) });
     } else {
       const sinks = json ? { stdout: jsonOutputSink(ctx, 'stdout'), stderr: jsonOutputSink(ctx, 'stderr') } : { stdout: ctx.io.stdout, stderr: ctx.io.stderr };
-      const result = await runGuestCommand(ctx, target, guestCommandLine(command, dir), sinks, terminal.stdin);
-      status = result.status;
-      if (json) ctx.out(JSON.stringify({ type: 'exit', vm: vm.name, status, ...(result.signal ? { signal: result.signal } : {}) }));
+      const ran = await runGuestCommand(ctx, target, guestCommandLine(command, dir), sinks, terminal.stdin);
+      status = ran.status;
+      if (json) ctx.out(JSON.stringify({ type: 'exit', vm: vmName, status, ...(ran.signal ? { signal: ran.signal } : {}) }));
     }
     if (status !== 0) throw new ExitError(status);
   } finally {
-    if (options.rm && vmName && !keep) await removeVm(ctx, vmName, json);
+    if (options.rm) await removeVm(ctx, vmName, json);
   }
 }
 

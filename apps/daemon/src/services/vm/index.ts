@@ -6,6 +6,7 @@ import {
   deleteVm,
   reconcileVms,
   restartVm,
+  runVm,
   startVm,
   stopVm,
   streamLogLines,
@@ -57,7 +58,11 @@ export const vmService: Service = (ctx, server) => {
     // The plan summary is deeply readonly; the wire schema's type is its mutable twin.
     return result as HandlerResultOf<'vm.create'>;
   });
-  server.handle('vm.start', ({ name }, { signal, emit }) => startVm(env(), name, io(signal, emit)));
+  server.handle('vm.start', async ({ name, explain }, { signal, emit }) => (await startVm(env(), name, io(signal, emit), explain ? { explain } : {})) as HandlerResultOf<'vm.start'>);
+  server.handle('vm.run', async (params, { signal, emit }) => {
+    const result = await runVm(env(true), { ...params, stateDir: ctx.paths.stateDir }, io(signal, emit));
+    return result as HandlerResultOf<'vm.run'>;
+  });
   server.handle('vm.stop', ({ name, force }) => stopVm(env(), name, { force: force ?? false }));
   server.handle('vm.restart', ({ name, force }, { signal, emit }) => restartVm(env(), name, { force: force ?? false }, io(signal, emit)));
   server.handle('vm.delete', ({ name, force }) => deleteVm(env(), name, { force: force ?? false }));
