@@ -32,14 +32,15 @@ export type StreamedCallFlagsOf<M extends StreamedMethod> = 'explain' extends ke
 
 /** Less common needs of a streamed call. */
 export interface StreamedCallOptions<M extends StreamedMethod> {
-  /** Sees every event, before it is rendered (`vm run` learns a new VM's name from the graph id). */
+  /** Sees every event, before it is rendered. */
   tap?: (event: EventOf<M>) => void;
   /** Cancels the call instead of `ctx.signal` (e.g. `ctx.signal` combined with a deadline). */
   signal?: AbortSignal;
   /**
-   * Add `"method"` to the `--json` result line: for commands that stream
-   * several calls into one NDJSON output (`vm run`: `vm.create`, then
-   * `workspace.sync`), so each result says which call it ends.
+   * Add `"method"` to the `--json` result line: for commands whose NDJSON
+   * output carries more than the call's own lines (`vm run`: the `vm.run`
+   * result, then the command's output and exit), so the result says which
+   * call it ends.
    */
   resultWithMethod?: boolean;
 }
@@ -74,7 +75,7 @@ function noticeText(event: unknown): string | undefined {
 /**
  * Calls a streamed daemon method the way every long command does — the one
  * helper for kernel/image pulls and builds, `vm create/start/restart` and
- * `vm run`'s calls:
+ * `vm run`:
  *
  * - `--explain`: asks the daemon for the plan only and prints it
  *   (`formatPlan`, or JSON with `--json`); nothing changes, nothing renders;

@@ -4,7 +4,7 @@
 // of its files changed.
 // banger = syncWorkspace from @banger/workspace over one ssh2 session to the VM's
 // address with banger's user key and the VM's pinned host key: the exact call
-// the daemon's `workspace.sync` step makes for `vm run ./repo` (without the
+// the `workspace.sync` step of the daemon's `vm.run` graph makes for `vm run ./repo` (without the
 // task-graph bookkeeping around it). Baseline = `rsync -a` over OpenSSH with
 // the same key and pinned known_hosts, into the same VM.
 // ONE VM (image vm-run-git: debian-minimal + git + rsync) serves both rows;
@@ -108,7 +108,7 @@ async function createVm(): Promise<SharedVm> {
     const parsed = JSON.parse(shown.stdout) as { ip?: string; vm?: { ip?: string } };
     const ip = parsed.ip ?? parsed.vm?.ip;
     if (!ip) throw new Error(`banger vm show ${VM_NAME} --json has no ip: ${shown.stdout.slice(0, 200)}`);
-    // The files the daemon's workspace.ssh-target hands out (sshTargetOf): banger's key and the VM's pinned host key.
+    // The files the daemon's vm.run result points at (vmSshTarget): banger's key and the VM's pinned host key.
     const keyPath = join(home.home, 'config', 'ssh', 'id_ed25519');
     const hostKey = (await readFile(join(home.stateDir, 'vms', VM_NAME, 'ssh_host_ed25519_key.pub'), 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
     const knownHosts = join(dir, 'known_hosts');
@@ -137,7 +137,7 @@ async function guest(vm: SharedVm, command: string): Promise<string> {
   return result.stdout;
 }
 
-/** banger's side: what the daemon's workspace.sync step does — one ssh2 session, syncWorkspace, close. */
+/** banger's side: what the workspace.sync step of vm.run does — one ssh2 session, syncWorkspace, close. */
 async function bangerSync(vm: SharedVm, guestDir: string, previous?: Manifest): Promise<SyncWorkspaceResult> {
   const session = await openSshSession({ host: vm.ip, privateKey: vm.privateKey, hostKey: vm.hostKey });
   try {
