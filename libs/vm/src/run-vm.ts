@@ -46,7 +46,9 @@ const SIZING_FLAGS = { image: '--image', kernel: '--kernel', vcpu: '--vcpu', mem
  * checked before any VM is created. The result carries the ssh target the
  * CLI then attaches the user's terminal or command to.
  */
-export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo): Promise<RunVmResult> {
+export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo, options: { warnings?: readonly string[] } = {}): Promise<RunVmResult> {
+  // The host's problems that affect every guest (no upstream DNS): said once per run, before anything else.
+  for (const line of options.warnings ?? []) io.emit({ type: 'vm-notice', time: Date.now(), graphId: 'vm.run', line });
   const info = params.workspace ? await inspectWorkspace(params.workspace.repoDir) : undefined;
   const repo = vmRepository(env);
   const existing = params.name !== undefined ? repo.find(params.name) : undefined;

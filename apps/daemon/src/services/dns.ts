@@ -70,6 +70,17 @@ export function dnsStatusField(ctx: DaemonContext): { address: string } | null {
  * and rename at once. A stopped VM keeps its lease and so keeps resolving:
  * names do not flap across stop/start (docs/dns-routing.md).
  */
+/**
+ * When guests cannot resolve outside names — the DNS service runs and its
+ * forwarder has no upstream — the one-line warning `vm run` prints; else
+ * undefined. (No DNS service at all, as in some tests: nothing to say.)
+ */
+export function guestDnsWarning(ctx: DaemonContext): string | undefined {
+  const forwarder = runtimes.get(ctx)?.status().forwarder;
+  if (!forwarder || forwarder.upstreams.length > 0) return undefined;
+  return `warning: the host has no upstream DNS resolver (none in ${forwarder.from}): guests can resolve only <vm>.vm names, so apt, git and mise fail in them (hint: set dns_upstreams in config.toml, e.g. ["9.9.9.9"]; banger doctor checks it)`;
+}
+
 export function vmTableLookup(ctx: DaemonContext): VmLookup {
   const select = ctx.db.prepare<[string], { ip: string }>('SELECT ip FROM vms WHERE lower(name) = ? AND ip IS NOT NULL LIMIT 1');
   return (name) => {

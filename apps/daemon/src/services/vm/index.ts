@@ -21,6 +21,7 @@ import {
   type VmProgressEvent,
 } from '@banger/vm';
 import { runGraph } from '../../graph-runner.js';
+import { guestDnsWarning } from '../dns.js';
 import type { Service } from '../../service.js';
 
 /**
@@ -60,7 +61,8 @@ export const vmService: Service = (ctx, server) => {
   });
   server.handle('vm.start', async ({ name, explain }, { signal, emit }) => (await startVm(env(), name, io(signal, emit), explain ? { explain } : {})) as HandlerResultOf<'vm.start'>);
   server.handle('vm.run', async (params, { signal, emit }) => {
-    const result = await runVm(env(true), { ...params, stateDir: ctx.paths.stateDir }, io(signal, emit));
+    const dnsWarning = params.explain ? undefined : guestDnsWarning(ctx);
+    const result = await runVm(env(true), { ...params, stateDir: ctx.paths.stateDir }, io(signal, emit), dnsWarning ? { warnings: [dnsWarning] } : {});
     return result as HandlerResultOf<'vm.run'>;
   });
   server.handle('vm.stop', ({ name, force }) => stopVm(env(), name, { force: force ?? false }));
