@@ -7,7 +7,7 @@ import type { WorkspaceInfo } from './inspect.js';
 import { listWorkspaceFiles } from './list-files.js';
 import { buildManifest, diffManifests, type Manifest } from './manifest.js';
 import { readManifest, writeManifest } from './manifest-file.js';
-import { miseBootstrapCommand, miseLogPath } from './mise/bootstrap.js';
+import { miseBootstrapCommand, miseCommandPrefix, miseLockPath, miseLogPath } from './mise/bootstrap.js';
 import { syncWorkspace } from './sync.js';
 
 /** What the workspace steps of one run are asked to do. */
@@ -32,7 +32,12 @@ export interface WorkspaceOutcome {
   /** True when the sync step was skipped: the guest copy already matched. */
   unchanged: boolean;
   branch?: { name: string; from: string };
-  mise?: { started: boolean; log: string; detail: string };
+  /**
+   * The tooling bootstrap: started now (or earlier, for an unchanged
+   * workspace), its log, and the shell prefix a command runs after (waits for
+   * the bootstrap, then mise's shims first on PATH).
+   */
+  mise?: { started: boolean; log: string; commandPrefix: string; detail: string };
 }
 
 /** The steps and a view of their outcome once the graph has run. */
@@ -64,6 +69,7 @@ export function workspaceSteps(options: WorkspaceStepsOptions): WorkspaceSteps {
   workspaceGitCommands(info.guestDir, { ...(options.branch !== undefined ? { branch: options.branch } : {}), ...(options.from !== undefined ? { from: options.from } : {}) });
   const outcome: WorkspaceOutcome = { transferred: { files: 0, bytes: 0 }, deleted: [], unchanged: true };
   const logPath = miseLogPath(info.repoName);
+  const commandPrefix = miseCommandPrefix(miseLockPath(info.repoName));
   const guestCopyExists = async (signal: AbortSignal): Promise<boolean> => (await exec(`test -d ${shellQuote(info.guestDir)}/.git`, { signal })).exitCode === 0;
 
   const steps: Step[] = [
@@ -130,10 +136,10 @@ export function workspaceSteps(options: WorkspaceStepsOptions): WorkspaceSteps {
           if (result.exitCode !== 0) {
             throw new BangerError('MISE_BOOTSTRAP_FAILED', result.stderr.trim().split('\n').at(-1) || `exit status ${result.exitCode ?? result.signal}`);
           }
-          outcome.mise = { started: true, log: logPath, detail: `mise trust + mise install running in the background; log: ${logPath}` };
+          outcome.mise = { started: true, log: logPath, commandPrefix, detail: `mise trust + mise install running in the background; log: ${logPath}` };
         } catch (error) {
           if (ctx.signal.aborted) throw error;
-          outcome.mise = { started: false, log: logPath, detail: `mise bootstrap not started: ${(error as Error).message}` };
+          outcome.mise = { started: false, log: logPath, commandPrefix, detail: `mise bootstrap not started: ${(error as Error).message}` };
           options.log?.warn({ err: error }, 'mise bootstrap not started');
         }
         report.line(outcome.mise.detail);
@@ -145,7 +151,7 @@ export function workspaceSteps(options: WorkspaceStepsOptions): WorkspaceSteps {
     steps,
     outcome: () => ({
       ...outcome,
-      ...(info.miseConfig && !outcome.mise ? { mise: { started: false, log: logPath, detail: 'unchanged workspace: the bootstrap already ran for it' } } : {}),
+      ...(info.miseConfig && !outcome.mise ? { mise: { started: false, log: logPath, commandPrefix, detail: 'unchanged workspace: the bootstrap already ran for it' } } : {}),
     }),
   };
 }

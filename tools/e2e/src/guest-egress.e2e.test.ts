@@ -1,19 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '@banger/host';
 import { loadArtifacts } from './artifacts.js';
 import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
+import { OUTSIDE_ADDRESS, startOutside, type Outside } from './helpers/outside.js';
 import { findVmRunImage } from './vm-run-image.js';
 
 const BOOT_MS = 8 * 60_000;
-const OUTSIDE = '198.18.0.1'; // the benchmarking range: never a real host's network, and only ever inside these namespaces
-const INSIDE = '198.18.0.2';
-const repoRoot = resolve(import.meta.dirname, '../../..');
+const OUTSIDE = OUTSIDE_ADDRESS;
 
 /**
  * Guests reach the outside world through the host: names resolved by the
@@ -24,9 +20,8 @@ const repoRoot = resolve(import.meta.dirname, '../../..');
  * read-only check.
  */
 describe.skipIf(!process.env['BANGER_NETNS'])('guest egress: DNS forwarding and NAT to a simulated upstream', () => {
-  const upstreamNs = `banger-up-${randomBytes(3).toString('hex')}`;
   let home: BangerHome;
-  let outside: ChildProcess | undefined;
+  let outside: Outside | undefined;
   let scratch: string;
   const vm = (command: string, timeoutMs = BOOT_MS): Promise<CliResult> => home.cli(['vm', 'run', '--name', 'egress', '--image', 'vm-run-git', '--', 'bash', '-c', command], { timeoutMs });
 
@@ -37,37 +32,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('guest egress: DNS forwarding and 
     scratch = mkdtempSync(join(tmpdir(), 'banger-egress-'));
     writeFileSync(join(scratch, 'hello.txt'), 'hello from the outside\n');
 
-    // The outside: its own namespace, a veth pair, the e2e namespace's default route.
-    await run('ip', ['netns', 'add', upstreamNs]);
-    await run('ip', ['-n', upstreamNs, 'link', 'set', 'lo', 'up']);
-    await run('ip', ['link', 'add', 'wan0', 'type', 'veth', 'peer', 'name', 'up0', 'netns', upstreamNs]);
-    await run('ip', ['addr', 'add', `${INSIDE}/24`, 'dev', 'wan0']);
-    await run('ip', ['link', 'set', 'wan0', 'up']);
-    await run('ip', ['-n', upstreamNs, 'addr', 'add', `${OUTSIDE}/24`, 'dev', 'up0']);
-    await run('ip', ['-n', upstreamNs, 'link', 'set', 'up0', 'up']);
-    await run('ip', ['route', 'replace', 'default', 'via', OUTSIDE]);
-    // So the outside can try the bridge listener directly (it must be refused).
-    await run('ip', ['-n', upstreamNs, 'route', 'add', '172.16.0.0/24', 'via', INSIDE]);
-
-    const server = join(repoRoot, 'tools/e2e/out-tsc', `outside-server-${process.pid}.mjs`);
-    await build({
-      entryPoints: [join(import.meta.dirname, 'fixtures/outside-server.ts')],
-      outfile: server,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      conditions: ['@banger/source'],
-      banner: { js: "import { createRequire as __bangerCreateRequire } from 'node:module'; const require = __bangerCreateRequire(import.meta.url);" },
-      logLevel: 'silent',
-    });
-    outside = spawn('ip', ['netns', 'exec', upstreamNs, process.execPath, server, OUTSIDE, scratch], { stdio: ['ignore', 'pipe', 'pipe'] });
-    await new Promise<void>((resolvePromise, reject) => {
-      let err = '';
-      outside!.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-      outside!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolvePromise());
-      outside!.once('exit', (code) => reject(new Error(`the outside server exited (${code}): ${err}`)));
-    });
+    outside = await startOutside(scratch);
 
     home = new BangerHome(await buildBangerBundles(), 'begr-');
     await home.seed({ name: 'debian-cloud', dir: artifacts.kernelDir }, { name: 'vm-run-git', dir: gitImage });
@@ -80,9 +45,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('guest egress: DNS forwarding and 
       await home.cli(['daemon', 'stop'], { timeoutMs: 60_000 }).catch(() => undefined);
       home.remove();
     }
-    outside?.kill('SIGKILL');
-    await run('ip', ['link', 'del', 'wan0'], { allowFailure: true });
-    await run('ip', ['netns', 'delete', upstreamNs], { allowFailure: true });
+    await outside?.stop();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }, 180_000);
 
@@ -107,7 +70,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('guest egress: DNS forwarding and 
   });
 
   it('refuses to forward for a client outside the bridge subnet, and the loopback listener stays authoritative-only', async () => {
-    const fromOutside = await run('ip', ['netns', 'exec', upstreamNs, 'dig', '@172.16.0.1', 'mirror.test', '+tries=1', '+time=3'], { allowFailure: true });
+    const fromOutside = await run('ip', ['netns', 'exec', outside!.ns, 'dig', '@172.16.0.1', 'mirror.test', '+tries=1', '+time=3'], { allowFailure: true });
     expect(fromOutside.stdout).toMatch(/status: REFUSED/);
     const status = await home.cli(['daemon', 'status', '--json'], { timeoutMs: 60_000 });
     const loopback = (JSON.parse(status.stdout) as { dns: { address: string } | null }).dns?.address;

@@ -1,47 +1,76 @@
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '@banger/host';
 import { loadArtifacts } from './artifacts.js';
 import { BangerHome, buildBangerBundles } from './helpers/banger-cli.js';
+import { makeNodeMirror } from './helpers/node-mirror.js';
+import { startOutside, type Outside } from './helpers/outside.js';
 import { findCachedImage } from './vm-run-image.js';
+
+const RUN_MS = 12 * 60_000;
 
 /**
  * The golden image's promise through `vm run`: Docker, git, jq and mise work
- * in a fresh sandbox. Slow (the debian-bookworm build takes minutes and the
- * guest boots Docker), so it runs only with BANGER_SLOW_TESTS=1, using the
+ * in a sandbox, and a repository's `.mise.toml` gets its tools installed from
+ * the network. Slow (the debian-bookworm build takes minutes and the guest
+ * boots Docker), so it runs only with BANGER_SLOW_TESTS=1, using the
  * debian-bookworm image the images lib's slow test builds into the test cache
- * (`ensureTestImage(cache, progress, 'debian-bookworm')`).
+ * (`ensureTestImage(cache, progress, 'debian-bookworm')`). The network is the
+ * simulated outside (helpers/outside.ts) serving a Node.js mirror made from the
+ * host's own node; one VM serves both tests.
  */
 describe.skipIf(!process.env['BANGER_NETNS'] || process.env['BANGER_SLOW_TESTS'] !== '1')('vm run on the golden image (BANGER_SLOW_TESTS=1, netns)', () => {
   let home: BangerHome;
   let binDir: string;
   let golden: string | undefined;
+  let outside: Outside | undefined;
+  let scratch: string;
+  let nodeVersion: string;
 
   beforeAll(async () => {
     const artifacts = await loadArtifacts();
     golden = await findCachedImage('debian-bookworm');
+    scratch = mkdtempSync(join(tmpdir(), 'bgold-files-'));
+    nodeVersion = await makeNodeMirror(join(scratch, 'files'));
+    outside = await startOutside(join(scratch, 'files'));
     binDir = await buildBangerBundles();
     home = new BangerHome(binDir, 'bgold-');
     await home.seed({ name: 'debian-cloud', dir: artifacts.kernelDir }, { name: 'debian-minimal', dir: artifacts.imageDir });
     if (golden) await run('cp', ['-r', '--reflink=auto', '--sparse=always', golden, join(home.stateDir, 'images', 'debian-bookworm')]);
-    await home.writeConfig(['hypervisor = "qemu"', '[vm_defaults]', 'vcpu = 2', 'memory_mib = 1536', ''].join('\n'));
-  }, 120_000);
+    await home.writeConfig(['hypervisor = "qemu"', `dns_upstreams = ["${outside.address}"]`, '[vm_defaults]', 'vcpu = 2', 'memory_mib = 1536', ''].join('\n'));
+  }, 300_000);
 
   afterAll(async () => {
     if (home) {
+      await home.cli(['vm', 'delete', 'gold', '--force'], { timeoutMs: 120_000 }).catch(() => undefined);
       await home.cli(['daemon', 'stop'], { timeoutMs: 60_000 });
       home.remove();
     }
+    await outside?.stop();
     if (binDir) rmSync(binDir, { recursive: true, force: true });
-  });
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }, 180_000);
 
-  it('runs docker, git, jq and mise in a fresh --rm sandbox', async () => {
+  it('runs docker, git, jq and mise in a fresh sandbox', async () => {
     if (!golden) throw new Error('no debian-bookworm image in the test cache: build it outside the netns first (ensureTestImage(cache, progress, "debian-bookworm"))');
-    const result = await home.cli(['vm', 'run', '--rm', '--', 'sh', '-c', 'docker info >/dev/null && git --version && jq --version && mise --version'], { timeoutMs: 12 * 60_000 });
+    const result = await home.cli(['vm', 'run', '--name', 'gold', '--', 'sh', '-c', 'docker info >/dev/null && git --version && jq --version && mise --version'], { timeoutMs: RUN_MS });
     expect(result.exitCode, `${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/^git version \d/m);
     expect(result.stdout).toMatch(/^jq-\d/m);
     expect(result.stdout).toMatch(/\d{4}\.\d+\.\d+/);
+  });
+
+  it("installs the tool a repository's .mise.toml pins, from the network, before the command runs", async () => {
+    const repo = join(scratch, 'tooled');
+    await run('git', ['init', '-q', '-b', 'main', repo]);
+    writeFileSync(join(repo, '.mise.toml'), `[tools]\nnode = "${nodeVersion}"\n\n[settings]\nnode.mirror_url = "http://mirror.test:8080/node/"\n`);
+    const result = await home.cli(['vm', 'run', repo, '--name', 'gold', '--', 'node', '--version'], { timeoutMs: RUN_MS });
+    const log = await home.cli(['vm', 'run', '--name', 'gold', '--', 'cat', '/root/.cache/banger/vm-run-tooling-tooled.log'], { timeoutMs: RUN_MS });
+    expect(result.exitCode, `${result.stderr}\n--- tooling log ---\n${log.stdout}`).toBe(0);
+    expect(result.stdout).toBe(`v${nodeVersion}\n`);
+    expect(result.stderr).toMatch(/mise trust \+ mise install running in the background/);
+    expect(log.stdout).toMatch(/tooling bootstrap finished/);
   });
 });

@@ -219,12 +219,14 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       expect(result.stderr).toMatch(/on branch feature \(from HEAD~1\)/);
     });
 
-    it('starts the mise bootstrap in the background, logging the attempt, without failing the run', async () => {
+    it('goes on when the image has no mise: the bootstrap says so in its log and the command still runs', async () => {
+      // vm-run-git has no mise (the golden image's real install is tested in vm-run-golden.e2e.test.ts).
       writeFileSync(join(repo, '.mise.toml'), '[tools]\n# touched\n');
-      const result = await runner([repo], ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do grep -q "mise is not installed\\|bootstrap finished\\|failed" /root/.cache/banger/vm-run-tooling-proj.log 2>/dev/null && break; sleep 1; done; cat /root/.cache/banger/vm-run-tooling-proj.log']);
+      const result = await runner([repo], ['sh', '-c', 'cat /root/.cache/banger/vm-run-tooling-proj.log; echo ran']);
       expect(result.exitCode, explain(result)).toBe(0);
       expect(result.stdout).toMatch(/tooling bootstrap for \/root\/proj: starting/);
-      expect(result.stdout).toMatch(/mise is not installed in this image|tooling bootstrap finished|mise install failed/);
+      expect(result.stdout).toMatch(/mise is not installed in this image/);
+      expect(result.stdout).toMatch(/ran\n$/);
       expect(result.stderr).toMatch(/mise trust \+ mise install running in the background; log: \/root\/\.cache\/banger\/vm-run-tooling-proj\.log/);
     });
 

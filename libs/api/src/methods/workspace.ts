@@ -27,7 +27,8 @@ export const workspaceSyncResultSchema = workspaceInfoSchema.extend({
   /** The branch the guest copy is on, when `--branch` was given. */
   branch: z.object({ name: z.string(), from: z.string() }).optional(),
   /** The mise bootstrap: started in the background (its log path), or why not. */
-  mise: z.object({ started: z.boolean(), log: z.string(), detail: z.string() }).optional(),
+  /** `commandPrefix`: the shell prefix of a command run in the workspace (waits for the bootstrap, puts mise's shims on PATH). */
+  mise: z.object({ started: z.boolean(), log: z.string(), commandPrefix: z.string(), detail: z.string() }).optional(),
 });
 export type WorkspaceSyncResult = z.infer<typeof workspaceSyncResultSchema>;
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { miseBootstrapCommand, miseBootstrapScript, miseLogPath, needsMiseBootstrap } from './bootstrap.js';
+import { miseBootstrapCommand, miseBootstrapScript, miseCommandPrefix, miseLockPath, miseLogPath, needsMiseBootstrap } from './bootstrap.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -75,6 +75,29 @@ describe('mise bootstrap', () => {
     expect(result.exitCode).toBe(0);
     expect(Date.now() - started).toBeLessThan(1_500);
     await new Promise((r) => setTimeout(r, 3_500));
+    expect(await readFile(miseLogPath('repo', logDir), 'utf8')).toContain('tooling bootstrap finished');
+  }, 15_000);
+
+  it('makes a command started right after it wait for the install, then find the installed tool first on PATH', async () => {
+    const repo = join(dir, 'repo');
+    await mkdir(repo);
+    await writeFile(join(repo, '.mise.toml'), '[tools]\nnode = "20.20.2"\n');
+    const home = join(dir, 'home');
+    const bin = join(dir, 'bin');
+    await mkdir(bin);
+    // A slow `mise install` that leaves a `node` shim, as the real one does.
+    await writeFile(
+      join(bin, 'mise'),
+      `#!/bin/sh\nif [ "$1" = install ]; then sleep 2; mkdir -p "$HOME/.local/share/mise/shims"; printf '#!/bin/sh\\necho v20.20.2\\n' > "$HOME/.local/share/mise/shims/node"; chmod +x "$HOME/.local/share/mise/shims/node"; fi\n`,
+      { mode: 0o755 },
+    );
+    const logDir = join(dir, 'cache');
+    const env = { PATH: `${bin}:/usr/bin:/bin`, HOME: home };
+    await execa('sh', ['-c', miseBootstrapCommand({ repoName: 'repo', guestDir: repo, logDir })], { env });
+    const started = Date.now();
+    const command = await execa('sh', ['-c', `cd ${repo} && ${miseCommandPrefix(miseLockPath('repo', logDir))}exec node --version`], { env });
+    expect(command.stdout).toBe('v20.20.2');
+    expect(Date.now() - started).toBeGreaterThan(1_000);
     expect(await readFile(miseLogPath('repo', logDir), 'utf8')).toContain('tooling bootstrap finished');
   }, 15_000);
 });

@@ -116,10 +116,10 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
       status = await runSystemSsh(target, { tty: terminal.stdinIsTty, ...(dir ? { remote: guestShellLine(dir) } : {}) });
     } else if (terminal.stdinIsTty) {
       // A terminal: the command gets a real pty (an editor, top, a REPL work); output is merged as on any terminal.
-      status = await runSystemSsh(target, { tty: true, remote: guestCommandLine(command, dir) });
+      status = await runSystemSsh(target, { tty: true, remote: guestCommandLine(command, dir, sync?.mise?.commandPrefix) });
     } else {
       const sinks = json ? { stdout: jsonOutputSink(ctx, 'stdout'), stderr: jsonOutputSink(ctx, 'stderr') } : { stdout: ctx.io.stdout, stderr: ctx.io.stderr };
-      const ran = await runGuestCommand(ctx, target, guestCommandLine(command, dir), sinks, terminal.stdin);
+      const ran = await runGuestCommand(ctx, target, guestCommandLine(command, dir, sync?.mise?.commandPrefix), sinks, terminal.stdin);
       status = ran.status;
       if (json) ctx.out(JSON.stringify({ type: 'exit', vm: vmName, status, ...(ran.signal ? { signal: ran.signal } : {}) }));
     }

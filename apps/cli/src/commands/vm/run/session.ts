@@ -8,10 +8,15 @@ import { HostCommandError, InternalError } from '@banger/errors';
 import { exitStatusOf, openSshArgs, shellQuote, sshExec } from '@banger/ssh';
 import type { CliContext } from '../../../context.js';
 
-/** The guest command line for `vm run`: the argv quoted word by word, run in `dir` when given. */
-export function guestCommandLine(command: readonly string[], dir?: string): string {
+/**
+ * The guest command line for `vm run`: the argv quoted word by word, run in
+ * `dir` when given, after `prefix` (in a workspace with a mise config, the
+ * daemon's: wait for the tooling bootstrap, mise's shims first on PATH).
+ */
+export function guestCommandLine(command: readonly string[], dir?: string, prefix?: string): string {
   const argv = command.map(shellQuote).join(' ');
-  return dir ? `cd -- ${shellQuote(dir)} && exec ${argv}` : argv;
+  const tooling = prefix ?? '';
+  return dir ? `cd -- ${shellQuote(dir)} && ${tooling}exec ${argv}` : `${tooling}${argv}`;
 }
 
 /** A login shell in `dir` (the workspace) for the interactive session. */
