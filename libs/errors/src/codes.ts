@@ -219,7 +219,7 @@ export const ERROR_CODES = {
   VM_RUN_FROM_WITHOUT_BRANCH: 'vm run --from was given without --branch',
   VM_RUN_JSON_INTERACTIVE: 'vm run --json was asked for an interactive session',
   VM_RUN_KEY_UNREADABLE: 'vm run cannot read banger\'s ssh key',
-  VM_RUN_NO_VM: 'the daemon\'s vm run created no VM',
+  VM_RUN_NO_TARGET: 'the daemon\'s vm.run returned no VM to connect to',
   VM_SPEC_INVALID: 'a VM spec handed to the hypervisor is inconsistent',
   WORKSPACE_BAD_BRANCH: '--branch is not a valid git branch name',
   WORKSPACE_BAD_GUEST_DIR: 'the workspace\'s guest directory is not absolute',

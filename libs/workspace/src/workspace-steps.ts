@@ -1,4 +1,4 @@
-import { BangerError, CancelledError } from '@banger/errors';
+import { CancelledError, InternalError } from '@banger/errors';
 import { shellQuote } from '@banger/ssh';
 import type { Step, StepLogger } from '@banger/taskgraph';
 import { interpretBranchResult, workspaceGitCommands } from './git-branch.js';
@@ -134,7 +134,7 @@ export function workspaceSteps(options: WorkspaceStepsOptions): WorkspaceSteps {
         try {
           const result = await exec(miseBootstrapCommand({ repoName: info.repoName, guestDir: info.guestDir }), { signal: ctx.signal });
           if (result.exitCode !== 0) {
-            throw new BangerError('MISE_BOOTSTRAP_FAILED', result.stderr.trim().split('\n').at(-1) || `exit status ${result.exitCode ?? result.signal}`);
+            throw new InternalError('WORKSPACE_MISE_FAILED', result.stderr.trim().split('\n').at(-1) || `exit status ${result.exitCode ?? result.signal}`);
           }
           outcome.mise = { started: true, log: logPath, commandPrefix, detail: `mise trust + mise install running in the background; log: ${logPath}` };
         } catch (error) {
