@@ -4,7 +4,8 @@ import { execa } from 'execa';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { processAlive, waitForExit } from '../src/daemon-client/wait-exit.js';
+import { processAlive } from '@banger/host';
+import { waitForExit } from '../src/daemon-client/wait-exit.js';
 import { createHarness, readLog, type Harness } from './harness.js';
 
 let h: Harness;

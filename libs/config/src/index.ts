@@ -8,5 +8,5 @@ export { LIMITS } from './schema.js';
 export { VM_FLOOR, VM_HEURISTICS, applySpecOverrides, currentHostFacts, formatSpecLine, resolveVmDefaults } from './vm-defaults.js';
 export { expandHome, guestPathUnderRoot } from './file-paths.js';
 export { allDottedKeys } from './keys.js';
-export { parseIpv4, formatIpv4, checkBridgeSubnet } from './subnet.js';
+export { checkBridgeSubnet } from './subnet.js';
 export * from './debian-source.js';

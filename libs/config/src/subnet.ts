@@ -1,3 +1,5 @@
+import { formatIpv4, parseIpv4 } from '@banger/host';
+
 /** Why a value is not acceptable, phrased for "<key>: got X, <message>". */
 export interface Problem {
   message: string;
@@ -16,24 +18,6 @@ const PRIVATE_RANGES: Array<[string, number]> = [
   ['192.168.0.0', 16],
   ['100.64.0.0', 10],
 ];
-
-/** Parses dotted-quad IPv4 text into a 32-bit unsigned number, or undefined. */
-export function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0;
-  for (const part of parts) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(part)) return undefined;
-    const octet = Number(part);
-    if (octet > 255) return undefined;
-    value = value * 256 + octet;
-  }
-  return value;
-}
-
-export function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
-}
 
 /**
  * Checks that `text` is an IPv4 CIDR usable as the bridge network: a network

@@ -21,3 +21,6 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
     throw error;
   }
 }
+
+/** `value` as JSON (2-space indent, final newline) written atomically; world-readable like the files around it (manifests, indexes). */
+export const writeJsonAtomic = (path: string, value: unknown, mode = 0o644): Promise<void> => writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode);

@@ -1,39 +1,12 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HostCommandError } from '@banger/errors';
-import { findExecutable, installHint } from '@banger/host';
+import { findExecutable, installHint, processAlive, processStartTime } from '@banger/host';
 import type { VmStatus } from './driver.js';
 
-/**
- * Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), and
- * field 3 (state). The comm field may contain spaces and parentheses, so
- * parse from the last ')'.
- */
-export function readProcStat(pid: number): { startTime: string; state: string } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state); field 22 is rest[19].
-  const state = rest[0];
-  const startTime = rest[19];
-  return state && startTime ? { state, startTime } : undefined;
-}
-
-/** The start time of a live process, for a VmHandle; undefined when it is gone. */
-export function processStartTime(pid: number): string | undefined {
-  return readProcStat(pid)?.startTime;
-}
-
-/** True when `pid` still runs and is the same process (same start time), zombies excluded. */
-export function processAlive(pid: number, startTime: string): boolean {
-  const stat = readProcStat(pid);
-  return !!stat && stat.startTime === startTime && stat.state !== 'Z' && stat.state !== 'X';
-}
+// One home for reading /proc/<pid>/stat: the host toolkit. Re-exported so the VM layer keeps reaching it here.
+export { processAlive, processStartTime, readProcStat } from '@banger/host';
 
 /** Exit reasons of processes this daemon spawned, recorded by the child 'exit' event. */
 const observedExits = new Map<string, VmStatus>();

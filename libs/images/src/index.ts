@@ -14,6 +14,5 @@ export * from './pull/pull-image.js';
 export * from './inspect/debugfs.js';
 export * from './inspect/inspect-rootfs.js';
 export * from './register-rootfs.js';
-export * from './fs/atomic.js';
 export * from './test-image.js';
 export * from './store/image-home.js';

@@ -2,11 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ConflictError } from '@banger/errors';
-import { run } from '@banger/host';
+import { cleanStaleTemps, run, sha256File, tempSibling, writeJsonAtomic } from '@banger/host';
 import { removeTree } from './build/remove-tree.js';
-import { cleanStaleTemps, tempSibling, writeJsonAtomic } from './fs/atomic.js';
 import { extractRootSkel } from './fs/root-skel.js';
-import { sha256File } from './fs/sha256.js';
 import { checkRootfs, inspectRootfs } from './inspect/inspect-rootfs.js';
 import { MANIFEST_FILE, ROOT_SKEL_FILE, ROOTFS_FILE, type ImageManifest } from './manifest.js';
 

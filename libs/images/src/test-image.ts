@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ProgressSink } from '@banger/host';
+import { cleanStaleTemps, type ProgressSink } from '@banger/host';
 import { testCacheRoot, testDebianMirror } from '@banger/host/testing';
 import { buildImage } from './build/build-image.js';
-import { cleanStaleTemps } from './fs/atomic.js';
 import { withDirLock } from './fs/dir-lock.js';
 import { removeTree } from './build/remove-tree.js';
 import { MANIFEST_FILE, ROOTFS_FILE } from './manifest.js';

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
 import { copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BangerError, InternalError, UserError } from '@banger/errors';
-import { run, type DebianSource, type ProgressSink } from '@banger/host';
-import { buildDirAtomically, throwIfCancelled } from './atomic-dir.js';
+import { BangerError, CancelledError, InternalError, UserError } from '@banger/errors';
+import { buildDirAtomically, run, type DebianSource, type ProgressSink } from '@banger/host';
 import { KERNEL_BUILDER_REVISION, KERNEL_NAME_PATTERN, kernelBundlePaths, readKernelBundle, writeKernelManifest, type KernelManifest } from './bundle-manifest.js';
 import { openDebianArchive } from './debian-archive/index.js';
 import { resolveKernelPackage, unpackDeb } from './debian-package.js';
@@ -151,4 +150,9 @@ async function findKernelVersion(root: string, pkg: string): Promise<string> {
     });
   }
   return withKernel[0]!;
+}
+
+/** Throws CancelledError when `signal` is aborted; called between long steps. */
+function throwIfCancelled(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new CancelledError(`${what}: cancelled`);
 }

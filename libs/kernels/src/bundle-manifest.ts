@@ -3,7 +3,7 @@ import { readFile, stat, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { NotFoundError, UserError } from '@banger/errors';
-import { sha256OfFile } from './debian-package.js';
+import { sha256File } from '@banger/host';
 import type { KernelCompression } from './extract-vmlinux.js';
 
 /** Size and sha256 of one file of a bundle. */
@@ -132,7 +132,7 @@ export async function readKernelBundle(dir: string, options: ReadKernelBundleOpt
     }
     if (size !== expected.size) throw corrupt(`${fileName} is ${size} bytes, the manifest says ${expected.size}`);
     if (options.verify) {
-      const actual = await sha256OfFile(file);
+      const actual = await sha256File(file);
       if (actual !== expected.sha256) throw corrupt(`${fileName} has sha256 ${actual}, the manifest says ${expected.sha256}`);
     }
   }
@@ -144,7 +144,7 @@ export async function writeKernelManifest(dir: string, fields: Omit<KernelManife
   const files = {} as KernelManifest['files'];
   for (const [key, fileName] of Object.entries(BUNDLE_FILE_NAMES) as [keyof KernelManifest['files'], string][]) {
     const file = join(dir, fileName);
-    files[key] = { sha256: await sha256OfFile(file), size: (await stat(file)).size };
+    files[key] = { sha256: await sha256File(file), size: (await stat(file)).size };
   }
   const manifest: KernelManifest = { formatVersion: 1, ...fields, files };
   const paths = kernelBundlePaths(dir);

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { UserError } from '@banger/errors';
 import { run } from '@banger/host';
@@ -39,13 +37,3 @@ export async function unpackDeb(deb: string, destDir: string, signal?: AbortSign
   await run('dpkg-deb', ['-x', deb, destDir], { signal });
 }
 
-/** Hex sha256 of a file, streamed. */
-export function sha256OfFile(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
-}

@@ -4,7 +4,7 @@ import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { ConflictError, UserError } from '@banger/errors';
-import { buildDirAtomically } from './atomic-dir.js';
+import { buildDirAtomically } from '@banger/host';
 import { BUNDLE_FILE_NAMES, KERNEL_NAME_PATTERN, kernelBundlePaths, readKernelBundle, type KernelManifest } from './bundle-manifest.js';
 
 /**

@@ -9,7 +9,6 @@ export * from './initrd/init-script.js';
 export * from './initrd/build-initrd.js';
 export * from './modules-image.js';
 export * from './bundle-manifest.js';
-export * from './atomic-dir.js';
 export * from './build-bundle.js';
 export * from './pack-bundle.js';
 export * from './pull-bundle.js';

@@ -172,7 +172,7 @@ describe.skipIf(skip)(`the debian-cloud kernel bundle${skip ? ` (skipped: ${skip
   it('removes the temp dir of a killed build on the next call', async () => {
     // A pid that surely no longer runs: a process that has exited.
     const { stdout } = await run('sh', ['-c', 'echo $$']);
-    const stale = `${bundleDir}.tmp-${stdout.trim()}-dead`;
+    const stale = `${bundleDir}.tmp-${stdout.trim()}-deadbeef`; // the `<dir>.tmp-<pid>-<8 hex>` of tempSibling
     await mkdir(stale);
     await writeFile(join(stale, 'vmlinux'), 'half a kernel');
     await pullKernelBundle({ entry: findCatalogEntry('debian-cloud'), destDir: bundleDir, cacheDir });

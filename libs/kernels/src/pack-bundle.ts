@@ -1,9 +1,8 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { run } from '@banger/host';
+import { run, sha256File } from '@banger/host';
 import { BUNDLE_FILE_NAMES, readKernelBundle } from './bundle-manifest.js';
-import { sha256OfFile } from './debian-package.js';
 
 /** A packed bundle, ready to upload and list in a catalog entry's `bundle`. */
 export interface PackedKernelBundle {
@@ -24,7 +23,7 @@ export async function packKernelBundle(dir: string, outFile: string, options: { 
     await run('tar', ['--zstd', '--sparse', '--owner=0', '--group=0', '--numeric-owner', '-cf', tmp, '-C', dir, 'manifest.json', ...Object.values(BUNDLE_FILE_NAMES)], {
       signal: options.signal,
     });
-    const sha256 = await sha256OfFile(tmp);
+    const sha256 = await sha256File(tmp);
     const { size } = await stat(tmp);
     await rename(tmp, outFile);
     await writeFile(`${outFile}.sha256`, `${sha256}  ${basename(outFile)}\n`);

@@ -4,12 +4,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BangerError, CancelledError, InternalError, UserError } from '@banger/errors';
-import { run, type ProgressSink, type DebianSource } from '@banger/host';
-import { buildDirAtomically, cleanStaleTmpDirs } from './atomic-dir.js';
+import { buildDirAtomically, cleanStaleTemps, run, sha256File, type DebianSource, type ProgressSink } from '@banger/host';
 import { buildKernelBundle } from './build-bundle.js';
 import { readKernelBundle, type KernelManifest } from './bundle-manifest.js';
 import type { KernelCatalogEntry } from './catalog.js';
-import { sha256OfFile } from './debian-package.js';
 
 /** The bundle URL did not deliver (network, HTTP status, interrupted): the recipe is tried instead. */
 class BundleFetchError extends InternalError {
@@ -48,7 +46,7 @@ export interface PulledKernelBundle {
  */
 export async function pullKernelBundle(options: PullKernelBundleOptions): Promise<PulledKernelBundle> {
   const { entry, destDir, progress } = options;
-  await cleanStaleTmpDirs(destDir);
+  await cleanStaleTemps(destDir);
   if (existsSync(destDir)) {
     const existing = await readKernelBundle(destDir).catch(() => undefined);
     if (existing?.name === entry.name) {
@@ -96,7 +94,7 @@ async function downloadBundle(bundle: { url: string; sha256: string }, options: 
   const dir = join(options.cacheDir, 'bundles');
   await mkdir(dir, { recursive: true });
   const done = join(dir, `${bundle.sha256}.tar.zst`);
-  if (existsSync(done) && (await sha256OfFile(done)) === bundle.sha256) return done;
+  if (existsSync(done) && (await sha256File(done)) === bundle.sha256) return done;
   const partial = `${done}.partial`;
   const have = existsSync(partial) ? (await stat(partial)).size : 0;
   let response: Response;
@@ -132,7 +130,7 @@ async function downloadBundle(bundle: { url: string; sha256: string }, options: 
     if (options.signal?.aborted) throw new CancelledError(`download of ${bundle.url}: cancelled`);
     throw new BundleFetchError(`${bundle.url}: download interrupted (${(error as Error).message})`, error);
   }
-  const actual = await sha256OfFile(partial);
+  const actual = await sha256File(partial);
   if (actual !== bundle.sha256) {
     await rm(partial, { force: true });
     throw new UserError('KERNEL_BUNDLE_CHECKSUM', `kernel bundle ${bundle.url} has sha256 ${actual}, the catalog says ${bundle.sha256}`, {

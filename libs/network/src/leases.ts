@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { ConflictError } from '@banger/errors';
+import { parseIpv4 } from '@banger/host';
 import { guestAddresses, parseSubnet, subnetContains } from './subnet.js';
 
 /** One row of ip_leases. */
@@ -80,8 +81,5 @@ export class LeaseStore {
 }
 
 function compareIp(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < 4; i++) if (pa[i] !== pb[i]) return (pa[i] ?? 0) - (pb[i] ?? 0);
-  return 0;
+  return (parseIpv4(a) ?? 0) - (parseIpv4(b) ?? 0);
 }

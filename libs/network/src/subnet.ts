@@ -1,4 +1,5 @@
 import { UserError } from '@banger/errors';
+import { formatIpv4, parseIpv4 } from '@banger/host';
 
 /** An IPv4 subnet parsed from CIDR notation, with the addresses banger derives from it. */
 export interface Subnet {
@@ -17,15 +18,9 @@ export interface Subnet {
 
 /** 32-bit unsigned integer of a dotted IPv4 address; throws on anything else. */
 export function ipToInt(ip: string): number {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
-    throw new UserError('NETWORK_BAD_ADDRESS', `"${ip}" is not an IPv4 address`);
-  }
-  return parts.reduce((acc, p) => acc * 256 + Number(p), 0);
-}
-
-export function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  const value = parseIpv4(ip);
+  if (value === undefined) throw new UserError('NETWORK_BAD_ADDRESS', `"${ip}" is not an IPv4 address`);
+  return value;
 }
 
 /**
@@ -47,14 +42,14 @@ export function parseSubnet(cidr: string): Subnet {
   }
   const size = 2 ** (32 - prefix);
   const mask = (0xffffffff - (size - 1)) >>> 0;
-  if (base % size !== 0) throw bad(`host bits are set (did you mean ${intToIp(base - (base % size))}/${prefix}?)`);
+  if (base % size !== 0) throw bad(`host bits are set (did you mean ${formatIpv4(base - (base % size))}/${prefix}?)`);
   return {
-    cidr: `${intToIp(base)}/${prefix}`,
+    cidr: `${formatIpv4(base)}/${prefix}`,
     prefix,
-    network: intToIp(base),
-    netmask: intToIp(mask),
-    gateway: intToIp(base + 1),
-    broadcast: intToIp(base + size - 1),
+    network: formatIpv4(base),
+    netmask: formatIpv4(mask),
+    gateway: formatIpv4(base + 1),
+    broadcast: formatIpv4(base + size - 1),
     guestCapacity: size - 3,
   };
 }
@@ -63,7 +58,7 @@ export function parseSubnet(cidr: string): Subnet {
 export function* guestAddresses(subnet: Subnet): Generator<string> {
   const first = ipToInt(subnet.gateway) + 1;
   const last = ipToInt(subnet.broadcast) - 1;
-  for (let n = first; n <= last; n++) yield intToIp(n);
+  for (let n = first; n <= last; n++) yield formatIpv4(n);
 }
 
 /** True when `ip` lies inside the subnet. */

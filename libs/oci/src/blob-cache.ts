@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InternalError } from '@banger/errors';
+import { sha256Meter, tempSibling, writeFileAtomic, writeJsonAtomic } from '@banger/host';
 
 /**
  * The content-addressed layer cache: `<cacheDir>/oci/blobs/sha256/<hex>`.
@@ -75,25 +76,17 @@ export interface StoreBlobOptions {
 export async function storeBlob(cacheDir: string, digest: string, source: Readable, options: StoreBlobOptions): Promise<string> {
   const final = blobPath(cacheDir, digest);
   await mkdir(blobsDir(cacheDir), { recursive: true });
-  const temp = `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const hash = createHash('sha256');
-  let done = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, callback) {
-      done += chunk.length;
-      if (options.size !== undefined && done > options.size) {
-        callback(new BlobSizeMismatchError(digest, options.size, done, options.where));
-        return;
-      }
-      hash.update(chunk);
-      options.onBytes?.(done);
-      callback(null, chunk);
-    },
+  const temp = tempSibling(final);
+  const { size, where, onBytes } = options;
+  const meter = sha256Meter({
+    ...(size !== undefined ? { limit: { bytes: size, error: (done: number) => new BlobSizeMismatchError(digest, size, done, where) } } : {}),
+    ...(onBytes ? { onBytes } : {}),
   });
   try {
-    await pipeline(source, meter, createWriteStream(temp, { mode: 0o644 }), options.signal ? { signal: options.signal } : {});
-    if (options.size !== undefined && done !== options.size) throw new BlobSizeMismatchError(digest, options.size, done, options.where);
-    const actual = `sha256:${hash.digest('hex')}`;
+    await pipeline(source, meter.stream, createWriteStream(temp, { mode: 0o644 }), options.signal ? { signal: options.signal } : {});
+    const done = meter.bytes();
+    if (size !== undefined && done !== size) throw new BlobSizeMismatchError(digest, size, done, where);
+    const actual = `sha256:${meter.digest()}`;
     if (actual !== digest) throw new BlobDigestMismatchError(digest, actual, options.where);
     await rename(temp, final);
     return final;
@@ -109,9 +102,7 @@ export async function storeBlobBytes(cacheDir: string, digest: string, bytes: Bu
   if (actual !== digest) throw new BlobDigestMismatchError(digest, actual, where);
   const final = blobPath(cacheDir, digest);
   await mkdir(blobsDir(cacheDir), { recursive: true });
-  const temp = `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(temp, bytes, { mode: 0o644 });
-  await rename(temp, final);
+  await writeFileAtomic(final, bytes, 0o644);
   return final;
 }
 
@@ -137,9 +128,7 @@ export async function recordImageBlobs(cacheDir: string, record: Omit<CachedImag
     references: [...new Set([...(previous?.references ?? []), ...record.references])],
     pulledAt: new Date().toISOString(),
   };
-  const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(temp, `${JSON.stringify(merged, null, 2)}\n`);
-  await rename(temp, path);
+  await writeJsonAtomic(path, merged);
 }
 
 async function readImageRecord(path: string): Promise<CachedImageRecord | undefined> {

@@ -2,6 +2,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { pidExists } from '@banger/host';
 
 /** Temp paths handed out in this process and not yet committed or removed. */
 const live = new Set<string>();
@@ -76,17 +77,7 @@ function removeStaleTemps(dir: string, base: string): void {
     if (!name.startsWith(prefix)) continue;
     const path = join(dir, name);
     const pid = Number.parseInt(name.slice(prefix.length), 10);
-    const stale = pid === process.pid ? !live.has(path) : !pidAlive(pid);
+    const stale = pid === process.pid ? !live.has(path) : !pidExists(pid);
     if (stale) rmSync(path, { recursive: true, force: true });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -1,11 +1,3 @@
-/** `0.4s`, `4.2s`, `1m05s`: short durations for step timings. */
-export function formatDuration(ms: number): string {
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
-  const minutes = Math.floor(ms / 60_000);
-  const seconds = Math.floor((ms % 60_000) / 1000);
-  return `${minutes}m${String(seconds).padStart(2, '0')}s`;
-}
-
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 /** `512 B`, `12.3 MiB`: binary units, one decimal above bytes. */

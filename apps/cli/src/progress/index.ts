@@ -1,4 +1,4 @@
 export * from './renderer.js';
 export * from './pick-mode.js';
 export * from './create-renderer.js';
-export { formatBytes, formatDuration, formatProgress } from './format.js';
+export { formatBytes, formatProgress } from './format.js';

@@ -1,5 +1,6 @@
 import type { StepEvent } from '@banger/taskgraph';
-import { formatDuration, formatProgress, type ProgressSample } from './format.js';
+import { formatDuration } from '@banger/host';
+import { formatProgress, type ProgressSample } from './format.js';
 import type { ProgressRenderer } from './renderer.js';
 
 const ansi = (code: string) => (text: string) => `\u001b[${code}m${text}\u001b[0m`;

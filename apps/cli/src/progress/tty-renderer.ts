@@ -1,7 +1,8 @@
 import { InternalError } from '@banger/errors';
+import { formatDuration } from '@banger/host';
 import type { StepEvent, StepEventOf } from '@banger/taskgraph';
 import { Listr, ListrLogger, ProcessOutput, color as listrColor, type ListrTaskWrapper } from 'listr2';
-import { formatDuration, formatProgress, type ProgressSample } from './format.js';
+import { formatProgress, type ProgressSample } from './format.js';
 import type { ProgressRenderer } from './renderer.js';
 
 type Outcome = { kind: 'ok'; durationMs: number } | { kind: 'skip'; message: string } | { kind: 'fail'; message: string };

@@ -3,18 +3,16 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Handler, OciSource } from '@banger/api';
 import { ConflictError, InternalError } from '@banger/errors';
+import { cleanStaleTemps, tempSibling, writeJsonAtomic } from '@banger/host';
 import {
   MANIFEST_FILE,
   ROOTFS_FILE,
   assertImageName,
-  cleanStaleTemps,
   imageLockKey,
   imagePullGraphId,
   readManifest,
   registerImage,
   registerRootfs,
-  tempSibling,
-  writeJsonAtomic,
   type ImageManifest,
 } from '@banger/images';
 import {

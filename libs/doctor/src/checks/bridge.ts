@@ -1,4 +1,4 @@
-import { parseIpv4 } from '@banger/config';
+import { parseIpv4 } from '@banger/host';
 import type { CheckContext } from '../context.js';
 import { lookup } from '../env.js';
 import type { DoctorCheck } from '../types.js';

@@ -3,8 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InternalError } from '@banger/errors';
-import { run, type ProgressSink } from '@banger/host';
-import { tempSibling } from '../fs/atomic.js';
+import { run, tempSibling, type ProgressSink } from '@banger/host';
 import type { NpmBinary } from '../recipe/schema.js';
 
 /**

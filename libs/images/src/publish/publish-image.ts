@@ -1,11 +1,9 @@
 import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, type ProgressSink } from '@banger/host';
+import { run, sha256File, tempSibling, writeJsonAtomic, type ProgressSink } from '@banger/host';
 import type { CatalogEntry, CatalogIndex } from '../catalog/catalog-schema.js';
 import { embeddedCatalog, parseIndex } from '../catalog/image-catalog.js';
-import { tempSibling, writeJsonAtomic } from '../fs/atomic.js';
 import { withDirLock } from '../fs/dir-lock.js';
-import { sha256File } from '../fs/sha256.js';
 import { readManifest, ROOTFS_FILE } from '../manifest.js';
 
 export interface PublishOptions {

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CancelledError, InternalError } from '@banger/errors';
-import type { ProgressSink } from '@banger/host';
-import { sha256File } from '../fs/sha256.js';
+import { sha256File, type ProgressSink } from '@banger/host';
 
 /** The transfer stopped part-way: the next attempt resumes it; once attempts run out it is told as BUNDLE_DOWNLOAD_FAILED. */
 class TransferInterruptedError extends InternalError {}

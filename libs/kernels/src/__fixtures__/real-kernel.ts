@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { findExecutable, run } from '@banger/host';
+import { buildDirAtomically, findExecutable, run } from '@banger/host';
 import { testCacheRoot, testDebianMirror } from '@banger/host/testing';
-import { buildDirAtomically } from '../atomic-dir.js';
 import { openDebianArchive, type DebianArchive } from '../debian-archive/index.js';
 import { resolveKernelPackage, unpackDeb, type DebianPackageRef } from '../debian-package.js';
 

@@ -4,8 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { NotFoundError, UserError } from '@banger/errors';
-import { DEBIAN_ARCHIVE_KEYRING, DEFAULT_DEBIAN_MIRROR, DEFAULT_DEBIAN_SECURITY_MIRROR, type DebianSource, type ProgressSink } from '@banger/host';
-import { sha256OfFile } from '../debian-package.js';
+import { DEBIAN_ARCHIVE_KEYRING, DEFAULT_DEBIAN_MIRROR, DEFAULT_DEBIAN_SECURITY_MIRROR, sha256File, type DebianSource, type ProgressSink } from '@banger/host';
 import { dependencyNames, parseParagraphs } from './control-file.js';
 import { fetchBytes, fetchVerified } from './download.js';
 import { verifyInRelease, type Release } from './release.js';
@@ -134,7 +133,7 @@ export async function openDebianArchive(options: DebianArchiveOptions): Promise<
     async fetchDeb(pkg) {
       await mkdir(debDir, { recursive: true });
       const target = join(debDir, `${pkg.package}_${pkg.version.replace(/:/g, '%3a')}.deb`);
-      if (existsSync(target) && (await sha256OfFile(target)) === pkg.sha256) {
+      if (existsSync(target) && (await sha256File(target)) === pkg.sha256) {
         progress?.line?.(`using cached ${pkg.package} ${pkg.version}`);
         return target;
       }

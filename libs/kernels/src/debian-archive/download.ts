@@ -1,9 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '@banger/errors';
+import { sha256Meter, tempSibling } from '@banger/host';
 
 /** Fetches `url` into memory (small files: InRelease). */
 export async function fetchBytes(url: string, signal?: AbortSignal): Promise<Buffer> {
@@ -18,24 +18,14 @@ export async function fetchBytes(url: string, signal?: AbortSignal): Promise<Buf
  */
 export async function fetchVerified(url: string, target: string, expected: { sha256: string; size: number }, signal?: AbortSignal): Promise<void> {
   const response = await get(url, signal);
-  const hash = createHash('sha256');
-  let size = 0;
-  const tmp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const meter = sha256Meter({
+    limit: { bytes: expected.size, error: () => new UserError('DEBIAN_DOWNLOAD_MISMATCH', `${url}: larger than the ${expected.size} bytes the signed index lists`) },
+  });
+  const tmp = tempSibling(target);
   try {
-    await pipeline(
-      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
-      new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          size += chunk.length;
-          if (size > expected.size) return done(new UserError('DEBIAN_DOWNLOAD_MISMATCH', `${url}: larger than the ${expected.size} bytes the signed index lists`));
-          hash.update(chunk);
-          done(null, chunk);
-        },
-      }),
-      createWriteStream(tmp),
-      ...(signal ? [{ signal }] : []),
-    );
-    const actual = hash.digest('hex');
+    await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), meter.stream, createWriteStream(tmp), ...(signal ? [{ signal }] : []));
+    const size = meter.bytes();
+    const actual = meter.digest();
     if (size !== expected.size || actual !== expected.sha256) {
       throw new UserError('DEBIAN_DOWNLOAD_MISMATCH', `${url}: got ${size} bytes with sha256 ${actual}, the signed index says ${expected.size} bytes with ${expected.sha256}`, {
         hint: 'the mirror may be tampered with or mid-sync; try again or use another debian_mirror',

@@ -1,6 +1,7 @@
 import type { DaemonStatus } from '@banger/api';
 import type { CliContext } from '../../context.js';
-import { formatDuration, keyValues, toJson } from '../../output/format.js';
+import { formatUptime } from '@banger/host';
+import { keyValues, toJson } from '../../output/format.js';
 
 /** `banger daemon status [--json]`: starts the daemon if needed, then reports it. */
 export async function daemonStatusCommand(ctx: CliContext, options: { json?: boolean }): Promise<void> {
@@ -16,7 +17,7 @@ export function formatStatus(status: DaemonStatus): string {
     keyValues([
       ['pid', String(status.pid)],
       ['socket', status.socket],
-      ['uptime', `${formatDuration(status.uptimeMs)} (since ${status.startedAt})`],
+      ['uptime', `${formatUptime(status.uptimeMs)} (since ${status.startedAt})`],
       ['state dir', status.stateDir],
       ['log', status.logFile],
       ['vms', `${vms.total} total, ${vms.running} running, ${vms.stopped} stopped`],

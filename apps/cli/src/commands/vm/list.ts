@@ -1,6 +1,7 @@
 import type { VmDetailsWire, VmInfoWire } from '@banger/api';
 import type { CliContext } from '../../context.js';
-import { formatDuration, keyValues, toJson } from '../../output/format.js';
+import { formatUptime } from '@banger/host';
+import { keyValues, toJson } from '../../output/format.js';
 import { formatBytes } from '../../progress/index.js';
 import { formatTable } from '../kernel/format-table.js';
 
@@ -24,7 +25,7 @@ export function formatVmTable(vms: readonly VmInfoWire[], now: number): string {
       vm.image,
       String(vm.vcpu),
       `${vm.memoryMib} MiB`,
-      formatDuration(Math.max(0, now - Date.parse(vm.createdAt))),
+      formatUptime(Math.max(0, now - Date.parse(vm.createdAt))),
     ]),
   );
 }

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanStaleTemps, tempSibling, writeFileAtomic } from './atomic.js';
+import { cleanStaleTemps, tempSibling } from './temp-sibling.js';
 
 describe('temp siblings', () => {
   let dir: string | undefined;
@@ -20,12 +20,5 @@ describe('temp siblings', () => {
     const removed = await cleanStaleTemps(join(dir, 'debian-minimal'));
     expect(removed.sort()).toEqual([join(dir, `debian-minimal.tmp-${dead}-0123abcd`), join(dir, `other-image.tmp-${dead}-89abcdef`)]);
     expect(readdirSync(dir).sort()).toEqual(['debian-minimal', mine.slice(dir.length + 1)].sort());
-  });
-
-  it('writes a file atomically, leaving no temp behind', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'banger-atomic-'));
-    await writeFileAtomic(join(dir, 'index.json'), '{}\n');
-    expect(readdirSync(dir)).toEqual(['index.json']);
-    expect(existsSync(join(dir, 'index.json'))).toBe(true);
   });
 });

@@ -1,0 +1,36 @@
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { ConflictError } from '@banger/errors';
+import { cleanStaleTemps, tempSibling } from './temp-sibling.js';
+
+/**
+ * Runs `fill(tmpDir)` on a fresh temp sibling of `destDir` and renames it to
+ * `destDir` when it succeeds (replacing an existing `destDir` when `replace`
+ * is set). On failure or abort the temp directory is removed, so `destDir` is
+ * either complete or absent. Temp siblings left by a killed process (its pid
+ * is gone) are removed first.
+ */
+export async function buildDirAtomically<T>(destDir: string, fill: (tmpDir: string) => Promise<T>, options: { replace?: boolean } = {}): Promise<T> {
+  await cleanStaleTemps(destDir);
+  await mkdir(dirname(destDir), { recursive: true });
+  const tmp = tempSibling(destDir);
+  await mkdir(tmp);
+  try {
+    const result = await fill(tmp);
+    if (existsSync(destDir)) {
+      if (!options.replace) throw new ConflictError('BUILD_DIR_APPEARED', `${destDir} appeared while it was being built`);
+      // Aside first, so destDir is never missing for longer than two renames.
+      const old = tempSibling(destDir);
+      await rename(destDir, old);
+      await rename(tmp, destDir);
+      await rm(old, { recursive: true, force: true });
+    } else {
+      await rename(tmp, destDir);
+    }
+    return result;
+  } catch (error) {
+    await rm(tmp, { recursive: true, force: true });
+    throw error;
+  }
+}
