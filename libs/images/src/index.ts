@@ -16,3 +16,4 @@ export * from './inspect/inspect-rootfs.js';
 export * from './register-rootfs.js';
 export * from './test-image.js';
 export * from './store/image-home.js';
+export * from './store/image-records.js';

@@ -11,3 +11,5 @@ export * from './os-release.js';
 export * from './provision.js';
 export * from './make-ext4.js';
 export * from './pull.js';
+export * from './oci-pull.js';
+export * from './oci-prune.js';

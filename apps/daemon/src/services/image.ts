@@ -4,12 +4,14 @@ import { isAbsolute, join } from 'node:path';
 import type { PlanSummaryWire } from '@banger/api';
 import { ConflictError, UserError } from '@banger/errors';
 import {
+  ImageRecords,
   assertImageName,
   imageBuildGraph,
   imageBuildGraphId,
   imageBusy,
   imageCatalog,
   imageLockKey,
+  imageOciOrigin,
   imagePullGraphId,
   loadRecipe,
   pullCatalogImage,
@@ -17,22 +19,24 @@ import {
   registerRootfs,
   type CatalogEntry,
 } from '@banger/images';
+import { pruneImageBlobs, pullRegistryImage } from '@banger/oci';
 import { KernelsTable } from '@banger/store';
 import { SqliteStepStateStore } from '@banger/taskgraph';
+import { imageHome } from '@banger/vm';
 import { isGraphLocked, runGraph } from '../graph-runner.js';
 import type { Service } from '../service.js';
-import { ImageRecords, imageHome } from './image-records.js';
-import { isOciRow, ociPruneHandler, ociPullHandler } from './image-oci.js';
 
 /**
  * `image.*`: image dirs under paths.imagesDir/<name> (rootfs.ext4,
  * root-skel.tar, manifest.json), recorded in the `images` table only once the
  * directory is complete. Pull and build are task graphs; downloads, .debs and
- * mmdebstrap caches go under paths.cacheDir.
+ * mmdebstrap caches go under paths.cacheDir. The graphs and records live in
+ * @banger/images (catalog pull, build, `ImageRecords`) and @banger/oci (OCI
+ * pull, blob prune); the handlers here parse params and call them.
  */
 export const imageService: Service = (ctx, server) => {
   const log = ctx.log.child({ service: 'image' });
-  const images = new ImageRecords(ctx);
+  const images = new ImageRecords(ctx.db);
 
   server.handle('image.list', () => images.all().map((row) => images.info(row)));
   server.handle('image.show', ({ name }) => images.info(images.get(name)));
@@ -48,7 +52,7 @@ export const imageService: Service = (ctx, server) => {
   server.handle('image.pull', async ({ name, explain }, { signal, emit }) => {
     assertImageName(name);
     const existing = images.find(name);
-    if (existing && isOciRow(images, existing)) {
+    if (existing && imageOciOrigin(existing)) {
       throw new ConflictError('IMAGE_EXISTS', `cannot pull catalog image ${name}: ${name} is already registered from ${images.info(existing).origin}`, {
         hint: `re-pull it with banger image pull ${images.info(existing).oci?.reference ?? '<reference>'}, or remove it first with banger image rm ${name}`,
       });
@@ -60,8 +64,26 @@ export const imageService: Service = (ctx, server) => {
     return { image: images.info(images.get(name)), warnings: outcome.warnings };
   });
 
-  server.handle('image.pull-oci', ociPullHandler(ctx, images));
-  server.handle('image.prune', ociPruneHandler(ctx, images));
+  server.handle('image.pull-oci', async ({ reference, name, insecure, provision, explain }, { signal, emit }) => {
+    const outcome = await pullRegistryImage(
+      { ...imageHome(ctx), stateDir: ctx.paths.stateDir },
+      { reference, ...(name !== undefined ? { name } : {}), ...(insecure !== undefined ? { insecure } : {}), ...(provision !== undefined ? { provision } : {}) },
+      (options) => runGraph(ctx, options),
+      { signal, emit, explain: explain ?? false },
+    );
+    if (outcome.explained) return { plan: outcome.plan as PlanSummaryWire, warnings: [] };
+    const warnings = [...(outcome.pulled?.warnings ?? [])];
+    const row = images.get(outcome.name);
+    if (row.kernel_name && !new KernelsTable(ctx.db).find(row.kernel_name)) warnings.push(kernelNotYetRegistered(row.kernel_name, outcome.name));
+    log.info({ image: outcome.name, reference: outcome.reference, manifestDigest: outcome.pulled?.manifestDigest }, 'OCI image pulled');
+    return { image: images.info(row), warnings };
+  });
+
+  server.handle('image.prune', async () => {
+    const result = await pruneImageBlobs(imageHome(ctx));
+    log.info({ removed: result.removedBlobs.length, freedBytes: result.freedBytes, kept: result.keptImages }, 'OCI blob cache pruned');
+    return result;
+  });
 
   server.handle('image.build', async ({ recipe: recipeName, publish, explain }, { signal, emit }) => {
     if (recipeName.includes('/') && !isAbsolute(recipeName)) {
@@ -105,7 +127,7 @@ export const imageService: Service = (ctx, server) => {
     const kernelName = manifest.defaultKernel;
     const kernels = new KernelsTable(ctx.db);
     if (!kernel && !kernels.find(kernelName)) {
-      warnings.push(`kernel ${kernelName} is not registered yet: pull it with banger kernel pull ${kernelName} before creating VMs from ${name}`);
+      warnings.push(kernelNotYetRegistered(kernelName, name));
     } else if (kernel && !kernels.find(kernel)) {
       warnings.push(`kernel ${kernel} is not registered: pull or import it before creating VMs from ${name}`);
     }
@@ -131,6 +153,10 @@ export const imageService: Service = (ctx, server) => {
     return { name, dir: row.dir };
   });
 };
+
+/** The warning of a registered image whose default kernel is not registered yet. */
+const kernelNotYetRegistered = (kernel: string, image: string): string =>
+  `kernel ${kernel} is not registered yet: pull it with banger kernel pull ${kernel} before creating VMs from ${image}`;
 
 function wireEntry(entry: CatalogEntry) {
   const { bundle, ...rest } = entry;

@@ -1,22 +1,20 @@
-import type { ImageInfo, OciSource } from '@banger/api';
+import type { ImageInfo } from '@banger/api';
 import { NotFoundError } from '@banger/errors';
-import type { ImageHome, ImageSource } from '@banger/images';
-import { ImagesTable, type ImageRow } from '@banger/store';
-import { imageHome as vmImageHome } from '@banger/vm';
-import type { DaemonContext } from '../context.js';
+import { ImagesTable, type Database, type ImageRow } from '@banger/store';
+import type { ImageOciOrigin, ImageSource } from './image-home.js';
 
 export type { ImageRow };
 
-/** Where images live, as @banger/images takes it. */
-export const imageHome = (ctx: DaemonContext): ImageHome => vmImageHome(ctx);
+/** The `source` column as read back: any JSON, since rows written by other code paths (older versions) may carry other fields. */
+type StoredSource = Partial<Record<keyof ImageSource, unknown>>;
 
-
-/** The `images` table plus what `image show` adds to a row. */
+/** The `images` table plus what `image show` adds to a row: the one reader of its `source` JSON. */
 export class ImageRecords extends ImagesTable {
-  constructor(ctx: DaemonContext) {
-    super(ctx.db);
+  constructor(db: Database) {
+    super(db);
   }
 
+  /** The row of image `name`, else a NotFoundError listing the registered ones. */
   get(name: string): ImageRow {
     const row = this.find(name);
     if (!row) {
@@ -29,7 +27,6 @@ export class ImageRecords extends ImagesTable {
   }
 
   info(row: ImageRow): ImageInfo {
-    // Rows written by other code paths (OCI import, older versions) may carry other JSON: read defensively.
     const source = parseSource(row.source);
     return {
       name: row.name,
@@ -39,24 +36,34 @@ export class ImageRecords extends ImagesTable {
       sizeBytes: row.size_bytes,
       sha256: row.sha256,
       kernel: row.kernel_name,
-      origin: typeof source.origin === 'string' ? source.origin : 'unknown',
+      origin: originOf(source),
       ...(typeof source.recipeHash === 'string' ? { recipeHash: source.recipeHash } : {}),
       packageCount: typeof source.packageCount === 'number' ? source.packageCount : 0,
       builtAt: typeof source.builtAt === 'string' ? source.builtAt : new Date(row.created_at).toISOString(),
       registeredAt: new Date(row.created_at).toISOString(),
       usedBy: this.usedBy(row.name),
-      ...(source.type === 'oci' ? { oci: ociSourceOf(source) } : {}),
+      ...(source.type === 'oci' ? { oci: ociOriginOf(source) } : {}),
     };
   }
 
   /** The OCI source of a row pulled from a registry, else undefined. */
-  ociSource(row: ImageRow): OciSource | undefined {
-    const source = parseSource(row.source);
-    return source.type === 'oci' ? ociSourceOf(source) : undefined;
+  ociSource(row: ImageRow): ImageOciOrigin | undefined {
+    return imageOciOrigin(row);
   }
 }
 
-function ociSourceOf(source: Partial<Record<keyof ImageSource, unknown>>): OciSource {
+/** Where a row's image came from (`recipe:<name>`, a bundle URL, `register:<path>`, `oci:<reference>`), or `unknown`. */
+export const imageOrigin = (row: ImageRow): string => originOf(parseSource(row.source));
+
+/** The registry digests of a row pulled from an OCI registry, else undefined (a catalog, built or registered image). */
+export function imageOciOrigin(row: ImageRow): ImageOciOrigin | undefined {
+  const source = parseSource(row.source);
+  return source.type === 'oci' ? ociOriginOf(source) : undefined;
+}
+
+const originOf = (source: StoredSource): string => (typeof source.origin === 'string' ? source.origin : 'unknown');
+
+function ociOriginOf(source: StoredSource): ImageOciOrigin {
   const str = (value: unknown): string => (typeof value === 'string' ? value : '');
   return {
     reference: str(source.reference),
@@ -67,12 +74,11 @@ function ociSourceOf(source: Partial<Record<keyof ImageSource, unknown>>): OciSo
   };
 }
 
-function parseSource(text: string): Partial<Record<keyof ImageSource, unknown>> {
+function parseSource(text: string): StoredSource {
   try {
     const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' ? (value as Partial<Record<keyof ImageSource, unknown>>) : {};
+    return value !== null && typeof value === 'object' ? (value as StoredSource) : {};
   } catch {
     return {};
   }
 }
-

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Handler, OciSource } from '@banger/api';
 import { ConflictError, InternalError } from '@banger/errors';
 import { cleanStaleTemps, tempSibling, writeJsonAtomic } from '@banger/host';
 import {
@@ -9,144 +8,117 @@ import {
   ROOTFS_FILE,
   assertImageName,
   imageLockKey,
+  imageOciOrigin,
+  imageOrigin,
   imagePullGraphId,
   readManifest,
   registerImage,
   registerRootfs,
+  type ImageHome,
   type ImageManifest,
+  type ImageOciOrigin,
 } from '@banger/images';
-import {
-  RegistryClient,
-  blobsDir,
-  formatReference,
-  imageNameForReference,
-  loadDockerCredentials,
-  manifestSelector,
-  parseReference,
-  pruneBlobs,
-  pullOciImage,
-  type ImageReference,
-} from '@banger/oci';
-import type { Graph, Satisfaction, Step } from '@banger/taskgraph';
-import { KernelsTable } from '@banger/store';
-import type { DaemonContext } from '../context.js';
-import { runGraph } from '../graph-runner.js';
-import type { ImageRecords, ImageRow } from './image-records.js';
+import type { Graph, GraphRunOutcome, GraphRunner, Satisfaction, Step, StepEvent } from '@banger/taskgraph';
+import { loadDockerCredentials } from './docker-config.js';
+import { asOciPull } from './oci-cache-gate.js';
+import { pullOciImage } from './pull.js';
+import { formatReference, imageNameForReference, manifestSelector, parseReference, type ImageReference } from './reference.js';
+import { RegistryClient } from './registry-client.js';
 
 /** Sidecar in an OCI image dir: where the rootfs came from (manifest.json's schema has no room for digests). */
 export const OCI_SOURCE_FILE = 'oci-source.json';
 /** The kernel VMs from a pulled image boot by default (the same default as `image register`). */
 const DEFAULT_KERNEL = 'debian-cloud';
 
+/**
+ * Where OCI images live and are recorded: the images home (`<imagesDir>/<name>`,
+ * the `images` table, the blob cache under `cacheDir`) plus the state dir
+ * whose `oci-work/<name>` holds a pull's scratch.
+ */
+export interface OciImageHome extends Pick<ImageHome, 'imagesDir' | 'cacheDir' | 'table'> {
+  stateDir: string;
+}
+
+/** What `image pull <reference>` asks for. */
+export interface OciPullRequest {
+  /** `registry/repo:tag`, `repo@sha256:…`, or a Docker Hub short name. */
+  reference: string;
+  /** The image name; default `imageNameForReference`. */
+  name?: string;
+  /** Allow plain http for a non-loopback registry. */
+  insecure?: boolean;
+  /** `--provision` / `--no-provision`; undefined lets the pull decide. */
+  provision?: boolean;
+}
+
+/** What an OCI pull streams and whether it only plans. */
+export interface OciPullRun {
+  signal: AbortSignal;
+  emit: (event: StepEvent) => void;
+  explain?: boolean;
+}
+
 /** What the `image.oci-pull` step records (and `image.register` reads). */
-interface OciPullOutput extends OciSource {
+export interface OciPullOutput extends ImageOciOrigin {
   version: string;
   warnings: string[];
 }
 
-/**
- * Pulls run vs. `image prune`: a prune while a pull runs could delete blobs
- * the pull has verified but not yet recorded as used, so prune refuses while
- * pulls run, and a pull that starts during a prune waits for it.
- */
-let activeOciPulls = 0;
-let pruning: Promise<void> | undefined;
+/** The graph's outcome, the image name and normalised reference, and what `image.oci-pull` recorded (undefined when explained). */
+export type OciPullOutcome = GraphRunOutcome & { name: string; reference: string; pulled: OciPullOutput | undefined };
 
-/**
- * `image.pull-oci`: graph `image:<name>` with `image.oci-pull` (resolve,
- * fetch + verify blobs, flatten, provision, mkfs, stage the image dir and
- * swap it in) → `image.register` (the `images` row with the OCI digests).
- * The name defaults to `imageNameForReference`. A name already registered
- * from something else (a catalog image, another reference) is refused.
- */
-export function ociPullHandler(ctx: DaemonContext, images: ImageRecords): Handler<'image.pull-oci'> {
-  const log = ctx.log.child({ service: 'image' });
-  return async ({ reference, name, insecure, provision, explain }, { signal, emit }) => {
-    const ref = parseReference(reference);
-    const imageName = name ?? imageNameForReference(ref);
-    assertImageName(imageName);
-    assertNameFree(images, imageName, formatReference(ref));
-    while (pruning) await pruning;
-    activeOciPulls++;
-    try {
-      const outcome = await runGraph(ctx, {
-        graphId: imagePullGraphId(imageName),
-        lockKey: imageLockKey(imageName),
-        steps: ociPullGraph(ctx, images, { ref, name: imageName, insecure: insecure ?? false, provision }),
-        signal,
-        emit,
-        explain: explain ?? false,
-      });
-      if (outcome.explained) return { plan: outcome.plan, warnings: [] };
-      const pulled = outcome.result.outputs['image.oci-pull'] as OciPullOutput | undefined;
-      const warnings = [...(pulled?.warnings ?? [])];
-      const row = images.get(imageName);
-      if (row.kernel_name && !new KernelsTable(ctx.db).find(row.kernel_name)) {
-        warnings.push(`kernel ${row.kernel_name} is not registered yet: pull it with banger kernel pull ${row.kernel_name} before creating VMs from ${imageName}`);
-      }
-      log.info({ image: imageName, reference: formatReference(ref), manifestDigest: pulled?.manifestDigest }, 'OCI image pulled');
-      return { image: images.info(row), warnings };
-    } finally {
-      activeOciPulls--;
-    }
-  };
-}
-
-/**
- * `image.prune`: deletes cached OCI blobs that no registered image uses,
- * keeping every blob listed for the manifest digests of the registered OCI
- * images (`pruneBlobs`). Refused while an OCI pull runs.
- */
-export function ociPruneHandler(ctx: DaemonContext, images: ImageRecords): Handler<'image.prune'> {
-  const log = ctx.log.child({ service: 'image' });
-  return async () => {
-    if (activeOciPulls > 0 || pruning) {
-      throw new ConflictError('IMAGE_PRUNE_BUSY', `cannot prune the OCI blob cache now: ${activeOciPulls > 0 ? `${activeOciPulls} image pull(s) running` : 'another prune is running'}`, {
-        hint: 'wait for the pull to finish, then run banger image prune again',
-      });
-    }
-    let finished!: () => void;
-    pruning = new Promise((resolve) => (finished = resolve));
-    try {
-      const keep: string[] = [];
-      const keptImages: string[] = [];
-      for (const row of images.all()) {
-        const oci = images.ociSource(row);
-        if (!oci?.manifestDigest) continue;
-        keptImages.push(row.name);
-        keep.push(oci.manifestDigest, ...(oci.indexDigest ? [oci.indexDigest] : []));
-      }
-      const result = await pruneBlobs(ctx.paths.cacheDir, keep);
-      log.info({ removed: result.removedBlobs.length, freedBytes: result.freedBytes, kept: keptImages }, 'OCI blob cache pruned');
-      return { removedBlobs: result.removedBlobs, freedBytes: result.freedBytes, keptImages, cacheDir: blobsDir(ctx.paths.cacheDir) };
-    } finally {
-      pruning = undefined;
-      finished();
-    }
-  };
-}
-
-/** Refuses to pull over an image registered from something else than this reference. */
-function assertNameFree(images: ImageRecords, name: string, shown: string): void {
-  const row = images.find(name);
-  if (!row) return;
-  const oci = images.ociSource(row);
-  if (oci?.reference === shown) return;
-  const from = oci ? oci.reference : images.info(row).origin;
-  throw new ConflictError('IMAGE_EXISTS', `cannot pull ${shown} as image ${name}: ${name} is already registered from ${from}`, {
-    hint: `pick another name with --name, or remove it first with banger image rm ${name}`,
-  });
-}
-
-interface OciPullPlan {
+/** A resolved pull: the parsed reference and the image name it goes to. */
+export interface OciPullPlan {
   ref: ImageReference;
   name: string;
   insecure: boolean;
   provision: boolean | undefined;
 }
 
-function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPlan): Graph {
-  const dir = join(ctx.paths.imagesDir, pull.name);
+/**
+ * `image pull <reference>`: runs graph `image:<name>` under the
+ * `image:<name>` lock (shared with a catalog pull of the same name) through
+ * `run`: `image.oci-pull` (resolve, fetch + verify blobs, flatten, provision,
+ * mkfs, stage the image dir and swap it in) → `image.register` (the `images`
+ * row with the OCI digests). The name defaults to `imageNameForReference`. A
+ * name already registered from something else (a catalog image, another
+ * reference) is refused. Waits for a running `image prune`.
+ */
+export async function pullRegistryImage(home: OciImageHome, request: OciPullRequest, run: GraphRunner, options: OciPullRun): Promise<OciPullOutcome> {
+  const ref = parseReference(request.reference);
+  const name = request.name ?? imageNameForReference(ref);
+  assertImageName(name);
+  const reference = formatReference(ref);
+  assertNameFree(home, name, reference);
+  return asOciPull(async () => {
+    const outcome = await run({
+      graphId: imagePullGraphId(name),
+      lockKey: imageLockKey(name),
+      steps: ociPullGraph(home, { ref, name, insecure: request.insecure ?? false, provision: request.provision }),
+      signal: options.signal,
+      emit: options.emit,
+      explain: options.explain ?? false,
+    });
+    const pulled = outcome.explained ? undefined : (outcome.result.outputs['image.oci-pull'] as OciPullOutput | undefined);
+    return { ...outcome, name, reference, pulled };
+  });
+}
+
+/** Refuses to pull over an image registered from something else than this reference. */
+function assertNameFree(home: Pick<ImageHome, 'table'>, name: string, shown: string): void {
+  const row = home.table.find(name);
+  if (!row) return;
+  const oci = imageOciOrigin(row);
+  if (oci?.reference === shown) return;
+  const from = oci ? oci.reference : imageOrigin(row);
+  throw new ConflictError('IMAGE_EXISTS', `cannot pull ${shown} as image ${name}: ${name} is already registered from ${from}`, {
+    hint: `pick another name with --name, or remove it first with banger image rm ${name}`,
+  });
+}
+
+/** `image.oci-pull` → `image.register` for one resolved pull. */
+export function ociPullGraph(home: OciImageHome, pull: OciPullPlan): Graph {
+  const dir = join(home.imagesDir, pull.name);
   const shown = formatReference(pull.ref);
   const fetch: Step<OciPullOutput> = {
     id: 'image.oci-pull',
@@ -156,9 +128,9 @@ function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPla
     inputs: () => ({ reference: shown }),
     isSatisfied: (plan) => upToDate(dir, pull, plan.signal),
     run: async (step, report) => {
-      assertNameFree(images, pull.name, shown);
+      assertNameFree(home, pull.name, shown);
       // One scratch dir per attempt, named for its pid: leftovers of a killed daemon are removed by the next pull.
-      const workBase = join(ctx.paths.stateDir, 'oci-work', pull.name);
+      const workBase = join(home.stateDir, 'oci-work', pull.name);
       await mkdir(dirname(workBase), { recursive: true });
       await cleanStaleTemps(workBase);
       const workDir = tempSibling(workBase);
@@ -169,7 +141,7 @@ function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPla
         await mkdir(workDir);
         const pulled = await pullOciImage({
           reference: shown,
-          cacheDir: ctx.paths.cacheDir,
+          cacheDir: home.cacheDir,
           workDir,
           outRootfs: scratchRootfs,
           ...(pull.insecure ? { insecure: true } : {}),
@@ -179,7 +151,7 @@ function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPla
         });
         report.line(`writing image ${pull.name}`);
         const registered = await registerRootfs({ name: pull.name, rootfsPath: scratchRootfs, destDir: staging, kernel: DEFAULT_KERNEL, signal: step.signal });
-        const source: OciSource = {
+        const source: ImageOciOrigin = {
           reference: pulled.reference,
           manifestDigest: pulled.manifestDigest,
           ...(pulled.indexDigest ? { indexDigest: pulled.indexDigest } : {}),
@@ -204,10 +176,10 @@ function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPla
     needs: ['image.oci-pull'],
     inputs: () => ({ dir }),
     isSatisfied: async () => {
-      const row = images.find(pull.name);
+      const row = home.table.find(pull.name);
       if (!row) return { satisfied: false, reason: 'not registered' };
       const onDisk = await readOciImage(dir);
-      const recorded = images.ociSource(row);
+      const recorded = imageOciOrigin(row);
       return (
         (onDisk !== undefined &&
           row.dir === dir &&
@@ -222,7 +194,7 @@ function ociPullGraph(ctx: DaemonContext, images: ImageRecords, pull: OciPullPla
     run: async () => {
       const onDisk = await readOciImage(dir);
       if (!onDisk) throw new InternalError('IMAGE_OCI_DIR_INCOMPLETE', `image ${pull.name}: ${dir} lacks ${MANIFEST_FILE}, ${ROOTFS_FILE} or ${OCI_SOURCE_FILE}`, { hint: 'pull it again' });
-      registerImage({ table: images }, pull.name, dir, onDisk.manifest, onDisk.source);
+      registerImage(home, pull.name, dir, onDisk.manifest, onDisk.source);
       return { version: onDisk.manifest.version, manifestDigest: onDisk.source.manifestDigest };
     },
   };
@@ -256,11 +228,11 @@ async function currentDigest(pull: OciPullPlan, signal: AbortSignal): Promise<st
 }
 
 /** manifest.json + oci-source.json of an intact OCI image dir, or undefined. */
-async function readOciImage(dir: string): Promise<{ manifest: ImageManifest; source: OciSource } | undefined> {
+export async function readOciImage(dir: string): Promise<{ manifest: ImageManifest; source: ImageOciOrigin } | undefined> {
   if (!existsSync(join(dir, ROOTFS_FILE))) return undefined;
   const manifest = await readManifest(dir).catch(() => undefined);
   const source = await readFile(join(dir, OCI_SOURCE_FILE), 'utf8').then(
-    (text) => JSON.parse(text) as OciSource,
+    (text) => JSON.parse(text) as ImageOciOrigin,
     () => undefined,
   );
   if (!manifest || !source?.manifestDigest || !source.reference) return undefined;
@@ -285,6 +257,3 @@ async function swapInto(staging: string, dir: string): Promise<void> {
 }
 
 const shortDigest = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 12);
-
-/** Whether a row came from an OCI pull (the catalog pull refuses to overwrite one). */
-export const isOciRow = (images: ImageRecords, row: ImageRow): boolean => images.ociSource(row) !== undefined;
