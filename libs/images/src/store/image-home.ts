@@ -244,7 +244,7 @@ export function imageBuildGraph(home: ImageHome, recipe: Recipe, publishDir: str
 }
 
 /** `image.register`: the `images` row matches the manifest in `dir`. */
-export function imageRegisterStep(home: Pick<ImageHome, 'table'>, name: string, dir: string, needs: string, oci?: () => ImageOciOrigin | undefined): Step<{ version: string }> {
+export function imageRegisterStep(home: Pick<ImageHome, 'table'>, name: string, dir: string, needs: string): Step<{ version: string }> {
   return {
     id: 'image.register',
     title: `Register image ${name}`,
@@ -258,7 +258,7 @@ export function imageRegisterStep(home: Pick<ImageHome, 'table'>, name: string, 
     },
     run: async () => {
       const manifest = await readManifest(dir);
-      registerImage(home, name, dir, manifest, oci?.());
+      registerImage(home, name, dir, manifest);
       return { version: manifest.version };
     },
   };
