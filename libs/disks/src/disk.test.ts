@@ -3,10 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UserError } from '@banger/errors';
-import { findExecutable, run } from '@banger/host';
+import { findExecutable, readImageFile, run, statInode } from '@banger/host';
 import { generateHostKey } from '@banger/ssh';
 import { installHostKey } from './install-host-key.js';
-import { readImageFile, statInode } from './debugfs.js';
 import { stageWorkDisk } from './stage-work-disk.js';
 import { makeWorkDisk } from './make-work-disk.js';
 

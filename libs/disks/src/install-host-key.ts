@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InternalError } from '@banger/errors';
+import { debugfsQuote, readImageFile, runDebugfs, statInode } from '@banger/host';
 import type { HostKey } from '@banger/ssh';
-import { debugfsQuote, readImageFile, runDebugfs, statInode } from './debugfs.js';
 
 /** Where the guest's sshd finds its ed25519 host key (the image ships no host keys). */
 export const GUEST_HOST_KEY_PATH = '/etc/ssh/ssh_host_ed25519_key';

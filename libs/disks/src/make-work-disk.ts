@@ -1,8 +1,7 @@
 import { lstat, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, posix, relative, sep } from 'node:path';
 import { InternalError, UserError } from '@banger/errors';
-import { run } from '@banger/host';
-import { debugfsQuote, runDebugfs } from './debugfs.js';
+import { debugfsQuote, mkfsExt4, runDebugfs } from '@banger/host';
 
 /** The filesystem label the image's fstab mounts at /root. */
 export const WORK_DISK_LABEL = 'banger-work';
@@ -24,11 +23,14 @@ export async function makeWorkDisk(stagingDir: string, imagePath: string, sizeBy
   const temp = join(dirname(imagePath), `.${basename(imagePath)}.${process.pid}.tmp`);
   await rm(temp, { force: true });
   try {
-    await run(
-      'mkfs.ext4',
-      ['-q', '-F', '-d', stagingDir, '-L', WORK_DISK_LABEL, '-E', 'root_owner=0:0', temp, `${Math.floor(sizeBytes / 1024)}k`],
-      { signal: options.signal },
-    ).catch((error: unknown) => {
+    await mkfsExt4({
+      tree: stagingDir,
+      image: temp,
+      label: WORK_DISK_LABEL,
+      size: `${Math.floor(sizeBytes / 1024)}k`,
+      extended: ['root_owner=0:0'],
+      ...(options.signal ? { signal: options.signal } : {}),
+    }).catch((error: unknown) => {
       throw new InternalError('WORK_DISK_MKFS_FAILED', `work disk ${imagePath}: ${(error as Error).message}`, {
         hint: 'a file_sync entry may not fit: raise the VM disk size or sync less',
         cause: error,

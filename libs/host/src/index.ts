@@ -13,3 +13,5 @@ export * from './process-alive.js';
 export * from './ipv4.js';
 export * from './format-duration.js';
 export * from './sha256.js';
+export * from './debugfs.js';
+export * from './mkfs-ext4.js';

@@ -1,6 +1,6 @@
-import { lstat, open, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { lstat, open, readdir, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '@banger/host';
+import { debugfsQuote, mkfsExt4, run, runDebugfs } from '@banger/host';
 
 /** The ext4 label the initrd and the VM layer look for. */
 export const MODULES_LABEL = 'banger-modules';
@@ -35,19 +35,25 @@ export async function buildModulesImage(modulesDir: string, outFile: string, opt
     await rm(outFile, { force: true });
     await (await open(outFile, 'w')).close();
     await truncate(outFile, Math.ceil(bytes / 4096) * 4096);
-    const result = await run(
-      'mkfs.ext4',
-      ['-q', '-F', '-L', MODULES_LABEL, '-b', '4096', '-m', '0', '-O', '^has_journal,^resize_inode', '-N', String(tree.entries + 256),
-        '-E', 'root_owner=0:0', '-d', modulesDir, outFile],
-      { signal, allowFailure: i < attempts.length - 1 },
-    );
+    const result = await mkfsExt4({
+      tree: modulesDir,
+      image: outFile,
+      label: MODULES_LABEL,
+      blockSize: 4096,
+      reservedPercent: 0,
+      features: ['^has_journal', '^resize_inode'],
+      inodes: tree.entries + 256,
+      extended: ['root_owner=0:0'],
+      allowFailure: i < attempts.length - 1,
+      ...(signal ? { signal } : {}),
+    });
     if (result.exitCode === 0) break;
   }
   const forceRoot = options.forceRootOwnership ?? (typeof process.getuid === 'function' && process.getuid() !== 0);
   if (forceRoot) await chownAllToRoot(outFile, tree.paths, signal);
   await run('e2fsck', ['-f', '-p', outFile], { signal });
   // mkfs -d leaves an empty lost+found, which would show up as a bogus kernel version in /lib/modules.
-  await run('debugfs', ['-w', '-R', 'rmdir /lost+found', outFile], { signal });
+  await runDebugfs(outFile, ['rmdir /lost+found'], { write: true, ...(signal ? { signal } : {}) });
 }
 
 interface TreeSize {
@@ -74,12 +80,6 @@ async function measureTree(root: string): Promise<TreeSize> {
 }
 
 async function chownAllToRoot(image: string, paths: readonly string[], signal?: AbortSignal): Promise<void> {
-  const commands = paths.flatMap((path) => [`sif "${path}" uid 0`, `sif "${path}" gid 0`]);
-  const script = `${image}.debugfs`;
-  await writeFile(script, `${commands.join('\n')}\n`);
-  try {
-    await run('debugfs', ['-w', '-f', script, image], { signal });
-  } finally {
-    await rm(script, { force: true });
-  }
+  const commands = paths.flatMap((path) => [`sif ${debugfsQuote(path)} uid 0`, `sif ${debugfsQuote(path)} gid 0`]);
+  await runDebugfs(image, commands, { write: true, ...(signal ? { signal } : {}) });
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
-import { runPrivileged, type ProgressSink } from '@banger/host';
+import { mkfsExt4, type ProgressSink } from '@banger/host';
 
 /** How big a tree is, as ext4 will need it. */
 export interface TreeUsage {
@@ -67,11 +67,16 @@ export async function makeExt4FromTree(tree: string, outPath: string, options: M
     await writeFile(temp, '');
     await truncate(temp, size);
     options.progress?.line?.(`creating ext4 rootfs (${mib} MiB, ${usage.inodes} inodes)`);
-    await runPrivileged(
-      'mkfs.ext4',
-      ['-q', '-F', '-t', 'ext4', '-d', tree, '-L', options.label ?? 'banger-root', '-N', String(inodes), '-m', '0', '-E', 'root_owner=0:0', temp],
-      options.signal ? { signal: options.signal } : {},
-    );
+    await mkfsExt4({
+      tree,
+      image: temp,
+      label: options.label ?? 'banger-root',
+      inodes,
+      reservedPercent: 0,
+      extended: ['root_owner=0:0'],
+      privileged: true,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     await rename(temp, outPath);
     return size;
   } catch (error) {

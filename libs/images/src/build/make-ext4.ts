@@ -1,5 +1,5 @@
 import { open, rm } from 'node:fs/promises';
-import { run, runPrivileged, type ProgressSink } from '@banger/host';
+import { mkfsExt4, run, runPrivileged, type ProgressSink } from '@banger/host';
 import { InternalError } from '@banger/errors';
 
 const MiB = 1024 * 1024;
@@ -35,11 +35,17 @@ export async function makeExt4FromTree(options: MakeExt4Options): Promise<number
   await handle.close();
   try {
     options.progress?.line?.(`mkfs.ext4 -d (${sizeMiB} MiB, ${Math.round(used / MiB)} MiB used)`);
-    await runPrivileged(
-      'mkfs.ext4',
-      ['-q', '-F', '-L', options.label, '-m', '0', '-i', '8192', '-E', 'lazy_itable_init=0,lazy_journal_init=0', '-d', tree, outFile, `${sizeMiB}M`],
-      { signal },
-    );
+    await mkfsExt4({
+      tree,
+      image: outFile,
+      label: options.label,
+      size: `${sizeMiB}M`,
+      reservedPercent: 0,
+      bytesPerInode: 8192,
+      extended: ['lazy_itable_init=0', 'lazy_journal_init=0'],
+      privileged: true,
+      ...(signal ? { signal } : {}),
+    });
     await checkExt4(outFile, signal);
   } catch (error) {
     await rm(outFile, { force: true });

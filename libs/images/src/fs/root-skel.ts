@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '@banger/host';
+import { debugfsQuote, debugfsRequest, run } from '@banger/host';
 
 /**
  * Writes `/root` of an ext4 image as a tar (root-owned entries, numeric ids)
@@ -13,7 +13,7 @@ import { run } from '@banger/host';
 export async function extractRootSkel(rootfs: string, outTar: string, signal?: AbortSignal): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'banger-root-skel-'));
   try {
-    await run('debugfs', ['-R', `rdump /root ${dir}`, rootfs], { signal, allowFailure: true });
+    await debugfsRequest(rootfs, `rdump /root ${debugfsQuote(dir)}`, { ...(signal ? { signal } : {}) });
     const root = join(dir, 'root');
     const source = existsSync(root) ? root : dir;
     await run('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', source, '-cf', outTar, '.'], { signal });

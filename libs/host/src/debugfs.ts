@@ -2,7 +2,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InternalError } from '@banger/errors';
-import { run } from '@banger/host';
+import { run } from './exec.js';
+
+/**
+ * Reading and editing ext4 images without mounting them (no root, no loop
+ * device) through debugfs: the one place that quotes paths for it, runs its
+ * scripts and parses what it prints.
+ */
 
 /** What `debugfs stat` says about one inode. */
 export interface Ext4Inode {
@@ -12,6 +18,8 @@ export interface Ext4Inode {
   uid: number;
   gid: number;
   size: number;
+  /** Target of a fast symlink (a slow one's target is not shown by stat). */
+  linkTarget?: string;
 }
 
 /**
@@ -42,21 +50,44 @@ export async function runDebugfs(image: string, commands: readonly string[], opt
   }
 }
 
-/** Inode facts for `path` inside the image; undefined when it does not exist. */
+/** Runs one debugfs request (`-R`) read-only; its output parsed in the C locale. */
+export function debugfsRequest(image: string, request: string, options: { signal?: AbortSignal } = {}): Promise<{ stdout: string; stderr: string }> {
+  return run('debugfs', ['-R', request, image], { env: { LC_ALL: 'C' }, allowFailure: true, ...(options.signal ? { signal: options.signal } : {}) });
+}
+
+/**
+ * Inode facts for `path` inside the image, without following a final symlink
+ * (debugfs follows those in the middle of a path); undefined when it does not exist.
+ */
 export async function statInode(image: string, path: string): Promise<Ext4Inode | undefined> {
-  const result = await run('debugfs', ['-R', `stat ${debugfsQuote(path)}`, image], { allowFailure: true });
-  const head = /Type:\s+(\S+)\s+Mode:\s+([0-7]+)/.exec(result.stdout);
-  const owner = /User:\s+(\d+)\s+Group:\s+(\d+)/.exec(result.stdout);
-  const size = /Size:\s+(\d+)/.exec(result.stdout);
+  const { stdout } = await debugfsRequest(image, `stat ${debugfsQuote(path)}`);
+  const head = /Type:\s*(\S+)\s+Mode:\s*([0-7]+)/.exec(stdout);
+  const owner = /User:\s*(\d+)\s+Group:\s*(\d+)/.exec(stdout);
+  const size = /Size:\s*(\d+)/.exec(stdout);
   if (!head || !owner) return undefined;
   const kind = head[1];
-  return {
+  const inode: Ext4Inode = {
     type: kind === 'regular' || kind === 'directory' || kind === 'symlink' ? kind : 'other',
     mode: Number.parseInt(head[2] ?? '0', 8),
     uid: Number(owner[1]),
     gid: Number(owner[2]),
     size: Number(size?.[1] ?? 0),
   };
+  const link = /Fast link dest:\s*"(.*)"/.exec(stdout);
+  if (link) inode.linkTarget = link[1];
+  return inode;
+}
+
+/** Names in the directory `path` (without . and ..), from `ls -p`. */
+export async function listDirectory(image: string, path: string): Promise<string[]> {
+  const { stdout } = await debugfsRequest(image, `ls -p ${debugfsQuote(path)}`);
+  // ls -p: /inode/mode/uid/gid/name/size/
+  return stdout
+    .split('\n')
+    .map((line) => line.split('/'))
+    .filter((f) => f.length >= 7)
+    .map((f) => f.slice(5, f.length - 2).join('/'))
+    .filter((n) => n && n !== '.' && n !== '..');
 }
 
 /** The bytes of a regular file inside the image (empty when it does not exist). */
