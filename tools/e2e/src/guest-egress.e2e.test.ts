@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '@banger/host';
 import { loadArtifacts } from './artifacts.js';
+import { ApiClient } from '@banger/api';
+import { resolvePaths } from '@banger/config';
 import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
 import { OUTSIDE_ADDRESS, startOutside, type Outside } from './helpers/outside.js';
 import { findVmRunImage } from './vm-run-image.js';
@@ -41,7 +43,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('guest egress: DNS forwarding and 
 
   afterAll(async () => {
     if (home) {
-      await home.cli(['vm', 'delete', 'egress'], { timeoutMs: 120_000 }).catch(() => undefined);
+      for (const name of ['egress', 'bystander']) await home.cli(['vm', 'delete', name, '--force'], { timeoutMs: 120_000 }).catch(() => undefined);
       await home.cli(['daemon', 'stop'], { timeoutMs: 60_000 }).catch(() => undefined);
       home.remove();
     }
@@ -78,5 +80,34 @@ describe.skipIf(!process.env['BANGER_NETNS'])('guest egress: DNS forwarding and 
     const [, port] = loopback!.split(':');
     const viaLoopback = await run('dig', ['@127.0.0.1', '-p', port!, 'mirror.test', '+tries=1', '+time=3'], { allowFailure: true });
     expect(viaLoopback.stdout).toMatch(/status: REFUSED/);
+  });
+
+  it('rate-limits a burst of queries from one guest without affecting another guest, and survives malformed packets', async () => {
+    const bystander = (command: string): Promise<CliResult> => home.cli(['vm', 'run', '--name', 'bystander', '--image', 'vm-run-git', '--', 'bash', '-c', command], { timeoutMs: BOOT_MS });
+    const booted = await bystander('true');
+    expect(booted.exitCode, booted.stderr).toBe(0);
+    const client = await ApiClient.connect(resolvePaths(home.env()).socketPath);
+    try {
+      const limitedBefore = (await client.call('dns.status', {})).forwarder?.rateLimited ?? 0;
+      // One guest floods the bridge listener: well-formed queries for mirror.test, then random bytes and truncated headers.
+      const query = String.raw`\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x06mirror\x04test\x00\x00\x01\x00\x01`;
+      const flood = vm(
+        `ns=$(awk '/^nameserver/ { print $2; exit }' /etc/resolv.conf); exec 3>/dev/udp/$ns/53; ` +
+          `for i in $(seq 1 3000); do printf '${query}' >&3; done; ` +
+          `for i in $(seq 1 200); do head -c $((i % 40 + 1)) /dev/urandom >&3; printf '\x12\x34\x01' >&3; done; echo flooded`,
+      );
+      // Meanwhile the other guest keeps resolving, each lookup within two seconds.
+      const lookups = bystander('fails=0; for i in $(seq 1 20); do timeout 2 getent hosts mirror.test >/dev/null || fails=$((fails+1)); sleep 0.2; done; echo "fails=$fails"');
+      const [flooded, looked] = await Promise.all([flood, lookups]);
+      expect(flooded.stdout, flooded.stderr).toContain('flooded');
+      expect(looked.stdout.trim(), looked.stderr).toBe('fails=0');
+      const status = await client.call('dns.status', {});
+      expect(status.forwarder?.rateLimited ?? 0).toBeGreaterThan(limitedBefore);
+      // And the flooding guest is served again once its burst is over.
+      const after = await vm('sleep 3; getent hosts mirror.test');
+      expect(after.exitCode, after.stderr).toBe(0);
+    } finally {
+      client.close();
+    }
   });
 });
