@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +89,9 @@ describe.skipIf(!process.env['BANGER_NETNS'])('guest egress: DNS forwarding and 
     const client = await ApiClient.connect(resolvePaths(home.env()).socketPath);
     try {
       const limitedBefore = (await client.call('dns.status', {})).forwarder?.rateLimited ?? 0;
+      const daemonPid = await home.daemonPid();
+      const rssKib = (): number => Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${daemonPid}/status`, 'utf8'))?.[1]);
+      const rssBefore = rssKib();
       // One guest floods the bridge listener: well-formed queries for mirror.test, then random bytes and truncated headers.
       const query = String.raw`\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x06mirror\x04test\x00\x00\x01\x00\x01`;
       const flood = vm(
@@ -103,6 +106,8 @@ describe.skipIf(!process.env['BANGER_NETNS'])('guest egress: DNS forwarding and 
       expect(looked.stdout.trim(), looked.stderr).toBe('fails=0');
       const status = await client.call('dns.status', {});
       expect(status.forwarder?.rateLimited ?? 0).toBeGreaterThan(limitedBefore);
+      // The documented bound (docs/dns-routing.md): the forwarder holds at most ~24 MiB whatever a guest sends.
+      expect(rssKib() - rssBefore).toBeLessThan(32 * 1024);
       // And the flooding guest is served again once its burst is over.
       const after = await vm('sleep 3; getent hosts mirror.test');
       expect(after.exitCode, after.stderr).toBe(0);

@@ -2,7 +2,7 @@
 // forwarder on the bridge, against the same lookups sent from the same guest
 // straight to the upstream DNS server (through the host, as the forwarder's
 // own queries go). The upstream is a real DNS server (startTestUpstream) on
-// an address of the harness namespace (a dummy interface, 198.18.0.1: the
+// an address of the harness namespace (on a veth, 198.18.0.1: the
 // benchmarking range, never a real network); the guest is a banger VM
 // (debian-minimal, QEMU/TCG). Each run is one guest shell loop of
 // `getent hosts <name>` — the guest's own resolver, as apt or git use it —
@@ -53,9 +53,11 @@ async function createVm(): Promise<SharedVm> {
   let daemonPid: number | undefined;
   let upstream: TestUpstream | undefined;
   try {
-    await run('ip', ['link', 'add', UPSTREAM_LINK, 'type', 'dummy']);
+    // A veth pair with both ends here (not every kernel has the dummy driver): the address is simply local.
+    await run('ip', ['link', 'add', UPSTREAM_LINK, 'type', 'veth', 'peer', 'name', `${UPSTREAM_LINK}p`]);
     await run('ip', ['addr', 'add', `${UPSTREAM}/32`, 'dev', UPSTREAM_LINK]);
     await run('ip', ['link', 'set', UPSTREAM_LINK, 'up']);
+    await run('ip', ['link', 'set', `${UPSTREAM_LINK}p`, 'up']);
     const records: Record<string, string> = { 'mirror.test': UPSTREAM };
     for (let i = 0; i < NAMES; i++) records[`u${i}.mirror.test`] = UPSTREAM;
     upstream = await startTestUpstream({ host: UPSTREAM, port: 53, zone: 'mirror.test', records, ttl: 300 });
