@@ -15,3 +15,4 @@ export * from './format-duration.js';
 export * from './sha256.js';
 export * from './debugfs.js';
 export * from './mkfs-ext4.js';
+export * from './download-resumable.js';

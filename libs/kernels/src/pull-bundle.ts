@@ -1,10 +1,8 @@
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { BangerError, CancelledError, InternalError, UserError } from '@banger/errors';
-import { buildDirAtomically, cleanStaleTemps, run, sha256File, type DebianSource, type ProgressSink } from '@banger/host';
+import { BangerError, InternalError, UserError } from '@banger/errors';
+import { buildDirAtomically, cleanStaleTemps, downloadResumable, run, type DebianSource, type ProgressSink } from '@banger/host';
 import { buildKernelBundle } from './build-bundle.js';
 import { readKernelBundle, type KernelManifest } from './bundle-manifest.js';
 import type { KernelCatalogEntry } from './catalog.js';
@@ -85,60 +83,35 @@ export async function pullKernelBundle(options: PullKernelBundleOptions): Promis
 }
 
 /**
- * Fetches the tar.zst into `<cacheDir>/bundles/<sha256>.tar.zst`, resuming a
- * `.partial` file with a Range request. Network failures and HTTP errors
- * reject with BundleFetchError (the caller falls back to the recipe); a
- * completed download with the wrong sha256 rejects with a UserError.
+ * Fetches the tar.zst into `<cacheDir>/bundles/<sha256>.tar.zst` with the
+ * host toolkit's resumable, verified download (a `.partial` file resumes with
+ * a Range request). Network failures and HTTP errors reject with
+ * BundleFetchError (the caller falls back to the recipe); a completed
+ * download with the wrong sha256 rejects with a UserError.
  */
 async function downloadBundle(bundle: { url: string; sha256: string }, options: PullKernelBundleOptions): Promise<string> {
-  const dir = join(options.cacheDir, 'bundles');
-  await mkdir(dir, { recursive: true });
-  const done = join(dir, `${bundle.sha256}.tar.zst`);
-  if (existsSync(done) && (await sha256File(done)) === bundle.sha256) return done;
-  const partial = `${done}.partial`;
-  const have = existsSync(partial) ? (await stat(partial)).size : 0;
-  let response: Response;
-  try {
-    response = await fetch(bundle.url, {
-      headers: have > 0 ? { Range: `bytes=${have}-` } : {},
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-  } catch (error) {
-    if (options.signal?.aborted) throw new CancelledError(`download of ${bundle.url}: cancelled`);
-    throw new BundleFetchError(`${bundle.url}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, error);
-  }
-  if (response.status === 416) {
-    // Our partial file is longer than the resource: start over.
-    await rm(partial, { force: true });
-    return downloadBundle(bundle, options);
-  }
-  if (!response.ok || !response.body) throw new BundleFetchError(`${bundle.url}: HTTP ${response.status}`);
-  const resumed = response.status === 206;
-  const start = resumed ? have : 0;
-  const length = Number(response.headers.get('content-length') ?? NaN);
-  const total = Number.isFinite(length) ? start + length : undefined;
-  let received = start;
-  options.progress?.line?.(`downloading ${bundle.url}${resumed ? ` (resuming at ${have} bytes)` : ''}`);
-  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
-  body.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    options.progress?.bytes?.(received, total);
+  const target = join(options.cacheDir, 'bundles', `${bundle.sha256}.tar.zst`);
+  const have = await stat(`${target}.partial`).then((s) => s.size, () => 0);
+  options.progress?.line?.(`downloading ${bundle.url}${have > 0 ? ` (resuming at ${have} bytes)` : ''}`);
+  return downloadResumable({
+    url: bundle.url,
+    target,
+    sha256: bundle.sha256,
+    // The catalog has no size: a cached file is hashed again before it is trusted.
+    reverifyTarget: true,
+    // One retry, so a refused resume offset (416) starts over rather than falling back to the recipe.
+    attempts: 2,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.progress ? { progress: options.progress } : {}),
+    errors: {
+      unreachable: (why, cause) => new BundleFetchError(`${bundle.url}: ${why}`, cause),
+      failed: (why, cause) => new BundleFetchError(`${bundle.url}: download interrupted (${why})`, cause),
+      mismatch: (actual) =>
+        new UserError('KERNEL_BUNDLE_CHECKSUM', `kernel bundle ${bundle.url} has sha256 ${actual.sha256}, the catalog says ${bundle.sha256}`, {
+          hint: 'the published bundle or the catalog entry is wrong; nothing was registered',
+        }),
+    },
   });
-  try {
-    await pipeline(body, createWriteStream(partial, { flags: resumed ? 'a' : 'w' }));
-  } catch (error) {
-    if (options.signal?.aborted) throw new CancelledError(`download of ${bundle.url}: cancelled`);
-    throw new BundleFetchError(`${bundle.url}: download interrupted (${(error as Error).message})`, error);
-  }
-  const actual = await sha256File(partial);
-  if (actual !== bundle.sha256) {
-    await rm(partial, { force: true });
-    throw new UserError('KERNEL_BUNDLE_CHECKSUM', `kernel bundle ${bundle.url} has sha256 ${actual}, the catalog says ${bundle.sha256}`, {
-      hint: 'the published bundle or the catalog entry is wrong; nothing was registered',
-    });
-  }
-  await rename(partial, done);
-  return done;
 }
 
 async function unpackBundle(archive: string, name: string, destDir: string, options: PullKernelBundleOptions): Promise<KernelManifest> {
