@@ -1,5 +1,6 @@
 import { processAlive } from '@banger/hypervisor';
 import { listTaps, removeTap, tapNameFor } from '@banger/network';
+import { IpLeasesTable } from '@banger/store';
 import { handleOf, vmRepository, type VmEnv } from './vm-env.js';
 
 /** What `reconcileVms` found and did, for the daemon log. */
@@ -39,7 +40,7 @@ export async function reconcileVms(env: VmEnv): Promise<ReconcileReport> {
       report.stopped.push(vm.name);
     }
   }
-  report.releasedLeases = env.db.prepare('DELETE FROM ip_leases WHERE owner NOT IN (SELECT id FROM vms)').run().changes;
+  report.releasedLeases = new IpLeasesTable(env.db).removeOrphans();
   const owned = new Set(vms.map((vm) => vm.tap ?? tapNameFor(vm.id)));
   try {
     for (const tap of await listTaps()) {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Database } from '@banger/store';
+import { VmsTable, type Database, type VmRow, type VmRowState, type VmRowUpdate } from '@banger/store';
 import { ConflictError, NotFoundError } from '@banger/errors';
 
 /** Lifecycle states stored in `vms.state`. */
-export type VmState = 'creating' | 'running' | 'stopped' | 'failed';
+export type VmState = VmRowState;
 
 /** The hypervisor a VM was (last) booted with, and why it was picked (for `vm show`). */
 export interface VmHypervisor {
@@ -61,27 +61,6 @@ export interface VmRecord {
   updatedAt: number;
 }
 
-interface VmRow {
-  id: string;
-  name: string;
-  state: VmState;
-  state_reason: string | null;
-  image_name: string;
-  kernel_name: string;
-  hypervisor: string;
-  vcpu: number;
-  memory_mib: number;
-  disk_bytes: number;
-  ip: string | null;
-  mac: string | null;
-  tap: string | null;
-  pid: number | null;
-  pid_start_time: string | null;
-  spec: string;
-  created_at: number;
-  updated_at: number;
-}
-
 const fromRow = (r: VmRow): VmRecord => ({
   id: r.id,
   name: r.name,
@@ -119,7 +98,7 @@ export interface VmUpdate {
   spec?: VmCreateSpec;
 }
 
-const COLUMNS: Record<keyof VmUpdate, string> = {
+const COLUMNS = {
   state: 'state',
   stateReason: 'state_reason',
   ip: 'ip',
@@ -129,30 +108,54 @@ const COLUMNS: Record<keyof VmUpdate, string> = {
   pidStartTime: 'pid_start_time',
   hypervisor: 'hypervisor',
   spec: 'spec',
+} as const satisfies Record<keyof VmUpdate, keyof VmRowUpdate>;
+
+const toRowUpdate = (changes: VmUpdate): VmRowUpdate => {
+  const row: Record<string, unknown> = {};
+  for (const [key, column] of Object.entries(COLUMNS) as Array<[keyof VmUpdate, keyof VmRowUpdate]>) {
+    if (!(key in changes)) continue;
+    const value = changes[key];
+    row[column] = key === 'spec' ? JSON.stringify(value) : (value ?? null);
+  }
+  return row as VmRowUpdate;
 };
 
 /**
- * The `vms` table. The daemon is its only writer; the name column is UNIQUE,
- * so two concurrent creates of one name cannot both insert.
+ * VM records over the `vms` table (`VmsTable` of `@banger/store`, which holds
+ * the SQL). The daemon is its only writer; the name column is UNIQUE, so two
+ * concurrent creates of one name cannot both insert.
  */
 export class VmRepository {
-  constructor(private readonly db: Database) {}
+  private readonly table: VmsTable;
+
+  constructor(db: Database) {
+    this.table = new VmsTable(db);
+  }
 
   /** Inserts a new VM; a taken name is a ConflictError naming it. */
   insert(record: Omit<VmRecord, 'createdAt' | 'updatedAt'>): VmRecord {
     const now = Date.now();
     try {
-      this.db
-        .prepare(
-          `INSERT INTO vms (id, name, state, state_reason, image_name, kernel_name, hypervisor, vcpu, memory_mib, disk_bytes,
-                            ip, mac, tap, pid, pid_start_time, spec, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          record.id, record.name, record.state, record.stateReason ?? null, record.image, record.kernel, record.hypervisor,
-          record.vcpu, record.memoryMib, record.diskBytes, record.ip ?? null, record.mac ?? null, record.tap ?? null,
-          record.pid ?? null, record.pidStartTime ?? null, JSON.stringify(record.spec), now, now,
-        );
+      this.table.insert({
+        id: record.id,
+        name: record.name,
+        state: record.state,
+        state_reason: record.stateReason ?? null,
+        image_name: record.image,
+        kernel_name: record.kernel,
+        hypervisor: record.hypervisor,
+        vcpu: record.vcpu,
+        memory_mib: record.memoryMib,
+        disk_bytes: record.diskBytes,
+        ip: record.ip ?? null,
+        mac: record.mac ?? null,
+        tap: record.tap ?? null,
+        pid: record.pid ?? null,
+        pid_start_time: record.pidStartTime ?? null,
+        spec: JSON.stringify(record.spec),
+        created_at: now,
+        updated_at: now,
+      });
     } catch (error) {
       if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
         throw new ConflictError('VM_EXISTS', `vm ${record.name} already exists`, { hint: 'pick another --name, or delete it first' });
@@ -163,12 +166,12 @@ export class VmRepository {
   }
 
   find(name: string): VmRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM vms WHERE name = ?').get(name) as VmRow | undefined;
+    const row = this.table.find(name);
     return row ? fromRow(row) : undefined;
   }
 
   findById(id: string): VmRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as VmRow | undefined;
+    const row = this.table.findById(id);
     return row ? fromRow(row) : undefined;
   }
 
@@ -184,31 +187,21 @@ export class VmRepository {
 
   /** Every VM, by name. */
   list(): VmRecord[] {
-    return (this.db.prepare('SELECT * FROM vms ORDER BY name').all() as VmRow[]).map(fromRow);
+    return this.table.all().map(fromRow);
   }
 
   /** Changes some fields of the VM `id` (and bumps updated_at); returns the new record. */
   update(id: string, changes: VmUpdate): VmRecord | undefined {
-    const sets: string[] = [];
-    const values: unknown[] = [];
-    for (const [key, column] of Object.entries(COLUMNS) as Array<[keyof VmUpdate, string]>) {
-      if (!(key in changes)) continue;
-      const value = changes[key];
-      sets.push(`${column} = ?`);
-      values.push(key === 'spec' ? JSON.stringify(value) : (value ?? null));
-    }
-    sets.push('updated_at = ?');
-    values.push(Date.now(), id);
-    this.db.prepare(`UPDATE vms SET ${sets.join(', ')} WHERE id = ?`).run(...values);
+    this.table.update(id, toRowUpdate(changes), Date.now());
     return this.findById(id);
   }
 
   remove(id: string): void {
-    this.db.prepare('DELETE FROM vms WHERE id = ?').run(id);
+    this.table.remove(id);
   }
 
   /** VM names, sorted (shell completion). */
   names(): string[] {
-    return (this.db.prepare('SELECT name FROM vms ORDER BY name').pluck().all() as string[]);
+    return this.table.names();
   }
 }
