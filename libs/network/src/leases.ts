@@ -1,6 +1,6 @@
-import type Database from 'better-sqlite3';
 import { ConflictError } from '@banger/errors';
 import { parseIpv4 } from '@banger/host';
+import { IpLeasesTable, type Database, type IpLeaseRow } from '@banger/store';
 import { guestAddresses, parseSubnet, subnetContains } from './subnet.js';
 
 /** One row of ip_leases. */
@@ -11,23 +11,21 @@ export interface Lease {
   leasedAt: number;
 }
 
-interface LeaseRow {
-  subnet: string;
-  ip: string;
-  owner: string;
-  leased_at: number;
-}
-
-const toLease = (r: LeaseRow): Lease => ({ subnet: r.subnet, ip: r.ip, owner: r.owner, leasedAt: r.leased_at });
+const toLease = (r: IpLeaseRow): Lease => ({ subnet: r.subnet, ip: r.ip, owner: r.owner, leasedAt: r.leased_at });
 
 /**
- * Guest addresses leased from the bridge subnet, in the `ip_leases` table.
+ * Guest addresses leased from the bridge subnet, in the `ip_leases` table
+ * (`IpLeasesTable` of `@banger/store`, which holds the SQL).
  * Every lease runs in a BEGIN IMMEDIATE transaction, so two daemons (or two
  * processes) sharing the database can never hand out the same address; the
  * table's primary key is the backstop.
  */
 export class LeaseStore {
-  constructor(private readonly db: Database.Database) {}
+  private readonly table: IpLeasesTable;
+
+  constructor(private readonly db: Database) {
+    this.table = new IpLeasesTable(db);
+  }
 
   /**
    * The address leased to `owner` (a VM id): the one it already holds in this
@@ -37,14 +35,12 @@ export class LeaseStore {
   lease(subnetCidr: string, owner: string): string {
     const subnet = parseSubnet(subnetCidr);
     const tx = this.db.transaction((): string => {
-      const held = this.db.prepare('SELECT ip FROM ip_leases WHERE subnet = ? AND owner = ?').get(subnet.cidr, owner) as { ip: string } | undefined;
-      if (held) return held.ip;
-      const used = new Set(
-        (this.db.prepare('SELECT ip FROM ip_leases WHERE subnet = ?').all(subnet.cidr) as Array<{ ip: string }>).map((r) => r.ip),
-      );
+      const held = this.table.ipOf(subnet.cidr, owner);
+      if (held !== undefined) return held;
+      const used = new Set(this.table.ipsIn(subnet.cidr));
       for (const ip of guestAddresses(subnet)) {
         if (used.has(ip)) continue;
-        this.db.prepare('INSERT INTO ip_leases (subnet, ip, owner, leased_at) VALUES (?, ?, ?, ?)').run(subnet.cidr, ip, owner, Date.now());
+        this.table.insert({ subnet: subnet.cidr, ip, owner, leased_at: Date.now() });
         return ip;
       }
       throw new ConflictError('NETWORK_SUBNET_FULL', `bridge_subnet ${subnet.cidr} is full: all ${subnet.guestCapacity} guest addresses are leased`, {
@@ -56,19 +52,18 @@ export class LeaseStore {
 
   /** Releases every lease `owner` holds; returns how many. Releasing twice is fine. */
   release(owner: string): number {
-    return this.db.prepare('DELETE FROM ip_leases WHERE owner = ?').run(owner).changes;
+    return this.table.removeOwner(owner);
   }
 
   /** The leases in a subnet, by address order. */
   leases(subnetCidr: string): Lease[] {
     const subnet = parseSubnet(subnetCidr);
-    const rows = this.db.prepare('SELECT * FROM ip_leases WHERE subnet = ?').all(subnet.cidr) as LeaseRow[];
-    return rows.map(toLease).sort((a, b) => compareIp(a.ip, b.ip));
+    return this.table.inSubnet(subnet.cidr).map(toLease).sort((a, b) => compareIp(a.ip, b.ip));
   }
 
   /** The lease `owner` holds, if any. */
   leaseOf(owner: string): Lease | undefined {
-    const row = this.db.prepare('SELECT * FROM ip_leases WHERE owner = ?').get(owner) as LeaseRow | undefined;
+    const row = this.table.ofOwner(owner);
     return row ? toLease(row) : undefined;
   }
 
@@ -76,7 +71,7 @@ export class LeaseStore {
   isFree(subnetCidr: string, ip: string): boolean {
     const subnet = parseSubnet(subnetCidr);
     if (!subnetContains(subnet, ip)) return false;
-    return !this.db.prepare('SELECT 1 FROM ip_leases WHERE subnet = ? AND ip = ?').get(subnet.cidr, ip);
+    return !this.table.isLeased(subnet.cidr, ip);
   }
 }
 

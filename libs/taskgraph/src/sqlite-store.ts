@@ -1,56 +1,24 @@
 import type { WireError } from '@banger/errors';
-import type { Database } from 'better-sqlite3';
-import type { StepRecord, StepStateStore, StepStatus } from './state-store.js';
-
-interface Row {
-  graph_id: string;
-  step_id: string;
-  fingerprint: string;
-  status: StepStatus;
-  started_at: number | null;
-  finished_at: number | null;
-  duration_ms: number | null;
-  error: string | null;
-  outputs: string | null;
-}
+import { StepStateTable, type Database } from '@banger/store';
+import type { StepRecord, StepStateStore } from './state-store.js';
 
 /**
- * `StepStateStore` over the `step_state` table of banger's database (store
- * migration 002). Pass the handle from `openDatabase()` of `@banger/store`.
- * Statements are prepared once; each write is its own implicit transaction,
- * so it is on disk (WAL) before the step's work begins or its result is reported.
+ * `StepStateStore` over the `step_state` table of banger's database
+ * (`StepStateTable` of `@banger/store`, which holds the SQL). Pass the handle
+ * from `openDatabase()`. Statements are prepared once; each write is its own
+ * implicit transaction, so it is on disk (WAL) before the step's work begins
+ * or its result is reported.
  */
 export class SqliteStepStateStore implements StepStateStore {
-  private readonly select;
-  private readonly running;
-  private readonly succeeded;
-  private readonly failed;
-  private readonly cancelled;
-  private readonly deleteGraph;
+  private readonly table: StepStateTable;
 
   constructor(db: Database) {
-    this.select = db.prepare<[string], Row>('SELECT * FROM step_state WHERE graph_id = ?');
-    this.running = db.prepare(
-      `INSERT INTO step_state (graph_id, step_id, fingerprint, status, started_at, finished_at, duration_ms, error, outputs)
-       VALUES (?, ?, ?, 'running', ?, NULL, NULL, NULL, NULL)
-       ON CONFLICT (graph_id, step_id) DO UPDATE SET fingerprint = excluded.fingerprint, status = 'running',
-         started_at = excluded.started_at, finished_at = NULL, duration_ms = NULL, error = NULL, outputs = NULL`,
-    );
-    this.succeeded = db.prepare(
-      `UPDATE step_state SET status = 'succeeded', finished_at = ?, duration_ms = ?, outputs = ? WHERE graph_id = ? AND step_id = ?`,
-    );
-    this.failed = db.prepare(
-      `UPDATE step_state SET status = 'failed', finished_at = ?, duration_ms = ?, error = ? WHERE graph_id = ? AND step_id = ?`,
-    );
-    this.cancelled = db.prepare(
-      `UPDATE step_state SET status = 'cancelled', finished_at = ?, duration_ms = ? WHERE graph_id = ? AND step_id = ?`,
-    );
-    this.deleteGraph = db.prepare('DELETE FROM step_state WHERE graph_id = ?');
+    this.table = new StepStateTable(db);
   }
 
   load(graphId: string): Map<string, StepRecord> {
     const records = new Map<string, StepRecord>();
-    for (const row of this.select.all(graphId)) {
+    for (const row of this.table.ofGraph(graphId)) {
       records.set(row.step_id, {
         graphId: row.graph_id,
         stepId: row.step_id,
@@ -67,22 +35,22 @@ export class SqliteStepStateStore implements StepStateStore {
   }
 
   markRunning(graphId: string, stepId: string, fingerprint: string, startedAt: number): void {
-    this.running.run(graphId, stepId, fingerprint, startedAt);
+    this.table.markRunning(graphId, stepId, fingerprint, startedAt);
   }
 
   markSucceeded(graphId: string, stepId: string, result: { finishedAt: number; durationMs: number; outputs: unknown }): void {
-    this.succeeded.run(result.finishedAt, Math.round(result.durationMs), JSON.stringify(result.outputs ?? null), graphId, stepId);
+    this.table.markSucceeded(graphId, stepId, result.finishedAt, Math.round(result.durationMs), JSON.stringify(result.outputs ?? null));
   }
 
   markFailed(graphId: string, stepId: string, result: { finishedAt: number; durationMs: number; error: WireError }): void {
-    this.failed.run(result.finishedAt, Math.round(result.durationMs), JSON.stringify(result.error), graphId, stepId);
+    this.table.markFailed(graphId, stepId, result.finishedAt, Math.round(result.durationMs), JSON.stringify(result.error));
   }
 
   markCancelled(graphId: string, stepId: string, result: { finishedAt: number; durationMs: number }): void {
-    this.cancelled.run(result.finishedAt, Math.round(result.durationMs), graphId, stepId);
+    this.table.markCancelled(graphId, stepId, result.finishedAt, Math.round(result.durationMs));
   }
 
   forget(graphId: string): void {
-    this.deleteGraph.run(graphId);
+    this.table.removeGraph(graphId);
   }
 }
