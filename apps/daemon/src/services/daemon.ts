@@ -1,4 +1,5 @@
 import { PROTOCOL_VERSION, type DaemonStatus } from '@banger/api';
+import { VmsTable } from '@banger/store';
 import type { DaemonContext } from '../context.js';
 import type { Service } from '../service.js';
 import { dnsStatusField } from './dns.js';
@@ -14,14 +15,7 @@ export const daemonService: Service = (ctx, server) => {
 };
 
 function daemonStatus(ctx: DaemonContext): DaemonStatus {
-  const counts = ctx.db
-    .prepare(
-      `SELECT COUNT(*) AS total,
-              COALESCE(SUM(state = 'running'), 0) AS running,
-              COALESCE(SUM(state = 'stopped'), 0) AS stopped
-         FROM vms`,
-    )
-    .get() as { total: number; running: number; stopped: number };
+  const counts = new VmsTable(ctx.db).counts();
   return {
     pid: process.pid,
     version: ctx.version,

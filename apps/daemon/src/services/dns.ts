@@ -20,6 +20,7 @@ import {
 import { writeFileAtomic } from '@banger/host';
 import { renderSshConfig } from '@banger/ssh';
 import { parseSubnet, subnetContains } from '@banger/network';
+import { VmsTable } from '@banger/store';
 import type { DaemonContext } from '../context.js';
 import type { Service } from '../service.js';
 
@@ -82,11 +83,11 @@ export function guestDnsWarning(ctx: DaemonContext): string | undefined {
 }
 
 export function vmTableLookup(ctx: DaemonContext): VmLookup {
-  const select = ctx.db.prepare<[string], { ip: string }>('SELECT ip FROM vms WHERE lower(name) = ? AND ip IS NOT NULL LIMIT 1');
+  const ipOf = new VmsTable(ctx.db).ipLookup();
   return (name) => {
     try {
-      const row = select.get(name);
-      return row ? { ip: row.ip } : undefined;
+      const ip = ipOf(name);
+      return ip !== undefined ? { ip } : undefined;
     } catch {
       return undefined; // the database is closing: answer NXDOMAIN rather than crash the listener
     }
