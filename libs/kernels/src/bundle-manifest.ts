@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat, writeFile, rename } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { NotFoundError, UserError } from '@banger/errors';
-import { sha256File } from '@banger/host';
+import { sha256File, writeJsonAtomic } from '@banger/host';
 import type { KernelCompression } from './extract-vmlinux.js';
 
 /** Size and sha256 of one file of a bundle. */
@@ -148,7 +148,6 @@ export async function writeKernelManifest(dir: string, fields: Omit<KernelManife
   }
   const manifest: KernelManifest = { formatVersion: 1, ...fields, files };
   const paths = kernelBundlePaths(dir);
-  await writeFile(`${paths.manifest}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`);
-  await rename(`${paths.manifest}.tmp`, paths.manifest);
+  await writeJsonAtomic(paths.manifest, manifest);
   return manifest;
 }

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { constants } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { ConflictError, UserError } from '@banger/errors';
-import { buildDirAtomically } from '@banger/host';
+import { buildDirAtomically, writeJsonAtomic } from '@banger/host';
 import { BUNDLE_FILE_NAMES, KERNEL_NAME_PATTERN, kernelBundlePaths, readKernelBundle, type KernelManifest } from './bundle-manifest.js';
 
 /**
@@ -31,8 +31,7 @@ export async function importKernelBundle(srcDir: string, destDir: string, option
     const paths = kernelBundlePaths(tmp);
     if (manifest.name !== source.name) {
       const copied = JSON.parse(await readFile(paths.manifest, 'utf8')) as KernelManifest;
-      await writeFile(`${paths.manifest}.tmp`, `${JSON.stringify({ ...copied, name: manifest.name }, null, 2)}\n`);
-      await rename(`${paths.manifest}.tmp`, paths.manifest);
+      await writeJsonAtomic(paths.manifest, { ...copied, name: manifest.name });
     }
     return readKernelBundle(paths.dir, { verify: true });
   });

@@ -1,7 +1,7 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { run, sha256File } from '@banger/host';
+import { run, sha256File, tempSibling } from '@banger/host';
 import { BUNDLE_FILE_NAMES, readKernelBundle } from './bundle-manifest.js';
 
 /** A packed bundle, ready to upload and list in a catalog entry's `bundle`. */
@@ -18,7 +18,7 @@ export interface PackedKernelBundle {
  */
 export async function packKernelBundle(dir: string, outFile: string, options: { signal?: AbortSignal } = {}): Promise<PackedKernelBundle> {
   await readKernelBundle(dir, { verify: true });
-  const tmp = `${outFile}.tmp-${process.pid}`;
+  const tmp = tempSibling(outFile);
   try {
     await run('tar', ['--zstd', '--sparse', '--owner=0', '--group=0', '--numeric-owner', '-cf', tmp, '-C', dir, 'manifest.json', ...Object.values(BUNDLE_FILE_NAMES)], {
       signal: options.signal,

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { UserError } from '@banger/errors';
+import { writeFileAtomic } from '@banger/host';
 
 /** Paths the `Host *.vm` block points at. */
 export interface SshConfigOptions {
@@ -84,18 +83,10 @@ async function readOrEmpty(path: string): Promise<string> {
   }
 }
 
+/** Keeps the mode the file already has (the user's choice for ~/.ssh/config), 0600 for a new one. */
 async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const mode = await stat(path).then((s) => s.mode & 0o777, () => 0o600);
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(temp, text, { mode, flag: 'wx' });
-    await chmod(temp, mode);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(path, text, mode);
 }
 
 // ssh_config takes double-quoted arguments; quoting always keeps paths with spaces whole.
