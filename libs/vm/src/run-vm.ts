@@ -9,7 +9,7 @@ import { prepareCreate, type CreateVmParams } from './prepare-create.js';
 import { vmDirOf, vmRepository, type VmEnv } from './vm-env.js';
 import { vmCreateGraph, vmGraphId } from './vm-graph.js';
 import { vmInfo, type VmInfo } from './vm-info.js';
-import { afterFailedCreate, removeVm, type VmCallIo } from './vm-lifecycle.js';
+import { afterFailedCreate, removeVm, runVmGraph, type VmCallIo } from './vm-lifecycle.js';
 import type { VmRecord } from './vm-record.js';
 import { vmSshTarget, type VmSshTarget } from './vm-ssh-target.js';
 
@@ -83,14 +83,7 @@ export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo, optio
     announce(env, io, graphId, record, how, prepared, params);
     if (prepared.isNew) repo.insert(record);
     try {
-      await io.runGraph({
-        graphId,
-        lockKey: graphId,
-        steps,
-        signal: io.signal,
-        emit: io.emit,
-        destructiveHint: `nothing was changed; to start over, banger vm delete ${record.name} and create it again`,
-      });
+      await runVmGraph(io, record.name, steps);
     } catch (error) {
       throw await afterFailedRun(env, record, { isNew: prepared.isNew, created: how === 'created', rm: params.rm === true }, error);
     }

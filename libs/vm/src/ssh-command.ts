@@ -1,7 +1,6 @@
-import { UserError } from '@banger/errors';
 import { ensureUserKey, openSshArgs } from '@banger/ssh';
-import { processAlive } from '@banger/hypervisor';
-import { knownHostsPath, userKeyPath, vmRepository, type VmEnv } from './vm-env.js';
+import { knownHostsPath, userKeyPath, type VmEnv } from './vm-env.js';
+import { runningVm } from './vm-ssh-target.js';
 
 /** The command line `banger vm ssh` runs: the system OpenSSH client, pinned and with banger's key only. */
 export interface VmSshCommand {
@@ -16,13 +15,7 @@ export interface VmSshCommand {
  * A command given as an argv is quoted so each word arrives unchanged.
  */
 export async function vmSshCommand(env: VmEnv, name: string, options: { command?: string[]; tty?: boolean } = {}): Promise<VmSshCommand> {
-  const vm = vmRepository(env).get(name);
-  const alive = vm.pid !== undefined && vm.pidStartTime !== undefined && processAlive(vm.pid, vm.pidStartTime);
-  if (!alive || !vm.ip) {
-    throw new UserError('VM_NOT_RUNNING', `vm ${name} is not running (state ${vm.state}${vm.stateReason ? `: ${vm.stateReason}` : ''})`, {
-      hint: vm.state === 'creating' ? `finish it with banger vm create --name ${name}` : `start it with banger vm start ${name}`,
-    });
-  }
+  const vm = runningVm(env, name);
   const key = await ensureUserKey(userKeyPath(env));
   const args = openSshArgs({
     host: vm.ip,

@@ -4,7 +4,7 @@ import { BangerError, CancelledError, ConflictError, UserError } from '@banger/e
 import { unpinHostKey } from '@banger/ssh';
 import { processAlive } from '@banger/hypervisor';
 import { LeaseStore, removeTap, tapNameFor } from '@banger/network';
-import { isGraphRunning, SqliteStepStateStore, type PlanSummary } from '@banger/taskgraph';
+import { isGraphRunning, SqliteStepStateStore, type Graph, type PlanSummary } from '@banger/taskgraph';
 import type { VmGraphRunner, VmProgressEvent } from './graph-runner.js';
 import { prepareCreate, type CreateVmParams } from './prepare-create.js';
 import { driverFor, handleOf, knownHostsPath, vmDirOf, vmRepository, type VmEnv } from './vm-env.js';
@@ -48,14 +48,7 @@ export async function createVm(env: VmEnv, params: CreateVmParams & { explain?: 
   if (record.spec.hypervisor.warning) notice(io, graphId, `warning: ${record.spec.hypervisor.warning}`);
   env.log.info({ vm: record.name, id: record.id, resume: !isNew }, isNew ? 'creating vm' : 'vm create on an existing vm: resuming');
   try {
-    await io.runGraph({
-      graphId,
-      lockKey: graphId,
-      steps,
-      signal: io.signal,
-      emit: io.emit,
-      destructiveHint: `nothing was changed; to start over, banger vm delete ${record.name} and create it again`,
-    });
+    await runVmGraph(io, record.name, steps);
   } catch (error) {
     await afterFailedCreate(env, record, isNew, error);
     throw error;
@@ -63,6 +56,22 @@ export async function createVm(env: VmEnv, params: CreateVmParams & { explain?: 
   const done = repo.update(record.id, { state: 'running', stateReason: null });
   env.log.info({ vm: record.name, ip: done?.ip }, 'vm created');
   return { vm: vmInfo(done ?? record) };
+}
+
+/**
+ * Runs a VM's graph (`vm:<name>`) under its lock. The engine refuses a step
+ * that would destroy the VM's disks; the hint says how to start over instead.
+ */
+export async function runVmGraph(io: VmCallIo, name: string, steps: Graph): Promise<void> {
+  const graphId = vmGraphId(name);
+  await io.runGraph({
+    graphId,
+    lockKey: graphId,
+    steps,
+    signal: io.signal,
+    emit: io.emit,
+    destructiveHint: `nothing was changed; to start over, banger vm delete ${name} and create it again`,
+  });
 }
 
 /**

@@ -1,43 +1,21 @@
 import { Resolver } from 'node:dns/promises';
 import { createSocket } from 'node:dgram';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import dnsPacket from 'dns-packet';
 import { ApiClient } from '@banger/api';
 import { findExecutable, run } from '@banger/host';
-import { startDaemon, type RunningDaemon } from '../start-daemon.js';
+import type { RunningDaemon } from '../start-daemon.js';
+import { useTestDaemonHome } from '../testing/test-daemon-home.js';
 import { daemonService } from './daemon.js';
 import type { PrivilegedRunner } from '@banger/dns';
 import type { Service } from '../service.js';
 import { createDnsService } from './dns.js';
 
-let home: string;
-let daemon: RunningDaemon | undefined;
-let client: ApiClient | undefined;
-
-beforeEach(() => {
-  home = mkdtempSync(join(tmpdir(), 'bangerd-dns-'));
-  mkdirSync(join(home, 'config'), { recursive: true });
-  // A bridge name no host has: the bridge listener must stay pending.
-  writeFileSync(join(home, 'config', 'config.toml'), 'bridge_name = "bgtest-nobr0"\nbridge_subnet = "172.31.250.0/24"\n');
-});
-
-afterEach(async () => {
-  client?.close();
-  client = undefined;
-  await daemon?.stop('test over');
-  daemon = undefined;
-  rmSync(home, { recursive: true, force: true });
-});
+// A bridge name no host has: the bridge listener must stay pending.
+const home = useTestDaemonHome('bangerd-dns-', 'bridge_name = "bgtest-nobr0"\nbridge_subnet = "172.31.250.0/24"\n');
 
 async function start(): Promise<{ daemon: RunningDaemon; client: ApiClient; port: number; resolver: Resolver }> {
-  daemon = await startDaemon({
-    env: { HOME: home, BANGER_HOME: home },
-    services: [daemonService, createDnsService({ loopbackPort: 0, bridgePollMs: 50, resolvedActive: () => false })],
-  });
-  client = await ApiClient.connect(daemon.ctx.paths.socketPath);
+  const { daemon, client } = await home.start([daemonService, createDnsService({ loopbackPort: 0, bridgePollMs: 50, resolvedActive: () => false })]);
   // The loopback listener starts asynchronously with the daemon.
   let status = await client.call('dns.status', {});
   for (let i = 0; i < 100 && status.listeners.length === 0; i++) {
@@ -146,7 +124,6 @@ describe('the daemon .vm DNS server', () => {
   it('stops listening when the daemon stops', async () => {
     const { daemon: d, resolver } = await start();
     await d.stop('test');
-    daemon = undefined;
     const quick = new Resolver({ timeout: 300, tries: 1 });
     quick.setServers(resolver.getServers());
     expect(await codeOf(quick.resolve4('sandbox.vm'))).toMatch(/ETIMEOUT|ECONNREFUSED/);
@@ -171,8 +148,7 @@ describe('the bridge listener and systemd-resolved wiring', () => {
     // `lo` plays the bridge: its 127.0.0.1 is "the gateway" (config.toml only accepts private ranges, hence the override).
     const dns = createDnsService({ loopbackPort: 0, bridgePollMs: 50, resolvedIntervalMs: 100, resolvedActive: () => true, runner });
     const onLo: Service = (ctx, server) => dns({ ...ctx, config: { ...ctx.config, bridgeName: 'lo', bridgeSubnet: '127.0.0.0/8' } }, server);
-    daemon = await startDaemon({ env: { HOME: home, BANGER_HOME: home }, services: [daemonService, onLo] });
-    client = await ApiClient.connect(daemon.ctx.paths.socketPath);
+    const { daemon, client } = await home.start([daemonService, onLo]);
     let status = await client.call('dns.status', {});
     for (let i = 0; i < 100 && status.resolved.state !== 'applied'; i++) {
       await new Promise((r) => setTimeout(r, 50));
@@ -200,9 +176,7 @@ describe('the bridge listener and systemd-resolved wiring', () => {
     expect(resolvedKnows).toBe(true);
 
     client.close();
-    client = undefined;
     await daemon.stop('test');
-    daemon = undefined;
     expect(calls.at(-1)).toBe('resolvectl revert lo');
   });
 });

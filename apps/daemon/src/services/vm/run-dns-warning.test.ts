@@ -1,41 +1,19 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ApiClient } from '@banger/api';
-import { startDaemon, type RunningDaemon } from '../../start-daemon.js';
+import { describe, expect, it } from 'vitest';
+import { useTestDaemonHome } from '../../testing/test-daemon-home.js';
 import { daemonService } from '../daemon.js';
 import { createDnsService } from '../dns.js';
 import { vmService } from './index.js';
 
-let home: string;
-let daemon: RunningDaemon | undefined;
-let client: ApiClient | undefined;
-
-beforeEach(() => {
-  home = mkdtempSync(join(tmpdir(), 'bangerd-run-dns-'));
-  mkdirSync(join(home, 'config'), { recursive: true });
-  // A bridge no host has: nothing is created on the host, the DNS service stays loopback-only.
-  writeFileSync(join(home, 'config', 'config.toml'), 'bridge_name = "bgtest-nobr1"\nbridge_subnet = "172.31.251.0/24"\n');
-});
-
-afterEach(async () => {
-  client?.close();
-  client = undefined;
-  await daemon?.stop('test over');
-  daemon = undefined;
-  rmSync(home, { recursive: true, force: true });
-});
+// A bridge no host has: nothing is created on the host, the DNS service stays loopback-only.
+const home = useTestDaemonHome('bangerd-run-dns-', 'bridge_name = "bgtest-nobr1"\nbridge_subnet = "172.31.251.0/24"\n');
 
 /** Calls vm.run with a name banger refuses before anything is created, and returns the notice lines it streamed first. */
 async function noticesOfRun(resolvConf: string): Promise<string[]> {
-  const resolvConfPath = join(home, 'resolv.conf');
+  const resolvConfPath = join(home.dir, 'resolv.conf');
   writeFileSync(resolvConfPath, resolvConf);
-  daemon = await startDaemon({
-    env: { HOME: home, BANGER_HOME: home },
-    services: [daemonService, createDnsService({ loopbackPort: 0, bridgePollMs: 50, resolvedActive: () => false, resolvConfPath }), vmService],
-  });
-  client = await ApiClient.connect(daemon.ctx.paths.socketPath);
+  const { client } = await home.start([daemonService, createDnsService({ loopbackPort: 0, bridgePollMs: 50, resolvedActive: () => false, resolvConfPath }), vmService]);
   const lines: string[] = [];
   const call = client.call('vm.run', { name: 'Not A Name!' }, { onEvent: (event) => (event.type === 'vm-notice' ? lines.push(event.line) : undefined) });
   await expect(call).rejects.toThrow(/Not A Name!/);
