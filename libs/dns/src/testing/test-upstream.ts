@@ -20,6 +20,8 @@ export interface TestUpstreamOptions {
   truncateOverUdp?: readonly string[];
   /** When true, names outside the zone get NXDOMAIN with the zone's SOA (a tiny "internet"); else REFUSED. */
   authoritativeForAll?: boolean;
+  /** Answers UDP queries after this many ms, as an upstream a network away does (default 0: at once). */
+  delayMs?: number;
 }
 
 /** A real DNS server for tests and the e2e "outside": UDP and TCP, counting what it was asked. */
@@ -101,7 +103,10 @@ export async function startTestUpstream(options: TestUpstreamOptions): Promise<T
   const port = udp.address().port;
   udp.on('message', (query, peer) => {
     const response = answer(query, 'udp');
-    if (response) udp.send(response, peer.port, peer.address);
+    if (!response) return;
+    const send = (): void => udp.send(response, peer.port, peer.address);
+    if (options.delayMs) setTimeout(send, options.delayMs);
+    else send();
   });
   const sockets = new Set<Socket>();
   const tcp: Server = createServer((socket) => {

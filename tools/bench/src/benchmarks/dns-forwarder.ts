@@ -9,6 +9,7 @@ import dnsPacket from 'dns-packet';
 import { createForwarder, startDnsServer, type DnsServer } from '@banger/dns';
 import { startTestUpstream, type TestUpstream } from '@banger/dns/testing';
 import { defineBenchmark } from '../benchmark.js';
+import { UPSTREAM_DELAY_MS } from '../fixtures/dns-upstream-delay.js';
 
 const QUERIES_PER_RUN = 50;
 
@@ -40,7 +41,7 @@ function forwarderBenchmark(cached: boolean) {
     baseline: 'the same lookups sent straight to the upstream DNS server',
     runs: 9,
     async setup() {
-      const upstream = await startTestUpstream({ zone: 'mirror.test', records: { 'mirror.test': '198.18.0.1' }, authoritativeForAll: true });
+      const upstream = await startTestUpstream({ zone: 'mirror.test', records: { 'mirror.test': '198.18.0.1' }, authoritativeForAll: true, delayMs: UPSTREAM_DELAY_MS });
       const forwarder = createForwarder({ upstreams: () => [{ host: upstream.host, port: upstream.port }], ...(cached ? {} : { cache: false }) });
       const server = await startDnsServer({ host: '127.0.0.1', port: 0, lookup: () => undefined, forward: { forwarder, allows: () => true } });
       const client = createSocket('udp4');

@@ -20,6 +20,7 @@ import { findExecutable, run } from '@banger/host';
 import { openSshSession, type SshSession } from '@banger/ssh';
 import { sshGuestExec } from '@banger/workspace';
 import { defineBenchmark } from '../benchmark.js';
+import { UPSTREAM_DELAY_MS } from '../fixtures/dns-upstream-delay.js';
 import { logSetup } from '../fixtures/cache-dir.js';
 import { buildCliBundles } from '../fixtures/cli-bundles.js';
 import { loadVmArtifacts, vmArtifactsProblem } from '../fixtures/vm-artifacts.js';
@@ -60,7 +61,7 @@ async function createVm(): Promise<SharedVm> {
     await run('ip', ['link', 'set', `${UPSTREAM_LINK}p`, 'up']);
     const records: Record<string, string> = { 'mirror.test': UPSTREAM };
     for (let i = 0; i < NAMES; i++) records[`u${i}.mirror.test`] = UPSTREAM;
-    upstream = await startTestUpstream({ host: UPSTREAM, port: 53, zone: 'mirror.test', records, ttl: 300 });
+    upstream = await startTestUpstream({ host: UPSTREAM, port: 53, zone: 'mirror.test', records, ttl: 300, delayMs: UPSTREAM_DELAY_MS });
     const { banger } = await buildCliBundles(dir);
     home = new BenchBangerHome(banger, join(dir, 'home'));
     await home.seed(loadVmArtifacts(), SIZING, NETWORK, [`dns_upstreams = ["${UPSTREAM}"]`]);
