@@ -15,3 +15,4 @@ export * from './pull-bundle.js';
 export * from './import-bundle.js';
 export * from './catalog.js';
 export * from './kernel-pull.js';
+export * from './kernel-records.js';

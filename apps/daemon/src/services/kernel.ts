@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { KernelInfo, PlanSummaryWire } from '@banger/api';
-import { ConflictError, NotFoundError } from '@banger/errors';
+import type { PlanSummaryWire } from '@banger/api';
+import { ConflictError } from '@banger/errors';
 import {
   assertKernelName,
   importKernelBundle,
@@ -11,10 +11,9 @@ import {
   pullKernel,
   readKernelBundle,
   registerKernel,
+  KernelRecords,
   type KernelHome,
-  type KernelManifest,
 } from '@banger/kernels';
-import { KernelsTable, type KernelRow } from '@banger/store';
 import { SqliteStepStateStore } from '@banger/taskgraph';
 import { kernelHome as vmKernelHome } from '@banger/vm';
 import type { DaemonContext } from '../context.js';
@@ -30,7 +29,7 @@ import type { Service } from '../service.js';
  */
 export const kernelService: Service = (ctx, server) => {
   const log = ctx.log.child({ service: 'kernel' });
-  const kernels = new KernelRecords(ctx);
+  const kernels = new KernelRecords(ctx.db);
 
   server.handle('kernel.list', () => kernels.all().map((row) => kernels.info(row)));
   server.handle('kernel.show', ({ name }) => kernels.info(kernels.get(name)));
@@ -100,45 +99,6 @@ export const kernelService: Service = (ctx, server) => {
 
 /** Where kernels live, as @banger/kernels takes it: the very home `vm create`'s fetch step uses. */
 export const kernelHome = (ctx: DaemonContext): KernelHome => vmKernelHome(ctx);
-
-/** The `kernels` table plus what `kernel show` adds to a row. */
-class KernelRecords extends KernelsTable {
-  constructor(ctx: DaemonContext) {
-    super(ctx.db);
-  }
-
-  get(name: string): KernelRow {
-    const row = this.find(name);
-    if (!row) {
-      const known = this.names();
-      throw new NotFoundError('KERNEL_NOT_FOUND', `kernel ${name} is not registered${known.length ? ` (registered: ${known.join(', ')})` : ''}`, {
-        hint: `pull it with banger kernel pull ${name}, or see banger kernel catalog`,
-      });
-    }
-    return row;
-  }
-
-  info(row: KernelRow): KernelInfo {
-    // Defensive: a row written by another code path must not break `kernel list`.
-    let manifest: Partial<KernelManifest> = {};
-    try {
-      manifest = JSON.parse(row.manifest) as Partial<KernelManifest>;
-    } catch {
-      // keep the defaults below
-    }
-    return {
-      name: row.name,
-      version: row.version,
-      dir: row.dir,
-      source: manifest.source ?? { package: 'unknown', packageVersion: 'unknown' },
-      bootModules: manifest.bootModules ?? [],
-      builtAt: manifest.builtAt ?? new Date(row.created_at).toISOString(),
-      registeredAt: new Date(row.created_at).toISOString(),
-      sizeBytes: Object.values(manifest.files ?? {}).reduce((sum, file) => sum + (file?.size ?? 0), 0),
-      usedBy: this.usedBy(row.name),
-    };
-  }
-}
 
 /** `linux-image-cloud-amd64` → `cloud-amd64`: the name `kernel build` uses without --name. */
 function defaultBuildName(debPackage: string): string {
