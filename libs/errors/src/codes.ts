@@ -70,6 +70,7 @@ export const ERROR_CODES = {
   DOWNLOAD_RESUME_REJECTED: 'the server refused to resume a download (HTTP 416)',
   DOWNLOAD_TOO_LARGE: 'a download is larger than the expected size',
   DOWNLOAD_TRUNCATED: 'the connection closed before the whole download arrived',
+  EXIT_STATUS: 'not a failure: the CLI ends with this status (a guest command\'s)',
   FILE_SYNC_BAD_MODE: 'a file_sync mode is not an octal permission',
   FILE_SYNC_COPY_FAILED: 'copying a file_sync entry into the work disk failed',
   FILE_SYNC_GUEST_IS_ROOT: 'a file_sync entry would replace /root itself',

@@ -7,6 +7,7 @@ import {
   CancelledError,
   ConflictError,
   ExitCode,
+  ExitError,
   HostCommandError,
   InternalError,
   NotFoundError,
@@ -75,7 +76,7 @@ describe('every error class survives the socket', () => {
 
   for (const [label, error, Class] of cases) {
     it(`${label} comes back as the same class with the same fields`, () => {
-      const back = overTheSocket(error);
+      const back = overTheSocket(error) as BangerError;
       expect(back).toBeInstanceOf(Class);
       expect(back.constructor).toBe(error.constructor);
       const fields = (e: BangerError) => ({ ...e, name: e.name, message: e.message });
@@ -84,8 +85,15 @@ describe('every error class survives the socket', () => {
   }
 
   it('covers every class @banger/errors exports', () => {
-    const exported = Object.entries(errors).filter(([, value]) => typeof value === 'function' && (value.prototype instanceof BangerError || value === BangerError));
-    expect(exported.map(([name]) => name).sort()).toEqual([...new Set(cases.map(([, e]) => e.constructor.name))].sort());
+    const exported = Object.entries(errors).filter(([, value]) => typeof value === 'function' && value.prototype instanceof Error);
+    const covered = [...new Set(cases.map(([, e]) => e.constructor.name)), 'ExitError'];
+    expect(exported.map(([name]) => name).sort()).toEqual(covered.sort());
+  });
+
+  it('passes an ExitError (a status, not a failure) through unchanged', () => {
+    const back = overTheSocket(new ExitError(42));
+    expect(back).toBeInstanceOf(ExitError);
+    expect(back).toMatchObject({ exitCode: 42, message: 'exit 42' });
   });
 
   it('keeps the argv, exit status, signal and timeout of a failed host command', () => {

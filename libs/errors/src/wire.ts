@@ -1,4 +1,4 @@
-import { BangerError, CancelledError, ConflictError, HostCommandError, InternalError, NotFoundError, UserError, type BangerErrorOptions } from './banger-error.js';
+import { BangerError, CancelledError, ConflictError, ExitError, HostCommandError, InternalError, NotFoundError, UserError, type BangerErrorOptions } from './banger-error.js';
 import type { ErrorCode } from './codes.js';
 
 /** The JSON form of an error as it crosses the daemon socket. */
@@ -61,6 +61,8 @@ const builders: Record<string, (wire: WireError) => BangerError> = {
 
 /** Serialises any thrown value for the wire. Unknown errors become internal ones. */
 export function toWireError(error: unknown): WireError {
+  // Not a failure: a status to end with (a guest command's), which must reach the CLI unchanged.
+  if (error instanceof ExitError) return { name: 'ExitError', kind: 'ExitError', code: 'EXIT_STATUS', message: error.message, exitCode: error.exitCode };
   const causes = causeMessages(error);
   if (error instanceof BangerError) {
     const kind = kinds.find(([Class]) => error instanceof Class)?.[1] ?? 'BangerError';
@@ -87,7 +89,8 @@ export function toWireError(error: unknown): WireError {
  * (`kind`) still named as thrown, so `instanceof UserError` and the exit code
  * hold for a subclass from a lib the receiver does not load.
  */
-export function fromWireError(wire: WireError): BangerError {
+export function fromWireError(wire: WireError): BangerError | ExitError {
+  if (wire.name === 'ExitError') return new ExitError(wire.exitCode);
   const build = builders[wire.name] ?? (wire.kind ? builders[wire.kind] : undefined) ?? builders['BangerError']!;
   const error = build(wire);
   if (error.name !== wire.name) Object.defineProperty(error, 'name', { value: wire.name, enumerable: false, configurable: true });
