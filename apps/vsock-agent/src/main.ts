@@ -1,9 +1,36 @@
-// The guest companion. banger reaches guests over ssh today (see docs/ssh.md);
-// the host↔guest channel this agent will serve (virtio-serial `banger.agent`
-// under QEMU, vsock port 1024 under Firecracker) is wired in the hypervisor
-// drivers but nothing runs on the guest side yet, so this binary says so
-// instead of pretending to work.
-process.stderr.write(
-  'banger-vsock-agent: not implemented yet; banger talks to guests over ssh (see docs/ARCHITECTURE.md)\n',
-);
-process.exitCode = 2;
+// banger-vsock-agent: the guest end of the host↔guest channel (docs/agent.md).
+// It serves the agent protocol on the virtio-serial port (QEMU) or a Unix
+// socket (tests, tooling); it listens on no network socket.
+import { formatError, isBangerError, InternalError } from '@banger/errors';
+import { parseAgentArgs, USAGE } from './args.js';
+import { listenUnix } from './listen-unix.js';
+import { serveSerial } from './serial.js';
+import { AGENT_VERSION } from './version.js';
+
+async function main(): Promise<void> {
+  const { mode, quiet } = parseAgentArgs(process.argv.slice(2));
+  const log = quiet ? () => undefined : (line: string) => process.stderr.write(`banger-vsock-agent: ${line}\n`);
+  switch (mode.kind) {
+    case 'version':
+      process.stdout.write(`banger-vsock-agent ${AGENT_VERSION}\n`);
+      return;
+    case 'vsock':
+      throw new InternalError('AGENT_VSOCK_UNSUPPORTED', `cannot listen on vsock port ${mode.port}: Node cannot open AF_VSOCK sockets without a native addon`, {
+        hint: 'use --serial (QEMU virtio-serial) for now; see docs/agent.md',
+        exitCode: 2,
+      });
+    case 'unix':
+      await listenUnix(mode.path, log);
+      return;
+    case 'serial':
+      await serveSerial(mode.path, log);
+      return;
+  }
+}
+
+process.on('SIGPIPE', () => undefined);
+main().catch((error: unknown) => {
+  process.stderr.write(`${formatError(error, { program: 'banger-vsock-agent' })}\n`);
+  if (isBangerError(error) && error.code === 'AGENT_USAGE') process.stderr.write(`${USAGE}\n`);
+  process.exitCode = isBangerError(error) ? error.exitCode : 125;
+});

@@ -7,10 +7,23 @@
  * listed, listed twice, or listed and never used.
  */
 export const ERROR_CODES = {
+  AGENT_BAD_REQUEST: 'the guest agent got a request it does not know or before the hello',
+  AGENT_CLOCK_FAILED: 'the guest agent could not set the guest clock',
   AGENT_CONNECT_FAILED: 'connecting to the guest agent\'s vsock socket failed',
   AGENT_CONNECT_TIMEOUT: 'the guest agent\'s vsock socket did not answer in time',
+  AGENT_DISCONNECTED: 'the channel to the guest agent closed while a request was open',
+  AGENT_EXEC_FAILED: 'the guest agent could not start the command',
+  AGENT_FILE_FAILED: 'the guest agent could not read or write a file',
+  AGENT_HELLO_TIMEOUT: 'the guest agent did not answer the hello in time',
+  AGENT_LISTEN_FAILED: 'the guest agent could not listen on its Unix socket',
   AGENT_NOT_CONFIGURED: 'the VM was started without a vsock device',
   AGENT_NOT_LISTENING: 'nothing listens on the guest agent\'s vsock port yet',
+  AGENT_PROTOCOL_ERROR: 'a frame on the agent channel breaks the protocol (unknown type, too large, over credit)',
+  AGENT_PROTOCOL_MISMATCH: 'the guest agent speaks another protocol version than this banger',
+  AGENT_PTY_UNSUPPORTED: 'the guest agent cannot run commands on a pseudo-terminal yet',
+  AGENT_UNKNOWN_USER: 'the user or group named for a guest command or file does not exist in the guest',
+  AGENT_USAGE: 'banger-vsock-agent was started with bad arguments',
+  AGENT_VSOCK_UNSUPPORTED: 'the guest agent cannot listen on AF_VSOCK (Node has no vsock sockets)',
   API_DUPLICATE_HANDLER: 'an RPC method was given two handlers',
   API_INVALID_PARAMS: 'an RPC request\'s params do not match the method\'s schema',
   API_INVALID_RESULT: 'the daemon\'s reply does not match the method\'s result schema',
