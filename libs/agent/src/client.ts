@@ -20,8 +20,6 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** The protocol version to announce (tests use another one to see the mismatch error). */
   protocol?: number;
-  /** Credit per channel. */
-  window?: number;
 }
 
 export interface ExecEnd {
@@ -58,7 +56,7 @@ export class AgentClient {
 
   /** Says hello and waits for the agent's; rejects with AGENT_PROTOCOL_MISMATCH naming both versions. */
   static async connect(io: Duplex, options: ConnectOptions): Promise<AgentClient> {
-    const mux = new Mux(io, { role: 'host', ...(options.window === undefined ? {} : { window: options.window }) });
+    const mux = new Mux(io, { role: 'host' });
     const protocol = options.protocol ?? PROTOCOL_VERSION;
     const timeoutMs = options.timeoutMs ?? 10_000;
     const hello = await new Promise<AgentHello>((resolve, reject) => {

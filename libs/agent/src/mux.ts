@@ -8,7 +8,7 @@ import { FrameType, INITIAL_WINDOW, type ControlMessage, type OpenRequest } from
 export interface MuxOptions {
   /** The host opens streams (odd ids); the agent accepts them. */
   role: 'host' | 'agent';
-  /** Credit per channel; both sides use the same value. */
+  /** Credit per channel (INITIAL_WINDOW); both ends of a connection must use the same value. */
   window?: number;
 }
 
@@ -73,13 +73,14 @@ export class Mux extends EventEmitter {
     this.shutdown(error);
   }
 
-  /** @internal */
-  write(type: FrameType, stream: number, payload: Buffer): boolean {
+  /** @internal Sends a frame whose payload is `prefix` (if any) followed by `payload`, without copying either. */
+  write(type: FrameType, stream: number, payload: Buffer, prefix?: Buffer): boolean {
     if (this.closed || this.io.destroyed) return true;
-    const header = encodeHeader(type, stream, payload.length);
-    if (payload.length === 0) return this.io.write(header);
+    const length = payload.length + (prefix?.length ?? 0);
+    const header = encodeHeader(type, stream, length);
+    if (length === 0) return this.io.write(header);
     this.io.cork();
-    this.io.write(header);
+    this.io.write(prefix === undefined ? header : Buffer.concat([header, prefix]));
     const ok = this.io.write(payload);
     this.io.uncork();
     return ok;
@@ -158,7 +159,8 @@ export class Mux extends EventEmitter {
     }
   }
 
-  private violation(error: InternalError): void {
+  /** @internal A broken rule of the protocol: reported as `protocol-error`, then the connection ends. */
+  violation(error: InternalError): void {
     this.emit('protocol-error', error);
     this.destroy(error);
   }
@@ -196,7 +198,7 @@ export class MuxStream extends EventEmitter {
       return this.mux.write(type, id, Buffer.concat([head, extra]));
     };
     this.link = {
-      sendData: (channel, bytes) => (this.closed ? true : this.mux.write(FrameType.Data, id, Buffer.concat([Buffer.of(channel), bytes]))),
+      sendData: (channel, bytes) => (this.closed ? true : this.mux.write(FrameType.Data, id, bytes, Buffer.of(channel))),
       sendWindow: (channel, increment) => {
         if (this.closed) return;
         const b = Buffer.allocUnsafe(4);
@@ -218,7 +220,7 @@ export class MuxStream extends EventEmitter {
   input(channel: number): InChannel {
     let c = this.ins.get(channel);
     if (c === undefined) {
-      c = new InChannel(this.link, channel, this.mux.window, (message) => this.mux.destroy(protocolError(message)));
+      c = new InChannel(this.link, channel, this.mux.window, (message) => this.mux.violation(protocolError(message)));
       this.ins.set(channel, c);
       if (this.closed) c.end();
     }
