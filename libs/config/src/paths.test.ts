@@ -9,6 +9,8 @@ describe('resolvePaths', () => {
       configDir: '/home/ada/.config/banger',
       configFile: '/home/ada/.config/banger/config.toml',
       sshDir: '/home/ada/.config/banger/ssh',
+      knownHostsFile: '/home/ada/.config/banger/ssh/known_hosts',
+      managedKeyFile: '/home/ada/.config/banger/ssh/id_ed25519',
       stateDir: '/home/ada/.local/state/banger',
       dbFile: '/home/ada/.local/state/banger/banger.db',
       logFile: '/home/ada/.local/state/banger/bangerd.log',

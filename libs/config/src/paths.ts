@@ -23,6 +23,10 @@ export interface BangerPaths {
   configFile: string;
   /** `<configDir>/ssh`: the managed SSH key pair and banger's known_hosts. */
   sshDir: string;
+  /** `<sshDir>/known_hosts`: banger's pinned host keys (never the user's ~/.ssh/known_hosts). */
+  knownHostsFile: string;
+  /** `<sshDir>/id_ed25519`: the key banger manages when `ssh_key_path` is not set (see userKeyFile). */
+  managedKeyFile: string;
   /** `~/.local/state/banger`: records, images, kernels, VM dirs, DB, log. */
   stateDir: string;
   /** `<stateDir>/banger.db`: the daemon's SQLite database. */
@@ -41,6 +45,11 @@ export interface BangerPaths {
   runtimeDir: string;
   /** `<runtimeDir>/bangerd.sock`: the daemon's Unix socket. */
   socketPath: string;
+}
+
+/** The private key banger authenticates to guests with: `ssh_key_path` when set, else the managed one. */
+export function userKeyFile(paths: Pick<BangerPaths, 'managedKeyFile'>, config: { sshKeyPath?: string | undefined }): string {
+  return config.sshKeyPath ?? paths.managedKeyFile;
 }
 
 /** Linux `sun_path` is 108 bytes including the terminating NUL. */
@@ -83,6 +92,8 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): BangerPaths 
     configDir,
     configFile: join(configDir, 'config.toml'),
     sshDir: join(configDir, 'ssh'),
+    knownHostsFile: join(configDir, 'ssh', 'known_hosts'),
+    managedKeyFile: join(configDir, 'ssh', 'id_ed25519'),
     stateDir,
     dbFile: join(stateDir, 'banger.db'),
     logFile: join(stateDir, 'bangerd.log'),

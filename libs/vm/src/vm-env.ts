@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { debianSource, type BangerConfig } from '@banger/config';
+import { debianSource, userKeyFile, type BangerConfig } from '@banger/config';
 import type { VmHandle } from '@banger/hypervisor';
 import type { ImageHome } from '@banger/images';
 import type { KernelHome } from '@banger/kernels';
@@ -13,6 +12,8 @@ import type { VmWatcher } from './watcher.js';
 export interface VmPaths {
   vmsDir: string;
   sshDir: string;
+  knownHostsFile: string;
+  managedKeyFile: string;
   kernelsDir: string;
   imagesDir: string;
   cacheDir: string;
@@ -36,9 +37,9 @@ export interface VmEnv {
 export const vmRepository = (env: Pick<VmEnv, 'db'>): VmRepository => new VmRepository(env.db);
 export const vmDirOf = (env: Pick<VmEnv, 'paths'>, name: string): VmDir => new VmDir(env.paths.vmsDir, name);
 /** banger's pinned known_hosts (never the user's ~/.ssh/known_hosts). */
-export const knownHostsPath = (env: Pick<VmEnv, 'paths'>): string => join(env.paths.sshDir, 'known_hosts');
+export const knownHostsPath = (env: Pick<VmEnv, 'paths'>): string => env.paths.knownHostsFile;
 /** The host key banger authenticates with: `ssh_key_path`, else the managed `<sshDir>/id_ed25519`. */
-export const userKeyPath = (env: Pick<VmEnv, 'paths' | 'config'>): string => env.config.sshKeyPath ?? join(env.paths.sshDir, 'id_ed25519');
+export const userKeyPath = (env: Pick<VmEnv, 'paths' | 'config'>): string => userKeyFile(env.paths, env.config);
 
 /** Where kernels live and are recorded (what `kernel pull` uses too). */
 export const kernelHome = (env: Pick<VmEnv, 'db' | 'paths' | 'config'>): KernelHome => ({

@@ -17,6 +17,7 @@ import {
   type ResolvedWiring,
   type VmLookup,
 } from '@banger/dns';
+import { userKeyFile } from '@banger/config';
 import { writeFileAtomic } from '@banger/host';
 import { renderSshConfig } from '@banger/ssh';
 import { parseSubnet, subnetContains } from '@banger/network';
@@ -277,7 +278,7 @@ export function createDnsService(options: DnsServiceOptions = {}): Service {
 export async function refreshSshInclude(ctx: DaemonContext): Promise<void> {
   const file = join(ctx.paths.sshDir, 'config');
   if (!existsSync(file)) return;
-  const content = renderSshConfig({ keyPath: ctx.config.sshKeyPath ?? join(ctx.paths.sshDir, 'id_ed25519'), knownHostsPath: join(ctx.paths.sshDir, 'known_hosts') });
+  const content = renderSshConfig({ keyPath: userKeyFile(ctx.paths, ctx.config), knownHostsPath: ctx.paths.knownHostsFile });
   await writeFileAtomic(file, content, 0o600);
 }
 

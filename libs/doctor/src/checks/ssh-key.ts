@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { CheckContext } from '../context.js';
 import type { DoctorCheck } from '../types.js';
 
@@ -16,7 +15,7 @@ export function sshKeyCheck(ctx: CheckContext): DoctorCheck {
     async run() {
       const { env } = ctx;
       if (!configured) {
-        const managed = join(ctx.paths.sshDir, 'id_ed25519');
+        const managed = ctx.paths.managedKeyFile;
         return env.fileKind(managed) === 'file'
           ? { status: 'ok', detail: `managed key ${managed}` }
           : { status: 'ok', detail: `managed key ${managed} (created on first use)` };

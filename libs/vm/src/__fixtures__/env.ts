@@ -19,6 +19,8 @@ export function testEnv(config: Partial<BangerConfig> = {}): VmEnv & { root: str
     paths: {
       vmsDir: join(root, 'state', 'vms'),
       sshDir: join(root, 'config', 'ssh'),
+      knownHostsFile: join(root, 'config', 'ssh', 'known_hosts'),
+      managedKeyFile: join(root, 'config', 'ssh', 'id_ed25519'),
       kernelsDir: join(root, 'state', 'kernels'),
       imagesDir: join(root, 'state', 'images'),
       cacheDir: join(root, 'cache'),

@@ -2,7 +2,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { loadConfig } from '@banger/config';
+import { loadConfig, userKeyFile } from '@banger/config';
 import { addSshConfigInclude, removeSshConfigInclude, renderSshConfig } from '@banger/ssh';
 import { UserError } from '@banger/errors';
 import { writeFileAtomic } from '@banger/host';
@@ -27,7 +27,7 @@ export function sshConfigFiles(ctx: CliContext): SshConfigFiles {
   return {
     includeFile: join(paths.sshDir, 'config'),
     userConfig: join(home, '.ssh', 'config'),
-    content: renderSshConfig({ keyPath: config.sshKeyPath ?? join(paths.sshDir, 'id_ed25519'), knownHostsPath: join(paths.sshDir, 'known_hosts') }),
+    content: renderSshConfig({ keyPath: userKeyFile(paths, config), knownHostsPath: paths.knownHostsFile }),
   };
 }
 
