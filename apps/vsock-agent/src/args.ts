@@ -22,12 +22,12 @@ export function parseAgentArgs(argv: string[]): { mode: AgentMode; quiet: boolea
       strict: true,
     }));
   } catch (error) {
-    throw new UserError('AGENT_USAGE', `${(error as Error).message}`, { hint: USAGE });
+    throw new UserError('AGENT_USAGE', `${(error as Error).message}`);
   }
   const quiet = values.quiet ?? false;
   if (values.version) return { mode: { kind: 'version' }, quiet };
   const given = [values.serial, values['listen-unix'], values['vsock-port']].filter((v) => v !== undefined);
-  if (given.length !== 1) throw new UserError('AGENT_USAGE', 'give exactly one of --serial, --listen-unix, --vsock-port', { hint: USAGE });
+  if (given.length !== 1) throw new UserError('AGENT_USAGE', 'give exactly one of --serial, --listen-unix, --vsock-port');
   if (values.serial !== undefined) return { mode: { kind: 'serial', path: values.serial }, quiet };
   if (values['listen-unix'] !== undefined) return { mode: { kind: 'unix', path: values['listen-unix'] }, quiet };
   const port = Number(values['vsock-port']);

@@ -41,14 +41,21 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
-export async function startAgent(): Promise<AgentProcess> {
+/**
+ * Starts the agent. By default on `--listen-unix <dir>/agent.sock`; with
+ * `serial`, on `--serial <dir>/port` (a path that does not exist yet; the
+ * test makes the device), and `socket` is `<dir>/host.sock`, the host end the
+ * test's device relay listens on.
+ */
+export async function startAgent(options: { serial?: boolean } = {}): Promise<AgentProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'banger-agent-'));
   const bundle = await buildAgentBundle(dir);
-  const socket = join(dir, 'agent.sock');
-  const child = spawn(process.execPath, [bundle, '--listen-unix', socket], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const socket = join(dir, options.serial ? 'host.sock' : 'agent.sock');
+  const args = options.serial ? ['--serial', join(dir, 'port')] : ['--listen-unix', socket];
+  const child = spawn(process.execPath, [bundle, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
-  for (let i = 0; !existsSync(socket); i++) {
+  for (let i = 0; !options.serial && !existsSync(socket); i++) {
     if (child.exitCode !== null || i > 200) throw new Error(`the agent did not come up: ${log}`);
     await sleep(25);
   }
@@ -71,7 +78,7 @@ export async function startAgent(): Promise<AgentProcess> {
     },
     async stop() {
       for (const c of clients) c.close();
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
         await new Promise((ok) => child.once('exit', ok));
       }

@@ -156,3 +156,20 @@ describe('banger-vsock-agent on a Unix socket', () => {
     expect((await again.run({ argv: ['true'] })).code).toBe(0);
   });
 });
+
+describe('a host whose agent dies', () => {
+  it('sees its open commands fail with AGENT_DISCONNECTED and new requests refused', async () => {
+    const agent = await startAgent();
+    try {
+      const client = await agent.connect();
+      const p = client.exec({ argv: ['sleep', '60'] });
+      const pid = await p.started;
+      agent.child.kill('SIGKILL');
+      process.kill(pid, 'SIGKILL'); // The dead agent cannot clean up its child.
+      await expect(p.exited).rejects.toMatchObject({ code: 'AGENT_DISCONNECTED' });
+      await expect(client.facts()).rejects.toMatchObject({ code: 'AGENT_DISCONNECTED' });
+    } finally {
+      await agent.stop();
+    }
+  });
+});

@@ -1,0 +1,50 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startAgent, type AgentProcess } from './agent-process.js';
+
+/**
+ * A stand-in for QEMU's virtio-serial port: socat makes a pseudo-terminal in
+ * raw mode (a character device, like /dev/virtio-ports/banger.agent) linked at
+ * <dir>/port, and relays its other end to one host connection on a Unix socket
+ * (QEMU's chardev socket). When that host hangs up, socat exits and the
+ * device goes away, as when the host end of the port closes.
+ */
+async function startPort(agent: AgentProcess): Promise<ChildProcess> {
+  const relay = spawn('socat', [`PTY,link=${join(agent.dir, 'port')},rawer`, `UNIX-LISTEN:${agent.socket}`], { stdio: 'ignore' });
+  for (let i = 0; !existsSync(agent.socket); i++) {
+    if (relay.exitCode !== null || i > 200) throw new Error('socat did not come up (is it installed? Makefile TEST_PACKAGES)');
+    await sleep(25);
+  }
+  return relay;
+}
+
+describe('banger-vsock-agent on a serial port', () => {
+  let agent: AgentProcess;
+  afterAll(async () => {
+    await agent?.stop();
+  });
+
+  it('waits for the port to appear, serves a host on it, and serves the next host after a hang-up', async () => {
+    agent = await startAgent({ serial: true });
+    await sleep(300);
+    expect(agent.child.exitCode).toBeNull();
+    expect(agent.log()).toMatch(/waiting for .*port/);
+
+    let relay = await startPort(agent);
+    let client = await agent.connect();
+    expect((await client.run({ argv: ['sh', '-c', 'echo first'] })).stdout.toString()).toBe('first\n');
+    client.close();
+    await new Promise((ok) => (relay.exitCode !== null ? ok(undefined) : relay.once('exit', ok)));
+
+    relay = await startPort(agent);
+    client = await agent.connect();
+    const r = await client.run({ argv: ['sh', '-c', 'echo second; exit 3'] });
+    expect(r).toMatchObject({ code: 3 });
+    expect(r.stdout.toString()).toBe('second\n');
+    client.close();
+    relay.kill();
+  }, 30_000);
+});
