@@ -2,12 +2,14 @@ import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findExecutable, run } from '@banger/host';
+import { run } from '@banger/host';
+import { prerequisites } from '@banger/host/testing';
 import { applyLayers, LayerLimitError } from './apply-layers.js';
 import { UnsafeLayerError } from './safe-path.js';
 import { listTree as tree, writeGzipLayer, type LayerEntry } from './testing/index.js';
 
 const asRoot = process.getuid?.() === 0;
+const xattrTools = prerequisites(['setfattr', 'getfattr']);
 let dir: string;
 let root: string;
 
@@ -119,7 +121,9 @@ describe('applyLayers', () => {
     expect((await lstat(join(root, 'run/pipe'))).isFIFO()).toBe(true);
   });
 
-  it.skipIf(!findExecutable('setfattr'))('keeps extended attributes recorded as SCHILY.xattr pax records', async () => {
+  // setfattr/getfattr come with the `attr` package (the Makefile's test packages): skipped locally when missing, failing under CI.
+  it.skipIf(xattrTools.skip)('keeps extended attributes recorded as SCHILY.xattr pax records', async () => {
+    xattrTools.assert();
     await applyLayers(await layers([{ name: 'tagged', content: 'x', pax: { 'SCHILY.xattr.user.banger': 'hello' } }]), root);
     const { stdout } = await run('getfattr', ['--only-values', '-n', 'user.banger', join(root, 'tagged')]);
     expect(stdout).toBe('hello');
