@@ -24,11 +24,18 @@ afterEach(() => h.killTracked());
  * the script from `banger completion bash` sourced, COMP_* set, then the
  * registered completion function called. Returns COMPREPLY.
  */
-async function complete(line: string): Promise<string[]> {
+async function complete(line: string, options: { bashCompletion?: boolean } = {}): Promise<string[]> {
+  const r = await completeRaw(line, options);
+  expect(r.exitCode, r.stderr).toBe(0);
+  return r.stdout.split('\n').filter(Boolean).sort();
+}
+
+/** Like `complete`, with the shell's exit status and stderr; `bashCompletion: false` leaves Debian's bash-completion out. */
+async function completeRaw(line: string, options: { bashCompletion?: boolean } = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const script = `
-    source ${BASH_COMPLETION}
+    ${options.bashCompletion === false ? '' : `source ${BASH_COMPLETION}`}
     source <(banger completion bash)
-    COMP_LINE=${JSON.stringify(line)}
+    COMP_LINE='${line.replace(/'/g, `'\\''`)}'
     COMP_POINT=\${#COMP_LINE}
     read -ra COMP_WORDS <<< "$COMP_LINE"
     [[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=("")
@@ -38,8 +45,7 @@ async function complete(line: string): Promise<string[]> {
     printf '%s\\n' "\${COMPREPLY[@]}"
   `;
   const r = await execa('bash', ['--norc', '--noprofile', '-c', script], { env: h.env, extendEnv: false, reject: false, timeout: 30_000 });
-  expect(r.exitCode, String(r.stderr)).toBe(0);
-  return String(r.stdout).split('\n').filter(Boolean).sort();
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 /** Adds VM and image rows to the database the daemon created (the CLI never opens it itself). */
@@ -91,9 +97,26 @@ describe.skipIf(!haveBashCompletion)('bash completion (needs the bash-completion
     expect(readFileSync(join(h.home, 'state', 'bangerd.log'), 'utf8')).toBe(logBefore);
   });
 
+  it('never runs a command typed on the line: the words reach banger as arguments, not through eval', async () => {
+    const marker = join(h.home, 'completion-ran-this');
+    expect(await complete(`banger vm show $(touch ${marker}) `)).toEqual([]);
+    expect(await complete(`banger vm show \`touch ${marker}\` `)).toEqual([]);
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('prints nothing but the directive from the hidden entry point when the daemon is down', async () => {
     const r = await h.banger(['complete', '--', 'vm', 'ssh', '']);
     expect(r).toMatchObject({ exitCode: 0, stdout: ':4\n', stderr: '' });
+  });
+});
+
+describe('bash completion without the bash-completion package', () => {
+  it('completes from COMP_WORDS and prints no error on TAB', async () => {
+    const r = await completeRaw('banger completion ', { bashCompletion: false });
+    // (compopt's own complaint about being called outside a real TAB is the harness's, not the script's.)
+    expect(r.stderr).not.toMatch(/command not found|_get_comp_words_by_ref/);
+    expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(['bash', 'fish', 'powershell', 'zsh']);
+    expect((await completeRaw('banger daemon st', { bashCompletion: false })).stdout.split('\n').filter(Boolean).sort()).toEqual(['start', 'status', 'stop']);
   });
 });
 
