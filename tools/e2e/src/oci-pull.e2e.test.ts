@@ -105,7 +105,7 @@ describe.skipIf(!process.env['BANGER_NETNS'] || missing.length > 0)(
     });
 
     it('boots the pulled image with vm run --rm and runs a command in it, then deletes the VM', async () => {
-      const r = await cli(['vm', 'run', '--rm', '--image', 'oci-minimal', '--', 'sh', '-c', 'cat /etc/banger-oci-e2e && findmnt -n -o SOURCE /root && systemctl is-system-running --wait || true']);
+      const r = await cli(['vm', 'run', '--rm', '--image', 'oci-minimal', '--', 'sh', '-c', 'cat /etc/banger-oci-e2e && findmnt -n -o SOURCE /root && { state=$(systemctl is-system-running --wait); echo "$state"; }']);
       expect(r.exitCode, `exit ${r.exitCode}\n--- stderr ---\n${r.stderr}`).toBe(0);
       const lines = r.stdout.trim().split('\n');
       expect(lines[0]).toBe(marker);

@@ -35,7 +35,8 @@ const double = createFirecrackerDouble({
   version,
   failAt: process.env.FC_DOUBLE_FAIL,
   onRequest: log,
-  onStart: () => process.stdout.write('Linux version 6.1.0-57-cloud-amd64 (fake console)\nWelcome to the double\n'),
+  // Like a kernel's first console lines: the command line it was given, so a test sees what reached the VMM.
+  onStart: ({ bootArgs }) => process.stdout.write(`Kernel command line: ${bootArgs}\nWelcome to the double\n`),
   onCtrlAltDel: () => {
     if (process.env.FC_DOUBLE_IGNORE_CAD === '1') return;
     setTimeout(() => process.exit(0), 100);

@@ -27,6 +27,6 @@ export function createFirecrackerDouble(options: {
   version?: string;
   specPath?: string;
   onRequest?: (record: DoubleRecord) => void;
-  onStart?: () => void;
+  onStart?: (started: { bootArgs: string }) => void;
   onCtrlAltDel?: () => void;
 }): FirecrackerDouble;

@@ -74,7 +74,7 @@ class Fault extends Error {}
  *  - failAt: "PUT /drives/rootfs" → that request gets a 400 with an injected fault_message
  *  - version: what GET /version reports (default 1.16.1)
  *  - onRequest(record): every request and the answer given
- *  - onStart(): called after InstanceStart succeeds
+ *  - onStart({ bootArgs }): called after InstanceStart succeeds, with the boot_args PUT /boot-source gave
  *  - onCtrlAltDel(): called on SendCtrlAltDel
  */
 export function createFirecrackerDouble(options) {
@@ -130,6 +130,7 @@ export function createFirecrackerDouble(options) {
           }
         }
         state.bootSource = true;
+        state.bootArgs = body.boot_args ?? '';
         break;
       case '/drives/{drive_id}': {
         if (body.socket === undefined && (body.path_on_host === undefined || body.is_read_only === undefined)) {
@@ -177,7 +178,7 @@ export function createFirecrackerDouble(options) {
           if (!state.bootSource) throw new Fault('Cannot start microvm without kernel configuration.');
           if (!state.machineConfig) throw new Fault('Cannot start microvm without machine configuration.');
           state.started = true;
-          options.onStart?.();
+          options.onStart?.({ bootArgs: state.bootArgs });
         } else if (RUNTIME_ACTIONS.has(body.action_type)) {
           if (!state.started) throw new Fault('The requested operation is not supported before starting the microVM.');
           if (body.action_type === 'SendCtrlAltDel') options.onCtrlAltDel?.();

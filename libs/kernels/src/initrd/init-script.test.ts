@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { findExecutable, run } from '@banger/host';
+import { run } from '@banger/host';
+import { prerequisites } from '@banger/host/testing';
 import { INIT_SCRIPT } from './init-script.js';
 
+const busybox = prerequisites(['busybox']);
+
 describe('the initrd /init script', () => {
-  it.skipIf(!findExecutable('busybox'))('parses as a busybox sh script', async () => {
+  it.skipIf(busybox.skip)('parses as a busybox sh script', async () => {
+    busybox.assert();
     const result = await run('busybox', ['sh', '-n'], { input: INIT_SCRIPT, allowFailure: true });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
