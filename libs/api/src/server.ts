@@ -33,7 +33,23 @@ export interface ApiServerOptions {
   log?: ApiLogger;
   /** Longest accepted request line; default MAX_LINE_BYTES (1 MiB). */
   maxLineBytes?: number;
+  /** Connections served at once; the next one is told why and closed. Default API_LIMITS.connections. */
+  maxConnections?: number;
+  /** Replies a connection may leave unread before the server stops reading its requests. Default API_LIMITS.pauseBytes. */
+  pauseBytes?: number;
+  /** Unread replies at which the connection is dropped (a client that never reads). Default API_LIMITS.dropBytes. */
+  dropBytes?: number;
 }
+
+/**
+ * What one local client can make the daemon hold: at most this many
+ * connections (each with at most one partial request line of MAX_LINE_BYTES),
+ * and per connection replies queued for a client that does not read — past
+ * `pauseBytes` the daemon stops reading that connection's requests until the
+ * client catches up, past `dropBytes` (a stream of events the client never
+ * reads) it drops the connection. Worst case ≈ connections × (1 MiB + 32 MiB).
+ */
+export const API_LIMITS = { connections: 128, pauseBytes: 4 * 1024 * 1024, dropBytes: 32 * 1024 * 1024 } as const;
 
 const silentLog: ApiLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -51,11 +67,17 @@ export class ApiServer {
   private readonly connections = new Set<Connection>();
   private readonly log: ApiLogger;
   private readonly maxLineBytes: number;
+  private readonly limits: { connections: number; pauseBytes: number; dropBytes: number };
   private server: Server | undefined;
 
   constructor(options: ApiServerOptions = {}) {
     this.log = options.log ?? silentLog;
     this.maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
+    this.limits = {
+      connections: options.maxConnections ?? API_LIMITS.connections,
+      pauseBytes: options.pauseBytes ?? API_LIMITS.pauseBytes,
+      dropBytes: options.dropBytes ?? API_LIMITS.dropBytes,
+    };
   }
 
   /** Registers the handler of `method`; each method has exactly one. */
@@ -72,7 +94,17 @@ export class ApiServer {
 
   /** Serves one already-connected socket (what `listen` does per connection; tests use it directly). */
   attach(socket: Socket): void {
-    const connection = new Connection(socket, this.handlers, this.log, this.maxLineBytes);
+    if (this.connections.size >= this.limits.connections) {
+      this.log.warn({ connections: this.connections.size }, 'too many connections; refusing one');
+      socket.on('error', () => undefined);
+      const error = new UserError('API_TOO_MANY_CONNECTIONS', `the daemon already serves ${this.connections.size} connections (the limit)`, {
+        hint: 'close other banger clients (a script holding connections open?) and retry',
+      });
+      socket.end(`${JSON.stringify({ id: null, error: toWireError(error) })}\n`);
+      setTimeout(() => socket.destroy(), 1_000).unref();
+      return;
+    }
+    const connection = new Connection(socket, this.handlers, this.log, this.maxLineBytes, this.limits);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
   }
@@ -137,9 +169,14 @@ class Connection {
     private readonly handlers: Map<string, Handler<MethodName>>,
     private readonly log: ApiLogger,
     maxLineBytes: number,
+    private readonly limits: { pauseBytes: number; dropBytes: number },
   ) {
     this.splitter = new LineSplitter(maxLineBytes);
     socket.on('data', (data: Buffer) => this.onData(data));
+    // Reading resumes once the client has taken the replies it left queued.
+    socket.on('drain', () => {
+      if (socket.isPaused()) socket.resume();
+    });
     socket.on('error', (error) => this.log.debug({ err: error }, 'client connection error'));
     socket.once('close', () => this.abortAll('client disconnected'));
   }
@@ -244,6 +281,14 @@ class Connection {
   private send(message: object): void {
     if (this.socket.destroyed || !this.socket.writable) return;
     this.socket.write(`${JSON.stringify(message)}\n`);
+    const queued = this.socket.writableLength;
+    if (queued > this.limits.dropBytes) {
+      this.log.warn({ queued }, 'client does not read its replies; dropping the connection');
+      this.socket.destroy();
+    } else if (queued > this.limits.pauseBytes && !this.socket.isPaused()) {
+      // No new requests from a client that does not read what it asked for.
+      this.socket.pause();
+    }
   }
 }
 

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   API_INVALID_PARAMS: 'an RPC request\'s params do not match the method\'s schema',
   API_INVALID_RESULT: 'the daemon\'s reply does not match the method\'s result schema',
   API_NO_HANDLER: 'the daemon knows the RPC method but has no handler for it',
+  API_TOO_MANY_CONNECTIONS: 'the daemon already serves as many connections as it allows',
   API_UNKNOWN_METHOD: 'no such RPC method',
   BUILD_DIR_APPEARED: 'a directory being built atomically was created by someone else meanwhile',
   BUNDLE_CHECKSUM_MISMATCH: 'a downloaded image bundle\'s size or sha256 differs from the catalog',
