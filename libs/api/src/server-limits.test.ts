@@ -107,3 +107,38 @@ describe('what one client can make the daemon hold', () => {
     client.close();
   }, 30_000);
 });
+
+describe('the log of requests that fail on the caller\'s side', () => {
+  it('keeps one short line per failure, without a stack, and summarises a flood', async () => {
+    const lines: Array<{ fields: Record<string, unknown>; msg?: string }> = [];
+    const capture = { debug() {}, error() {}, warn() {}, info: (fields: object, msg?: string) => void lines.push({ fields: fields as Record<string, unknown>, ...(msg !== undefined ? { msg } : {}) }) };
+    const { path } = await serve({ log: capture });
+    const socket = await rawConnect(path);
+    let received = 0;
+    let buffered = '';
+    const total = 1_000;
+    const all = new Promise<void>((resolve) => {
+      socket.on('data', (d: Buffer) => {
+        buffered += d.toString();
+        const parts = buffered.split('\n');
+        buffered = parts.pop() ?? '';
+        received += parts.length;
+        if (received >= total) resolve();
+      });
+    });
+    // Params that fail validation: a UserError for each, as a script with a bug would send.
+    socket.write(Array.from({ length: total }, (_, i) => JSON.stringify({ id: i + 1, method: 'hello', params: { clientVersion: 7 } })).join('\n') + '\n');
+    await all;
+    const failed = lines.filter((l) => l.msg === 'request failed');
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.length).toBeLessThan(100);
+    expect(failed[0]!.fields).toMatchObject({ method: 'hello', code: 'API_INVALID_PARAMS' });
+    expect(JSON.stringify(failed)).not.toMatch(/stack|    at /);
+    // One second later the next failure gets through and says how many were left out.
+    await new Promise((r) => setTimeout(r, 1_100));
+    socket.write(`${JSON.stringify({ id: total + 1, method: 'hello', params: { clientVersion: 7 } })}\n`);
+    await expect.poll(() => lines.filter((l) => l.msg === 'request failed').length).toBe(failed.length + 1);
+    const summary = lines.filter((l) => l.msg === 'request failed').at(-1)!.fields;
+    expect(summary['suppressed']).toBe(total - failed.length);
+  }, 30_000);
+});

@@ -68,6 +68,7 @@ export class ApiServer {
   private readonly log: ApiLogger;
   private readonly maxLineBytes: number;
   private readonly limits: { connections: number; pauseBytes: number; dropBytes: number };
+  private readonly failures = new FailureLogBudget();
   private server: Server | undefined;
 
   constructor(options: ApiServerOptions = {}) {
@@ -104,7 +105,7 @@ export class ApiServer {
       setTimeout(() => socket.destroy(), 1_000).unref();
       return;
     }
-    const connection = new Connection(socket, this.handlers, this.log, this.maxLineBytes, this.limits);
+    const connection = new Connection(socket, this.handlers, this.log, this.maxLineBytes, this.limits, this.failures);
     this.connections.add(connection);
     socket.once('close', () => this.connections.delete(connection));
   }
@@ -158,6 +159,35 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * At most `perSecond` "request failed" lines for callers' errors a second,
+ * across the daemon; the rest are counted and reported in the next line that
+ * gets through, so a client sending garbage in a loop cannot fill the disk.
+ */
+export class FailureLogBudget {
+  private windowStart = 0;
+  private inWindow = 0;
+  private suppressed = 0;
+
+  constructor(private readonly perSecond = 20, private readonly now: () => number = () => Date.now()) {}
+
+  log(log: ApiLogger, fields: Record<string, unknown>): void {
+    const now = this.now();
+    if (now - this.windowStart >= 1_000) {
+      this.windowStart = now;
+      this.inWindow = 0;
+    }
+    if (this.inWindow >= this.perSecond) {
+      this.suppressed += 1;
+      return;
+    }
+    this.inWindow += 1;
+    const suppressed = this.suppressed;
+    this.suppressed = 0;
+    log.info(suppressed > 0 ? { ...fields, suppressed } : fields, 'request failed');
+  }
+}
+
 class Connection {
   readonly inFlight = new Map<RequestId, InFlight>();
   /** Set when the server is stopping: new requests are refused with this reason. */
@@ -170,6 +200,7 @@ class Connection {
     private readonly log: ApiLogger,
     maxLineBytes: number,
     private readonly limits: { pauseBytes: number; dropBytes: number },
+    private readonly failures: FailureLogBudget,
   ) {
     this.splitter = new LineSplitter(maxLineBytes);
     socket.on('data', (data: Buffer) => this.onData(data));
@@ -272,8 +303,12 @@ class Connection {
     } catch (error) {
       finished = true;
       const reported = signal.aborted && !(error instanceof CancelledError) && signal.reason instanceof CancelledError ? signal.reason : error;
-      const level = reported instanceof CancelledError || reported instanceof UserError ? 'info' : 'error';
-      this.log[level]({ id, method, err: error, ms: Date.now() - started }, 'request failed');
+      if (reported instanceof CancelledError || reported instanceof UserError) {
+        // The caller's mistake or choice: one short line (no stack), and a flood of them is summarised.
+        this.failures.log(this.log, { id, method, code: reported.code, message: reported.message, ms: Date.now() - started });
+      } else {
+        this.log.error({ id, method, err: error, ms: Date.now() - started }, 'request failed');
+      }
       this.send({ id, error: toWireError(reported) });
     }
   }
