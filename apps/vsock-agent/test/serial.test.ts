@@ -29,9 +29,9 @@ describe('banger-vsock-agent on a serial port', () => {
 
   it('waits for the port to appear, serves a host on it, and serves the next host after a hang-up', async () => {
     agent = await startAgent({ serial: true });
-    await sleep(300);
+    // Starting Node takes a while on a loaded host: wait for the agent to say it is waiting.
+    await expect.poll(() => agent.log(), { timeout: 15_000, interval: 100 }).toMatch(/waiting for .*port/);
     expect(agent.child.exitCode).toBeNull();
-    expect(agent.log()).toMatch(/waiting for .*port/);
 
     let relay = await startPort(agent);
     let client = await agent.connect();
