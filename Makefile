@@ -96,7 +96,8 @@ uninstall:
 	@echo "  $${XDG_CACHE_HOME:-$$HOME/.cache}/banger/        OCI layer cache"
 
 # The whole suite. CI reads the last line, exactly `tests: N passed, M failed`,
-# summed from every vitest summary (cached tasks replay theirs). Narrow it with
+# summed from every vitest summary (cached tasks replay theirs); on a failure the lines
+# above it say why each failed task failed (CI keeps only the tail). Narrow it with
 # e.g. make test TEST_TARGETS="-t test -p @banger/api".
 TEST_TARGETS ?= -t build typecheck test --parallel=2
 test:
@@ -104,11 +105,8 @@ test:
 	@$(NPX) nx sync >/dev/null
 	@log=$$(mktemp); \
 	$(NPX) nx run-many $(TEST_TARGETS) 2>&1 | tee "$$log"; status=$${PIPESTATUS[0]}; \
-	sed 's/\x1b\[[0-9;]*m//g' "$$log" | awk ' \
-	  /^ *Tests +[0-9]/ { for (i = 2; i <= NF; i++) { if ($$i == "passed") p += $$(i-1); if ($$i == "failed") f += $$(i-1) } } \
-	  END { printf "tests: %d passed, %d failed\n", p, f }' > "$$log.sum"; \
 	[ "$$status" = 0 ] || echo "make test: nx exited with status $$status"; \
-	cat "$$log.sum"; rm -f "$$log" "$$log.sum"; exit $$status
+	$(NODE) tools/scripts/test-summary.mjs "$$log" "$$status"; rm -f "$$log"; exit $$status
 
 # The whole suite as a new machine runs it: slow tests on, every test artefact (kernel bundle,
 # images, Debian trees, downloads) built afresh under an empty BANGER_TEST_CACHE, nx's task

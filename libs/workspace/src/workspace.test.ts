@@ -134,8 +134,11 @@ describe('syncWorkspace when the guest fails', () => {
       const { randomBytes } = await import('node:crypto');
       await writeFile(join(repo, 'big.bin'), randomBytes(8 * 1024 * 1024));
       const exec = localExec((command) => (command.includes('tar -x') ? 'echo "tar: write error: No space left on device" >&2; exit 2' : command));
+      // Counted before the sync starts: awaiting it inside toThrow's argument would leave the
+      // sync's rejection unhandled for as long as git takes, which vitest reports as an error.
+      const fileCount = (await listWorkspaceFiles(repo)).length;
       await expect(syncWorkspace({ exec, repoDir: repo, guestDir: join(dir, 'guest') })).rejects.toThrow(
-        `workspace sync: extracting ${(await listWorkspaceFiles(repo)).length} files into ${join(dir, 'guest')} failed in the guest: tar: write error: No space left on device`,
+        `workspace sync: extracting ${fileCount} files into ${join(dir, 'guest')} failed in the guest: tar: write error: No space left on device`,
       );
     } finally {
       await rm(dir, { recursive: true, force: true });
