@@ -97,7 +97,8 @@ uninstall:
 
 # The whole suite. CI reads the last line, exactly `tests: N passed, M failed`,
 # summed from every vitest summary (cached tasks replay theirs); on a failure the lines
-# above it say why each failed task failed (CI keeps only the tail). Narrow it with
+# above it say why each failed task failed (CI keeps only the tail), the line before it
+# counts skipped tests, and a file failing outside its tests counts as failed. Narrow it with
 # e.g. make test TEST_TARGETS="-t test -p @banger/api".
 TEST_TARGETS ?= -t build typecheck test --parallel=2
 test:

@@ -2,7 +2,9 @@
 // Reads the log of `nx run-many … test` and prints what CI shows last: why each failed
 // task failed (its FAIL lines, error lines and unhandled errors, a bounded excerpt), then
 // exactly `tests: N passed, M failed`. CI keeps only the tail of the output, so the cause
-// of a red run has to be repeated here, next to the counts, or it is lost.
+// of a red run has to be repeated here, next to the counts, or it is lost. Skipped tests are
+// counted on the line above it; a file that failed outside its tests (a beforeAll, an unhandled
+// error) counts as failed, since its tests may never have run.
 // Usage: node test-summary.mjs <log> [nx exit status]
 import { readFileSync } from 'node:fs';
 
@@ -27,6 +29,8 @@ function tasks() {
 
 let passed = 0;
 let failed = 0;
+let skipped = 0;
+let failedOutsideTests = 0;
 const fileProblems = [];
 const excerpts = [];
 const MAX_LINES_PER_TASK = 40;
@@ -38,8 +42,9 @@ for (const task of tasks()) {
   for (const line of task.lines) {
     const tests = /^\s*Tests\s+(.*)$/.exec(line);
     if (tests && /\d/.test(tests[1])) {
-      for (const [, n, word] of tests[1].matchAll(/(\d+) (passed|failed)/g)) {
+      for (const [, n, word] of tests[1].matchAll(/(\d+) (passed|failed|skipped|todo)/g)) {
         if (word === 'passed') passed += Number(n);
+        else if (word === 'skipped' || word === 'todo') skipped += Number(n);
         else {
           failed += Number(n);
           taskFailedTests += Number(n);
@@ -54,6 +59,8 @@ for (const task of tasks()) {
   const failedHere = taskFailedFiles > 0 || taskErrors > 0 || task.lines.some((l) => /^\s*(FAIL|error TS\d+|Error:)/.test(l));
   if (!failedHere) continue;
   if (taskFailedTests === 0 && (taskFailedFiles > 0 || taskErrors > 0)) {
+    // A suite whose setup failed (its tests then show as skipped) or an unhandled error is a failure too.
+    failedOutsideTests += Math.max(taskFailedFiles, taskErrors);
     fileProblems.push(`${task.name}: every test passed, but ${taskFailedFiles} file(s) failed and ${taskErrors} unhandled error(s) (a before/afterAll hook, an import or an error outside a test)`);
   }
   const picked = [];
@@ -73,4 +80,5 @@ if (Number(statusArg) !== 0) {
   }
   for (const problem of fileProblems) console.log(`make test: ${problem}`);
 }
-console.log(`tests: ${passed} passed, ${failed} failed`);
+console.log(`tests skipped: ${skipped}${failedOutsideTests > 0 ? `; failures outside a test (setup, teardown, unhandled errors): ${failedOutsideTests}, counted as failed below` : ''}`);
+console.log(`tests: ${passed} passed, ${failed + failedOutsideTests} failed`);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { createServer } from 'node:net';
@@ -49,6 +49,18 @@ describe('banger and bangerd as real processes', () => {
     const human = await h.banger(['daemon', 'status']);
     expect(human.stdout).toContain(`bangerd 0.1.0 is running`);
     expect(human.stdout).toMatch(new RegExp(`pid:\\s+${s.pid}`));
+  });
+
+  it('refuses, in one line and with exit 1, a runtime directory that another user replaced with a symlink', async () => {
+    const elsewhere = join(h.home, 'someone-elses');
+    mkdirSync(elsewhere, { recursive: true, mode: 0o755 });
+    symlinkSync(elsewhere, join(h.home, 'run'));
+    const r = await h.banger(['daemon', 'status']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      `banger: runtime directory ${join(h.home, 'run')} cannot hold the daemon socket: it is a symlink (hint: remove ${join(h.home, 'run')} (banger makes it again), or set XDG_RUNTIME_DIR to a directory only you can write)`,
+    );
+    expect(readdirSync(elsewhere)).toEqual([]);
   });
 
   it('ends up with one daemon when several CLIs start it at the same time', async () => {

@@ -1,6 +1,7 @@
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { InternalError } from '@banger/errors';
+import { securePrivateDir } from '@banger/host';
 
 /**
  * Makes the socket's directory (0700) and removes a stale socket file. Only
@@ -10,7 +11,7 @@ import { InternalError } from '@banger/errors';
 export function prepareSocketPath(socketPath: string): void {
   const dir = dirname(socketPath);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+  securePrivateDir(dir);
   let stat;
   try {
     stat = lstatSync(socketPath);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -73,6 +73,53 @@ describe('startDaemon', () => {
     const client = await ApiClient.connect(first.ctx.paths.socketPath);
     expect((await client.call('hello', { clientVersion: 'x' })).pid).toBe(process.pid);
     client.close();
+  });
+
+  it('starts although another local user holds the lock name computed from the uid and state dir alone', async () => {
+    const { createHash } = await import('node:crypto');
+    const { createServer } = await import('node:net');
+    // The name an earlier banger used, which anyone could compute and bind first.
+    const guessable = `\0banger-${createHash('sha256').update(`${process.getuid?.() ?? 0}\0${home}`).digest('hex').slice(0, 24)}`;
+    const squatter = createServer((socket) => socket.end('{"pid":1,"socket":"/tmp/evil\\u001b]0;pwned"}\n'));
+    await new Promise<void>((resolve) => squatter.listen(guessable, resolve));
+    try {
+      const daemon = await start();
+      const client = await ApiClient.connect(daemon.ctx.paths.socketPath);
+      expect((await client.call('hello', { clientVersion: 'x' })).pid).toBe(process.pid);
+      client.close();
+      expect(statSync(join(home, 'state', 'daemon-lock.key')).mode & 0o777).toBe(0o600);
+    } finally {
+      squatter.close();
+    }
+  });
+
+  it('refuses a runtime directory that is a symlink, and leaves its target alone', async () => {
+    const target = join(home, 'elsewhere');
+    mkdirSync(target, { mode: 0o755 });
+    chmodSync(target, 0o755);
+    symlinkSync(target, join(home, 'run'));
+    const error = await startDaemon({ env }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toBe(`runtime directory ${join(home, 'run')} cannot hold the daemon socket: it is a symlink`);
+    expect(statSync(target).mode & 0o777).toBe(0o755);
+    expect(existsSync(join(target, 'bangerd.sock'))).toBe(false);
+  });
+
+  it.runIf(process.getuid?.() === 0)('refuses a runtime directory that belongs to another user', async () => {
+    mkdirSync(join(home, 'run'), { mode: 0o777 });
+    chownSync(join(home, 'run'), 65534, 65534);
+    const error = await startDaemon({ env }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toBe(`runtime directory ${join(home, 'run')} cannot hold the daemon socket: it belongs to uid 65534, not to you (uid 0)`);
+  });
+
+  it('refuses a lock key that is a symlink instead of reading through it', async () => {
+    writeFileSync(join(home, 'planted'), `${'a'.repeat(64)}\n`, { mode: 0o600 });
+    mkdirSync(join(home, 'state'), { mode: 0o700 });
+    symlinkSync(join(home, 'planted'), join(home, 'state', 'daemon-lock.key'));
+    const error = await startDaemon({ env }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).message).toBe(`cannot read ${join(home, 'state', 'daemon-lock.key')}: it is a symlink`);
   });
 
   it('removes its socket and frees the lock when stopped, so the next daemon starts', async () => {

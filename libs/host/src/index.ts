@@ -16,3 +16,4 @@ export * from './sha256.js';
 export * from './debugfs.js';
 export * from './mkfs-ext4.js';
 export * from './download-resumable.js';
+export * from './private-dir.js';

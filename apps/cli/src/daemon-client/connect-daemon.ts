@@ -1,6 +1,7 @@
 import { ApiClient, DaemonNotRunningError, PROTOCOL_VERSION, type ResultOf } from '@banger/api';
 import type { BangerPaths } from '@banger/config';
 import { InternalError } from '@banger/errors';
+import { checkPrivateDir } from '@banger/host';
 import { spawnDaemon } from './spawn-daemon.js';
 import { waitForExit } from './wait-exit.js';
 
@@ -37,6 +38,8 @@ export async function connectDaemon(socketPath: string, version: string, timeout
 
 /** The running daemon's session, or undefined when none runs. Never starts one. */
 export async function probeDaemon(paths: BangerPaths, version: string, timeoutMs = 2_000): Promise<{ client: ApiClient; hello: ResultOf<'hello'> } | undefined> {
+  // Whoever owns the socket's directory could serve a fake daemon there: refuse before connecting.
+  checkPrivateDir(paths.runtimeDir);
   try {
     return await connectDaemon(paths.socketPath, version, timeoutMs);
   } catch (error) {
