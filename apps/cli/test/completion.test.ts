@@ -3,10 +3,13 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
+import { prerequisites } from '@banger/host/testing';
 import { createHarness, type Harness } from './harness.js';
 
 const BASH_COMPLETION = '/usr/share/bash-completion/bash_completion';
-const haveBashCompletion = existsSync(BASH_COMPLETION);
+const inCi = process.env['CI'] === 'true' || process.env['CI'] === '1';
+// CI installs bash-completion (see the Makefile's package lists): there a missing one fails, never skips.
+const haveBashCompletion = existsSync(BASH_COMPLETION) || inCi;
 
 let h: Harness;
 
@@ -69,6 +72,10 @@ async function startDaemon(): Promise<void> {
 }
 
 describe.skipIf(!haveBashCompletion)('bash completion (needs the bash-completion package)', () => {
+  beforeAll(() => {
+    if (!existsSync(BASH_COMPLETION)) throw new Error(`missing test prerequisite: ${BASH_COMPLETION} (the bash-completion package)`);
+  });
+
   it('lists the top-level subcommands and filters by prefix', async () => {
     expect(await complete('banger ')).toEqual(expect.arrayContaining(['completion', 'daemon', 'doctor', 'image', 'kernel', 'vm']));
     expect(await complete('banger ')).not.toContain('complete');
@@ -138,5 +145,66 @@ describe('completion scripts', () => {
     const r = await h.banger(['completion', 'tcsh']);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/^banger: .*tcsh.*\(hint: see banger completion --help\)\n$/);
+  });
+});
+
+const shells = prerequisites(['zsh', 'fish']);
+
+/** What fish offers on TAB after `line`: its own `complete -C`, with the script from `banger completion fish` loaded. */
+async function fishComplete(line: string): Promise<string[]> {
+  const r = await execa('fish', ['--no-config', '-c', `banger completion fish | source; complete -C ${fishQuote(line)}`], { env: h.env, extendEnv: false, reject: false, timeout: 30_000 });
+  expect(r.exitCode, r.stderr).toBe(0);
+  return String(r.stdout).split('\n').filter(Boolean).map((l) => l.split('\t')[0]!).sort();
+}
+const fishQuote = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/**
+ * What an interactive zsh lists on TAB after `line`: a real `zsh -i` on a
+ * pseudo-terminal (zsh/zpty), compinit, the script from `banger completion zsh`
+ * sourced, then the line typed with a TAB. Returns the screen text it drew
+ * once `until` appears on it (or after 20 s).
+ */
+async function zshListing(line: string, until: string): Promise<string> {
+  const driver = `
+    zmodload zsh/zpty
+    zpty z 'zsh -f -i'
+    zpty -w z 'PS1="> "; autoload -U compinit; compinit -u; source <(banger completion zsh); print READY'
+    zpty -r z ready '*READY*'
+    zpty -w -n z "$1"$'\\t'
+    out=
+    for i in {1..80}; do sleep 0.25; while zpty -r -t z chunk; do out+=$chunk; done; [[ $out == *"$2"* ]] && break; done
+    zpty -d z
+    print -r -- "$out"
+  `;
+  const r = await execa('zsh', ['-f', '-c', driver, 'driver', line, until], { env: h.env, extendEnv: false, reject: false, timeout: 60_000 });
+  expect(r.exitCode, r.stderr).toBe(0);
+  // Drop the terminal's escape sequences; keep the words it drew.
+  return String(r.stdout).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '');
+}
+
+describe.skipIf(shells.skip)(`zsh and fish completion in real shells${shells.skip ? ` (skipped: no ${shells.missing.join(', ')})` : ''}`, () => {
+  beforeAll(() => shells.assert());
+
+  it('completes subcommands in fish, and live VM names from a running daemon', async () => {
+    expect(await fishComplete('banger daemon st')).toEqual(['start', 'status', 'stop']);
+    await startDaemon();
+    insertNames();
+    expect(await fishComplete('banger vm ssh ')).toEqual(['api', 'sandbox', 'scratch']);
+    expect(await fishComplete('banger vm ssh s')).toEqual(['sandbox', 'scratch']);
+  });
+
+  it('never runs a command substitution typed on a fish command line', async () => {
+    const marker = join(h.home, 'fish-completion-ran-this');
+    await fishComplete(`banger vm show (touch ${marker}) `);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('lists subcommands and live VM names when TAB is pressed in an interactive zsh', async () => {
+    const daemonCommands = await zshListing('banger daemon st', 'stop  ');
+    for (const word of ['start', 'status', 'stop']) expect(daemonCommands).toMatch(new RegExp(`(^|\\n)${word}\\s+--`));
+    await startDaemon();
+    insertNames();
+    const names = await zshListing('banger vm ssh ', 'scratch');
+    for (const name of ['api', 'sandbox', 'scratch']) expect(names).toMatch(new RegExp(`\\b${name}\\b`));
   });
 });
