@@ -63,6 +63,18 @@ describe('banger and bangerd as real processes', () => {
     expect(readdirSync(elsewhere)).toEqual([]);
   });
 
+  it('refuses to start on a damaged state database, in one line naming the file, with exit 125', async () => {
+    const first = await status();
+    expect((await h.banger(['daemon', 'stop'])).exitCode).toBe(0);
+    expect(await waitForExit(first.pid, 10_000)).toBe(true);
+    const db = join(h.home, 'state', 'banger.db');
+    writeFileSync(db, 'this is not an SQLite file'.repeat(100));
+    const r = await h.banger(['daemon', 'status']);
+    expect(r.exitCode).toBe(125);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(new RegExp(`^banger: the state database ${db} is damaged: file is not a database \\(hint: .*mv ${db} ${db}\\.damaged`));
+  });
+
   it('ends up with one daemon when several CLIs start it at the same time', async () => {
     const runs = await Promise.all([1, 2, 3].map(() => h.banger(['daemon', 'status', '--json'])));
     for (const r of runs) expect(r.exitCode, r.stderr).toBe(0);

@@ -208,6 +208,7 @@ export const ERROR_CODES = {
   SSH_STDIN_FAILED: 'reading stdin for a remote command failed',
   SSH_WAIT_TIMEOUT: 'the guest\'s sshd did not answer in time',
   STEP_FAILED: 'a task graph step failed',
+  STORE_DAMAGED: 'banger\'s SQLite state database is damaged (not a database, or a b-tree fails quick_check)',
   TASK_GRAPH_BUSY: 'the task graph is already running',
   TASK_GRAPH_DESTRUCTIVE: 'a step that destroys data was not allowed to run',
   TASK_GRAPH_INVALID: 'a task graph definition is inconsistent',
