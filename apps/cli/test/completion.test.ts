@@ -1,26 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { prerequisites } from '@banger/host/testing';
-import { createHarness, type Harness } from './harness.js';
+import { useHarness } from './harness.js';
 
 const BASH_COMPLETION = '/usr/share/bash-completion/bash_completion';
 const inCi = process.env['CI'] === 'true' || process.env['CI'] === '1';
 // CI installs bash-completion (see the Makefile's package lists): there a missing one fails, never skips.
 const haveBashCompletion = existsSync(BASH_COMPLETION) || inCi;
 
-let h: Harness;
-
-beforeAll(async () => {
-  h = await createHarness();
-});
-afterAll(async () => {
-  await h?.dispose();
-});
-beforeEach(() => h.freshHome());
-afterEach(() => h.killTracked());
+const h = useHarness();
 
 /**
  * Completes `line` the way bash does on TAB: Debian's bash-completion loaded,

@@ -3,21 +3,12 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { processAlive } from '@banger/host';
 import { waitForExit } from '../src/daemon-client/wait-exit.js';
-import { createHarness, readLog, type Harness } from './harness.js';
+import { readLog, useHarness } from './harness.js';
 
-let h: Harness;
-
-beforeAll(async () => {
-  h = await createHarness();
-});
-afterAll(async () => {
-  await h?.dispose();
-});
-beforeEach(() => h.freshHome());
-afterEach(() => h.killTracked());
+const h = useHarness();
 
 async function status(extraEnv: Record<string, string> = {}): Promise<{ pid: number; version: string; stderr: string; json: Record<string, unknown> }> {
   const r = await h.banger(['daemon', 'status', '--json'], extraEnv);

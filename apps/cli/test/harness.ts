@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, mkdirSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { buildBundles } from './build-bundles.js';
 
 /** A built CLI + daemon and an isolated BANGER_HOME, with every daemon it saw killed at dispose. */
@@ -67,3 +68,28 @@ export async function createHarness(options: { cliEntry?: string } = {}): Promis
 }
 
 export const readLog = (h: Harness): string => readFileSync(join(h.home, 'state', 'bangerd.log'), 'utf8');
+
+/**
+ * The usual hooks of a test file on the harness: one built harness for the
+ * file, a fresh BANGER_HOME per test, every daemon a test saw killed after it.
+ * Returns the harness (usable inside tests and hooks, once beforeAll ran).
+ */
+export function useHarness(options: { cliEntry?: string } = {}): Harness {
+  let real: Harness | undefined;
+  const live = (): Harness => {
+    if (!real) throw new Error('the harness is built in beforeAll; use it inside a test or hook');
+    return real;
+  };
+  beforeAll(async () => {
+    real = await createHarness(options);
+  });
+  afterAll(async () => {
+    await real?.dispose();
+  });
+  beforeEach(() => live().freshHome());
+  afterEach(() => live().killTracked());
+  return new Proxy({} as Harness, {
+    get: (_target, key) => Reflect.get(live(), key),
+    set: (_target, key, value) => Reflect.set(live(), key, value),
+  });
+}

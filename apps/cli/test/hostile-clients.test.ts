@@ -1,25 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { processAlive } from '@banger/host';
-import { createHarness, readLog, type Harness } from './harness.js';
+import { fuzzSeed, seededRandom } from '@banger/host/testing';
+import { readLog, useHarness } from './harness.js';
 
 // A fixed seed keeps a failure reproducible (it is printed); BANGER_FUZZ_SEED picks another.
-const SEED = Number(process.env['BANGER_FUZZ_SEED'] ?? 4711);
+const SEED = fuzzSeed(4711);
 const CLIENTS = 8;
 const FRAMES_PER_CLIENT = 200;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Methods that only read. Anything else is only ever sent params that are not an object at all, so
 // a random frame can never create a VM, pull an image or stop the daemon (daemon.shutdown takes
@@ -91,15 +82,7 @@ async function hostileClient(socketPath: string, random: () => number, id: numbe
   return replies;
 }
 
-let h: Harness;
-beforeAll(async () => {
-  h = await createHarness();
-});
-afterAll(async () => {
-  await h?.dispose();
-});
-beforeEach(() => h.freshHome());
-afterEach(() => h.killTracked());
+const h = useHarness();
 
 describe('the daemon against hostile local clients', () => {
   it(`stays up, keeps answering and bounds its memory under ${CLIENTS * FRAMES_PER_CLIENT} random frames, half-open and vanishing clients (seed ${SEED})`, async () => {
@@ -120,9 +103,9 @@ describe('the daemon against hostile local clients', () => {
         s.on('error', () => undefined);
       })),
     );
-    const random = prng(SEED);
+    const random = seededRandom(SEED);
     const seeds = Array.from({ length: CLIENTS }, () => Math.floor(random() * 2 ** 32));
-    const replies = await Promise.all(seeds.map((seed, i) => hostileClient(socketPath, prng(seed), i))).catch((error: unknown) => {
+    const replies = await Promise.all(seeds.map((seed, i) => hostileClient(socketPath, seededRandom(seed), i))).catch((error: unknown) => {
       throw new Error(`${(error as Error).message}; daemon alive: ${processAlive(pid)}; its log ends:\n${readLog(h).split('\n').slice(-8).join('\n')}`);
     });
     const peak = rssKib(pid);

@@ -3,23 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '@banger/errors';
+import { fuzzSeed, seededRandom } from '@banger/host/testing';
 import { loadConfig } from './index.js';
 
 // A fixed seed keeps a failure reproducible; BANGER_FUZZ_SEED picks another for a longer hunt.
-const SEED = Number(process.env['BANGER_FUZZ_SEED'] ?? 20261204);
+const SEED = fuzzSeed(20261204);
 const CASES = Number(process.env['BANGER_FUZZ_CASES'] ?? 2000);
 
-/** mulberry32: a tiny seeded PRNG, so every run tries the same files. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const VALID = `default_image_name = "debian-bookworm"
 default_kernel_name = "debian-cloud"
@@ -77,7 +67,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('config.toml from a hostile hand', () => {
   it(`reads ${CASES} mangled files (seed ${SEED}) as a config or one line naming the file, never a crash`, () => {
-    const random = prng(SEED);
+    const random = seededRandom(SEED);
     const configFile = join(dir, 'config.toml');
     let accepted = 0;
     let refused = 0;

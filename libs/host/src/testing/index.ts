@@ -2,3 +2,4 @@
 // not part of the runtime API.
 export { cachedArtifact, cachedArtifactDir, testCacheRoot, testDebianMirror, type CachedArtifactOptions } from './test-cache.js';
 export { prerequisites, type Prerequisites } from './prerequisites.js';
+export { seededRandom, fuzzSeed } from './seeded-random.js';
