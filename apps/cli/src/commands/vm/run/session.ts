@@ -79,6 +79,9 @@ export async function runGuestCommand(ctx: CliContext, target: SshTargetWire, co
     stderr: sinks.stderr,
     ...(stdin ? { stdin } : {}),
     signal: ctx.signal,
+    // vm.wait-ssh has just proven sshd answers; a slow handshake now means a loaded host (six TCG
+    // guests on two cores took over 20 s), not a dead guest, so it gets a minute before giving up.
+    readyTimeoutMs: 60_000,
   });
   return { status: exitStatusOf(result), ...(result.signal ? { signal: result.signal } : {}) };
 }
