@@ -2,6 +2,7 @@ import { ConflictError } from '@banger/errors';
 import { runPrivileged } from '@banger/host';
 import { getLink, isUp, linkAddresses } from './ip-link.js';
 import { parseSubnet } from './subnet.js';
+import { serialized } from './serialize.js';
 
 /** What an ensure step did, so the task graph can report "skipped (already there)". */
 export interface EnsureResult {
@@ -11,9 +12,14 @@ export interface EnsureResult {
 /**
  * Makes sure the bridge `name` exists, holds the subnet's first address
  * (gateway/prefix) and is up. Creates what is missing, leaves what is right,
- * and refuses to touch a non-bridge link of that name.
+ * and refuses to touch a non-bridge link of that name. Calls for one bridge
+ * run one at a time (concurrent VM creations share it).
  */
-export async function ensureBridge(options: { name: string; subnet: string }): Promise<EnsureResult> {
+export function ensureBridge(options: { name: string; subnet: string }): Promise<EnsureResult> {
+  return serialized(`bridge:${options.name}`, () => ensureBridgeNow(options));
+}
+
+async function ensureBridgeNow(options: { name: string; subnet: string }): Promise<EnsureResult> {
   const subnet = parseSubnet(options.subnet);
   const address = `${subnet.gateway}/${subnet.prefix}`;
   let changed = false;
@@ -24,13 +30,20 @@ export async function ensureBridge(options: { name: string; subnet: string }): P
     });
   }
   if (!link) {
-    await runPrivileged('ip', ['link', 'add', 'name', options.name, 'type', 'bridge']);
-    changed = true;
+    // Another process (a second user's daemon on the same bridge_name) may add it first: "File exists" is then fine.
+    const added = await runPrivileged('ip', ['link', 'add', 'name', options.name, 'type', 'bridge'], { allowFailure: true });
     link = await getLink(options.name);
+    if (added.exitCode !== 0 && link?.linkinfo?.info_kind !== 'bridge') {
+      await runPrivileged('ip', ['link', 'add', 'name', options.name, 'type', 'bridge']);
+    }
+    changed = true;
   }
   const addresses = await linkAddresses(options.name);
   if (!addresses.includes(address)) {
-    await runPrivileged('ip', ['addr', 'add', address, 'dev', options.name]);
+    const added = await runPrivileged('ip', ['addr', 'add', address, 'dev', options.name], { allowFailure: true });
+    if (added.exitCode !== 0 && !(await linkAddresses(options.name)).includes(address)) {
+      await runPrivileged('ip', ['addr', 'add', address, 'dev', options.name]);
+    }
     changed = true;
   }
   if (!link || !isUp(link)) {

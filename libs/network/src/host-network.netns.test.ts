@@ -87,4 +87,25 @@ describe.skipIf(!process.env['BANGER_NETNS'])('host networking inside a throwawa
     expect(await removeBridge(bridge)).toEqual({ changed: true });
     expect(await getLink(bridge)).toBeUndefined();
   });
+
+  it('sets up one bridge and one NAT table when four VM creations ask at once', async () => {
+    const racing = 'bgrace0';
+    const results = await Promise.all([1, 2, 3, 4].map(() => ensureBridge({ name: racing, subnet: '172.16.9.0/24' })));
+    expect(results.filter((r) => r.changed)).toHaveLength(1);
+    expect(await linkAddresses(racing)).toEqual(['172.16.9.1/24']);
+    const nat = await Promise.all([1, 2, 3, 4].map(() => ensureNat({ subnet: '172.16.9.0/24', table: 'bgrace_nat' })));
+    expect(nat.filter((r) => r.changed)).toHaveLength(1);
+    expect((await run('nft', ['list', 'tables'])).stdout.split('\n').filter((l) => l.includes('bgrace_nat'))).toHaveLength(1);
+    await removeNat('bgrace_nat');
+    await removeBridge(racing);
+  });
+
+  it('accepts a bridge another process added between its check and its own add', async () => {
+    const racing = 'bgrace1';
+    // The other process: a second daemon (another user, same bridge_name) adding it at the same moment.
+    await Promise.all([run('ip', ['link', 'add', 'name', racing, 'type', 'bridge']), ensureBridge({ name: racing, subnet: '172.16.10.0/24' })]);
+    expect((await getLink(racing))?.linkinfo?.info_kind).toBe('bridge');
+    expect(await linkAddresses(racing)).toEqual(['172.16.10.1/24']);
+    await removeBridge(racing);
+  });
 });

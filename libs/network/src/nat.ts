@@ -1,6 +1,7 @@
 import { run, runPrivileged } from '@banger/host';
 import type { EnsureResult } from './bridge.js';
 import { parseSubnet } from './subnet.js';
+import { serialized } from './serialize.js';
 
 /** The nftables table banger owns; nothing else is touched. */
 export const NAT_TABLE = 'banger';
@@ -43,9 +44,14 @@ async function listTable(table: string): Promise<string | undefined> {
 /**
  * Makes sure guest egress is NATed: verifies the table when present and, if
  * anything differs, replaces it in one atomic nft transaction (add + delete +
- * create, so it works whether or not the table exists).
+ * create, so it works whether or not the table exists). Calls for one table
+ * run one at a time.
  */
-export async function ensureNat(options: { subnet: string; table?: string }): Promise<EnsureResult> {
+export function ensureNat(options: { subnet: string; table?: string }): Promise<EnsureResult> {
+  return serialized(`nat:${options.table ?? NAT_TABLE}`, () => ensureNatNow(options));
+}
+
+async function ensureNatNow(options: { subnet: string; table?: string }): Promise<EnsureResult> {
   const table = options.table ?? NAT_TABLE;
   const { cidr } = parseSubnet(options.subnet);
   const current = await listTable(table);
