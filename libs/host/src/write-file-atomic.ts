@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 
 /**
@@ -19,6 +19,29 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+}
+
+/**
+ * Like writeFileAtomic, but only when `path` does not exist yet: the whole
+ * file is linked into place (link() refuses an existing name), so of several
+ * writers racing to create it exactly one wins and the others see its file.
+ * Resolves true when this call created it, false when it was already there.
+ */
+export async function writeFileExclusive(path: string, data: string | Buffer, mode = 0o600): Promise<boolean> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await writeFile(temp, data, { mode, flag: 'wx' });
+    await chmod(temp, mode);
+    await link(temp, path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await rm(temp, { force: true });
   }
 }
 

@@ -1,8 +1,7 @@
 import { ConflictError } from '@banger/errors';
-import { runPrivileged } from '@banger/host';
+import { runPrivileged, serialized } from '@banger/host';
 import { getLink, isUp, linkAddresses } from './ip-link.js';
 import { parseSubnet } from './subnet.js';
-import { serialized } from './serialize.js';
 
 /** What an ensure step did, so the task graph can report "skipped (already there)". */
 export interface EnsureResult {

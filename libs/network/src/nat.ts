@@ -1,7 +1,6 @@
-import { run, runPrivileged } from '@banger/host';
+import { run, runPrivileged, serialized } from '@banger/host';
 import type { EnsureResult } from './bridge.js';
 import { parseSubnet } from './subnet.js';
-import { serialized } from './serialize.js';
 
 /** The nftables table banger owns; nothing else is touched. */
 export const NAT_TABLE = 'banger';

@@ -29,6 +29,16 @@ describe('ensureUserKey', () => {
     expect((await readFile(`${path}.pub`, 'utf8')).trim()).toBe(key.publicKey);
   });
 
+  it('gives every one of eight concurrent first calls the same key, the one on disk (concurrent first VM creations)', async () => {
+    const path = join(dir, 'ssh', 'id_ed25519');
+    const keys = await Promise.all(Array.from({ length: 8 }, () => ensureUserKey(path)));
+    const onDisk = await readFile(path, 'utf8');
+    expect(new Set(keys.map((k) => k.privateKey))).toEqual(new Set([onDisk]));
+    const derived = (await execa('ssh-keygen', ['-y', '-f', path])).stdout.split(' ').slice(0, 2).join(' ');
+    for (const key of keys) expect(key.publicKey.split(' ').slice(0, 2).join(' ')).toBe(derived);
+    expect((await readFile(`${path}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ')).toBe(derived);
+  });
+
   it('uses an existing key as it is and recreates a missing .pub', async () => {
     const path = join(dir, 'id_ed25519');
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'me@host', '-f', path]);

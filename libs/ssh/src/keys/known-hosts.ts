@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { UserError } from '@banger/errors';
-import { writeFileAtomic } from '@banger/host';
+import { serialized, writeFileAtomic } from '@banger/host';
 import { parsePublicKeyLine } from './public-key.js';
 
 /** One VM's pinned host key: every name it is reached by, and its public key line. */
@@ -9,20 +9,6 @@ export interface PinnedHostKey {
   names: string[];
   /** `ssh-ed25519 AAAA…` (a trailing comment is dropped). */
   publicKey: string;
-}
-
-// The daemon is the single writer, but its requests run concurrently: chain
-// read-modify-write cycles per file so two pins never lose one another.
-const queues = new Map<string, Promise<unknown>>();
-function serialised<T>(file: string, work: () => Promise<T>): Promise<T> {
-  const previous = queues.get(file) ?? Promise.resolve();
-  const next = previous.then(work, work);
-  const settled = next.catch(() => undefined);
-  queues.set(file, settled);
-  void settled.then(() => {
-    if (queues.get(file) === settled) queues.delete(file);
-  });
-  return next;
 }
 
 /**
@@ -39,7 +25,7 @@ export async function pinHostKey(file: string, entry: PinnedHostKey): Promise<vo
   }
   if (!key) throw new UserError('KNOWN_HOSTS_BAD_KEY', `known_hosts ${file}: not a public key line for ${names[0]}`);
   const line = `${names.join(',')} ${key.type} ${key.blob.toString('base64')}`;
-  return serialised(file, async () => {
+  return serialized(file, async () => {
     const kept = (await readLines(file)).filter((l) => !lineNames(l).some((n) => names.includes(n)));
     await writeFileAtomic(file, [...kept, line].join('\n') + '\n', 0o600);
   });
@@ -52,7 +38,7 @@ export async function pinHostKey(file: string, entry: PinnedHostKey): Promise<vo
  */
 export async function unpinHostKey(file: string, name: string | string[]): Promise<void> {
   const names = (Array.isArray(name) ? name : [name]).map(normaliseName);
-  return serialised(file, async () => {
+  return serialized(file, async () => {
     const lines = await readLines(file);
     const kept = lines.filter((l) => !lineNames(l).some((n) => names.includes(n)));
     if (kept.length !== lines.length) await writeFileAtomic(file, kept.length ? kept.join('\n') + '\n' : '', 0o600);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import { UserError } from '@banger/errors';
-import { writeFileAtomic } from '@banger/host';
+import { writeFileAtomic, writeFileExclusive } from '@banger/host';
 import { parsePublicKeyLine, publicKeyLine } from './public-key.js';
 import { generateEd25519 } from './generate-ed25519.js';
 
@@ -41,7 +41,9 @@ export async function ensureUserKey(path: string, comment = 'banger'): Promise<U
       });
     }
     const pair = generateEd25519(comment);
-    await writeFileAtomic(path, pair.private, 0o600);
+    // Several VM creations at once on a new machine all get here: the first key in place wins and
+    // the others use it. Overwriting would leave the VMs that authorized a losing key refusing banger.
+    if (!(await writeFileExclusive(path, pair.private, 0o600))) return ensureUserKey(path, comment);
     await writeFileAtomic(publicKeyPath, `${pair.public}\n`, 0o644);
     return { privateKeyPath: path, publicKeyPath, privateKey: pair.private, publicKey: pair.public };
   }

@@ -1,8 +1,9 @@
 /**
  * Runs `fn` after every earlier call with the same key has finished, in this
- * process. The daemon sets up the shared bridge and NAT table for each VM it
- * creates; two creations at once would otherwise both see the bridge missing
- * and both run `ip link add`, and the second fails with "File exists".
+ * process: the daemon serves requests concurrently, and a check-then-act on a
+ * shared host resource (the bridge two VM creations both find missing, a
+ * known_hosts file both rewrite) must not interleave. A failed call does not
+ * stop the ones queued behind it.
  */
 export function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
   const previous = queues.get(key) ?? Promise.resolve();

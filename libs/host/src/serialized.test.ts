@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { serialized } from './serialize.js';
+import { serialized } from './serialized.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
