@@ -7,10 +7,10 @@ import { loadArtifacts } from './artifacts.js';
 import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
 
 const BOOT_MS = 10 * 60_000;
-// Four, not the six tried by hand on an idle host: here the guests boot under TCG on two cores that
-// other suites share, and with six one guest's sshd was still refusing the key after 300 s (its
-// work disk, holding authorized_keys, had not mounted: the lean-boot work of #19).
-const RUNS = 4;
+// Six small guests under TCG on two cores: 90 s on an idle host, well inside wait-ssh's 300 s. This
+// test found two races on a new machine: every creation adding the bridge, and every creation
+// making its own user key (the guests that authorized a losing key refused banger for good).
+const RUNS = 6;
 
 /** What a VM leaves on the host while it lives: taps, bridge ports, hypervisor processes. */
 interface HostFootprint {
