@@ -23,6 +23,13 @@ export const vmInfoSchema = z.object({
   hypervisor: z.string(),
   /** ISO 8601. */
   createdAt: z.string(),
+  /** The guest agent as the daemon last saw it (absent: not tried since the daemon started, or the VM is not running). */
+  agent: z
+    .discriminatedUnion('state', [
+      z.object({ state: z.literal('up'), version: z.string(), pid: z.number().int(), since: z.string() }),
+      z.object({ state: z.literal('down'), reason: z.string(), since: z.string() }),
+    ])
+    .optional(),
 });
 export type VmInfoWire = z.infer<typeof vmInfoSchema>;
 
