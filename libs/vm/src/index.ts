@@ -30,3 +30,4 @@ export * from './agent/agent-links.js';
 export type { RuntimeDiskOutputs } from './steps/runtime-disk.js';
 export type { AgentUnitOutputs } from './steps/agent-unit.js';
 export type { WaitAgentOutputs } from './steps/wait-agent.js';
+export * from './agent/vm-exec.js';

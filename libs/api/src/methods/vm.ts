@@ -154,4 +154,23 @@ export const vmMethods = {
     params: z.object({ name: vmName, command: z.array(z.string()).optional(), tty: z.boolean().optional() }),
     result: z.object({ argv: z.array(z.string()).min(1), ip: z.string() }),
   }),
+  'vm.exec': defineMethod({
+    description:
+      "Runs a command in a running VM through its guest agent (no shell, no tty): the call's input is the command's stdin; events carry stdout and stderr (base64, byte-exact) and acknowledge consumed input; the result is how it ended.",
+    params: z.object({
+      name: vmName,
+      argv: z.array(z.string()).min(1),
+      env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and _'), z.string()).optional(),
+      cwd: z.string().min(1).optional(),
+      user: z.string().min(1).optional(),
+    }),
+    result: z.object({ code: z.number().int().nullable(), signal: z.string().nullable(), exitStatus: z.number().int() }),
+    event: z.union([
+      z.strictObject({ started: z.number().int() }),
+      z.strictObject({ stdout: z.string() }),
+      z.strictObject({ stderr: z.string() }),
+      /** Bytes of input the command's stdin has taken since the last ack. */
+      z.strictObject({ ack: z.number().int().nonnegative() }),
+    ]),
+  }),
 };

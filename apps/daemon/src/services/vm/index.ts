@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import {
   AgentLinks,
   createVm,
+  execInVm,
   deleteVm,
   reconcileVms,
   restartVm,
@@ -80,6 +81,8 @@ export const vmService: Service = (ctx, server) => {
     return vmDetails(ctx, vm, agent.links.status(vm));
   });
   server.handle('vm.ssh', ({ name, command, tty }) => vmSshCommand(env(), name, { ...(command ? { command } : {}), ...(tty !== undefined ? { tty } : {}) }));
+
+  server.handle('vm.exec', ({ name, ...request }, { signal, emit, input, drained }) => execInVm(env(), name, request, { signal, emit, input, drained }));
 
   server.handle('vm.logs', async ({ name, follow, lines, daemon }, { signal, emit }) => {
     const vm = vmRepository(ctx).get(name);
