@@ -63,4 +63,86 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the guest agent in a real guest, 
     expect(mounts.stdout).toMatch(/^banger-runtime$/m);
     expect(mounts.stdout).toContain('/run/banger/runtime/lib/ld-linux.so --library-path /run/banger/runtime/lib /run/banger/runtime/bin/node /run/banger/runtime/agent/banger-vsock-agent.mjs --serial /dev/virtio-ports/banger.agent');
   });
+
+  it('vm exec: stdout and stderr apart, the exit status passed through', async () => {
+    const result = await cli(['vm', 'exec', 'agent', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7'], 120_000);
+    expect(result).toEqual({ exitCode: 7, stdout: 'out\n', stderr: 'err\n' });
+    const env = await cli(['vm', 'exec', 'agent', '--env', 'GREETING=hi there', '--cwd', '/tmp', '--user', 'nobody', '--', 'sh', '-c', 'echo "$GREETING $(pwd) $(id -un)"'], 120_000);
+    expect(env.exitCode, env.stderr).toBe(0);
+    expect(env.stdout).toBe('hi there /tmp nobody\n');
+  });
+
+  it('vm exec: a command killed by a signal exits 128 + n; banger failures use their own codes', async () => {
+    const killed = await cli(['vm', 'exec', 'agent', '--', 'sh', '-c', 'kill -TERM $$'], 120_000);
+    expect(killed.exitCode, killed.stderr).toBe(143);
+    const missing = await cli(['vm', 'exec', 'agent', '--', '/no/such/program'], 120_000);
+    expect(missing.exitCode).toBe(127);
+    expect(missing.stderr).toMatch(/no\/such\/program/);
+    const noVm = await cli(['vm', 'exec', 'nosuchvm', '--', 'true'], 60_000);
+    expect(noVm.exitCode).toBe(1);
+    expect(noVm.stderr.trim().split('\n')).toHaveLength(1);
+    const badEnv = await cli(['vm', 'exec', 'agent', '--env', 'NOEQUALS', '--', 'true'], 60_000);
+    expect(badEnv.exitCode).not.toBe(0);
+    expect(badEnv.stderr).toContain('"NOEQUALS" is not NAME=VALUE');
+  });
+
+  it('vm exec: 100 MiB of random bytes through cat come back identical', async () => {
+    const data = randomBytes(100 * 1024 * 1024);
+    const want = createHash('sha256').update(data).digest('hex');
+    const started = Date.now();
+    const got = await new Promise<{ code: number | null; hash: string; bytes: number; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'exec', 'agent', '--', 'cat'], { env: home.env(), stdio: ['pipe', 'pipe', 'pipe'] });
+      const hash = createHash('sha256');
+      let bytes = 0;
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => {
+        hash.update(d);
+        bytes += d.length;
+      });
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(data);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8 * 60_000);
+      child.once('error', reject);
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, hash: hash.digest('hex'), bytes, stderr });
+      });
+    });
+    console.log(`vm exec cat: 100 MiB in and back in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.bytes).toBe(data.length);
+    expect(got.hash).toBe(want);
+  });
+
+  it('vm exec: 50 concurrent commands all succeed', async () => {
+    const started = Date.now();
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => cli(['vm', 'exec', 'agent', '--', 'sh', '-c', `echo ${i}`], 300_000)));
+    console.log(`vm exec: 50 concurrent in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    results.forEach((result, i) => {
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stdout).toBe(`${i}\n`);
+    });
+  });
+
+  it('comes back after the agent is killed in the guest, and the next exec works', async () => {
+    const before = await agentOf();
+    const kill = await cli(['vm', 'ssh', 'agent', '--', 'pkill', '-f', 'banger-vsock-agent'], 120_000);
+    expect(kill.exitCode, kill.stderr).toBe(0);
+    const killedAt = Date.now();
+    // systemd restarts it after RestartSec=1; the next exec reconnects (its first try meets the new agent without a hello).
+    let result: CliResult | undefined;
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      result = await cli(['vm', 'exec', 'agent', '--', 'sh', '-c', 'echo back'], 120_000);
+      if (result.exitCode === 0) break;
+      await sleep(2_000);
+    }
+    console.log(`agent back and exec answered ${((Date.now() - killedAt) / 1000).toFixed(1)} s after pkill`);
+    expect(result?.exitCode, result?.stderr).toBe(0);
+    expect(result?.stdout).toBe('back\n');
+    expect(Date.now() - killedAt).toBeLessThan(60_000);
+    const after = await agentOf();
+    expect(after).toMatchObject({ state: 'up' });
+    expect(after?.pid).not.toBe(before?.pid);
+  });
 });
