@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { exitStatusOf, type ExecEnd, type RemoteProcess } from '@banger/agent';
 import { CancelledError, UserError } from '@banger/errors';
 import { processAlive } from '@banger/hypervisor';
@@ -55,23 +56,27 @@ export async function execInVm(env: VmEnv, name: string, request: VmExecRequest,
   const onAbort = (): void => proc.kill('SIGKILL');
   io.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    relayOutput(proc.stdout, 'stdout', io);
-    relayOutput(proc.stderr, 'stderr', io);
+    const outputs = [relayOutput(proc.stdout, 'stdout', io), relayOutput(proc.stderr, 'stderr', io)];
     relayInput(io.input, proc, io);
-    const end = await Promise.race([proc.exited, aborted(io.signal)]);
+    // The status goes last: after every byte of output was emitted (the agent sends exit after its output, but the
+    // host-side streams may still hold bytes, paused for a slow client, when `exited` resolves).
+    const [end] = await Promise.race([Promise.all([proc.exited, ...outputs]), aborted(io.signal)]);
     return { ...end, exitStatus: exitStatusOf(end) };
   } finally {
     io.signal.removeEventListener('abort', onAbort);
   }
 }
 
-function relayOutput(stream: Readable, channel: 'stdout' | 'stderr', io: VmExecIo): void {
+/** Relays a channel as events; resolves once it ended and everything was emitted. */
+function relayOutput(stream: Readable, channel: 'stdout' | 'stderr', io: VmExecIo): Promise<void> {
+  const ended = finished(stream).catch(() => undefined);
   stream.on('data', (chunk: Buffer) => {
     io.emit(channel === 'stdout' ? { stdout: chunk.toString('base64') } : { stderr: chunk.toString('base64') });
     // Stop reading (the agent's credit then stops the command) until the client caught up.
     stream.pause();
     void io.drained().then(() => stream.resume());
   });
+  return ended;
 }
 
 function relayInput(input: Readable, proc: RemoteProcess, io: VmExecIo): void {
