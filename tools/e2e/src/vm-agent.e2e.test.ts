@@ -145,4 +145,13 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the guest agent in a real guest, 
     expect(after).toMatchObject({ state: 'up' });
     expect(after?.pid).not.toBe(before?.pid);
   });
+
+  it('reconnects after the daemon restarts (the VM and its agent keep running)', async () => {
+    const stopped = await cli(['daemon', 'stop'], 60_000);
+    expect(stopped.exitCode, stopped.stderr).toBe(0);
+    // The next command starts a new daemon, which adopts the VM and connects to its agent on first use.
+    const result = await cli(['vm', 'exec', 'agent', '--', 'sh', '-c', 'echo again'], 120_000);
+    expect(result).toEqual({ exitCode: 0, stdout: 'again\n', stderr: '' });
+    expect(await agentOf()).toMatchObject({ state: 'up', version: '0.1.0' });
+  });
 });
