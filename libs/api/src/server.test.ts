@@ -226,3 +226,21 @@ describe('call input ({"id","input"})', () => {
     expect(await next()).toMatchObject({ id: 10, result: { daemonVersion: 'echo-1' } });
   });
 });
+
+describe('call input beyond what the handler consumed', () => {
+  it('aborts the call with API_INPUT_OVERFLOW instead of buffering without bound', async () => {
+    server.handle('vm.exec', async (_params, ctx) => {
+      // Never reads its input.
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+      throw ctx.signal.reason;
+    });
+    const client = await ApiClient.connect(socketPath);
+    try {
+      const chunk = Buffer.alloc(512 * 1024, 1);
+      const call = client.call('vm.exec', { name: 'x', argv: ['cat'] }, { onSendInput: (send) => { for (let i = 0; i < 40; i += 1) send(chunk); } });
+      await expect(call).rejects.toMatchObject({ code: 'API_INPUT_OVERFLOW' });
+    } finally {
+      client.close();
+    }
+  });
+});

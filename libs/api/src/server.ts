@@ -66,6 +66,13 @@ interface InFlight {
 
 /** Replies queued for a client above which `drained()` waits (well under pauseBytes). */
 const DRAINED_BYTES = 1024 * 1024;
+/**
+ * Call input a handler has not consumed yet, at most. An honest client keeps
+ * less unacknowledged (the CLI: 4 MiB); past this the call is aborted, so a
+ * client ignoring acks (or sending input to a method that takes none) cannot
+ * fill the daemon.
+ */
+const INPUT_BUFFER_LIMIT = 16 * 1024 * 1024;
 
 /**
  * The daemon end of the NDJSON protocol. Each connection is independent: a
@@ -265,10 +272,15 @@ class Connection {
     }
     const envelope = parsed.data;
     if ('input' in envelope) {
-      const input = this.inFlight.get(envelope.id)?.input;
-      if (!input || input.writableEnded) return; // a late chunk for a call that ended
+      const call = this.inFlight.get(envelope.id);
+      const input = call?.input;
+      if (!call || !input || input.writableEnded) return; // a late chunk for a call that ended
       if (envelope.input === null) input.end();
       else input.write(Buffer.from(envelope.input, 'base64'));
+      if (input.writableLength > INPUT_BUFFER_LIMIT) {
+        call.controller.abort(new UserError('API_INPUT_OVERFLOW', `request ${envelope.id}: more than ${INPUT_BUFFER_LIMIT} bytes of input not yet consumed`, { hint: 'send input only as fast as the call acknowledges it' }));
+        input.destroy();
+      }
       return;
     }
     if ('cancel' in envelope) {

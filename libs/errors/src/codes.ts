@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   AGENT_USAGE: 'banger-vsock-agent was started with bad arguments',
   AGENT_VSOCK_UNSUPPORTED: 'the guest agent cannot listen on AF_VSOCK (Node has no vsock sockets)',
   API_DUPLICATE_HANDLER: 'an RPC method was given two handlers',
+  API_INPUT_OVERFLOW: 'a client sent more call input than the daemon holds unconsumed (it ignored the acknowledgements)',
   API_INVALID_PARAMS: 'an RPC request\'s params do not match the method\'s schema',
   API_INVALID_RESULT: 'the daemon\'s reply does not match the method\'s result schema',
   API_NO_HANDLER: 'the daemon knows the RPC method but has no handler for it',

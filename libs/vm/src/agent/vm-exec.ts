@@ -82,9 +82,14 @@ function relayOutput(stream: Readable, channel: 'stdout' | 'stderr', io: VmExecI
 function relayInput(input: Readable, proc: RemoteProcess, io: VmExecIo): void {
   input.on('data', (chunk: Buffer) => {
     if (!proc.stdin.writable) return;
-    proc.stdin.write(chunk, (error) => {
+    const more = proc.stdin.write(chunk, (error) => {
       if (!error) io.emit({ ack: chunk.length });
     });
+    // Beyond the agent's credit the chunks wait in the caller's input (bounded by the API server), not here.
+    if (!more) {
+      input.pause();
+      proc.stdin.once('drain', () => input.resume());
+    }
   });
   input.once('end', () => proc.stdin.end());
 }
