@@ -1,3 +1,4 @@
+import { statInode } from '@banger/disks';
 import { processAlive } from '@banger/hypervisor';
 import type { Step } from '@banger/taskgraph';
 import { agentUnitText, hasAgentUnit, installAgentUnit } from '../agent/guest-unit.js';
@@ -27,13 +28,20 @@ export function agentUnitStep(env: VmEnv, vm: { id: string; name: string }): Ste
     title: 'Install the guest agent unit',
     needs: ['vm.build-rootfs'],
     inputs: () => ({ unit: createHash('sha256').update(agentUnitText()).digest('hex').slice(0, 16) }),
-    isSatisfied: async () => {
+    isSatisfied: async (ctx) => {
       if (running()) return true;
+      // Nothing to install into an image without systemd (see run).
+      if ((ctx.previousOutputs as AgentUnitOutputs | undefined)?.installed === false && (await statInode(dir.rootfs, '/etc/systemd/system'))?.type !== 'directory') return true;
       return (await hasAgentUnit(dir.rootfs)) || { satisfied: false, reason: 'the rootfs has no (or an older) agent unit' };
     },
     run: async (ctx, report) => {
       if (running()) {
         report.line('the VM is running: the unit is installed at its next start');
+        return { installed: false };
+      }
+      // An image without systemd (no unit directory) gets no agent; the VM still works over ssh.
+      if ((await statInode(dir.rootfs, '/etc/systemd/system'))?.type !== 'directory') {
+        report.line('warning: the image has no /etc/systemd/system: no guest agent in this VM (ssh still works)');
         return { installed: false };
       }
       await installAgentUnit(dir.rootfs, { signal: ctx.signal });
