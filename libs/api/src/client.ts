@@ -13,6 +13,8 @@ export interface CallOptions<M extends MethodName> {
   signal?: AbortSignal;
   /** Gives up (cancelling the call on the daemon) after this many ms. */
   timeoutMs?: number;
+  /** Called once the request is sent, with the function that sends its input (`null`: the end). */
+  onSendInput?: (send: (chunk: Buffer | null) => void) => void;
 }
 
 /** Options of ApiClient.connect. */
@@ -137,6 +139,9 @@ export class ApiClient {
         ...(options.onEvent ? { onEvent: options.onEvent as (event: never) => void } : {}),
       });
       this.write({ id, method, params: checked.data ?? {} });
+      options.onSendInput?.((chunk) => {
+        if (this.pending.has(id)) this.write({ id, input: chunk === null ? null : chunk.toString('base64') });
+      });
     });
   }
 
@@ -148,6 +153,26 @@ export class ApiClient {
 
   private write(message: object): void {
     if (!this.socket.destroyed) this.socket.write(`${JSON.stringify(message)}\n`);
+  }
+
+  /** Stops (true) or resumes (false) reading replies: a client whose own output is full lets the daemon's `drained()` wait. */
+  throttle(paused: boolean): void {
+    if (paused) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  /** Resolves once the connection's outgoing buffer has drained (a client streaming input waits here). */
+  drained(): Promise<void> {
+    if (this.socket.destroyed || this.socket.writableLength === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+    });
   }
 
   private onLine(line: string): void {

@@ -183,3 +183,64 @@ describe('bad parameters from the CLI', () => {
     expect(long).toMatchObject({ code: 'API_INVALID_PARAMS', exitCode: 1, message: expect.stringMatching(/^vm\.show: name must be at most \d+ characters$/) });
   });
 });
+
+describe('call input ({"id","input"})', () => {
+  it("reaches the handler's input stream byte-exact, in order, ending on null; acknowledged chunks flow back as events", async () => {
+    server.handle('vm.exec', async (_params, ctx) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of ctx.input) {
+        chunks.push(chunk as Buffer);
+        ctx.emit({ ack: (chunk as Buffer).length });
+        await ctx.drained();
+      }
+      const all = Buffer.concat(chunks);
+      ctx.emit({ stdout: all.toString('base64') });
+      return { code: 0, signal: null, exitStatus: all.length };
+    });
+    const client = await ApiClient.connect(socketPath);
+    try {
+      const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) % 256));
+      let acked = 0;
+      let echoed = Buffer.alloc(0);
+      const result = await client.call('vm.exec', { name: 'x', argv: ['cat'] }, {
+        onEvent: (event) => {
+          if ('ack' in event) acked += event.ack;
+          if ('stdout' in event) echoed = Buffer.from(event.stdout, 'base64');
+        },
+        onSendInput: (send) => {
+          for (let at = 0; at < data.length; at += 65_536) send(data.subarray(at, at + 65_536));
+          send(null);
+        },
+      });
+      expect(result).toEqual({ code: 0, signal: null, exitStatus: 300_000 });
+      expect(acked).toBe(300_000);
+      expect(echoed.equals(data)).toBe(true);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('ignores input for a call that is not in flight (a late chunk), serving the connection on', async () => {
+    const { socket, next } = await raw();
+    socket.write(`${JSON.stringify({ id: 9, input: Buffer.from('late').toString('base64') })}\n${JSON.stringify({ id: 10, method: 'hello', params: { clientVersion: '1' } })}\n`);
+    expect(await next()).toMatchObject({ id: 10, result: { daemonVersion: 'echo-1' } });
+  });
+});
+
+describe('call input beyond what the handler consumed', () => {
+  it('aborts the call with API_INPUT_OVERFLOW instead of buffering without bound', async () => {
+    server.handle('vm.exec', async (_params, ctx) => {
+      // Never reads its input.
+      await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+      throw ctx.signal.reason;
+    });
+    const client = await ApiClient.connect(socketPath);
+    try {
+      const chunk = Buffer.alloc(512 * 1024, 1);
+      const call = client.call('vm.exec', { name: 'x', argv: ['cat'] }, { onSendInput: (send) => { for (let i = 0; i < 40; i += 1) send(chunk); } });
+      await expect(call).rejects.toMatchObject({ code: 'API_INPUT_OVERFLOW' });
+    } finally {
+      client.close();
+    }
+  });
+});

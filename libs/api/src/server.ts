@@ -1,5 +1,6 @@
 import { invalidParamsError } from './param-error.js';
 import { createServer, type Server, type Socket } from 'node:net';
+import { PassThrough, type Readable } from 'node:stream';
 import { CancelledError, InternalError, UserError, toWireError, type ErrorCode } from '@banger/errors';
 import { clientEnvelopeSchema, MAX_LINE_BYTES, type RequestId } from './protocol/envelope.js';
 import { LineSplitter, sniffRequestId } from './protocol/line-splitter.js';
@@ -13,6 +14,10 @@ export interface HandlerContext<M extends MethodName = MethodName> {
   emit(event: EventOf<M>): void;
   id: RequestId;
   method: M;
+  /** The bytes the client sends as `{"id","input"}` (ends on `input: null`, or when the call ends). */
+  input: Readable;
+  /** Resolves once the replies queued for this client are below a small bound: a streaming handler waits before sending more. */
+  drained(): Promise<void>;
 }
 
 /** Serves one method: validated params in, a result (validated before sending) out. */
@@ -56,7 +61,18 @@ const silentLog: ApiLogger = { debug() {}, info() {}, warn() {}, error() {} };
 interface InFlight {
   controller: AbortController;
   done: Promise<void>;
+  input: PassThrough;
 }
+
+/** Replies queued for a client above which `drained()` waits (well under pauseBytes). */
+const DRAINED_BYTES = 1024 * 1024;
+/**
+ * Call input a handler has not consumed yet, at most. An honest client keeps
+ * less unacknowledged (the CLI: 4 MiB); past this the call is aborted, so a
+ * client ignoring acks (or sending input to a method that takes none) cannot
+ * fill the daemon.
+ */
+const INPUT_BUFFER_LIMIT = 16 * 1024 * 1024;
 
 /**
  * The daemon end of the NDJSON protocol. Each connection is independent: a
@@ -255,6 +271,18 @@ class Connection {
       return;
     }
     const envelope = parsed.data;
+    if ('input' in envelope) {
+      const call = this.inFlight.get(envelope.id);
+      const input = call?.input;
+      if (!call || !input || input.writableEnded) return; // a late chunk for a call that ended
+      if (envelope.input === null) input.end();
+      else input.write(Buffer.from(envelope.input, 'base64'));
+      if (input.writableLength > INPUT_BUFFER_LIMIT) {
+        call.controller.abort(new UserError('API_INPUT_OVERFLOW', `request ${envelope.id}: more than ${INPUT_BUFFER_LIMIT} bytes of input not yet consumed`, { hint: 'send input only as fast as the call acknowledges it' }));
+        input.destroy();
+      }
+      return;
+    }
     if ('cancel' in envelope) {
       this.inFlight.get(envelope.id)?.controller.abort(new CancelledError(`request ${envelope.id} cancelled by the client`));
       return;
@@ -272,12 +300,15 @@ class Connection {
       return;
     }
     const controller = new AbortController();
-    const call: InFlight = { controller, done: Promise.resolve() };
+    const call: InFlight = { controller, done: Promise.resolve(), input: new PassThrough() };
     this.inFlight.set(id, call);
-    call.done = this.run(id, method, rawParams, controller.signal).finally(() => this.inFlight.delete(id));
+    call.done = this.run(id, method, rawParams, controller.signal, call.input).finally(() => {
+      this.inFlight.delete(id);
+      call.input.destroy();
+    });
   }
 
-  private async run(id: RequestId, method: string, rawParams: unknown, signal: AbortSignal): Promise<void> {
+  private async run(id: RequestId, method: string, rawParams: unknown, signal: AbortSignal, input: Readable): Promise<void> {
     const started = Date.now();
     let finished = false;
     try {
@@ -292,7 +323,17 @@ class Connection {
       const emit = (event: unknown): void => {
         if (!finished) this.send({ id, event: event ?? null });
       };
-      const value = await handler(params.data as never, { signal, emit, id, method });
+      const drained = (): Promise<void> =>
+        this.socket.destroyed || this.socket.writableLength <= DRAINED_BYTES ? Promise.resolve() : new Promise((resolve) => {
+          const done = (): void => {
+            this.socket.off('drain', done);
+            this.socket.off('close', done);
+            resolve();
+          };
+          this.socket.once('drain', done);
+          this.socket.once('close', done);
+        });
+      const value = await handler(params.data as never, { signal, emit, id, method, input, drained });
       const result = spec.result.safeParse(value);
       if (!result.success) {
         throw new InternalError('API_INVALID_RESULT', `${method}: the daemon produced a result that does not match its schema`, { cause: result.error });

@@ -22,11 +22,16 @@ export function vmBootArgs(options: { hostname: string; network: Pick<GuestNetwo
   ].join(' ');
 }
 
-/** The disks in contract order: vda rootfs (rw), vdb work disk (rw), vdc kernel modules (ro). */
-export function vmDisks(paths: { rootfs: string; workDisk: string; modules: string }): VmDisk[] {
+/**
+ * The disks in contract order: vda rootfs (rw), vdb work disk (rw), vdc kernel
+ * modules (ro), and vdd the guest agent's runtime disk (ro, label
+ * `banger-runtime`, mounted by the agent unit) when there is one.
+ */
+export function vmDisks(paths: { rootfs: string; workDisk: string; modules: string; runtime?: string }): VmDisk[] {
   return [
     { id: 'rootfs', path: paths.rootfs, readOnly: false },
     { id: 'work', path: paths.workDisk, readOnly: false },
     { id: 'modules', path: paths.modules, readOnly: true },
+    ...(paths.runtime ? [{ id: 'runtime', path: paths.runtime, readOnly: true }] : []),
   ];
 }

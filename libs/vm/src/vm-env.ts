@@ -7,6 +7,8 @@ import type { GraphRunner, StepLogger } from '@banger/taskgraph';
 import { VmDir } from './vm-dir.js';
 import { VmRepository, type VmRecord } from './vm-record.js';
 import type { VmWatcher } from './watcher.js';
+import type { AgentLinks } from './agent/agent-links.js';
+import type { RuntimeSources } from './agent/runtime-disk.js';
 
 /** The directories the VM layer uses (a subset of @banger/config's BangerPaths). */
 export interface VmPaths {
@@ -32,6 +34,12 @@ export interface VmEnv {
   watcher: VmWatcher;
   /** The daemon's graph runner: a VM's fetch steps run the kernel/image pull graphs through it (same locks as `kernel pull` / `image pull`). */
   runGraph: GraphRunner;
+  /**
+   * The guest agent: the daemon's connections, and what the runtime disk is
+   * built from (its node, the agent bundle beside the daemon) and where it is
+   * kept. Absent (tests of other parts): VMs boot without the agent.
+   */
+  agent?: { links: AgentLinks; runtime?: RuntimeSources & { dir: string } };
 }
 
 export const vmRepository = (env: Pick<VmEnv, 'db'>): VmRepository => new VmRepository(env.db);

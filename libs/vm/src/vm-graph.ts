@@ -5,6 +5,9 @@ import { createTapStep } from './steps/create-tap.js';
 import { fetchImageStep, fetchKernelStep } from './steps/fetch.js';
 import { syncFilesStep } from './steps/sync-files.js';
 import { waitSshStep, type SshWaitOptions } from './steps/wait-ssh.js';
+import { runtimeDiskStep } from './steps/runtime-disk.js';
+import { agentUnitStep } from './steps/agent-unit.js';
+import { waitAgentStep } from './steps/wait-agent.js';
 import type { VmEnv } from './vm-env.js';
 import type { VmRecord } from './vm-record.js';
 
@@ -12,25 +15,40 @@ import type { VmRecord } from './vm-record.js';
 export const vmGraphId = (name: string): string => `vm:${name}`;
 
 /** The step ids of the creation graph, in the order the user reads them. */
-export const VM_CREATE_STEP_IDS = ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh'] as const;
+export const VM_CREATE_STEP_IDS = [
+  'vm.fetch-kernel',
+  'vm.fetch-image',
+  'vm.build-rootfs',
+  'vm.agent-unit',
+  'vm.runtime-disk',
+  'vm.sync-files',
+  'vm.create-tap',
+  'vm.boot',
+  'vm.wait-ssh',
+  'vm.wait-agent',
+] as const;
 
 /**
  * The graph of a VM record: fetch kernel ‖ fetch image → build rootfs ‖ sync
- * files (work disk), create tap → boot → wait-ssh. Independent steps run
+ * files (work disk), agent unit (into the rootfs), runtime disk (shared, read-only),
+ * create tap → boot → wait-ssh → wait-agent. Independent steps run
  * concurrently. It is the one graph of a VM, under `vmGraphId`: creating is
  * running it the first time, resuming an interrupted create is running it
  * again, and starting a stopped VM is running it once more (everything but
  * the tap, boot and wait is satisfied and skipped).
  */
-export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions = {}): Graph {
+export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & { agentTimeoutMs?: number } = {}): Graph {
   const sizing = { name: vm.name, diskBytes: vm.diskBytes };
   return [
     fetchKernelStep(env, vm.kernel),
     fetchImageStep(env, vm.image),
     buildRootfsStep(env, sizing),
     syncFilesStep(env, { ...sizing, fileSync: vm.spec.fileSync }),
+    agentUnitStep(env, vm),
+    runtimeDiskStep(env),
     createTapStep(env, vm),
-    bootStep(env, vm, ['vm.fetch-kernel', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap']),
+    bootStep(env, vm, ['vm.fetch-kernel', 'vm.build-rootfs', 'vm.agent-unit', 'vm.runtime-disk', 'vm.sync-files', 'vm.create-tap']),
     waitSshStep(env, vm, wait),
+    waitAgentStep(env, vm, wait.agentTimeoutMs !== undefined ? { timeoutMs: wait.agentTimeoutMs } : {}),
   ];
 }

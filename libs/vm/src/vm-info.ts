@@ -3,6 +3,7 @@ import { isGraphRunning } from '@banger/taskgraph';
 import { vmGraphId } from './vm-graph.js';
 import { vmDirOf, type VmEnv } from './vm-env.js';
 import type { VmRecord } from './vm-record.js';
+import type { AgentStatus } from './agent/agent-links.js';
 
 /** One VM as `vm list` shows it. */
 export interface VmInfo {
@@ -20,6 +21,8 @@ export interface VmInfo {
   hypervisor: string;
   /** ISO 8601. */
   createdAt: string;
+  /** The guest agent as the daemon last saw it; absent when the VM is not running or nothing tried yet. */
+  agent?: AgentStatus;
 }
 
 /** `vm show`: everything `vm list` has, plus where things are and how it runs. */
@@ -36,7 +39,7 @@ export interface VmDetails extends VmInfo {
 }
 
 /** The record as the user should see it: a creating VM whose graph is not running was interrupted. */
-export function vmInfo(vm: VmRecord): VmInfo {
+export function vmInfo(vm: VmRecord, agent?: AgentStatus): VmInfo {
   let reason = vm.stateReason;
   if (vm.state === 'creating' && !isGraphRunning(vmGraphId(vm.name))) {
     reason = `creation interrupted${reason ? ` (${reason})` : ''}; run banger vm create --name ${vm.name} to resume`;
@@ -54,15 +57,16 @@ export function vmInfo(vm: VmRecord): VmInfo {
     ...(vm.ip ? { ip: vm.ip } : {}),
     hypervisor: `${vm.spec.hypervisor.kind}/${vm.spec.hypervisor.accel}`,
     createdAt: new Date(vm.createdAt).toISOString(),
+    ...(agent && vm.state === 'running' ? { agent } : {}),
   };
 }
 
-export function vmDetails(env: Pick<VmEnv, 'paths'>, vm: VmRecord): VmDetails {
+export function vmDetails(env: Pick<VmEnv, 'paths'>, vm: VmRecord, agent?: AgentStatus): VmDetails {
   const dir = vmDirOf(env, vm.name);
   const why = (v: { source: string; detail: string }) => (v.source === 'host' ? `host: ${v.detail}` : v.source === 'flag' ? `flag ${v.detail}` : v.source);
   const alive = vm.pid !== undefined && vm.pidStartTime !== undefined && processAlive(vm.pid, vm.pidStartTime);
   return {
-    ...vmInfo(vm),
+    ...vmInfo(vm, agent),
     ...(vm.mac ? { mac: vm.mac } : {}),
     ...(vm.tap ? { tap: vm.tap } : {}),
     ...(alive ? { pid: vm.pid } : {}),

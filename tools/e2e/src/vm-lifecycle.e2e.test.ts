@@ -150,11 +150,11 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
 
     const explained = await cli(['vm', 'create', '--name', 'alpha', '--explain'], 60_000);
     expect(explained.exitCode, explained.stderr).toBe(0);
-    expect(explained.stdout).toContain('plan for vm:alpha: 0 to run, 7 to skip');
+    expect(explained.stdout).toContain('plan for vm:alpha: 0 to run, 10 to skip');
 
     const again = await cli(['vm', 'create', '--name', 'alpha']);
     expect(again.exitCode, again.stderr).toBe(0);
-    for (const step of ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh']) {
+    for (const step of ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.agent-unit', 'vm.runtime-disk', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh', 'vm.wait-agent']) {
       expect(again.stderr).toContain(`[${step}] skipped (satisfied)`);
     }
   });

@@ -183,8 +183,8 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
             .filter((m): m is RegExpExecArray => m !== null)
             .map((m) => [m[2], { action: m[1], reason: m[3] }]),
         );
-        expect(result.stdout.split('\n')[0]).toBe('plan for vm:runner: 2 to run, 7 to skip');
-        for (const id of ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh']) {
+        expect(result.stdout.split('\n')[0]).toBe('plan for vm:runner: 2 to run, 10 to skip');
+        for (const id of ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.agent-unit', 'vm.runtime-disk', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh', 'vm.wait-agent']) {
           expect(steps.get(id), id).toEqual({ action: 'skip', reason: 'satisfied' });
         }
         expect(steps.get('workspace.sync')).toEqual({ action: 'run', reason: 'not satisfied: 1 changed, 0 deleted' });

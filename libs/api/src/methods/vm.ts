@@ -23,6 +23,13 @@ export const vmInfoSchema = z.object({
   hypervisor: z.string(),
   /** ISO 8601. */
   createdAt: z.string(),
+  /** The guest agent as the daemon last saw it (absent: not tried since the daemon started, or the VM is not running). */
+  agent: z
+    .discriminatedUnion('state', [
+      z.object({ state: z.literal('up'), version: z.string(), pid: z.number().int(), since: z.string() }),
+      z.object({ state: z.literal('down'), reason: z.string(), since: z.string() }),
+    ])
+    .optional(),
 });
 export type VmInfoWire = z.infer<typeof vmInfoSchema>;
 
@@ -146,5 +153,24 @@ export const vmMethods = {
     description: 'The OpenSSH command line that reaches a running VM (banger key, pinned known_hosts); the CLI runs it.',
     params: z.object({ name: vmName, command: z.array(z.string()).optional(), tty: z.boolean().optional() }),
     result: z.object({ argv: z.array(z.string()).min(1), ip: z.string() }),
+  }),
+  'vm.exec': defineMethod({
+    description:
+      "Runs a command in a running VM through its guest agent (no shell, no tty): the call's input is the command's stdin; events carry stdout and stderr (base64, byte-exact) and acknowledge consumed input; the result is how it ended.",
+    params: z.object({
+      name: vmName,
+      argv: z.array(z.string()).min(1),
+      env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and _'), z.string()).optional(),
+      cwd: z.string().min(1).optional(),
+      user: z.string().min(1).optional(),
+    }),
+    result: z.object({ code: z.number().int().nullable(), signal: z.string().nullable(), exitStatus: z.number().int() }),
+    event: z.union([
+      z.strictObject({ started: z.number().int() }),
+      z.strictObject({ stdout: z.string() }),
+      z.strictObject({ stderr: z.string() }),
+      /** Bytes of input the command's stdin has taken since the last ack. */
+      z.strictObject({ ack: z.number().int().nonnegative() }),
+    ]),
   }),
 };

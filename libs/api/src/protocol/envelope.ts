@@ -24,8 +24,17 @@ export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
 export const cancelEnvelopeSchema = z.strictObject({ id: requestIdSchema, cancel: z.literal(true) });
 export type CancelEnvelope = z.infer<typeof cancelEnvelopeSchema>;
 
+/**
+ * `{"id", "input": "<base64>"}` / `{"id", "input": null}`: bytes for the
+ * standard input of an in-flight call (`vm.exec`), or its end. A method that
+ * takes input acknowledges what it consumed in its events, and the client
+ * keeps a bounded amount unacknowledged (the daemon never buffers much).
+ */
+export const inputEnvelopeSchema = z.strictObject({ id: requestIdSchema, input: z.string().nullable() });
+export type InputEnvelope = z.infer<typeof inputEnvelopeSchema>;
+
 /** Anything a client may send. */
-export const clientEnvelopeSchema = z.union([cancelEnvelopeSchema, requestEnvelopeSchema]);
+export const clientEnvelopeSchema = z.union([cancelEnvelopeSchema, inputEnvelopeSchema, requestEnvelopeSchema]);
 export type ClientEnvelope = z.infer<typeof clientEnvelopeSchema>;
 
 /** The JSON form of @banger/errors' WireError (one schema, shared with the graph events). */

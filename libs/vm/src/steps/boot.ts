@@ -8,6 +8,7 @@ import { vmBootArgs, vmDisks } from '../boot-args.js';
 import { findKernel } from '@banger/kernels';
 import { handleOf, kernelHome, knownHostsPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
 import type { VmHypervisor } from '../vm-record.js';
+import type { RuntimeDiskOutputs } from './runtime-disk.js';
 
 /** Outputs of `vm.boot`. */
 export interface BootOutputs { pid: number; startTime: string; hypervisor: string }
@@ -50,6 +51,7 @@ export function bootStep(env: VmEnv, vm: { id: string; name: string }, needs: re
         ...(env.config.firecrackerBin ? { firecrackerBin: env.config.firecrackerBin } : {}),
         ...(env.config.qemuBin ? { qemuBin: env.config.qemuBin } : {}),
       });
+      const runtime = needs.includes('vm.runtime-disk') ? ctx.need<RuntimeDiskOutputs>('vm.runtime-disk') : undefined;
       const hypervisor: VmHypervisor = { kind: choice.kind, accel: choice.accel, binary: choice.binary, reason: choice.reason, ...(choice.warning ? { warning: choice.warning } : {}) };
       const network = guestNetworkFor({ ip: record.ip, hostname: vm.name }, env.config.bridgeSubnet);
       const spec: DriverSpec = {
@@ -59,7 +61,7 @@ export function bootStep(env: VmEnv, vm: { id: string; name: string }, needs: re
         memoryMib: record.memoryMib,
         kernel: { vmlinux: kernel.paths.vmlinux, initrd: kernel.paths.initrd },
         bootArgs: vmBootArgs({ hostname: vm.name, network }),
-        disks: vmDisks({ rootfs: dir.rootfs, workDisk: dir.workDisk, modules: kernel.paths.modules }),
+        disks: vmDisks({ rootfs: dir.rootfs, workDisk: dir.workDisk, modules: kernel.paths.modules, ...(runtime?.path ? { runtime: runtime.path } : {}) }),
         net: { tap: record.tap, mac: record.mac },
         consoleLogPath: dir.consoleLog,
         agentSocketPath: dir.agentSocket,

@@ -19,7 +19,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Bundles banger.js and bangerd.js side by side (the CLI finds the daemon next to itself). */
+/** Bundles banger.js, bangerd.js and banger-vsock-agent.js side by side (the CLI finds the daemon next to itself, the daemon the agent). */
 export async function buildBangerBundles(): Promise<string> {
   // Inside the repo, so the bundles' external packages (better-sqlite3, ssh2) resolve from node_modules.
   const outDir = join(repoRoot, 'tools', 'e2e', 'out-tsc', `vm-e2e-bin-${process.pid}`);
@@ -38,6 +38,8 @@ export async function buildBangerBundles(): Promise<string> {
   // BANGER_E2E_DAEMON_ENTRY: a stand-in daemon entry, for debugging while a service elsewhere is unfinished.
   const daemonEntry = process.env['BANGER_E2E_DAEMON_ENTRY'] ?? join(repoRoot, 'apps/daemon/src/main.ts');
   await build({ ...common, entryPoints: [daemonEntry], outfile: join(outDir, 'bangerd.js') });
+  // The guest agent beside the daemon, as `make install` puts it: the daemon builds its VMs' runtime disk from it.
+  await build({ ...common, entryPoints: [join(repoRoot, 'apps/vsock-agent/src/main.ts')], outfile: join(outDir, 'banger-vsock-agent.js') });
   return outDir;
 }
 

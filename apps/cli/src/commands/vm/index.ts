@@ -8,8 +8,9 @@ import { listCommand, showCommand } from './list.js';
 import { logsCommand } from './logs.js';
 import { addVmRunCommand } from './run.js';
 import { sshCommand } from './ssh.js';
+import { execCommand, parseEnvOption } from './exec.js';
 
-/** `banger vm create|start|stop|restart|delete|list|show|logs|ssh`. */
+/** `banger vm create|start|stop|restart|delete|list|show|logs|ssh|exec`. */
 export const vmCommands: CommandGroup = (program, ctx) => {
   const vm = program.command('vm').description('create, run and manage sandbox VMs');
   addVmRunCommand(vm, ctx);
@@ -72,6 +73,18 @@ export const vmCommands: CommandGroup = (program, ctx) => {
       // With passThroughOptions commander keeps the `--` separator among the words.
       sshCommand(ctx, name, command[0] === '--' ? command.slice(1) : command),
     );
+  vm.command('exec')
+    .description('run a command in a VM through its guest agent (no ssh, no shell, no tty); stdin, stdout, stderr and the exit status pass through')
+    .addArgument(nameArgument('vm', '<name>', 'the VM'))
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .option('--env <NAME=VALUE>', 'set an environment variable (repeatable)', parseEnvOption)
+    .option('--cwd <dir>', 'working directory (default: the user\'s home)')
+    .option('--user <user>', 'run as this guest user, by name or uid (default: root)')
+    .action((name: string, command: string[], options: { env?: Record<string, string>; cwd?: string; user?: string }) => {
+      const argv = command[0] === '--' ? command.slice(1) : command;
+      if (argv.length === 0) throw new InvalidArgumentError('no command given (banger vm exec NAME -- cmd …)');
+      return execCommand(ctx, name, argv, options);
+    });
 };
 
 function parseCount(value: string): number {

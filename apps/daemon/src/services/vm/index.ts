@@ -1,8 +1,13 @@
 import type { HandlerResultOf } from '@banger/api';
 import { loadConfig } from '@banger/config';
 import { CancelledError } from '@banger/errors';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
+  AgentLinks,
   createVm,
+  execInVm,
   deleteVm,
   reconcileVms,
   restartVm,
@@ -34,6 +39,7 @@ import type { Service } from '../../service.js';
 export const vmService: Service = (ctx, server) => {
   const log = ctx.log.child({ service: 'vm' });
   const watcher = new VmWatcher(ctx.db, log);
+  const agent = { links: new AgentLinks(ctx.version, log), runtime: agentRuntime(ctx.paths.stateDir) };
   const env = (fresh = false): VmEnv => ({
     db: ctx.db,
     paths: ctx.paths,
@@ -41,6 +47,7 @@ export const vmService: Service = (ctx, server) => {
     log,
     watcher,
     runGraph: (options) => runGraph(ctx, options),
+    agent,
   });
   const io = (signal: AbortSignal, emit: (event: VmProgressEvent) => void): VmCallIo => ({
     signal,
@@ -68,9 +75,14 @@ export const vmService: Service = (ctx, server) => {
   server.handle('vm.stop', ({ name, force }) => stopVm(env(), name, { force: force ?? false }));
   server.handle('vm.restart', ({ name, force }, { signal, emit }) => restartVm(env(), name, { force: force ?? false }, io(signal, emit)));
   server.handle('vm.delete', ({ name, force }) => deleteVm(env(), name, { force: force ?? false }));
-  server.handle('vm.list', () => vmRepository(ctx).list().map(vmInfo));
-  server.handle('vm.show', ({ name }) => vmDetails(ctx, vmRepository(ctx).get(name)));
+  server.handle('vm.list', () => vmRepository(ctx).list().map((vm) => vmInfo(vm, agent.links.status(vm))));
+  server.handle('vm.show', ({ name }) => {
+    const vm = vmRepository(ctx).get(name);
+    return vmDetails(ctx, vm, agent.links.status(vm));
+  });
   server.handle('vm.ssh', ({ name, command, tty }) => vmSshCommand(env(), name, { ...(command ? { command } : {}), ...(tty !== undefined ? { tty } : {}) }));
+
+  server.handle('vm.exec', ({ name, ...request }, { signal, emit, input, drained }) => execInVm(env(), name, request, { signal, emit, input, drained }));
 
   server.handle('vm.logs', async ({ name, follow, lines, daemon }, { signal, emit }) => {
     const vm = vmRepository(ctx).get(name);
@@ -101,3 +113,15 @@ export const vmService: Service = (ctx, server) => {
 
   return () => watcher.close();
 };
+
+/**
+ * What the guest agent's runtime disk is built from: the node running this
+ * daemon and the agent bundle installed beside the daemon's own bundle
+ * (`make install` and the e2e harness put banger-vsock-agent.js next to
+ * bangerd.js). Run from source there is no bundle: VMs then boot without an
+ * agent, with a warning.
+ */
+function agentRuntime(stateDir: string): { nodeBinary: string; agentBundle: string; dir: string } | undefined {
+  const agentBundle = join(dirname(fileURLToPath(import.meta.url)), 'banger-vsock-agent.js');
+  return existsSync(agentBundle) ? { nodeBinary: process.execPath, agentBundle, dir: join(stateDir, 'runtime') } : undefined;
+}

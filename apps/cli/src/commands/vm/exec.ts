@@ -1,0 +1,85 @@
+import { InvalidArgumentError } from 'commander';
+import { ExitError } from '@banger/errors';
+import type { CliContext } from '../../context.js';
+
+/** Input bytes sent but not yet taken by the command's stdin, at most (then the CLI stops reading its own stdin). */
+const INPUT_WINDOW = 4 * 1024 * 1024;
+
+export interface ExecOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  user?: string;
+}
+
+/** `--env K=V`, repeatable: a one-line error naming the bad value. */
+export function parseEnvOption(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const eq = value.indexOf('=');
+  const key = eq < 0 ? value : value.slice(0, eq);
+  if (eq < 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new InvalidArgumentError(`"${value}" is not NAME=VALUE (NAME: letters, digits, _)`);
+  return { ...previous, [key]: value.slice(eq + 1) };
+}
+
+/**
+ * `banger vm exec NAME [--env K=V]… [--cwd D] [--user U] -- cmd…`: runs the
+ * command in the guest through the daemon and the guest agent (no ssh, no
+ * shell, no tty). stdin is streamed to the command (flow-controlled by the
+ * daemon's acks), stdout and stderr come back byte-exact and apart, and the
+ * command's exit status is banger's (128 + n when killed by signal n).
+ */
+export async function execCommand(ctx: CliContext, name: string, argv: string[], options: ExecOptions): Promise<void> {
+  const { client } = await ctx.daemon();
+  const stdin = process.stdin;
+  let unacked = 0;
+  let paused = false;
+  let stdoutBlocked = 0;
+  const write = (stream: NodeJS.WritableStream, chunk: Buffer): void => {
+    if (stream.write(chunk)) return;
+    // Our own output is full (a slow pipe): stop reading the daemon, whose relay then waits, and so does the command.
+    if (stdoutBlocked++ === 0) client.throttle(true);
+    stream.once('drain', () => {
+      if (--stdoutBlocked === 0) client.throttle(false);
+    });
+  };
+  try {
+    const result = await client.call(
+      'vm.exec',
+      { name, argv, ...(options.env ? { env: options.env } : {}), ...(options.cwd ? { cwd: options.cwd } : {}), ...(options.user ? { user: options.user } : {}) },
+      {
+        signal: ctx.signal,
+        onEvent: (event) => {
+          if ('stdout' in event) write(process.stdout, Buffer.from(event.stdout, 'base64'));
+          else if ('stderr' in event) write(process.stderr, Buffer.from(event.stderr, 'base64'));
+          else if ('ack' in event) {
+            unacked -= event.ack;
+            if (paused && unacked < INPUT_WINDOW / 2) {
+              paused = false;
+              stdin.resume();
+            }
+          }
+        },
+        onSendInput: (send) => {
+          stdin.on('data', (chunk: Buffer) => {
+            send(chunk);
+            unacked += chunk.length;
+            if (unacked >= INPUT_WINDOW && !paused) {
+              paused = true;
+              stdin.pause();
+            }
+          });
+          stdin.once('end', () => send(null));
+          stdin.once('error', () => send(null));
+        },
+      },
+    );
+    await flushed(process.stdout);
+    await flushed(process.stderr);
+    if (result.exitStatus !== 0) throw new ExitError(result.exitStatus);
+  } finally {
+    // The command is over: whatever is still on our stdin is not read (as with ssh).
+    stdin.destroy();
+  }
+}
+
+function flushed(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}

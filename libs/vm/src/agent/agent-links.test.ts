@@ -1,0 +1,119 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Duplex, PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { serveSession, type GuestFacts, type OpHandlers } from '@banger/agent';
+import { processStartTime } from '@banger/host';
+import type { VmRecord } from '../vm-record.js';
+import { AgentLinks } from './agent-links.js';
+
+/** A facts answer naming which agent session gave it. */
+const factsOf = (session: number): GuestFacts => ({
+  uptimeSeconds: session,
+  load: [0, 0, 0],
+  memory: { totalBytes: 1, availableBytes: 1 },
+  disk: { path: '/', totalBytes: 1, freeBytes: 1, availableBytes: 1 },
+  agent: { version: `session-${session}`, pid: session, rssBytes: 1 },
+});
+
+/**
+ * A stand-in for QEMU's chardev socket with the real agent session
+ * (`serveSession` of @banger/agent) behind it. `restartBehind()` does what a
+ * guest agent restart does to a virtio-serial port: the host's connection
+ * stays open, but a new session without a hello now reads from it.
+ */
+class FakePort {
+  readonly server: Server;
+  sessions = 0;
+  connections = 0;
+  private current?: { socket: Socket; toAgent: PassThrough; fromAgent: PassThrough };
+
+  constructor(readonly path: string) {
+    this.server = createServer((socket) => {
+      this.connections += 1;
+      this.attach(socket);
+    });
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve) => this.server.listen(this.path, resolve));
+  }
+
+  restartBehind(): void {
+    const current = this.current!;
+    current.socket.unpipe(current.toAgent);
+    current.fromAgent.unpipe(current.socket);
+    this.attach(current.socket);
+  }
+
+  private attach(socket: Socket): void {
+    const toAgent = new PassThrough();
+    const fromAgent = new PassThrough();
+    socket.pipe(toAgent);
+    fromAgent.pipe(socket);
+    socket.on('error', () => undefined);
+    const session = (this.sessions += 1);
+    const handlers = { facts: (stream) => stream.control({ type: 'result', result: factsOf(session) }) } as Partial<OpHandlers> as OpHandlers;
+    serveSession(Duplex.from({ readable: toAgent, writable: fromAgent }), { agentVersion: `0.0.${session}`, handlers });
+    this.current = { socket, toAgent, fromAgent };
+  }
+}
+
+describe('AgentLinks: one connection per VM, re-opened when the agent restarted behind it', () => {
+  let dir: string;
+  let port: FakePort;
+  let vm: VmRecord;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'banger-links-'));
+    mkdirSync(join(dir, 'box'));
+    port = new FakePort(join(dir, 'box', 'agent.sock'));
+    await port.listen();
+    // This test process stands in for the hypervisor: alive, with its real start time.
+    vm = { id: 'vm_1', name: 'box', state: 'running', pid: process.pid, pidStartTime: processStartTime(process.pid), spec: { hypervisor: { kind: 'qemu', accel: 'tcg', binary: 'qemu', reason: 'test' } } } as unknown as VmRecord;
+  });
+  afterEach(() => {
+    port.server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shares one connection between concurrent callers and records the agent as up', async () => {
+    const links = new AgentLinks('9.9.9');
+    const [a, b] = await Promise.all([links.client(vm, dir, { timeoutMs: 5_000 }), links.client(vm, dir, { timeoutMs: 5_000 })]);
+    expect(a).toBe(b);
+    expect(port.connections).toBe(1);
+    expect(links.status(vm)).toMatchObject({ state: 'up', version: '0.0.1', pid: process.pid });
+    links.forget(vm.id);
+  });
+
+  it('after a restart behind the connection, reconnects and runs the request once more on the new session', async () => {
+    const links = new AgentLinks('9.9.9');
+    expect((await links.withClient(vm, dir, { timeoutMs: 5_000 }, (c) => c.facts())).agent.version).toBe('session-1');
+    port.restartBehind();
+    let calls = 0;
+    const facts = await links.withClient(vm, dir, { timeoutMs: 5_000 }, (c) => {
+      calls += 1;
+      return c.facts();
+    });
+    // The stale session refused the first try; the retry went to a fresh connection's session.
+    expect(calls).toBe(2);
+    expect(port.connections).toBe(2);
+    expect(facts.agent.version).toBe('session-3');
+    expect(links.status(vm)).toMatchObject({ state: 'up', version: '0.0.3' });
+    links.forget(vm.id);
+  });
+
+  it('gives up after the timeout with the last error, and records why the agent is down', async () => {
+    port.server.close();
+    const links = new AgentLinks('9.9.9');
+    await expect(links.client(vm, dir, { timeoutMs: 1_500 })).rejects.toMatchObject({ code: 'AGENT_HELLO_TIMEOUT', message: expect.stringContaining('no hello within 2 s') });
+    expect(links.status(vm)).toMatchObject({ state: 'down', reason: expect.stringContaining('no hello within 2 s (last: connecting to') });
+  });
+
+  it('refuses a VM whose hypervisor process is gone', async () => {
+    const links = new AgentLinks('9.9.9');
+    await expect(links.client({ ...vm, pidStartTime: 'not-this-boot' } as VmRecord, dir, { timeoutMs: 1_000 })).rejects.toMatchObject({ code: 'VM_NOT_RUNNING' });
+  });
+});

@@ -1,0 +1,103 @@
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { exitStatusOf, type ExecEnd, type RemoteProcess } from '@banger/agent';
+import { CancelledError, UserError } from '@banger/errors';
+import { processAlive } from '@banger/hypervisor';
+import { vmRepository, type VmEnv } from '../vm-env.js';
+
+/** What `vm exec` runs: argv without a shell, plus the agent's exec options. */
+export interface VmExecRequest {
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  user?: string;
+}
+
+/** The caller's side of one exec: its stdin, where output goes, backpressure and cancellation. */
+export interface VmExecIo {
+  input: Readable;
+  emit(event: { started: number } | { stdout: string } | { stderr: string } | { ack: number }): void;
+  /** Resolves when the caller has taken what was emitted (so a fast command cannot fill the daemon). */
+  drained(): Promise<void>;
+  signal: AbortSignal;
+}
+
+/** How long `vm exec` waits for a connection to the agent (it is normally already connected). */
+const CONNECT_TIMEOUT_MS = 30_000;
+
+/**
+ * `vm exec`: runs a command in a running VM through the daemon's connection
+ * to its agent. Output is relayed as it comes (base64 events, stdout and
+ * stderr apart), paused while the caller has not taken what was sent; stdin
+ * is written as it arrives and acknowledged once the agent's channel took it.
+ * Cancelling (Ctrl-C, the client went away) kills the command.
+ */
+export async function execInVm(env: VmEnv, name: string, request: VmExecRequest, io: VmExecIo): Promise<ExecEnd & { exitStatus: number }> {
+  const vm = vmRepository(env).get(name);
+  if (vm.state !== 'running' || vm.pid === undefined || !vm.pidStartTime || !processAlive(vm.pid, vm.pidStartTime)) {
+    throw new UserError('VM_NOT_RUNNING', `vm ${name} is not running (state ${vm.state}${vm.stateReason ? `: ${vm.stateReason}` : ''})`, { hint: `start it: banger vm start ${name}` });
+  }
+  if (vm.spec.hypervisor.kind === 'firecracker') {
+    throw new UserError('AGENT_VSOCK_UNSUPPORTED', `vm ${name} runs under Firecracker: banger vm exec needs the guest agent, which runs only under QEMU yet`, { hint: `use banger vm ssh ${name} -- …` });
+  }
+  const links = env.agent?.links;
+  if (!links) throw new UserError('AGENT_NOT_CONFIGURED', 'this daemon does not connect to guest agents', { hint: 'reinstall banger (make install) so the agent is beside the daemon' });
+  const exec = { argv: request.argv, ...(request.env ? { env: request.env } : {}), ...(request.cwd ? { cwd: request.cwd } : {}), ...(request.user ? { user: request.user } : {}) };
+  // Only the start is retried (after an agent restart); once it runs, the command is never run twice.
+  const proc: RemoteProcess = await links.withClient(vm, env.paths.vmsDir, { timeoutMs: CONNECT_TIMEOUT_MS, signal: io.signal }, async (client) => {
+    const started = client.exec(exec);
+    started.stdin.on('error', () => undefined);
+    started.stdout.on('error', () => undefined);
+    started.stderr.on('error', () => undefined);
+    started.exited.catch(() => undefined);
+    io.emit({ started: await started.started });
+    return started;
+  });
+  const onAbort = (): void => proc.kill('SIGKILL');
+  io.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const outputs = [relayOutput(proc.stdout, 'stdout', io), relayOutput(proc.stderr, 'stderr', io)];
+    relayInput(io.input, proc, io);
+    // The status goes last: after every byte of output was emitted (the agent sends exit after its output, but the
+    // host-side streams may still hold bytes, paused for a slow client, when `exited` resolves).
+    const [end] = await Promise.race([Promise.all([proc.exited, ...outputs]), aborted(io.signal)]);
+    return { ...end, exitStatus: exitStatusOf(end) };
+  } finally {
+    io.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Relays a channel as events; resolves once it ended and everything was emitted. */
+function relayOutput(stream: Readable, channel: 'stdout' | 'stderr', io: VmExecIo): Promise<void> {
+  const ended = finished(stream).catch(() => undefined);
+  stream.on('data', (chunk: Buffer) => {
+    io.emit(channel === 'stdout' ? { stdout: chunk.toString('base64') } : { stderr: chunk.toString('base64') });
+    // Stop reading (the agent's credit then stops the command) until the client caught up.
+    stream.pause();
+    void io.drained().then(() => stream.resume());
+  });
+  return ended;
+}
+
+function relayInput(input: Readable, proc: RemoteProcess, io: VmExecIo): void {
+  input.on('data', (chunk: Buffer) => {
+    if (!proc.stdin.writable) return;
+    const more = proc.stdin.write(chunk, (error) => {
+      if (!error) io.emit({ ack: chunk.length });
+    });
+    // Beyond the agent's credit the chunks wait in the caller's input (bounded by the API server), not here.
+    if (!more) {
+      input.pause();
+      proc.stdin.once('drain', () => input.resume());
+    }
+  });
+  input.once('end', () => proc.stdin.end());
+}
+
+function aborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = (): void => reject(signal.reason instanceof CancelledError ? signal.reason : new CancelledError('vm exec: cancelled'));
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
+}

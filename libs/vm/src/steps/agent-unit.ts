@@ -1,0 +1,52 @@
+import { statInode } from '@banger/disks';
+import { processAlive } from '@banger/hypervisor';
+import type { Step } from '@banger/taskgraph';
+import { agentUnitText, hasAgentUnit, installAgentUnit } from '../agent/guest-unit.js';
+import { vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
+import { createHash } from 'node:crypto';
+
+/** Outputs of `vm.agent-unit`. */
+export interface AgentUnitOutputs { installed: boolean }
+
+/**
+ * `vm.agent-unit`: the guest contract's agent unit in the VM's rootfs. Its
+ * own step rather than part of `vm.build-rootfs`, which destroys the disk
+ * when it re-runs: this one only adds two files, so VMs created before the
+ * agent existed get the unit at their next start. The rootfs is written only
+ * while the VM is stopped (debugfs on a disk a running guest has mounted
+ * would corrupt it): on a running VM the step is satisfied and waits for the
+ * next start.
+ */
+export function agentUnitStep(env: VmEnv, vm: { id: string; name: string }): Step<AgentUnitOutputs> {
+  const dir = vmDirOf(env, vm.name);
+  const running = (): boolean => {
+    const record = vmRepository(env).findById(vm.id);
+    return record?.pid !== undefined && record.pidStartTime !== undefined && processAlive(record.pid, record.pidStartTime);
+  };
+  return {
+    id: 'vm.agent-unit',
+    title: 'Install the guest agent unit',
+    needs: ['vm.build-rootfs'],
+    inputs: () => ({ unit: createHash('sha256').update(agentUnitText()).digest('hex').slice(0, 16) }),
+    isSatisfied: async (ctx) => {
+      if (running()) return true;
+      // Nothing to install into an image without systemd (see run).
+      if ((ctx.previousOutputs as AgentUnitOutputs | undefined)?.installed === false && (await statInode(dir.rootfs, '/etc/systemd/system'))?.type !== 'directory') return true;
+      return (await hasAgentUnit(dir.rootfs)) || { satisfied: false, reason: 'the rootfs has no (or an older) agent unit' };
+    },
+    run: async (ctx, report) => {
+      if (running()) {
+        report.line('the VM is running: the unit is installed at its next start');
+        return { installed: false };
+      }
+      // An image without systemd (no unit directory) gets no agent; the VM still works over ssh.
+      if ((await statInode(dir.rootfs, '/etc/systemd/system'))?.type !== 'directory') {
+        report.line('warning: the image has no /etc/systemd/system: no guest agent in this VM (ssh still works)');
+        return { installed: false };
+      }
+      await installAgentUnit(dir.rootfs, { signal: ctx.signal });
+      return { installed: true };
+    },
+    hint: 'check that the rootfs is a healthy ext4 (e2fsck -fn)',
+  };
+}

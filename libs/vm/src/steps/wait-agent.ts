@@ -1,0 +1,73 @@
+import { CancelledError } from '@banger/errors';
+import type { Step } from '@banger/taskgraph';
+import type { AgentStatus } from '../agent/agent-links.js';
+import { vmRepository, type VmEnv } from '../vm-env.js';
+import type { RuntimeDiskOutputs } from './runtime-disk.js';
+
+/**
+ * How long `vm.wait-agent` waits once ssh answers. The unit starts at
+ * sysinit, long before sshd (node's cold start under TCG is ~1.5 s, sshd
+ * answers ~20 s into a boot), so a healthy agent is up by then; the wait only
+ * bounds what a guest without the agent costs.
+ */
+export const AGENT_WAIT_TCG_MS = 60_000;
+export const AGENT_WAIT_KVM_MS = 20_000;
+
+/** Outputs of `vm.wait-agent`: the boot it was waited for and what was found. */
+export interface WaitAgentOutputs {
+  /** `<pid>:<start time>` of the hypervisor process. */
+  boot: string;
+  agent: AgentStatus;
+}
+
+/**
+ * `vm.wait-agent`: the guest agent said hello (its version and pid are
+ * recorded with the daemon's link and shown by `vm show` / `vm list --json`).
+ * An agent that does not answer is a warning, not a failure: the VM works
+ * over ssh as before, the reason is recorded, and this boot is not waited for
+ * again (the next `vm exec` tries to connect anew). Firecracker guests have
+ * no agent yet (vsock needs native code in the guest): recorded as down.
+ * The timeout is a parameter of the run, not an input.
+ */
+export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, options: { timeoutMs?: number } = {}): Step<WaitAgentOutputs> {
+  const bootOf = () => {
+    const record = vmRepository(env).findById(vm.id);
+    return { record, boot: `${record?.pid}:${record?.pidStartTime}` };
+  };
+  return {
+    id: 'vm.wait-agent',
+    title: 'Wait for the guest agent',
+    needs: ['vm.runtime-disk', 'vm.wait-ssh'],
+    inputs: () => ({}),
+    isSatisfied: (ctx) => {
+      const { record, boot } = bootOf();
+      const previous = ctx.previousOutputs as WaitAgentOutputs | undefined;
+      if (record && env.agent?.links.status(record)?.state === 'up') return true;
+      // Waited for during this boot already (and found down): do not wait again; `vm exec` connects anew.
+      return previous?.boot === boot || { satisfied: false, reason: 'not waited for since this boot' };
+    },
+    run: async (ctx, report) => {
+      const { record, boot } = bootOf();
+      const links = env.agent?.links;
+      const down = (reason: string): WaitAgentOutputs => {
+        if (record && links) links.markDown(record, reason);
+        report.line(`warning: ${reason}; the VM works over ssh, banger vm exec does not`);
+        return { boot, agent: { state: 'down', reason, since: new Date().toISOString() } };
+      };
+      if (!record || !links) return down('this daemon does not connect to guest agents');
+      if (record.spec.hypervisor.kind === 'firecracker') return down('no guest agent under Firecracker yet (vsock needs native code in the guest)');
+      const disk = ctx.need<RuntimeDiskOutputs>('vm.runtime-disk');
+      if (!disk.path) return down(disk.missing ?? 'no agent runtime disk');
+      const timeoutMs = options.timeoutMs ?? (record.spec.hypervisor.accel === 'tcg' ? AGENT_WAIT_TCG_MS : AGENT_WAIT_KVM_MS);
+      try {
+        const client = await links.client(record, env.paths.vmsDir, { timeoutMs, signal: ctx.signal });
+        report.line(`agent ${client.hello.agentVersion}, pid ${client.hello.pid}`);
+        return { boot, agent: links.status(record) ?? { state: 'up', version: client.hello.agentVersion, pid: client.hello.pid, since: new Date().toISOString() } };
+      } catch (error) {
+        if (ctx.signal.aborted || error instanceof CancelledError) throw error;
+        return down((error as Error).message);
+      }
+    },
+    hint: `see the guest console: banger vm logs ${vm.name}`,
+  };
+}
