@@ -4,6 +4,8 @@ export * from './docker-config.js';
 export * from './manifest.js';
 export * from './image-config.js';
 export * from './registry-client.js';
+export * from './registry-push.js';
+export * from './bundle-artifact.js';
 export * from './blob-cache.js';
 export * from './safe-path.js';
 export * from './apply-layers.js';
