@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   BUILD_DIR_APPEARED: 'a directory being built atomically was created by someone else meanwhile',
   BUNDLE_CHECKSUM_MISMATCH: 'a downloaded image bundle\'s size or sha256 differs from the catalog',
   BUNDLE_DOWNLOAD_FAILED: 'an image bundle download failed after its retries',
+  BUNDLE_OCI_UNAVAILABLE: 'a catalog entry names an oci:// bundle but the process has no registry client wired in',
   BUNDLE_SIZE_MISMATCH: 'an image bundle decompresses to another size than the catalog says',
   BUNDLE_UNREACHABLE: 'an image bundle URL cannot be fetched',
   CANCELLED: 'the work was cancelled (Ctrl-C or an abort)',

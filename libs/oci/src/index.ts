@@ -15,3 +15,7 @@ export * from './make-ext4.js';
 export * from './pull.js';
 export * from './oci-pull.js';
 export * from './oci-prune.js';
+export * from './bundles/bundle-ref.js';
+export * from './bundles/publish-bundle.js';
+export * from './bundles/resolve-bundle.js';
+export * from './bundles/publish-step.js';
