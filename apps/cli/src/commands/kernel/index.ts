@@ -147,7 +147,7 @@ async function catalog(ctx: CliContext, options: { json?: boolean }): Promise<vo
 }
 
 function origin(entry: KernelCatalogEntryWire): string {
-  return [entry.bundle ? 'bundle' : '', entry.recipe ? `deb:${entry.recipe.debPackage}` : ''].filter(Boolean).join(' + ');
+  return [entry.oci ? entry.oci : entry.bundle ? 'bundle' : '', entry.recipe ? `deb:${entry.recipe.debPackage}` : ''].filter(Boolean).join(' + ');
 }
 
 async function publish(ctx: CliContext, name: string, reference: string, options: { json?: boolean; explain?: boolean }): Promise<void> {
