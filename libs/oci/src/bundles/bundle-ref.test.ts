@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBundleRef, hasExplicitTag, isOciRef, parseBundleRef } from './bundle-ref.js';
+import { formatBundleRef, hasExplicitTag, isOciRef, parseBundleRef, versionTag } from './bundle-ref.js';
 
 describe('oci:// bundle references', () => {
   it('parses registry, repository, tag and digest', () => {
@@ -14,6 +14,12 @@ describe('oci:// bundle references', () => {
     expect(hasExplicitTag('oci://127.0.0.1:5000/banger/kernel')).toBe(false);
     expect(hasExplicitTag('oci://127.0.0.1:5000/banger/kernel:v2')).toBe(true);
     expect(hasExplicitTag(`oci://127.0.0.1:5000/banger/kernel@sha256:${'0'.repeat(64)}`)).toBe(false);
+  });
+
+  it('turns a version into a valid tag', () => {
+    expect(versionTag('6.1.0-57-cloud-amd64')).toBe('6.1.0-57-cloud-amd64');
+    expect(versionTag('1.2+deb12u1')).toBe('1.2_deb12u1');
+    expect(versionTag('-x')).toBe('_x');
   });
 
   it('refuses a reference without the scheme or without a registry host, naming it', () => {

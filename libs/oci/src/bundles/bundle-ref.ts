@@ -37,3 +37,8 @@ export function hasExplicitTag(text: string): boolean {
   const last = path.slice(path.indexOf('/') + 1).split('/').at(-1) ?? '';
   return last.includes(':');
 }
+
+/** A bundle version as a valid tag (what a reference without a tag is pushed as): [A-Za-z0-9_.-], at most 128, not starting with '.' or '-'. */
+export function versionTag(version: string): string {
+  return version.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[.-]/, '_').slice(0, 128);
+}

@@ -7,7 +7,7 @@ import { artifactManifest, BundleArtifact, EMPTY_CONFIG, type ArtifactLayer, typ
 import { loadDockerCredentials } from '../docker-config.js';
 import { manifestSelector } from '../reference.js';
 import { RegistryPushClient, type BlobSource, type RegistryPushOptions } from '../registry-push.js';
-import { formatBundleRef, hasExplicitTag, parseBundleRef } from './bundle-ref.js';
+import { formatBundleRef, hasExplicitTag, parseBundleRef, versionTag } from './bundle-ref.js';
 
 /** Where and how a bundle is pushed. */
 export interface PublishBundleOptions {
@@ -75,7 +75,7 @@ interface BundleFile {
 async function pushBundle(kind: BundleKind, name: string, version: string, files: BundleFile[], options: PublishBundleOptions): Promise<PublishedBundle> {
   const ref = parseBundleRef(options.reference);
   // A reference without a tag gets the bundle's version (parseReference fills in "latest" for it).
-  const tag = hasExplicitTag(options.reference) ? manifestSelector(ref) : tagFor(version);
+  const tag = hasExplicitTag(options.reference) ? manifestSelector(ref) : versionTag(version);
   const credentials = await loadDockerCredentials(ref.registry, options.dockerConfigPath);
   const client = new RegistryPushClient({
     registry: ref.registry,
@@ -101,11 +101,6 @@ async function pushBundle(kind: BundleKind, name: string, version: string, files
   const reference = formatBundleRef({ registry: ref.registry, repository: ref.repository, tag, original: options.reference });
   options.progress?.line?.(`published ${kind} ${name} ${version} as ${reference}@${digest}`);
   return { reference, digest };
-}
-
-/** A version as a valid tag: at most 128 of [A-Za-z0-9_.-], not starting with '.' or '-'. */
-function tagFor(version: string): string {
-  return version.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[.-]/, '_').slice(0, 128);
 }
 
 async function withScratch<T>(workDir: string, work: (dir: string) => Promise<T>): Promise<T> {

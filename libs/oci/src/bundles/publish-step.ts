@@ -4,7 +4,7 @@ import type { Step } from '@banger/taskgraph';
 import { BundleArtifact, parseArtifactManifest, type BundleKind } from '../bundle-artifact.js';
 import { manifestSelector } from '../reference.js';
 import { RegistryClient } from '../registry-client.js';
-import { hasExplicitTag, parseBundleRef } from './bundle-ref.js';
+import { hasExplicitTag, parseBundleRef, versionTag } from './bundle-ref.js';
 import { publishImageBundle, publishKernelBundle, type PublishedBundle } from './publish-bundle.js';
 
 /**
@@ -31,7 +31,7 @@ export function ociPublishStep(kind: BundleKind, dir: string, reference: string,
       const have = await local();
       if (!have) return { satisfied: false, reason: `no ${kind} in ${dir} yet` };
       // Without a tag the version is the tag, so look there.
-      const selector = hasExplicitTag(reference) || ref.digest ? manifestSelector(ref) : have.version.replace(/[^A-Za-z0-9_.-]/g, '_');
+      const selector = hasExplicitTag(reference) || ref.digest ? manifestSelector(ref) : versionTag(have.version);
       try {
         const fetched = await new RegistryClient({ registry: ref.registry, signal: plan.signal }).getManifest(ref.repository, selector);
         const annotations = parseArtifactManifest(fetched.body, kind, reference).annotations;
