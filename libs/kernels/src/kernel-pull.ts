@@ -30,7 +30,7 @@ export interface KernelHome {
    * downloadable `bundle` (@banger/oci's resolveKernelEntry, wired by whoever
    * builds the home: this lib cannot depend on the registry client).
    */
-  resolveOci?: (entry: KernelCatalogEntry, signal: AbortSignal) => Promise<KernelCatalogEntry>;
+  resolveOci?: (entry: KernelCatalogEntry, signal: AbortSignal) => Promise<{ entry: KernelCatalogEntry; headers?: Record<string, string> }>;
 }
 
 /** A kernel a VM can boot: its record and bundle paths. */
@@ -128,8 +128,8 @@ export function kernelPullGraph(home: KernelHome, entry: KernelCatalogEntry, opt
         const manifest = await buildKernelBundle({ debPackage: entry.recipe.debPackage, name: entry.name, outDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
         return { version: manifest.version, outcome: 'built' };
       }
-      const source = entry.oci ? await resolveOciEntry(home, entry, step.signal) : entry;
-      const pulled = await pullKernelBundle({ entry: source, destDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
+      const { entry: source, headers } = entry.oci ? await resolveOciEntry(home, entry, step.signal) : { entry, headers: undefined };
+      const pulled = await pullKernelBundle({ entry: source, ...(headers ? { headers } : {}), destDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
       return { version: pulled.manifest.version, outcome: pulled.outcome };
     },
     hint: entry.bundle || entry.oci ? 'check the network or kernel_catalog_url, then pull again' : 'check that the Debian mirror (debian_mirror) is reachable, then pull again',
@@ -155,7 +155,7 @@ export function kernelPullGraph(home: KernelHome, entry: KernelCatalogEntry, opt
 }
 
 /** The entry with its `oci://` reference resolved to a registry blob bundle. */
-function resolveOciEntry(home: KernelHome, entry: KernelCatalogEntry, signal: AbortSignal): Promise<KernelCatalogEntry> {
+function resolveOciEntry(home: KernelHome, entry: KernelCatalogEntry, signal: AbortSignal): Promise<{ entry: KernelCatalogEntry; headers?: Record<string, string> }> {
   if (!home.resolveOci) {
     throw new InternalError('BUNDLE_OCI_UNAVAILABLE', `kernel ${entry.name}: the catalog names ${entry.oci}, but this process was set up without a registry client`, {
       hint: 'pull through the daemon (banger kernel pull)',

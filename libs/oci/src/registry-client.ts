@@ -117,6 +117,17 @@ export class RegistryClient {
   }
 
   /**
+   * The Authorization header value this client would send for pulls from
+   * `repository` (a cached token, or Basic), undefined when the registry asked
+   * for none. For handing blob URLs to another downloader after a manifest
+   * request has gone through the challenge.
+   */
+  async pullAuthorization(repository: string): Promise<string | undefined> {
+    const scope = `repository:${repository}:pull`;
+    return this.authorizationFor(scope) ?? (this.challenge ? this.answer(this.challenge, scope) : undefined);
+  }
+
+  /**
    * A request with auth: answers a 401 challenge once (token or basic) and
    * retries, so `init.body` must be re-sendable (a Buffer, never a stream).
    * `path` is a `/v2/…` path or an absolute URL (an upload's Location);

@@ -35,7 +35,13 @@ export interface ImageHome {
    * downloadable `bundle` (@banger/oci's resolveImageEntry, wired by whoever
    * builds the home: this lib cannot depend on the registry client).
    */
-  resolveOci?: (entry: CatalogEntry, signal: AbortSignal) => Promise<CatalogEntry>;
+  resolveOci?: (entry: CatalogEntry, signal: AbortSignal) => Promise<ResolvedOciEntry<CatalogEntry>>;
+}
+
+/** A catalog entry whose `oci://` reference was resolved: its `bundle` names registry blobs, `headers` authorise fetching them. */
+export interface ResolvedOciEntry<E> {
+  entry: E;
+  headers?: Record<string, string>;
 }
 
 /** An image a VM can be created from. */
@@ -195,8 +201,8 @@ export function imagePullGraph(home: ImageHome, entry: CatalogEntry): Graph {
         return { version: existing.version };
       }
       if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
-      const source = entry.oci ? await resolveOciEntry(home, entry, step.signal) : entry;
-      const manifest = await pullImage({ entry: source, destDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
+      const { entry: source, headers } = entry.oci ? await resolveOciEntry(home, entry, step.signal) : { entry, headers: undefined };
+      const manifest = await pullImage({ entry: source, ...(headers ? { headers } : {}), destDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
       return { version: manifest.version };
     },
     hint: 'check catalog_url and the network, then pull again (the download resumes)',
@@ -205,7 +211,7 @@ export function imagePullGraph(home: ImageHome, entry: CatalogEntry): Graph {
 }
 
 /** The entry with its `oci://` reference resolved to a registry blob bundle. */
-function resolveOciEntry(home: ImageHome, entry: CatalogEntry, signal: AbortSignal): Promise<CatalogEntry> {
+function resolveOciEntry(home: ImageHome, entry: CatalogEntry, signal: AbortSignal): Promise<ResolvedOciEntry<CatalogEntry>> {
   if (!home.resolveOci) {
     throw new InternalError('BUNDLE_OCI_UNAVAILABLE', `image ${entry.name}: the catalog names ${entry.oci}, but this process was set up without a registry client`, {
       hint: 'pull through the daemon (banger image pull)',

@@ -59,7 +59,8 @@ describe.skipIf(prereq.skip)(`an image bundle pulled from a real docker-registry
   });
 
   it('resumes an interrupted download with a Range request to the registry and installs the exact rootfs', async () => {
-    const entry = await resolveImageEntry({ name: 'resumable', description: 'd', oci: `oci://${proxy.host}/banger/resumable:1` });
+    const { entry, headers } = await resolveImageEntry({ name: 'resumable', description: 'd', oci: `oci://${proxy.host}/banger/resumable:1` });
+    expect(headers).toBeUndefined(); // this registry wants no credentials
     const bundle = entry.bundle!;
     expect(bundle.url).toBe(`http://${proxy.host}/v2/banger/resumable/blobs/sha256:${bundle.sha256}`);
     // What an interrupted earlier pull leaves: the first half of the blob as the .partial file.
@@ -73,5 +74,20 @@ describe.skipIf(prereq.skip)(`an image bundle pulled from a real docker-registry
     expect(proxy.log.filter((r) => r.path.endsWith(`/blobs/sha256:${bundle.sha256}`)).map((r) => r.range)).toEqual([`bytes=${half}-`]);
     expect(manifest).toMatchObject({ name: 'resumable', version: '1', sizeBytes: rootfs.length });
     expect(hex(readFileSync(join(dir, 'pulled', 'rootfs.ext4')))).toBe(hex(rootfs));
+  }, 120_000);
+
+  it('pulls from a registry that wants a Bearer token for every request, blobs included', async () => {
+    const guarded = await startProxy(registry.host, { auth: { tokenField: 'token' } });
+    try {
+      const { entry, headers } = await resolveImageEntry({ name: 'resumable', description: 'd', oci: `oci://${guarded.host}/banger/resumable:1` });
+      expect(headers?.['authorization']).toMatch(/^Bearer tok-/);
+      const manifest = await pullImage({ entry, ...(headers ? { headers } : {}), destDir: join(dir, 'pulled-with-token'), cacheDir: join(dir, 'cache-token') });
+      expect(manifest.sizeBytes).toBe(rootfs.length);
+      const blobGets = guarded.log.filter((r) => r.method === 'GET' && r.path.includes('/blobs/'));
+      expect(blobGets.length).toBeGreaterThanOrEqual(2); // the rootfs layer and the manifest.json layer
+      expect(blobGets.every((r) => r.authorization === headers?.['authorization'])).toBe(true);
+    } finally {
+      await guarded.stop();
+    }
   }, 120_000);
 });

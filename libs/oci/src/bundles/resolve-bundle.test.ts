@@ -36,6 +36,6 @@ describe.skipIf(prereq.skip)(`resolving catalog oci:// entries on a real docker-
 
   it('leaves an entry without an oci reference as it is', async () => {
     const entry = { name: 'k', description: 'd', bundle: { url: 'http://127.0.0.1:1/k.tar.zst', sha256: 'a'.repeat(64) } };
-    expect(await resolveKernelEntry(entry)).toBe(entry);
+    expect((await resolveKernelEntry(entry)).entry).toBe(entry);
   });
 });

@@ -14,9 +14,16 @@ export interface ResolveBundleOptions {
   dockerConfigPath?: string;
 }
 
+/** A catalog entry with its `oci://` reference resolved: `bundle` names registry blobs, `headers` authorise fetching them. */
+export interface ResolvedBundleEntry<E> {
+  entry: E;
+  headers?: Record<string, string>;
+}
+
 /** A resolved artifact: its manifest's digest, its annotations and the blob URL of each layer. */
 interface ResolvedArtifact {
   manifestDigest: string;
+  headers?: Record<string, string>;
   annotations: Record<string, string>;
   blobUrl: (layer: ArtifactLayer) => string;
   layer: (mediaType: string) => ArtifactLayer;
@@ -31,8 +38,8 @@ interface ResolvedArtifact {
  * `@sha256:` or the registry's Docker-Content-Digest) and must be a banger
  * image bundle of this format.
  */
-export async function resolveImageEntry(entry: CatalogEntry, options: ResolveBundleOptions = {}): Promise<CatalogEntry> {
-  if (!entry.oci) return entry;
+export async function resolveImageEntry(entry: CatalogEntry, options: ResolveBundleOptions = {}): Promise<ResolvedBundleEntry<CatalogEntry>> {
+  if (!entry.oci) return { entry };
   const artifact = await resolveArtifact(entry.oci, 'image', options);
   const rootfs = artifact.layer(BundleArtifact.layerType.rootfs);
   const manifest = artifact.layer(BundleArtifact.layerType.imageManifest);
@@ -44,30 +51,35 @@ export async function resolveImageEntry(entry: CatalogEntry, options: ResolveBun
   }
   const version = artifact.annotations[BundleArtifact.annotation.version];
   return {
-    ...entry,
-    ...(version ? { version } : {}),
-    bundle: { url: artifact.blobUrl(rootfs), sha256: hexOf(rootfs.digest), size: rootfs.size, uncompressedSize, manifestUrl: artifact.blobUrl(manifest) },
+    entry: {
+      ...entry,
+      ...(version ? { version } : {}),
+      bundle: { url: artifact.blobUrl(rootfs), sha256: hexOf(rootfs.digest), size: rootfs.size, uncompressedSize, manifestUrl: artifact.blobUrl(manifest) },
+    },
+    ...(artifact.headers ? { headers: artifact.headers } : {}),
   };
 }
 
 /** The same for a kernel catalog entry: its tar.zst layer becomes the entry's `bundle`. */
-export async function resolveKernelEntry(entry: KernelCatalogEntry, options: ResolveBundleOptions = {}): Promise<KernelCatalogEntry> {
-  if (!entry.oci) return entry;
+export async function resolveKernelEntry(entry: KernelCatalogEntry, options: ResolveBundleOptions = {}): Promise<ResolvedBundleEntry<KernelCatalogEntry>> {
+  if (!entry.oci) return { entry };
   const artifact = await resolveArtifact(entry.oci, 'kernel', options);
   const tar = artifact.layer(BundleArtifact.layerType.kernelTar);
-  return { ...entry, bundle: { url: artifact.blobUrl(tar), sha256: hexOf(tar.digest) } };
+  return { entry: { ...entry, bundle: { url: artifact.blobUrl(tar), sha256: hexOf(tar.digest) } }, ...(artifact.headers ? { headers: artifact.headers } : {}) };
 }
 
 async function resolveArtifact(reference: string, kind: BundleKind, options: ResolveBundleOptions): Promise<ResolvedArtifact> {
   const ref = parseBundleRef(reference);
-  // Credentials authenticate the manifest request; the blobs themselves are fetched by the host's
-  // resumable download without them (docs/image-catalog.md: anonymous-pull registries only for now).
   const credentials = await loadDockerCredentials(ref.registry, options.dockerConfigPath);
   const client = new RegistryClient({ registry: ref.registry, ...(credentials ? { credentials } : {}), ...(options.signal ? { signal: options.signal } : {}) });
   const fetched = await client.getManifest(ref.repository, manifestSelector(ref));
   const manifest = parseArtifactManifest(fetched.body, kind, reference);
+  // The blobs are fetched by the host's resumable download, which gets the token (or Basic
+  // credentials) the manifest request earned; fetch drops it on a redirect to another origin (a CDN).
+  const authorization = await client.pullAuthorization(ref.repository);
   return {
     manifestDigest: fetched.digest,
+    ...(authorization ? { headers: { authorization } } : {}),
     annotations: manifest.annotations ?? {},
     blobUrl: (layer) => `${client.baseUrl}/v2/${ref.repository}/blobs/${layer.digest}`,
     layer: (mediaType) => artifactLayer(manifest, mediaType, reference),
