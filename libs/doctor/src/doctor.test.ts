@@ -291,6 +291,14 @@ describe('runDoctor with an injected environment', () => {
       expect(result).toMatchObject({ status: 'ok', detail: 'image debian-bookworm is pulled (published bundle); kernel debian-cloud is pulled (published bundle)' });
     });
 
+    it('names the registry reference when a default is pulled from an oci:// catalog entry', async () => {
+      const image = { ...res('debian-bookworm', false, 'bundle'), reference: 'oci://127.0.0.1:5000/banger/golden:1' };
+      expect(await firstRun({ image, kernel: res('debian-cloud', true, 'recipe') }, fakePath({ without: ['mmdebstrap'] }))).toMatchObject({
+        status: 'ok',
+        detail: 'image debian-bookworm is pulled (published bundle from oci://127.0.0.1:5000/banger/golden:1); kernel debian-cloud is installed',
+      });
+    });
+
     it('fails when the default image is in no catalog', async () => {
       expect(await firstRun({ image: res('nope', false, 'none'), kernel: res('debian-cloud', true, 'recipe') })).toMatchObject({
         status: 'fail',

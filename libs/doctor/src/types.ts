@@ -68,8 +68,10 @@ export type DnsProbe = () => Promise<{ vm?: { name: string; ip: string }; status
 export interface FirstRunResource {
   name: string;
   installed: boolean;
-  /** From the catalog: a published bundle, a recipe build, or no entry at all. */
+  /** From the catalog: a published bundle (a URL, or an `oci://` reference in `reference`), a recipe build, or no entry at all. */
   source: 'bundle' | 'recipe' | 'none';
+  /** The entry's `oci://` reference when the bundle is pulled from a registry. */
+  reference?: string;
 }
 
 /** The default image and kernel as a running daemon sees them; undefined when no daemon runs. */

@@ -33,6 +33,8 @@ export interface ResumableDownloadOptions {
   attempts?: number;
   /** Hash an existing `target` again before trusting it (it was verified before it was renamed to that name). */
   reverifyTarget?: boolean;
+  /** Extra request headers for http(s) URLs (a registry's `Authorization`); the Range header is added per attempt. */
+  headers?: Record<string, string>;
   signal?: AbortSignal;
   progress?: ProgressSink;
   errors: DownloadErrors;
@@ -108,7 +110,7 @@ async function transfer(options: ResumableDownloadOptions, partial: string, offs
   } else {
     let response: Response;
     try {
-      response = await fetch(url, { ...(signal ? { signal } : {}), headers: offset > 0 ? { range: `bytes=${offset}-` } : {} });
+      response = await fetch(url, { ...(signal ? { signal } : {}), headers: { ...options.headers, ...(offset > 0 ? { range: `bytes=${offset}-` } : {}) } });
     } catch (error) {
       if (signal?.aborted) throw error;
       throw fail(causeText(error), error);

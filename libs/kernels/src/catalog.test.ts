@@ -51,9 +51,16 @@ describe('the kernel catalog', () => {
     expect(findCatalogEntry('debian-generic', entries).recipe?.debPackage).toBe('linux-image-amd64');
   });
 
-  it('rejects a remote index entry with neither a bundle nor a recipe, naming the entry', async () => {
+  it('rejects a remote index entry with neither a bundle, an oci reference nor a recipe, naming the entry', async () => {
     const url = await serveIndex(JSON.stringify({ formatVersion: 1, entries: [{ name: 'empty', description: 'x' }] }));
-    await expect(kernelCatalog(url)).rejects.toThrow(`invalid kernel catalog ${url}: entries.0: needs a recipe or a bundle`);
+    await expect(kernelCatalog(url)).rejects.toThrow(`invalid kernel catalog ${url}: entries.0: needs a recipe, a bundle or an oci reference`);
+  });
+
+  it('accepts an entry that names only an oci:// reference, and rejects one that is not oci://', async () => {
+    const ok = await serveIndex(JSON.stringify({ formatVersion: 1, entries: [{ name: 'reg', description: 'x', oci: 'oci://127.0.0.1:5000/banger/kernel:6.1' }] }));
+    expect((await kernelCatalog(ok)).find((e) => e.name === 'reg')?.oci).toBe('oci://127.0.0.1:5000/banger/kernel:6.1');
+    const bad = await serveIndex(JSON.stringify({ formatVersion: 1, entries: [{ name: 'reg', description: 'x', oci: '127.0.0.1:5000/banger/kernel' }] }));
+    await expect(kernelCatalog(bad)).rejects.toThrow(`invalid kernel catalog ${bad}: entries.0.oci: must be oci://<registry>[:port]/<repository>[:tag][@sha256:<digest>]`);
   });
 
   it('says which remote index failed and why', async () => {

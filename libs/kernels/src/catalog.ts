@@ -13,6 +13,8 @@ export interface KernelCatalogEntry {
   recipe?: { debPackage: string };
   /** A published bundle (`banger kernel pack` output): tar.zst URL and its sha256. */
   bundle?: { url: string; sha256: string };
+  /** A bundle published to an OCI registry (`kernel build --publish oci://…`); wins over `bundle`. */
+  oci?: string;
 }
 
 /** The kernel used when config's default_kernel_name is not set. */
@@ -24,8 +26,12 @@ const entrySchema = z
     description: z.string(),
     recipe: z.object({ debPackage: z.string().min(1) }).optional(),
     bundle: z.object({ url: z.url(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).optional(),
+    oci: z
+      .string()
+      .regex(/^oci:\/\/[^\s/]+\/[^\s]+$/, 'must be oci://<registry>[:port]/<repository>[:tag][@sha256:<digest>]')
+      .optional(),
   })
-  .refine((entry) => entry.recipe || entry.bundle, { message: 'needs a recipe or a bundle' });
+  .refine((entry) => entry.recipe || entry.bundle || entry.oci, { message: 'needs a recipe, a bundle or an oci reference' });
 const catalogSchema = z.object({ formatVersion: z.literal(1), entries: z.array(entrySchema) });
 
 /** Validates a catalog document; `source` names it in errors. */

@@ -1,6 +1,6 @@
 import type { DebianSource } from '@banger/host';
 import { join } from 'node:path';
-import { NotFoundError, UserError } from '@banger/errors';
+import { InternalError, NotFoundError, UserError } from '@banger/errors';
 import type { KernelsTable } from '@banger/store';
 import type { Graph, GraphRunOutcome, GraphRunner, Step, StepEvent } from '@banger/taskgraph';
 import { KERNEL_NAME_PATTERN, kernelBundlePaths, readKernelBundle, type KernelBundlePaths, type KernelManifest } from './bundle-manifest.js';
@@ -25,6 +25,12 @@ export interface KernelHome {
   /** config `debian_mirror` / `debian_keyring`, for a kernel built from its recipe. */
   debian?: DebianSource;
   table: KernelsTable;
+  /**
+   * Resolves a catalog entry naming an `oci://` bundle to one with a
+   * downloadable `bundle` (@banger/oci's resolveKernelEntry, wired by whoever
+   * builds the home: this lib cannot depend on the registry client).
+   */
+  resolveOci?: (entry: KernelCatalogEntry, signal: AbortSignal) => Promise<{ entry: KernelCatalogEntry; headers?: Record<string, string> }>;
 }
 
 /** A kernel a VM can boot: its record and bundle paths. */
@@ -75,6 +81,8 @@ export interface PullRun {
   rebuild?: KernelCatalogEntry['recipe'];
   /** Adopt a complete bundle already in `<kernelsDir>/<name>` without asking the catalog (a VM's fetch step: works offline). */
   adoptLocal?: boolean;
+  /** Steps appended to the graph after `kernel.register` (`kernel build --publish oci://…`). */
+  then?: Graph;
 }
 
 /**
@@ -89,7 +97,7 @@ export async function pullKernel(home: KernelHome, name: string, run: GraphRunne
     : ((options.adoptLocal ? await localEntry(home, name) : undefined) ?? findCatalogEntry(name, await kernelCatalog(home.catalogUrl, options.signal)));
   return run({
     graphId: kernelGraphId(name),
-    steps: kernelPullGraph(home, entry, { rebuild: options.rebuild !== undefined }),
+    steps: [...kernelPullGraph(home, entry, { rebuild: options.rebuild !== undefined }), ...(options.then ?? [])],
     signal: options.signal,
     emit: options.emit,
     explain: options.explain ?? false,
@@ -103,12 +111,12 @@ export async function pullKernel(home: KernelHome, name: string, run: GraphRunne
  */
 export function kernelPullGraph(home: KernelHome, entry: KernelCatalogEntry, options: { rebuild?: boolean } = {}): Graph {
   const dir = join(home.kernelsDir, entry.name);
-  const fetchId = entry.bundle || !entry.recipe ? 'kernel.fetch' : 'kernel.build';
+  const fetchId = entry.bundle || entry.oci || !entry.recipe ? 'kernel.fetch' : 'kernel.build';
   const fetch: Step<{ version: string; outcome: string }> = {
     id: fetchId,
-    title: entry.bundle ? `Download kernel ${entry.name}` : entry.recipe ? `Build kernel ${entry.name} from ${entry.recipe.debPackage}` : `Adopt kernel ${entry.name}`,
+    title: entry.oci && !options.rebuild ? `Pull kernel ${entry.name} from ${entry.oci}` : entry.bundle ? `Download kernel ${entry.name}` : entry.recipe ? `Build kernel ${entry.name} from ${entry.recipe.debPackage}` : `Adopt kernel ${entry.name}`,
     needs: [],
-    inputs: () => ({ entry: JSON.stringify({ bundle: entry.bundle ?? null, recipe: entry.recipe ?? null }), dir }),
+    inputs: () => ({ entry: JSON.stringify({ bundle: entry.bundle ?? null, recipe: entry.recipe ?? null, ...(entry.oci ? { oci: entry.oci } : {}) }), dir }),
     isSatisfied: async () => {
       const manifest = await readKernelBundle(dir).catch(() => undefined);
       if (!manifest) return { satisfied: false, reason: `no intact bundle in ${dir}` };
@@ -120,10 +128,11 @@ export function kernelPullGraph(home: KernelHome, entry: KernelCatalogEntry, opt
         const manifest = await buildKernelBundle({ debPackage: entry.recipe.debPackage, name: entry.name, outDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
         return { version: manifest.version, outcome: 'built' };
       }
-      const pulled = await pullKernelBundle({ entry, destDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
+      const { entry: source, headers } = entry.oci ? await resolveOciEntry(home, entry, step.signal) : { entry, headers: undefined };
+      const pulled = await pullKernelBundle({ entry: source, ...(headers ? { headers } : {}), destDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
       return { version: pulled.manifest.version, outcome: pulled.outcome };
     },
-    hint: entry.bundle ? 'check the network or kernel_catalog_url, then pull again' : 'check that the Debian mirror (debian_mirror) is reachable, then pull again',
+    hint: entry.bundle || entry.oci ? 'check the network or kernel_catalog_url, then pull again' : 'check that the Debian mirror (debian_mirror) is reachable, then pull again',
   };
   const register: Step<{ version: string }> = {
     id: 'kernel.register',
@@ -143,6 +152,16 @@ export function kernelPullGraph(home: KernelHome, entry: KernelCatalogEntry, opt
     },
   };
   return [fetch, register];
+}
+
+/** The entry with its `oci://` reference resolved to a registry blob bundle. */
+function resolveOciEntry(home: KernelHome, entry: KernelCatalogEntry, signal: AbortSignal): Promise<{ entry: KernelCatalogEntry; headers?: Record<string, string> }> {
+  if (!home.resolveOci) {
+    throw new InternalError('BUNDLE_OCI_UNAVAILABLE', `kernel ${entry.name}: the catalog names ${entry.oci}, but this process was set up without a registry client`, {
+      hint: 'pull through the daemon (banger kernel pull)',
+    });
+  }
+  return home.resolveOci(entry, signal);
 }
 
 /** Records kernel `name` as the bundle in `dir` (`kernel.register`, `kernel import`). */

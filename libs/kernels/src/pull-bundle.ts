@@ -22,6 +22,8 @@ export interface PullKernelBundleOptions {
   cacheDir: string;
   /** Where a build from the recipe downloads packages (`debian_mirror`, `debian_keyring`). */
   debian?: DebianSource;
+  /** Request headers for the bundle URL (a registry's Authorization for an `oci://` entry). */
+  headers?: Record<string, string>;
   signal?: AbortSignal;
   progress?: ProgressSink;
 }
@@ -101,6 +103,7 @@ async function downloadBundle(bundle: { url: string; sha256: string }, options: 
     reverifyTarget: true,
     // One retry, so a refused resume offset (416) starts over rather than falling back to the recipe.
     attempts: 2,
+    ...(options.headers ? { headers: options.headers } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.progress ? { progress: options.progress } : {}),
     errors: {

@@ -116,19 +116,36 @@ export class RegistryClient {
     return { stream: Readable.fromWeb(res.body as unknown as WebReadableStream), size: length === null ? undefined : Number(length) };
   }
 
-  /** A request with auth: answers a 401 challenge once (token or basic) and retries. */
-  private async request(repository: string, path: string, init: RequestInit): Promise<Response> {
+  /**
+   * The Authorization header value this client would send for pulls from
+   * `repository` (a cached token, or Basic), undefined when the registry asked
+   * for none. For handing blob URLs to another downloader after a manifest
+   * request has gone through the challenge.
+   */
+  async pullAuthorization(repository: string): Promise<string | undefined> {
     const scope = `repository:${repository}:pull`;
+    return this.authorizationFor(scope) ?? (this.challenge ? this.answer(this.challenge, scope) : undefined);
+  }
+
+  /**
+   * A request with auth: answers a 401 challenge once (token or basic) and
+   * retries, so `init.body` must be re-sendable (a Buffer, never a stream).
+   * `path` is a `/v2/…` path or an absolute URL (an upload's Location);
+   * `actions` is the token scope's (`pull`, or `pull,push` for uploads).
+   */
+  protected async request(repository: string, path: string, init: RequestInit, actions: 'pull' | 'pull,push' = 'pull'): Promise<Response> {
+    const scope = `repository:${repository}:${actions}`;
+    const url = /^https?:\/\//.test(path) ? path : `${this.baseUrl}${path}`;
     let auth = this.authorizationFor(scope);
     if (auth === undefined && this.challenge) auth = await this.answer(this.challenge, scope);
-    let res = await this.send(`${this.baseUrl}${path}`, init, auth, true);
+    let res = await this.send(url, init, auth, true);
     if (res.status === 401) {
       await res.body?.cancel();
       this.rememberChallenge(res);
       if (!this.challenge) throw this.httpError(res, `${init.method} ${path}`, 'the registry asked for authentication without a usable WWW-Authenticate challenge');
       this.tokens.delete(scope);
       auth = await this.answer(this.challenge, this.challenge.params['scope'] ?? scope);
-      res = await this.send(`${this.baseUrl}${path}`, init, auth, true);
+      res = await this.send(url, init, auth, true);
       if (res.status === 401 || res.status === 403) {
         await res.body?.cancel();
         throw this.authError(repository, res.status);
@@ -207,7 +224,7 @@ export class RegistryClient {
    * goes to the registry's own host only, and so an https→http downgrade to a
    * non-loopback host is refused.
    */
-  private async send(url: string, init: RequestInit, authorization: string | undefined, followRedirects: boolean): Promise<Response> {
+  protected async send(url: string, init: RequestInit, authorization: string | undefined, followRedirects: boolean): Promise<Response> {
     let current = new URL(url);
     const origin = current.origin;
     for (let hop = 0; ; hop++) {
@@ -264,7 +281,7 @@ export class RegistryClient {
     });
   }
 
-  private authError(repository: string, status: number): UserError {
+  protected authError(repository: string, status: number): UserError {
     return new UserError('OCI_AUTH_FAILED', `registry ${this.registry} denied access to ${repository} (HTTP ${status})`, {
       hint: this.options.credentials
         ? 'the credentials from your Docker config were refused; run docker login again'
@@ -272,7 +289,7 @@ export class RegistryClient {
     });
   }
 
-  private httpError(res: Response, what: string, why?: string): InternalError {
+  protected httpError(res: Response, what: string, why?: string): InternalError {
     return new InternalError('OCI_REGISTRY_ERROR', `${what}: HTTP ${res.status} ${res.statusText}${why ? ` (${why})` : ''}`, {
       hint: `registry ${this.registry} answered unexpectedly; retry, or check the registry's status`,
     });

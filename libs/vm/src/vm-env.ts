@@ -2,6 +2,7 @@ import { debianSource, userKeyFile, type BangerConfig } from '@banger/config';
 import type { VmHandle } from '@banger/hypervisor';
 import type { ImageHome } from '@banger/images';
 import type { KernelHome } from '@banger/kernels';
+import { resolveImageEntry, resolveKernelEntry } from '@banger/oci';
 import { ImagesTable, KernelsTable, type Database } from '@banger/store';
 import type { GraphRunner, StepLogger } from '@banger/taskgraph';
 import { VmDir } from './vm-dir.js';
@@ -56,6 +57,7 @@ export const kernelHome = (env: Pick<VmEnv, 'db' | 'paths' | 'config'>): KernelH
   table: new KernelsTable(env.db),
   ...(env.config.kernelCatalogUrl ? { catalogUrl: env.config.kernelCatalogUrl } : {}),
   debian: debianSource(env.config),
+  resolveOci: (entry, signal) => resolveKernelEntry(entry, { signal }),
 });
 
 /** Where images live and are recorded (what `image pull` uses too). */
@@ -65,6 +67,7 @@ export const imageHome = (env: Pick<VmEnv, 'db' | 'paths' | 'config'>): ImageHom
   table: new ImagesTable(env.db),
   ...(env.config.catalogUrl ? { catalogUrl: env.config.catalogUrl } : {}),
   debian: debianSource(env.config),
+  resolveOci: (entry, signal) => resolveImageEntry(entry, { signal }),
 });
 
 export { driverFor } from './driver-for.js';

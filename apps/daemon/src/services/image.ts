@@ -19,7 +19,7 @@ import {
   registerRootfs,
   type CatalogEntry,
 } from '@banger/images';
-import { pruneImageBlobs, pullRegistryImage } from '@banger/oci';
+import { isOciRef, ociPublishStep, parseBundleRef, pruneImageBlobs, pullRegistryImage } from '@banger/oci';
 import { KernelsTable } from '@banger/store';
 import { SqliteStepStateStore } from '@banger/taskgraph';
 import { imageHome } from '@banger/vm';
@@ -89,15 +89,21 @@ export const imageService: Service = (ctx, server) => {
     if (recipeName.includes('/') && !isAbsolute(recipeName)) {
       throw new UserError('IMAGE_RECIPE_RELATIVE', `recipe path ${recipeName} is relative: the daemon cannot tell what it is relative to`, { hint: 'pass an absolute path' });
     }
-    if (publish !== undefined && !isAbsolute(publish)) {
-      throw new UserError('IMAGE_PUBLISH_RELATIVE', `publish directory ${publish} is relative`, { hint: 'pass an absolute path' });
+    const toRegistry = publish !== undefined && isOciRef(publish);
+    if (toRegistry) parseBundleRef(publish); // a bad reference fails before the build, not after it
+    else if (publish !== undefined && !isAbsolute(publish)) {
+      throw new UserError('IMAGE_PUBLISH_RELATIVE', `publish directory ${publish} is relative`, { hint: 'pass an absolute path, or an oci://registry/repository[:tag] reference' });
     }
     const recipe = await loadRecipe(recipeName);
     assertImageName(recipe.name);
+    const home = imageHome(ctx);
+    const steps = toRegistry
+      ? [...imageBuildGraph(home, recipe, undefined), ociPublishStep('image', join(home.imagesDir, recipe.name), publish, 'image.register', join(ctx.paths.cacheDir, 'publish'))]
+      : imageBuildGraph(home, recipe, publish);
     const outcome = await runGraph(ctx, {
       graphId: imageBuildGraphId(recipe.name),
       lockKey: imageLockKey(recipe.name),
-      steps: imageBuildGraph(imageHome(ctx), recipe, publish),
+      steps,
       signal,
       emit,
       explain: explain ?? false,
@@ -106,7 +112,7 @@ export const imageService: Service = (ctx, server) => {
     log.info({ image: recipe.name, publish }, 'image built');
     return {
       image: images.info(images.get(recipe.name)),
-      ...(publish ? { published: outcome.result.outputs['image.publish'] as { index: string; bundle: string } } : {}),
+      ...(publish ? { published: outcome.result.outputs['image.publish'] as { index?: string; bundle?: string; reference?: string; digest?: string } } : {}),
     };
   });
 
@@ -133,6 +139,24 @@ export const imageService: Service = (ctx, server) => {
     }
     log.info({ image: name, rootfs, warnings }, 'image registered');
     return { image: images.info(images.get(name)), warnings };
+  });
+
+  server.handle('image.publish', async ({ name, reference, explain }, { signal, emit }) => {
+    parseBundleRef(reference);
+    const row = images.get(name);
+    const outcome = await runGraph(ctx, {
+      graphId: `image-publish:${name}`,
+      // the image's own lock: nothing rewrites images/<name> while it is read and pushed
+      lockKey: imageLockKey(name),
+      steps: [ociPublishStep('image', row.dir, reference, undefined, join(ctx.paths.cacheDir, 'publish'))],
+      signal,
+      emit,
+      explain: explain ?? false,
+    });
+    if (outcome.explained) return { plan: outcome.plan as PlanSummaryWire };
+    const published = outcome.result.outputs['image.publish'] as { reference: string; digest: string } | undefined;
+    log.info({ image: name, reference, digest: published?.digest }, 'image published');
+    return published ? { published } : {};
   });
 
   server.handle('image.rm', async ({ name }) => {

@@ -14,6 +14,7 @@ import {
   KernelRecords,
   type KernelHome,
 } from '@banger/kernels';
+import { ociPublishStep, parseBundleRef, type PublishedBundle } from '@banger/oci';
 import { SqliteStepStateStore } from '@banger/taskgraph';
 import { kernelHome as vmKernelHome } from '@banger/vm';
 import type { DaemonContext } from '../context.js';
@@ -48,13 +49,34 @@ export const kernelService: Service = (ctx, server) => {
     return { kernel: kernels.info(kernels.get(name)) };
   });
 
-  server.handle('kernel.build', async ({ debPackage, name: given, explain }, { signal, emit }) => {
+  server.handle('kernel.build', async ({ debPackage, name: given, publish, explain }, { signal, emit }) => {
     const name = given ?? defaultBuildName(debPackage);
+    if (publish) parseBundleRef(publish); // a bad reference fails before the build, not after it
+    const then = publish ? [ociPublishStep('kernel', join(ctx.paths.kernelsDir, name), publish, 'kernel.register', join(ctx.paths.cacheDir, 'publish'))] : [];
     // Same graph id (and lock) as a pull: both write kernels/<name>.
-    const outcome = await pullKernel(kernelHome(ctx), name, (options) => runGraph(ctx, options), { signal, emit, explain: explain ?? false, rebuild: { debPackage } });
+    const outcome = await pullKernel(kernelHome(ctx), name, (options) => runGraph(ctx, options), { signal, emit, explain: explain ?? false, rebuild: { debPackage }, then });
     if (outcome.explained) return { plan: outcome.plan as PlanSummaryWire };
-    log.info({ kernel: name, debPackage }, 'kernel built');
-    return { kernel: kernels.info(kernels.get(name)) };
+    log.info({ kernel: name, debPackage, publish }, 'kernel built');
+    const published = publish ? (outcome.result.outputs['kernel.publish'] as PublishedBundle | undefined) : undefined;
+    return { kernel: kernels.info(kernels.get(name)), ...(published ? { published } : {}) };
+  });
+
+  server.handle('kernel.publish', async ({ name, reference, explain }, { signal, emit }) => {
+    parseBundleRef(reference);
+    const row = kernels.get(name);
+    const outcome = await runGraph(ctx, {
+      graphId: `kernel-publish:${name}`,
+      // the kernel's own lock: nothing rewrites kernels/<name> while it is read and pushed
+      lockKey: kernelGraphId(name),
+      steps: [ociPublishStep('kernel', row.dir, reference, undefined, join(ctx.paths.cacheDir, 'publish'))],
+      signal,
+      emit,
+      explain: explain ?? false,
+    });
+    if (outcome.explained) return { plan: outcome.plan as PlanSummaryWire };
+    const published = outcome.result.outputs['kernel.publish'] as PublishedBundle | undefined;
+    log.info({ kernel: name, reference, digest: published?.digest }, 'kernel published');
+    return published ? { published } : {};
   });
 
   server.handle('kernel.import', async ({ dir, name }) => {

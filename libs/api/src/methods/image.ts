@@ -69,6 +69,8 @@ export const imageCatalogEntrySchema = z.object({
   version: z.string().optional(),
   recipe: z.string().optional(),
   bundle: z.object({ url: z.string(), sha256: z.string(), size: z.number(), uncompressedSize: z.number() }).optional(),
+  /** An `oci://` bundle reference (pulled from a registry; wins over `bundle`). */
+  oci: z.string().optional(),
   defaultKernel: z.string().optional(),
   installed: z.boolean(),
 });
@@ -134,13 +136,13 @@ export const imageMethods = {
     }),
   }),
   'image.build': defineMethod({
-    description: 'Builds an image from a recipe (built-in name or absolute .toml path), registers it, optionally publishes it; streams task-graph events.',
+    description: 'Builds an image from a recipe (built-in name or absolute .toml path), registers it, optionally publishes it (absolute directory, or oci://registry/repo[:tag]); streams task-graph events.',
     params: z.object({ recipe: z.string().min(1), publish: z.string().min(1).optional(), explain: z.boolean().optional() }),
     result: z.object({
       plan: planSummarySchema.optional(),
       image: imageInfoSchema.optional(),
-      /** The catalog index.json written when `publish` was given. */
-      published: z.object({ index: z.string(), bundle: z.string() }).optional(),
+      /** Where `publish` put the bundle: index.json and bundle file for a directory, reference and manifest digest for oci://. */
+      published: z.object({ index: z.string().optional(), bundle: z.string().optional(), reference: z.string().optional(), digest: z.string().optional() }).optional(),
     }),
     event: StepEventSchema,
   }),
@@ -148,6 +150,12 @@ export const imageMethods = {
     description: 'Registers a local ext4 rootfs file (copied) as an image; returns warnings such as a missing sshd.',
     params: z.object({ name: nameParam, rootfs: z.string().min(1), kernel: nameParam.optional() }),
     result: z.object({ image: imageInfoSchema, warnings: z.array(z.string()) }),
+  }),
+  'image.publish': defineMethod({
+    description: 'Pushes a registered image to an OCI registry as a banger bundle artifact (oci://registry[:port]/repository[:tag]); streams task-graph events.',
+    params: z.object({ name: nameParam, reference: z.string().regex(/^oci:\/\//, 'must be an oci:// reference'), explain: z.boolean().optional() }),
+    result: z.object({ plan: planSummarySchema.optional(), published: z.object({ reference: z.string(), digest: z.string() }).optional() }),
+    event: StepEventSchema,
   }),
   'image.rm': defineMethod({
     description: 'Removes an image (directory and record); refused while a VM uses it.',

@@ -43,6 +43,8 @@ export const kernelCatalogEntrySchema = z.object({
   description: z.string(),
   recipe: z.object({ debPackage: z.string() }).optional(),
   bundle: z.object({ url: z.string(), sha256: z.string() }).optional(),
+  /** An `oci://` bundle reference (pulled from a registry; wins over `bundle`). */
+  oci: z.string().optional(),
   installed: z.boolean(),
 });
 export type KernelCatalogEntryWire = z.infer<typeof kernelCatalogEntrySchema>;
@@ -75,14 +77,31 @@ export const kernelMethods = {
   }),
   'kernel.build': defineMethod({
     description: 'Builds a kernel bundle from a Debian kernel package with the host apt and registers it; streams task-graph events.',
-    params: z.object({ debPackage: z.string().min(1).max(200), name: nameParam.optional(), explain: z.boolean().optional() }),
-    result: z.object({ plan: planSummarySchema.optional(), kernel: kernelInfoSchema.optional() }),
+    params: z.object({
+      debPackage: z.string().min(1).max(200),
+      name: nameParam.optional(),
+      /** Also push the bundle to this registry reference (`oci://registry[:port]/repository[:tag]`). */
+      publish: z.string().regex(/^oci:\/\//, 'must be an oci:// reference').optional(),
+      explain: z.boolean().optional(),
+    }),
+    result: z.object({
+      plan: planSummarySchema.optional(),
+      kernel: kernelInfoSchema.optional(),
+      /** The reference and manifest digest the bundle was pushed as, when `publish` was given. */
+      published: z.object({ reference: z.string(), digest: z.string() }).optional(),
+    }),
     event: StepEventSchema,
   }),
   'kernel.import': defineMethod({
     description: 'Copies a kernel bundle directory (verified) into banger and registers it.',
     params: z.object({ dir: z.string().min(1), name: nameParam.optional() }),
     result: kernelInfoSchema,
+  }),
+  'kernel.publish': defineMethod({
+    description: 'Pushes a registered kernel bundle to an OCI registry as a banger bundle artifact (oci://registry[:port]/repository[:tag]); streams task-graph events.',
+    params: z.object({ name: nameParam, reference: z.string().regex(/^oci:\/\//, 'must be an oci:// reference'), explain: z.boolean().optional() }),
+    result: z.object({ plan: planSummarySchema.optional(), published: z.object({ reference: z.string(), digest: z.string() }).optional() }),
+    event: StepEventSchema,
   }),
   'kernel.rm': defineMethod({
     description: 'Removes a kernel (bundle directory and record); refused while a VM uses it.',

@@ -3,7 +3,11 @@ import type { DoctorCheck, FirstRunProbe, FirstRunResource } from '../types.js';
 import { buildProblems } from './build.js';
 
 const describe = (kind: string, r: FirstRunResource): string =>
-  r.installed ? `${kind} ${r.name} is installed` : r.source === 'bundle' ? `${kind} ${r.name} is pulled (published bundle)` : r.source === 'recipe' ? `${kind} ${r.name} is built from its recipe` : `${kind} ${r.name} is in no catalog`;
+  r.installed
+    ? `${kind} ${r.name} is installed`
+    : r.source === 'bundle'
+      ? `${kind} ${r.name} is pulled (published bundle${r.reference ? ` from ${r.reference}` : ''})`
+      : r.source === 'recipe' ? `${kind} ${r.name} is built from its recipe` : `${kind} ${r.name} is in no catalog`;
 
 /**
  * What the first `vm run` will do for the default image and kernel: use the

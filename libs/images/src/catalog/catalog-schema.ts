@@ -1,5 +1,10 @@
 import { z } from 'zod';
 
+/** An `oci://` bundle reference in a catalog (parsed fully by @banger/oci when pulled). */
+export const ociRefSchema = z
+  .string()
+  .regex(/^oci:\/\/[^\s/]+\/[^\s]+$/, 'must be oci://<registry>[:port]/<repository>[:tag][@sha256:<digest>]');
+
 /** A downloadable bundle: a zstd-compressed rootfs.ext4. */
 export const bundleSchema = z.object({
   /** http(s) URL, file:// URL or path; relative ones are relative to the index.json that lists them. */
@@ -19,6 +24,11 @@ export const catalogEntrySchema = z.object({
   description: z.string(),
   version: z.string().optional(),
   bundle: bundleSchema.optional(),
+  /**
+   * A bundle published to an OCI registry (`image build --publish oci://…`):
+   * `oci://<registry>[:port]/<repository>[:tag][@sha256:<digest>]`. Wins over `bundle`.
+   */
+  oci: ociRefSchema.optional(),
   /** Built-in recipe name to build from when no bundle is reachable. */
   recipe: z.string().optional(),
   recipeHash: z.string().optional(),

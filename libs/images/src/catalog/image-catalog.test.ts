@@ -72,6 +72,17 @@ describe('imageCatalog', () => {
     );
   });
 
+  it('keeps an oci:// reference of a remote entry as written, and rejects one without the scheme naming the key', async () => {
+    writeFileSync(join(dir, 'oci.json'), JSON.stringify({ version: 1, images: [{ name: 'debian-bookworm', description: 'from a registry', oci: 'oci://127.0.0.1:5000/banger/golden:1' }] }));
+    const catalog = await imageCatalog({ catalogUrl: join(dir, 'oci.json') });
+    expect(catalog.entries.find((e) => e.name === 'debian-bookworm')).toMatchObject({ oci: 'oci://127.0.0.1:5000/banger/golden:1', recipe: 'debian-bookworm' });
+    writeFileSync(join(dir, 'bad-oci.json'), JSON.stringify({ version: 1, images: [{ name: 'x', description: 'd', oci: 'docker://127.0.0.1:5000/x' }] }));
+    const location = pathToFileURL(join(dir, 'bad-oci.json')).href;
+    await expect(imageCatalog({ catalogUrl: join(dir, 'bad-oci.json') })).rejects.toThrow(
+      `catalog ${location}: images.0.oci: must be oci://<registry>[:port]/<repository>[:tag][@sha256:<digest>]`,
+    );
+  });
+
   it('lists the known names when an image is not in the catalog', async () => {
     expect(() => findImageEntry({ entries: embeddedCatalog().images }, 'ubuntu')).toThrow(
       'image "ubuntu" is not in the catalog: known images are debian-bookworm, debian-minimal',

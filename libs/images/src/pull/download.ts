@@ -20,6 +20,8 @@ export interface DownloadOptions {
   progress?: ProgressSink;
   /** Attempts per call when the connection drops mid-transfer (each resumes with Range). */
   attempts?: number;
+  /** Request headers (a registry's Authorization for an `oci://` entry's blob). */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -37,6 +39,7 @@ export function downloadBundle(options: DownloadOptions): Promise<string> {
     sha256,
     size,
     attempts: options.attempts ?? 5,
+    ...(options.headers ? { headers: options.headers } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.progress ? { progress: options.progress } : {}),
     errors: {

@@ -20,6 +20,8 @@ export interface PullImageOptions {
   cacheDir: string;
   /** Where a build from the recipe downloads packages (`debian_mirror`, `debian_keyring`). */
   debian?: DebianSource;
+  /** Request headers for the bundle and manifest URLs (a registry's Authorization for an `oci://` entry). */
+  headers?: Record<string, string>;
   signal?: AbortSignal;
   progress?: ProgressSink;
 }
@@ -44,8 +46,8 @@ export async function pullImage(options: PullImageOptions): Promise<ImageManifes
 
   if (entry.bundle) {
     try {
-      const bundle = await downloadBundle({ ...entry.bundle, cacheDir: join(cacheDir, 'bundles'), signal, progress });
-      const manifest = await installBundle(entry, bundle, destDir, signal, progress);
+      const bundle = await downloadBundle({ ...entry.bundle, cacheDir: join(cacheDir, 'bundles'), ...(options.headers ? { headers: options.headers } : {}), signal, progress });
+      const manifest = await installBundle(entry, bundle, destDir, signal, progress, options.headers);
       await rm(bundle, { force: true }); // the image dir now holds the data; keep the cache small
       return manifest;
     } catch (error) {
@@ -61,7 +63,7 @@ export async function pullImage(options: PullImageOptions): Promise<ImageManifes
   return manifest;
 }
 
-async function installBundle(entry: CatalogEntry, bundleFile: string, destDir: string, signal?: AbortSignal, progress?: ProgressSink): Promise<ImageManifest> {
+async function installBundle(entry: CatalogEntry, bundleFile: string, destDir: string, signal?: AbortSignal, progress?: ProgressSink, headers?: Record<string, string>): Promise<ImageManifest> {
   const bundle = entry.bundle!;
   const tmp = tempSibling(destDir);
   await mkdir(tmp);
@@ -77,7 +79,7 @@ async function installBundle(entry: CatalogEntry, bundleFile: string, destDir: s
         hint: 'republish the bundle',
       });
     }
-    const published = bundle.manifestUrl ? await fetchManifest(bundle.manifestUrl, signal) : undefined;
+    const published = bundle.manifestUrl ? await fetchManifest(bundle.manifestUrl, signal, headers) : undefined;
     if (published && published.files[ROOTFS_FILE]?.sha256 !== sha256) {
       throw new InternalError('BUNDLE_CHECKSUM_MISMATCH', `bundle ${bundle.url}: rootfs.ext4 sha256 is ${sha256}, its manifest says ${published.files[ROOTFS_FILE]?.sha256}`, {
         hint: 'republish the bundle and its manifest together',
@@ -108,11 +110,11 @@ async function installBundle(entry: CatalogEntry, bundleFile: string, destDir: s
   }
 }
 
-async function fetchManifest(url: string, signal?: AbortSignal): Promise<ImageManifest | undefined> {
+async function fetchManifest(url: string, signal?: AbortSignal, headers?: Record<string, string>): Promise<ImageManifest | undefined> {
   try {
     const text = url.startsWith('file:')
       ? await readFile(new URL(url), 'utf8')
-      : await fetch(url, { signal }).then((r) => (r.ok ? r.text() : Promise.reject(new Error(`HTTP ${r.status}`))));
+      : await fetch(url, { signal, ...(headers ? { headers } : {}) }).then((r) => (r.ok ? r.text() : Promise.reject(new Error(`HTTP ${r.status}`))));
     return parseManifest(text, url);
   } catch {
     return undefined; // optional: the bundle's own sha256 already vouches for the data

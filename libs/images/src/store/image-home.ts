@@ -2,7 +2,7 @@ import type { DebianSource } from '@banger/host';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConflictError, NotFoundError, UserError } from '@banger/errors';
+import { ConflictError, InternalError, NotFoundError, UserError } from '@banger/errors';
 import type { ImagesTable } from '@banger/store';
 import type { Graph, GraphRunOutcome, GraphRunner, Step, StepEvent } from '@banger/taskgraph';
 import { buildImage } from '../build/build-image.js';
@@ -30,6 +30,18 @@ export interface ImageHome {
   /** config `debian_mirror` / `debian_keyring`, for an image built from its recipe. */
   debian?: DebianSource;
   table: ImagesTable;
+  /**
+   * Resolves a catalog entry naming an `oci://` bundle to one with a
+   * downloadable `bundle` (@banger/oci's resolveImageEntry, wired by whoever
+   * builds the home: this lib cannot depend on the registry client).
+   */
+  resolveOci?: (entry: CatalogEntry, signal: AbortSignal) => Promise<ResolvedOciEntry<CatalogEntry>>;
+}
+
+/** A catalog entry whose `oci://` reference was resolved: its `bundle` names registry blobs, `headers` authorise fetching them. */
+export interface ResolvedOciEntry<E> {
+  entry: E;
+  headers?: Record<string, string>;
 }
 
 /** An image a VM can be created from. */
@@ -177,9 +189,9 @@ export function imagePullGraph(home: ImageHome, entry: CatalogEntry): Graph {
   const dir = join(home.imagesDir, entry.name);
   const fetch: Step<{ version: string }> = {
     id: 'image.fetch',
-    title: entry.bundle ? `Download image ${entry.name}` : entry.recipe ? `Build image ${entry.name} from recipe ${entry.recipe}` : `Adopt image ${entry.name}`,
+    title: entry.oci ? `Pull image ${entry.name} from ${entry.oci}` : entry.bundle ? `Download image ${entry.name}` : entry.recipe ? `Build image ${entry.name} from recipe ${entry.recipe}` : `Adopt image ${entry.name}`,
     needs: [],
-    inputs: () => ({ dir }),
+    inputs: () => ({ dir, ...(entry.oci ? { oci: entry.oci } : {}) }),
     isSatisfied: () => intactImage(dir, entry.name),
     run: async (step, report) => {
       // Safe to repeat: an intact image already there (an earlier attempt got this far) is adopted.
@@ -189,12 +201,23 @@ export function imagePullGraph(home: ImageHome, entry: CatalogEntry): Graph {
         return { version: existing.version };
       }
       if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
-      const manifest = await pullImage({ entry, destDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
+      const { entry: source, headers } = entry.oci ? await resolveOciEntry(home, entry, step.signal) : { entry, headers: undefined };
+      const manifest = await pullImage({ entry: source, ...(headers ? { headers } : {}), destDir: dir, cacheDir: home.cacheDir, ...(home.debian ? { debian: home.debian } : {}), signal: step.signal, progress: report });
       return { version: manifest.version };
     },
     hint: 'check catalog_url and the network, then pull again (the download resumes)',
   };
   return [fetch, imageRegisterStep(home, entry.name, dir, 'image.fetch')];
+}
+
+/** The entry with its `oci://` reference resolved to a registry blob bundle. */
+function resolveOciEntry(home: ImageHome, entry: CatalogEntry, signal: AbortSignal): Promise<ResolvedOciEntry<CatalogEntry>> {
+  if (!home.resolveOci) {
+    throw new InternalError('BUNDLE_OCI_UNAVAILABLE', `image ${entry.name}: the catalog names ${entry.oci}, but this process was set up without a registry client`, {
+      hint: 'pull through the daemon (banger image pull)',
+    });
+  }
+  return home.resolveOci(entry, signal);
 }
 
 /** `image.build` (no-op when the recipe fingerprint is unchanged), `image.register`, and `image.publish` with a publish dir. */

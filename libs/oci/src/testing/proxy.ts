@@ -19,7 +19,7 @@ export interface ProxyBehaviour {
 export interface FrontProxy {
   host: string;
   /** `METHOD path` of every request received, and the Authorization header seen. */
-  log: { method: string; path: string; authorization?: string }[];
+  log: { method: string; path: string; authorization?: string; range?: string }[];
   behaviour: ProxyBehaviour;
   tokensIssued: { scope: string | null; service: string | null; basic: boolean }[];
   stop(): Promise<void>;
@@ -35,7 +35,7 @@ export async function startProxy(upstream: string, behaviour: ProxyBehaviour = {
   const proxy: FrontProxy = { host, log, behaviour, tokensIssued, stop: async () => undefined };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', `http://${host}`);
-    log.push({ method: req.method ?? '', path: url.pathname, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    log.push({ method: req.method ?? '', path: url.pathname, ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), ...(req.headers.range ? { range: req.headers.range } : {}) });
     const b = proxy.behaviour;
     if (b.auth && url.pathname === '/token') {
       const basic = req.headers.authorization?.startsWith('Basic ') ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString() : undefined;

@@ -80,10 +80,11 @@ function firstRunPlan(ctx: CliContext, config: BangerConfig): ReturnType<FirstRu
     const kernels = await client.call('kernel.catalog', {}, call);
     const installedImages = new Set((await client.call('image.list', {}, call)).map((i) => i.name));
     const installedKernels = new Set((await client.call('kernel.list', {}, call)).map((k) => k.name));
-    const resource = (name: string, installed: Set<string>, entry: { bundle?: unknown; recipe?: unknown } | undefined) => ({
+    const resource = (name: string, installed: Set<string>, entry: { bundle?: unknown; oci?: string; recipe?: unknown } | undefined) => ({
       name,
       installed: installed.has(name),
-      source: entry?.bundle ? ('bundle' as const) : entry?.recipe ? ('recipe' as const) : ('none' as const),
+      source: entry?.bundle || entry?.oci ? ('bundle' as const) : entry?.recipe ? ('recipe' as const) : ('none' as const),
+      ...(entry?.oci ? { reference: entry.oci } : {}),
     });
     return {
       image: resource(config.defaultImageName, installedImages, images.entries.find((e) => e.name === config.defaultImageName)),

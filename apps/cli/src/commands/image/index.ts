@@ -39,7 +39,7 @@ export const imageCommands: CommandGroup = (program, ctx) => {
     .command('build')
     .description('build an image from a recipe with mmdebstrap and register it (a no-op when the recipe is unchanged)')
     .argument('<recipe>', 'built-in recipe name (debian-bookworm, debian-minimal) or a recipe .toml path')
-    .option('--publish <dir>', 'also write the bundle and update the catalog index.json in <dir>')
+    .option('--publish <dir|oci://ref>', 'also write the bundle and update the catalog index.json in <dir>, or push it to a registry (oci://registry[:port]/repository[:tag])')
     .option('--json', 'print progress events as NDJSON')
     .option('--explain', 'print what would run and why; change nothing')
     .action((recipe: string, options: { publish?: string; json?: boolean; explain?: boolean }) => build(ctx, recipe, options));
@@ -51,6 +51,14 @@ export const imageCommands: CommandGroup = (program, ctx) => {
     .addOption(nameOption('kernel', '--kernel <name>', 'default kernel for VMs from this image (default debian-cloud)'))
     .option('--json', 'print JSON')
     .action((options: { name: string; rootfs: string; kernel?: string; json?: boolean }) => register(ctx, options));
+  image
+    .command('publish')
+    .description('push a registered image to an OCI registry as a banger bundle (pull it with a catalog entry naming the reference)')
+    .addArgument(nameArgument('image', '<name>', 'the image'))
+    .argument('<reference>', 'oci://registry[:port]/repository[:tag] (the tag defaults to the image version)')
+    .option('--json', 'print progress events as NDJSON')
+    .option('--explain', 'print what would run and why; change nothing')
+    .action((name: string, reference: string, options: { json?: boolean; explain?: boolean }) => publish(ctx, name, reference, options));
   image
     .command('rm')
     .alias('remove')
@@ -177,10 +185,14 @@ async function prune(ctx: CliContext, options: { json?: boolean }): Promise<void
 async function build(ctx: CliContext, recipe: string, options: { publish?: string; json?: boolean; explain?: boolean }): Promise<void> {
   // The daemon runs in /: paths must be absolute. A bare name is a built-in recipe.
   const recipeArg = recipe.includes('/') || recipe.endsWith('.toml') ? resolve(recipe) : recipe;
-  const result = await streamedCall(ctx, 'image.build', { recipe: recipeArg, ...(options.publish ? { publish: resolve(options.publish) } : {}) }, options);
+  // An oci:// reference goes as typed; a directory is made absolute (the daemon runs in /).
+  const publish = options.publish === undefined ? undefined : options.publish.startsWith('oci://') ? options.publish : resolve(options.publish);
+  const result = await streamedCall(ctx, 'image.build', { recipe: recipeArg, ...(publish ? { publish } : {}) }, options);
   if (options.json || options.explain || !result.image) return;
   ctx.out(`image ${result.image.name} ${result.image.version} is ready (${result.image.rootfsPath})`);
-  if (result.published) ctx.out(`published ${result.published.bundle} in ${result.published.index}`);
+  const published = result.published;
+  if (published?.reference) ctx.out(`published ${published.reference}@${published.digest}`);
+  else if (published) ctx.out(`published ${published.bundle} in ${published.index}`);
 }
 
 async function register(ctx: CliContext, options: { name: string; rootfs: string; kernel?: string; json?: boolean }): Promise<void> {
@@ -217,4 +229,10 @@ async function catalog(ctx: CliContext, options: { json?: boolean }): Promise<vo
 
 function origin(entry: ImageCatalogEntryWire): string {
   return [entry.bundle ? `bundle ${formatBytes(entry.bundle.size)}` : '', entry.recipe ? `recipe:${entry.recipe}` : ''].filter(Boolean).join(' + ');
+}
+
+async function publish(ctx: CliContext, name: string, reference: string, options: { json?: boolean; explain?: boolean }): Promise<void> {
+  const result = await streamedCall(ctx, 'image.publish', { name, reference }, options);
+  if (options.json || options.explain || !result.published) return;
+  ctx.out(`published image ${name} as ${result.published.reference}@${result.published.digest}`);
 }

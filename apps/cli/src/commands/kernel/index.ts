@@ -36,9 +36,10 @@ export const kernelCommands: CommandGroup = (program, ctx) => {
     .description("build a kernel bundle from a Debian kernel package (the host's apt sources) and register it")
     .requiredOption('--from-deb <package>', 'a linux-image-* package, e.g. linux-image-cloud-amd64')
     .option('--name <name>', 'kernel name (default: the package name without linux-image-)')
+    .option('--publish <oci://ref>', 'also push the bundle to a registry (oci://registry[:port]/repository[:tag]; the tag defaults to the kernel version)')
     .option('--json', 'print progress events as NDJSON')
     .option('--explain', 'print what would run and why; change nothing')
-    .action((options: { fromDeb: string; name?: string; json?: boolean; explain?: boolean }) => build(ctx, options));
+    .action((options: BuildOptions) => build(ctx, options));
   kernel
     .command('import')
     .description('copy a kernel bundle directory (verified) into banger and register it')
@@ -46,6 +47,14 @@ export const kernelCommands: CommandGroup = (program, ctx) => {
     .option('--name <name>', "register under this name instead of the manifest's")
     .option('--json', 'print JSON')
     .action((dir: string, options: { name?: string; json?: boolean }) => importBundle(ctx, dir, options));
+  kernel
+    .command('publish')
+    .description('push a registered kernel to an OCI registry as a banger bundle (pull it with a catalog entry naming the reference)')
+    .addArgument(nameArgument('kernel', '<name>', 'the kernel'))
+    .argument('<reference>', 'oci://registry[:port]/repository[:tag] (the tag defaults to the kernel version)')
+    .option('--json', 'print progress events as NDJSON')
+    .option('--explain', 'print what would run and why; change nothing')
+    .action((name: string, reference: string, options: { json?: boolean; explain?: boolean }) => publish(ctx, name, reference, options));
   kernel
     .command('rm')
     .alias('remove')
@@ -102,10 +111,20 @@ async function pull(ctx: CliContext, name: string, options: { json?: boolean; ex
   ctx.out(`kernel ${result.kernel.name} ${result.kernel.version} is ready (${result.kernel.dir})`);
 }
 
-async function build(ctx: CliContext, options: { fromDeb: string; name?: string; json?: boolean; explain?: boolean }): Promise<void> {
-  const result = await streamedCall(ctx, 'kernel.build', { debPackage: options.fromDeb, ...(options.name ? { name: options.name } : {}) }, options);
+interface BuildOptions {
+  fromDeb: string;
+  name?: string;
+  publish?: string;
+  json?: boolean;
+  explain?: boolean;
+}
+
+async function build(ctx: CliContext, options: BuildOptions): Promise<void> {
+  const params = { debPackage: options.fromDeb, ...(options.name ? { name: options.name } : {}), ...(options.publish ? { publish: options.publish } : {}) };
+  const result = await streamedCall(ctx, 'kernel.build', params, options);
   if (options.json || options.explain || !result.kernel) return;
   ctx.out(`kernel ${result.kernel.name} ${result.kernel.version} is ready (${result.kernel.dir})`);
+  if (result.published) ctx.out(`published ${result.published.reference}@${result.published.digest}`);
 }
 
 async function importBundle(ctx: CliContext, dir: string, options: { name?: string; json?: boolean }): Promise<void> {
@@ -128,5 +147,11 @@ async function catalog(ctx: CliContext, options: { json?: boolean }): Promise<vo
 }
 
 function origin(entry: KernelCatalogEntryWire): string {
-  return [entry.bundle ? 'bundle' : '', entry.recipe ? `deb:${entry.recipe.debPackage}` : ''].filter(Boolean).join(' + ');
+  return [entry.oci ? entry.oci : entry.bundle ? 'bundle' : '', entry.recipe ? `deb:${entry.recipe.debPackage}` : ''].filter(Boolean).join(' + ');
+}
+
+async function publish(ctx: CliContext, name: string, reference: string, options: { json?: boolean; explain?: boolean }): Promise<void> {
+  const result = await streamedCall(ctx, 'kernel.publish', { name, reference }, options);
+  if (options.json || options.explain || !result.published) return;
+  ctx.out(`published kernel ${name} as ${result.published.reference}@${result.published.digest}`);
 }
