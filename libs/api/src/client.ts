@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { BangerError, CancelledError, InternalError, fromWireError, type WireError } from '@banger/errors';
 import { serverEnvelopeSchema, type RequestId } from './protocol/envelope.js';
 import { LineSplitter } from './protocol/line-splitter.js';
+import { whenDrained } from './protocol/when-drained.js';
 import { methods, type EventOf, type MethodName, type ParamsOf, type ResultOf } from './methods/index.js';
 
 /** Options of one call. */
@@ -163,16 +164,7 @@ export class ApiClient {
 
   /** Resolves once the connection's outgoing buffer has drained (a client streaming input waits here). */
   drained(): Promise<void> {
-    if (this.socket.destroyed || this.socket.writableLength === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
+    return whenDrained(this.socket);
   }
 
   private onLine(line: string): void {

@@ -5,6 +5,7 @@ import { CancelledError, InternalError, UserError, toWireError, type ErrorCode }
 import { clientEnvelopeSchema, MAX_LINE_BYTES, type RequestId } from './protocol/envelope.js';
 import { LineSplitter, sniffRequestId } from './protocol/line-splitter.js';
 import { isMethodName, methods, type EventOf, type HandlerResultOf, type MethodName, type ParsedParamsOf } from './methods/index.js';
+import { whenDrained } from './protocol/when-drained.js';
 
 /** What a handler gets besides its params. */
 export interface HandlerContext<M extends MethodName = MethodName> {
@@ -323,16 +324,7 @@ class Connection {
       const emit = (event: unknown): void => {
         if (!finished) this.send({ id, event: event ?? null });
       };
-      const drained = (): Promise<void> =>
-        this.socket.destroyed || this.socket.writableLength <= DRAINED_BYTES ? Promise.resolve() : new Promise((resolve) => {
-          const done = (): void => {
-            this.socket.off('drain', done);
-            this.socket.off('close', done);
-            resolve();
-          };
-          this.socket.once('drain', done);
-          this.socket.once('close', done);
-        });
+      const drained = (): Promise<void> => whenDrained(this.socket, DRAINED_BYTES);
       const value = await handler(params.data as never, { signal, emit, id, method, input, drained });
       const result = spec.result.safeParse(value);
       if (!result.success) {

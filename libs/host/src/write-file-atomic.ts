@@ -8,13 +8,8 @@ import { dirname, join, basename } from 'node:path';
  * The parent directory is created (0700) when missing.
  */
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const temp = await writeTempSibling(path, data, mode);
   try {
-    await writeFile(temp, data, { mode, flag: 'wx' });
-    // writeFile's mode is filtered by the umask; the caller asked for exactly this one.
-    await chmod(temp, mode);
     await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
@@ -29,12 +24,8 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
  * Resolves true when this call created it, false when it was already there.
  */
 export async function writeFileExclusive(path: string, data: string | Buffer, mode = 0o600): Promise<boolean> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const temp = await writeTempSibling(path, data, mode);
   try {
-    await writeFile(temp, data, { mode, flag: 'wx' });
-    await chmod(temp, mode);
     await link(temp, path);
     return true;
   } catch (error) {
@@ -47,3 +38,19 @@ export async function writeFileExclusive(path: string, data: string | Buffer, mo
 
 /** `value` as JSON (2-space indent, final newline) written atomically; world-readable like the files around it (manifests, indexes). */
 export const writeJsonAtomic = (path: string, value: unknown, mode = 0o644): Promise<void> => writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`, mode);
+
+/** Writes `data` whole into a new temp file beside `path` (its directory made 0700 when missing); returns its path. */
+async function writeTempSibling(path: string, data: string | Buffer, mode: number): Promise<string> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await writeFile(temp, data, { mode, flag: 'wx' });
+    // writeFile's mode is filtered by the umask; the caller asked for exactly this one.
+    await chmod(temp, mode);
+    return temp;
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
