@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * One daemon method's contract: the zod schemas both sides validate with.

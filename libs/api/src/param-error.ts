@@ -1,5 +1,5 @@
 import { UserError } from '@banger/errors';
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 /**
  * A request whose parameters break the method's schema, as one line naming

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ErrorCode } from '@banger/errors';
 import { checkBinary, checkHostPath, normalizeGuestPath } from './file-paths.js';
 import { GiB, TiB, trySize } from './size.js';

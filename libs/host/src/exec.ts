@@ -1,4 +1,4 @@
-import { execa, type ExecaError, type Options } from 'execa';
+import type { ExecaError, Options } from 'execa';
 import { CancelledError, HostCommandError } from '@banger/errors';
 import { findExecutable } from './which.js';
 import { installHint } from './packages.js';
@@ -49,6 +49,8 @@ export async function run(command: string, args: readonly string[], options: Run
     encoding: options.binary ? 'buffer' : 'utf8',
     stdin: options.input === undefined ? 'ignore' : 'pipe',
   };
+  // Loaded on first use: execa's module setup is a third of a CLI start that never runs a host command.
+  const { execa } = await import('execa');
   const child = execa(resolved, args, execaOptions);
   if (options.onLine) {
     const emit = (stream: 'stdout' | 'stderr') => {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InternalError, NotFoundError } from '@banger/errors';
 
 /** File name of the root filesystem inside an image dir. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { NotFoundError, UserError } from '@banger/errors';
 import { sha256File, writeJsonAtomic } from '@banger/host';
 import type { KernelCompression } from './extract-vmlinux.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
+import * as z from 'zod';
 import { InternalError, NotFoundError, UserError } from '@banger/errors';
 import embedded from './catalog.json' with { type: 'json' };
 import { KERNEL_NAME_PATTERN } from './bundle-manifest.js';

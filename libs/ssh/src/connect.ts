@@ -1,9 +1,7 @@
-import ssh2 from 'ssh2';
 import type { Client as SshClient, ConnectConfig } from 'ssh2';
 import { BangerError, CancelledError, InternalError, UserError } from '@banger/errors';
 import { parsePublicKeyLine } from './keys/public-key.js';
-
-const { Client } = ssh2;
+import { ssh2 } from './load-ssh2.js';
 
 /** Where and how to reach a guest's sshd. */
 export interface SshTarget {
@@ -61,7 +59,7 @@ export function connectSsh(target: SshTarget): Promise<SshClient> {
   if (target.signal?.aborted) return Promise.reject(new CancelledError(`ssh ${label}: cancelled`));
 
   return new Promise((resolve, reject) => {
-    const client = new Client();
+    const client = new (ssh2().Client)();
     let mismatch = false;
     let settled = false;
     const finish = (error?: Error): void => {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The wire form of an error (`WireError` of `@banger/errors`), as a schema. */
 export const WireErrorSchema = z.object({

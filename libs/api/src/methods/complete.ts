@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineMethod } from '../method.js';
 
 /** The resource kinds shell completion can list. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineMethod } from '../method.js';
 
 /** What `banger daemon status` shows. */

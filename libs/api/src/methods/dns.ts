@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineMethod } from '../method.js';
 
 /** One address the daemon's `.vm` DNS server listens on (UDP and TCP). */

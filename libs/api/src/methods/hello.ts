@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineMethod } from '../method.js';
 
 /** The handshake the CLI sends first on every connection. */

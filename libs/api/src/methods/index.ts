@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { MethodSpec } from '../method.js';
 import { completeMethods } from './complete.js';
 import { daemonMethods } from './daemon.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { StepEventSchema } from '@banger/taskgraph';
 import { defineMethod } from '../method.js';
 import { planSummarySchema } from './kernel.js';

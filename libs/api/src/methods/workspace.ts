@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** What `vm.run` learns about a host repository before any VM work starts. */
 export const workspaceInfoSchema = z.object({

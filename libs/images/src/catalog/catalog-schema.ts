@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** An `oci://` bundle reference in a catalog (parsed fully by @banger/oci when pulled). */
 export const ociRefSchema = z

@@ -1,7 +1,5 @@
-import ssh2 from 'ssh2';
+import { ssh2 } from '../load-ssh2.js';
 import { InternalError } from '@banger/errors';
-
-const { utils } = ssh2;
 
 /**
  * An ed25519 key pair in OpenSSH format that ssh2 and OpenSSH can both load.
@@ -11,8 +9,8 @@ const { utils } = ssh2;
  */
 export function generateEd25519(comment: string): { private: string; public: string } {
   for (let attempt = 0; attempt < 16; attempt++) {
-    const pair = utils.generateKeyPairSync('ed25519', { comment });
-    const parsed = utils.parseKey(pair.private);
+    const pair = ssh2().utils.generateKeyPairSync('ed25519', { comment });
+    const parsed = ssh2().utils.parseKey(pair.private);
     if (!(parsed instanceof Error) && !Array.isArray(parsed) && parsed.getPublicSSH().toString('base64') === pair.public.split(' ')[1]) {
       return pair;
     }

@@ -1,12 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import { UserError } from '@banger/errors';
 import { writeFileAtomic, writeFileExclusive } from '@banger/host';
 import { parsePublicKeyLine, publicKeyLine } from './public-key.js';
 import { generateEd25519 } from './generate-ed25519.js';
-
-const { utils } = ssh2;
+import { ssh2 } from '../load-ssh2.js';
 
 /** The host user's SSH identity banger authenticates to guests with. */
 export interface UserKey {
@@ -64,7 +62,7 @@ export async function ensureUserKey(path: string, comment = 'banger'): Promise<U
 
 /** Parses an unencrypted private key, or explains in one line why banger cannot use it. */
 export function parsePrivateKey(text: string, path: string): ParsedKey {
-  const parsed = utils.parseKey(text);
+  const parsed = ssh2().utils.parseKey(text);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (key instanceof Error || key === undefined) {
     const why = key instanceof Error ? key.message : 'no key found';
