@@ -70,9 +70,14 @@ export function directGraphRunner(store: StepStateStore): GraphRunner {
  * step that runs or is skipped is one line, so the user sees one step.
  */
 export function nestedEmit(report: StepReport): (event: StepEvent) => void {
+  // The nested plan's titles say what a step will do ("Pull kernel x from oci://…",
+  // "Build image y from recipe z"): worth more to the user than the step id.
+  const titles = new Map<string, string>();
+  const name = (graphId: string, stepId: string) => titles.get(`${graphId}\0${stepId}`) ?? stepId;
   return (event) => {
-    if (event.type === 'step-started') report.line(`${event.graphId}: ${event.stepId}`);
-    else if (event.type === 'step-skipped') report.line(`${event.graphId}: ${event.stepId} skipped (${event.reason})`);
+    if (event.type === 'graph-planned') for (const step of event.steps) titles.set(`${event.graphId}\0${step.id}`, step.title);
+    else if (event.type === 'step-started') report.line(`${event.graphId}: ${name(event.graphId, event.stepId)}`);
+    else if (event.type === 'step-skipped') report.line(`${event.graphId}: ${name(event.graphId, event.stepId)} skipped (${event.reason})`);
     else if (event.type === 'step-output') report.line(event.line);
     else if (event.type === 'step-progress') {
       if (event.unit === 'bytes') report.bytes(event.done, event.total);
