@@ -1,0 +1,39 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBundles } from './build-bundles.js';
+
+/**
+ * Every CLI start pays for what the bundle loads before the command runs
+ * (issue #19). These checks keep the two big costs found by profiling from
+ * coming back: ssh2 loaded for commands that never open an ssh connection,
+ * and zod's locales carried by a named `z` import.
+ */
+describe('what a CLI start loads', () => {
+  let dir: string;
+  let banger: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'banger-lean-'));
+    ({ banger } = await buildBundles(dir));
+    // No node_modules beside the bundle: a command that needed ssh2 (or any other external) would fail to start.
+    unlinkSync(join(dir, 'lib', 'node_modules'));
+  }, 120_000);
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('runs --version, --help and the completion script without ssh2 or any other package installed', () => {
+    const env = { ...process.env, BANGER_HOME: join(dir, 'home'), NODE_PATH: '' };
+    expect(execFileSync(process.execPath, [banger, '--version'], { env, encoding: 'utf8' }).trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect(execFileSync(process.execPath, [banger, 'vm', '--help'], { env, encoding: 'utf8' })).toContain('Usage: banger vm');
+    expect(execFileSync(process.execPath, [banger, 'completion', 'bash'], { env, encoding: 'utf8' })).toContain('banger');
+  });
+
+  it('carries only the English zod locale', () => {
+    const bundle = readFileSync(banger, 'utf8');
+    const locales = [...bundle.matchAll(/^\s*\/\/ (?:\.\.\/)*node_modules\/zod\/v4\/locales\/([\w-]+)\.js$/gm)].map((m) => m[1]).filter((name) => name !== 'index');
+    expect(locales).toEqual(['en']);
+  });
+});
