@@ -1,2 +1,0 @@
-import * as esbuild from 'esbuild';
-await esbuild.build({ entryPoints:['apps/cli/src/entry-tmp.ts'], bundle:true, platform:'node', target:'node20', format:'cjs', conditions:['@banger/source'], external:['better-sqlite3','ssh2','cpu-features'], outfile:'/tmp/cj/banger.cjs', logLevel:'error', define:{'import.meta.url':'__bangerUrl'}, banner:{js:'const __bangerUrl=require("url").pathToFileURL(__filename).href;'}});
