@@ -15,7 +15,7 @@ export const RUNTIME_AGENT_LAUNCHER = `${RUNTIME_MOUNT_POINT}/bin/banger-vsock-a
  * Bumped when the disk's layout (paths, launcher) changes: part of the cache
  * key, so a new layout never reuses a disk built with the old one.
  */
-export const RUNTIME_LAYOUT_REVISION = '1';
+export const RUNTIME_LAYOUT_REVISION = '2';
 
 /** What goes on the runtime disk, from the host. */
 export interface RuntimeSources {
@@ -67,6 +67,21 @@ export function launcherScript(): string {
   ].join('\n');
 }
 
+/**
+ * The session keeper's launcher: the same bundle under another name, so the
+ * keepers of long-lived sessions (docs/agent.md, "Sessions") never match what
+ * matches the agent (`pkill -f banger-vsock-agent` leaves them alone).
+ */
+export function keeperLauncherScript(): string {
+  return [
+    '#!/bin/sh',
+    '# banger session keeper: supervises one long-lived session (the agent starts it detached).',
+    'root="${0%/bin/*}"',
+    'exec "$root/lib/ld-linux.so" --library-path "$root/lib" "$root/bin/node" "$root/agent/banger-session-keeper.mjs" session-keeper "$@"',
+    '',
+  ].join('\n');
+}
+
 /** The host files of a runtime disk, each under the name it gets on the disk. */
 export interface RuntimeFile {
   source: string;
@@ -89,6 +104,7 @@ export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal
   return [
     { source: sources.nodeBinary, target: 'bin/node' },
     { source: sources.agentBundle, target: 'agent/banger-vsock-agent.mjs' },
+    { source: sources.agentBundle, target: 'agent/banger-session-keeper.mjs' },
     ...libraries.map((lib) => ({ source: lib, target: `lib/${basename(lib)}` })),
     { source: loader, target: 'lib/ld-linux.so' },
   ];
@@ -145,6 +161,7 @@ export async function ensureRuntimeDisk(dir: string, files: readonly RuntimeFile
       bytes += (await stat(target)).size;
     }
     await writeFile(join(tree, 'bin', 'banger-vsock-agent'), launcherScript(), { mode: 0o755 });
+    await writeFile(join(tree, 'bin', 'banger-session-keeper'), keeperLauncherScript(), { mode: 0o755 });
     await writeFile(join(tree, 'KEY'), `${key}\n`);
     // Room for ext4's metadata (no journal: the disk is never written in a guest).
     const sizeMib = Math.ceil((bytes * 1.08) / 2 ** 20) + 16;

@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { SegmentWriter } from './segments.js';
+import { readJson, specPath, statePath, stdinPath, writeJson, type SessionSpec, type SessionState } from './state.js';
+
+/** After the command exited, how long output still held open by its leftovers (`cmd &`) is read. */
+const DRAIN_AFTER_EXIT_MS = 2_000;
+
+/**
+ * The session keeper: `banger-session-keeper session-keeper <dir>`, one per
+ * session, started by the agent detached (its own session, setsid) so that
+ * it outlives the agent, the daemon and the host connection. It runs the
+ * command from `<dir>/spec.json` as the leader of its own process group,
+ * with stdin from the FIFO `<dir>/stdin` (opened read-write, so it never
+ * reports EOF and never blocks), writes stdout and stderr interleaved into
+ * rotated segments, and records the pid, then the exit, in
+ * `<dir>/state.json`. The agent answers every session request by reading
+ * that directory, so a restarted agent sees every session.
+ */
+export async function runKeeper(dir: string): Promise<number> {
+  const spec = readJson<SessionSpec>(specPath(dir));
+  if (!spec) {
+    process.stderr.write(`banger-session-keeper: no readable ${specPath(dir)}\n`);
+    return 2;
+  }
+  // Signals are for the command (session stop targets its group); the keeper must stay to record the end.
+  for (const signal of ['SIGHUP', 'SIGINT', 'SIGTERM', 'SIGPIPE', 'SIGQUIT'] as const) process.on(signal, () => undefined);
+  const state: SessionState = {
+    name: spec.name,
+    argv: spec.argv,
+    cwd: spec.cwd,
+    ...(spec.user !== undefined ? { user: spec.user } : {}),
+    tty: spec.tty,
+    keeperPid: process.pid,
+    pid: 0,
+    startedAt: new Date().toISOString(),
+    state: 'starting',
+    code: null,
+    signal: null,
+  };
+  const writer = new SegmentWriter(dir, spec.segmentBytes);
+  const stdin = openSync(stdinPath(dir), 'r+');
+  const child = spawn(spec.argv[0]!, spec.argv.slice(1), {
+    cwd: spec.cwd,
+    env: spec.env,
+    ...(spec.uid === undefined ? {} : { uid: spec.uid, gid: spec.gid ?? spec.uid }),
+    detached: true,
+    stdio: [stdin, 'pipe', 'pipe'],
+  });
+  return new Promise<number>((resolve) => {
+    let ended = false;
+    const finish = (update: Partial<SessionState>): void => {
+      if (ended) return;
+      ended = true;
+      writer.close();
+      writeJson(statePath(dir), { ...state, ...update, endedAt: new Date().toISOString() });
+      resolve(0);
+    };
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      closeSync(stdin);
+      finish({ state: 'failed', code: error.code === 'ENOENT' ? 127 : 126, error: { message: error.message, ...(error.code ? { errno: error.code } : {}) } });
+    });
+    child.once('spawn', () => {
+      closeSync(stdin);
+      state.pid = child.pid!;
+      state.state = 'running';
+      writeJson(statePath(dir), state);
+    });
+    child.stdout!.on('data', (chunk: Buffer) => writer.write(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => writer.write(chunk));
+    child.once('exit', (code, signal) => {
+      setTimeout(() => {
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        finish({ state: 'exited', code, signal });
+      }, DRAIN_AFTER_EXIT_MS);
+    });
+    // Every byte of output was written: the end can be recorded.
+    child.once('close', (code: number | null, signal: string | null) => {
+      if (child.pid !== undefined) finish({ state: 'exited', code, signal });
+    });
+  });
+}

@@ -1,0 +1,151 @@
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionsClient, type SessionInfo } from '@banger/agent';
+import { startAgent, type AgentProcess } from './agent-process.js';
+
+/** A small segment cap, so rotation happens within a test (the guest default is 8 MiB). */
+const SEGMENT = 4096;
+const COUNTER = ['sh', '-c', 'i=0; while :; do echo $i; i=$((i+1)); sleep 0.05; done'];
+
+function collect(readable: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    readable.on('data', (c: Buffer) => (text += c.toString()));
+    readable.on('end', () => resolve(text));
+    readable.on('error', reject);
+  });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** The lines are consecutive integers (no gap, no repeat). */
+function expectConsecutive(lines: string[]): void {
+  const numbers = lines.map(Number);
+  for (let i = 1; i < numbers.length; i++) expect(numbers[i], `after ${numbers[i - 1]}`).toBe(numbers[i - 1]! + 1);
+}
+
+describe('sessions: the real agent and its real keepers, on the host', () => {
+  const sessionsDir = mkdtempSync(join(tmpdir(), 'banger-sessions-'));
+  const env = { BANGER_SESSIONS_DIR: sessionsDir, BANGER_SESSION_SEGMENT_BYTES: String(SEGMENT) };
+  let agent: AgentProcess;
+  let sessions: SessionsClient;
+
+  beforeAll(async () => {
+    agent = await startAgent({ env });
+    sessions = new SessionsClient(await agent.connect());
+  });
+  afterAll(async () => {
+    for (const s of await sessions.list().catch(() => [] as SessionInfo[])) if (s.state === 'running') await sessions.signal(s.name, 'SIGKILL').catch(() => undefined);
+    await agent?.stop();
+    rmSync(sessionsDir, { recursive: true, force: true });
+  });
+
+  it('announces the session ops in its hello', async () => {
+    expect((await agent.connect()).hello.ops).toEqual(expect.arrayContaining(['session-start', 'session-list', 'session-logs', 'session-send', 'session-signal', 'session-rm']));
+  });
+
+  it('runs a counter that outlives the agent: list, tail, a restarted agent sees it, the output has no gap', async () => {
+    const started = await sessions.start({ name: 'counter', argv: COUNTER });
+    expect(started).toMatchObject({ name: 'counter', state: 'running', argv: COUNTER });
+    expect(started.pid).toBeGreaterThan(0);
+    await until('10 lines', async () => ((await sessions.get('counter')).outputBytes > 20 ? true : undefined));
+    expect((await sessions.list()).map((s) => [s.name, s.state])).toContainEqual(['counter', 'running']);
+    const tail = await collect(sessions.logs('counter', { tail: 5 }).output);
+    expect(tail.split('\n').filter(Boolean)).toHaveLength(5);
+    expectConsecutive(tail.split('\n').filter(Boolean));
+
+    // The agent dies (SIGKILL): the keeper, in its own session, keeps the command running.
+    agent.child.kill('SIGKILL');
+    await new Promise((r) => agent.child.once('exit', r));
+    await sleep(300);
+    agent = await startAgent({ env });
+    sessions = new SessionsClient(await agent.connect());
+    const after = await sessions.get('counter');
+    expect(after).toMatchObject({ state: 'running', pid: started.pid });
+    await until('more output', async () => ((await sessions.get('counter')).outputBytes > after.outputBytes + 20 ? true : undefined));
+    // Everything kept, across rotations (4 KiB segments): consecutive from the oldest kept line on.
+    const all = (await collect(sessions.logs('counter').output)).split('\n').filter(Boolean);
+    expectConsecutive(all.slice(1)); // the first kept line may be cut by the rotation
+  }, 60_000);
+
+  it('follows live output across rotations without a gap, and ends when the session is stopped', async () => {
+    await sessions.start({ name: 'fast', argv: ['sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo $i; i=$((i+1)); [ $((i % 100)) = 0 ] && sleep 0.1; done; sleep 30'] });
+    const follow = sessions.logs('fast', { tail: 0, follow: true });
+    const text = collect(follow.output);
+    await until('the writer done', async () => ((await sessions.get('fast')).outputBytes >= 13_890 ? true : undefined));
+    await sessions.signal('fast', 'SIGTERM');
+    const lines = (await text).split('\n').filter(Boolean);
+    await follow.done;
+    expect(lines.at(-1)).toBe('2999');
+    expect(lines.length).toBeGreaterThan(1000); // followed live while it wrote, through several rotations
+    expectConsecutive(lines);
+    const info = await sessions.get('fast');
+    expect(info).toMatchObject({ state: 'exited', code: null, signal: 'SIGTERM' });
+    // The cap: at most two segments are kept, whatever was written.
+    expect(info.outputBytes).toBe(13_890);
+    expect(info.keptBytes).toBeLessThanOrEqual(2 * SEGMENT);
+    const files = readdirSync(join(sessionsDir, 'fast')).filter((f) => f.startsWith('out.'));
+    expect(files.length).toBeLessThanOrEqual(2);
+    expect(files.reduce((n, f) => n + statSync(join(sessionsDir, 'fast', f)).size, 0)).toBeLessThanOrEqual(2 * SEGMENT);
+  }, 60_000);
+
+  it('records an exit code, keeps the output readable after the end, and removes only ended sessions', async () => {
+    await sessions.start({ name: 'three', argv: ['sh', '-c', 'echo bye; exit 3'] });
+    const ended = await until('the end', async () => {
+      const s = await sessions.get('three');
+      return s.state === 'exited' ? s : undefined;
+    });
+    expect(ended).toMatchObject({ code: 3, signal: null });
+    expect(await collect(sessions.logs('three').output)).toBe('bye\n');
+    expect(await collect(sessions.logs('three', { follow: true }).output)).toBe('bye\n');
+    await sessions.rm('three');
+    await expect(sessions.get('three')).rejects.toMatchObject({ code: 'SESSION_NOT_FOUND' });
+  }, 30_000);
+
+  it('feeds stdin from the FIFO: several sends reach one reader', async () => {
+    await sessions.start({ name: 'cat', argv: ['cat'] });
+    expect(await sessions.send('cat', Buffer.from('hello\n'))).toEqual({ bytes: 6 });
+    await sessions.send('cat', Buffer.from('again\n'));
+    const text = await until('the echo', async () => {
+      const t = await collect(sessions.logs('cat').output);
+      return t === 'hello\nagain\n' ? t : undefined;
+    });
+    expect(text).toBe('hello\nagain\n');
+    expect((await sessions.get('cat')).state).toBe('running');
+    await sessions.signal('cat', 'SIGKILL');
+    const s = await until('the kill', async () => {
+      const x = await sessions.get('cat');
+      return x.state === 'exited' ? x : undefined;
+    });
+    expect(s.signal).toBe('SIGKILL');
+    await expect(sessions.send('cat', Buffer.from('late\n'))).rejects.toMatchObject({ code: 'SESSION_ENDED' });
+  }, 30_000);
+
+  it('refuses bad input and leaves nothing behind', async () => {
+    await expect(sessions.start({ name: 'counter', argv: ['true'] })).rejects.toMatchObject({ code: 'SESSION_EXISTS' });
+    await expect(sessions.start({ name: '../x', argv: ['true'] })).rejects.toMatchObject({ code: 'SESSION_BAD_NAME' });
+    await expect(sessions.start({ name: 'nope', argv: ['/no/such/program'] })).rejects.toMatchObject({ code: 'AGENT_EXEC_FAILED', exitCode: 127 });
+    expect(readdirSync(sessionsDir)).not.toContain('nope');
+    await expect(sessions.get('ghost')).rejects.toMatchObject({ code: 'SESSION_NOT_FOUND' });
+    await expect(sessions.rm('counter')).rejects.toMatchObject({ code: 'SESSION_RUNNING' });
+    await expect(sessions.signal('counter', 'SIGNOPE')).rejects.toMatchObject({ code: 'AGENT_BAD_REQUEST' });
+  });
+
+  it('generates a name from the program when none is given', async () => {
+    const a = await sessions.start({ argv: ['sleep', '30'] });
+    const b = await sessions.start({ argv: ['/bin/sleep', '30'] });
+    expect([a.name, b.name]).toEqual(['sleep-1', 'sleep-2']);
+  });
+});
