@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { UserError } from '@banger/errors';
 import type { AgentClient } from './client.js';
-import { Channel } from './protocol.js';
+import { Channel, type ControlMessage } from './protocol.js';
 import type { SessionInfo, SessionStartRequest } from './sessions-protocol.js';
 
 /** The host side of the session operations, over an `AgentClient` (docs/agent.md, "Sessions"). */
@@ -29,11 +29,17 @@ export class SessionsClient {
   }
 
   /** The session's kept output (the last `tail` lines), then with `follow` what comes until it ends. `done` resolves when all was sent. */
-  logs(name: string, options: { tail?: number; follow?: boolean } = {}): { output: Readable; done: Promise<{ offset: number }>; cancel(): void } {
+  logs(name: string, options: { tail?: number; follow?: boolean } = {}): { output: Readable; ready: Promise<void>; done: Promise<{ offset: number }>; cancel(): void } {
     const stream = this.client.open({ op: 'session-logs', name, ...options });
     const done = this.client.resultOf<{ offset: number }>(stream);
     done.catch(() => undefined);
-    return { output: stream.input(Channel.stdout), done, cancel: () => stream.close() };
+    // The agent says `started` once it found the session, before any output (an unknown one is an error instead).
+    const ready = new Promise<void>((resolve, reject) => {
+      stream.on('control', (m: ControlMessage) => m.type === 'started' && resolve());
+      done.then(() => resolve(), reject);
+    });
+    ready.catch(() => undefined);
+    return { output: stream.input(Channel.stdout), ready, done, cancel: () => stream.close() };
   }
 
   /** Writes bytes to the session's stdin; resolves with how many it took. */

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   AGENT_HELLO_TIMEOUT: 'the guest agent did not answer the hello in time',
   AGENT_LISTEN_FAILED: 'the guest agent could not listen on its Unix socket',
   AGENT_NOT_CONFIGURED: 'the VM was started without a vsock device',
+  AGENT_NO_ANSWER: 'the guest agent took a request and did not answer it in time (it was stopped behind the connection)',
   AGENT_NOT_LISTENING: 'nothing listens on the guest agent\'s vsock port yet',
   AGENT_PROTOCOL_ERROR: 'a frame on the agent channel breaks the protocol (unknown type, too large, over credit)',
   AGENT_PROTOCOL_MISMATCH: 'the guest agent speaks another protocol version than this banger',

@@ -46,7 +46,8 @@ export async function sessionListOp(stream: MuxStream, request: SessionListReque
 
 /** The kept output (or its last lines), then with follow the new output until the session ended and everything was sent. */
 export async function sessionLogsOp(stream: MuxStream, request: SessionLogsRequest): Promise<void> {
-  getSession(request.name);
+  const info = getSession(request.name);
+  stream.control({ type: 'started', pid: info.pid });
   const dir = sessionDir(request.name);
   const out = stream.output(Channel.stdout);
   let closed = false;

@@ -5,7 +5,6 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  AgentLinks,
   createVm,
   execInVm,
   deleteVm,
@@ -28,6 +27,8 @@ import {
 import { runGraph } from '../../graph-runner.js';
 import { guestDnsWarning } from '../dns.js';
 import type { Service } from '../../service.js';
+import { agentLinksOf } from './agent-links-of.js';
+import { registerSessionHandlers } from './sessions.js';
 
 /**
  * `vm.*`: the VM lifecycle. The domain logic lives in @banger/vm; this
@@ -39,7 +40,7 @@ import type { Service } from '../../service.js';
 export const vmService: Service = (ctx, server) => {
   const log = ctx.log.child({ service: 'vm' });
   const watcher = new VmWatcher(ctx.db, log);
-  const agent = { links: new AgentLinks(ctx.version, log), runtime: agentRuntime(ctx.paths.stateDir) };
+  const agent = { links: agentLinksOf(ctx), runtime: agentRuntime(ctx.paths.stateDir) };
   const env = (fresh = false): VmEnv => ({
     db: ctx.db,
     paths: ctx.paths,
@@ -83,6 +84,7 @@ export const vmService: Service = (ctx, server) => {
   server.handle('vm.ssh', ({ name, command, tty }) => vmSshCommand(env(), name, { ...(command ? { command } : {}), ...(tty !== undefined ? { tty } : {}) }));
 
   server.handle('vm.exec', ({ name, ...request }, { signal, emit, input, drained }) => execInVm(env(), name, request, { signal, emit, input, drained }));
+  registerSessionHandlers(server, env);
 
   server.handle('vm.logs', async ({ name, follow, lines, daemon }, { signal, emit }) => {
     const vm = vmRepository(ctx).get(name);

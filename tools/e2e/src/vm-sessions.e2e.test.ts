@@ -1,0 +1,212 @@
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadArtifacts } from './artifacts.js';
+import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
+
+const BOOT_MS = 8 * 60_000;
+const COUNTER = ['sh', '-c', 'i=0; while :; do echo $i; i=$((i+1)); sleep 0.1; done'];
+
+interface SessionJson {
+  vm: string;
+  name: string;
+  state: 'running' | 'exited' | 'lost';
+  code: number | null;
+  signal: string | null;
+  pid: number;
+  outputBytes: number;
+}
+
+/** The lines are consecutive integers from the first on (no gap, no repeat). */
+function expectConsecutive(text: string): number[] {
+  const numbers = text.split('\n').filter(Boolean).map(Number);
+  const firstGap = numbers.findIndex((n, i) => i > 0 && n !== numbers[i - 1]! + 1);
+  expect(firstGap, `gap after ${numbers[firstGap - 1]}: ${numbers.slice(Math.max(0, firstGap - 2), firstGap + 2).join(',')}`).toBe(-1);
+  return numbers;
+}
+
+/**
+ * Long-lived sessions (issue #18) in a real debian-minimal guest under
+ * QEMU/TCG: one VM for every test, in order (the counter session started
+ * first is followed through a daemon kill -9 and an agent kill). Inside the
+ * throwaway netns of tools/e2e/netns-run.sh.
+ */
+describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they outlive the CLI, the daemon and the agent (inside a throwaway netns)', () => {
+  let home: BangerHome;
+  let binDir: string;
+  const cli = (args: string[], timeoutMs = 120_000): Promise<CliResult> => home.cli(args, { timeoutMs });
+  const sessions = async (vm = 'sess'): Promise<SessionJson[]> => {
+    const r = await cli(['vm', 'session', 'list', vm, '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    return (JSON.parse(r.stdout) as { sessions: SessionJson[] }).sessions;
+  };
+  const session = async (name: string): Promise<SessionJson | undefined> => (await sessions()).find((s) => s.name === name);
+  const oneLineError = (r: CliResult, mentions: string): void => {
+    expect(r.exitCode, r.stderr).not.toBe(0);
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+    expect(r.stderr).toContain(mentions);
+  };
+
+  beforeAll(async () => {
+    const artifacts = await loadArtifacts();
+    binDir = await buildBangerBundles();
+    home = new BangerHome(binDir, 'bsess-');
+    await home.seed({ name: 'debian-cloud', dir: artifacts.kernelDir }, { name: 'debian-minimal', dir: artifacts.imageDir });
+    await home.writeConfig(['default_image_name = "debian-minimal"', 'hypervisor = "qemu"', '[vm_defaults]', 'vcpu = 2', 'memory_mib = 768', 'disk_size = "1G"', ''].join('\n'));
+    const result = await cli(['vm', 'create', '--name', 'sess'], BOOT_MS);
+    expect(result.exitCode, `vm create failed:\n${result.stderr}\n--- console ---\n${home.consoleTail('sess')}`).toBe(0);
+  }, BOOT_MS);
+
+  afterAll(async () => {
+    if (!home) return;
+    await cli(['vm', 'delete', 'sess', '--force']);
+    await cli(['daemon', 'stop'], 60_000);
+    home.remove();
+    if (binDir) rmSync(binDir, { recursive: true, force: true });
+  }, 180_000);
+
+  it('starts a counter that returns at once; list shows it running; logs -n 5 gives the last five lines', async () => {
+    const started = await cli(['vm', 'session', 'start', 'sess', '--name', 'counter', '--', ...COUNTER]);
+    expect(started, started.stderr).toMatchObject({ exitCode: 0, stdout: 'counter\n' });
+    await sleep(1_500);
+    const counter = await session('counter');
+    expect(counter).toMatchObject({ vm: 'sess', state: 'running' });
+    expect(counter!.pid).toBeGreaterThan(1);
+    const table = await cli(['vm', 'session', 'list']);
+    expect(table.stdout).toMatch(/^sess\s+counter\s+running\s+\d+\s+\S+\s+\S+.*sh -c i=0/m);
+    const tail = await cli(['vm', 'session', 'logs', 'sess', 'counter', '-n', '5']);
+    expect(tail.exitCode, tail.stderr).toBe(0);
+    expect(tail.stdout.split('\n').filter(Boolean)).toHaveLength(5);
+    expectConsecutive(tail.stdout);
+  });
+
+  it('keeps running through a kill -9 of the daemon, with no gap in its output', async () => {
+    const before = await session('counter');
+    process.kill(await home.daemonPid(), 'SIGKILL');
+    await sleep(2_000);
+    // The next command starts a new daemon, which connects to the agent again.
+    const after = await session('counter');
+    expect(after).toMatchObject({ state: 'running', pid: before!.pid });
+    expect(after!.outputBytes).toBeGreaterThan(before!.outputBytes);
+    const all = await cli(['vm', 'session', 'logs', 'sess', 'counter']);
+    const numbers = expectConsecutive(all.stdout);
+    expect(numbers[0]).toBe(0);
+  });
+
+  it('keeps running when the agent is killed in the guest (systemd restarts the agent, the keeper stays)', async () => {
+    const before = await session('counter');
+    const kill = await cli(['vm', 'ssh', 'sess', '--', 'pkill', '-9', '-f', 'banger-vsock-agent']);
+    expect(kill.exitCode, kill.stderr).toBe(0);
+    let after: SessionJson | undefined;
+    for (let i = 0; i < 15 && !after; i++) {
+      await sleep(2_000);
+      const r = await cli(['vm', 'session', 'list', 'sess', '--json']);
+      if (r.exitCode === 0) after = (JSON.parse(r.stdout) as { sessions: SessionJson[] }).sessions.find((s) => s.name === 'counter');
+    }
+    expect(after).toMatchObject({ state: 'running', pid: before!.pid });
+    const numbers = expectConsecutive((await cli(['vm', 'session', 'logs', 'sess', 'counter'])).stdout);
+    expect(numbers[0]).toBe(0);
+  }, 120_000);
+
+  it('completes session names after the VM in bash', async () => {
+    const script = `
+      source <(banger completion bash)
+      COMP_LINE='banger vm session logs sess '
+      COMP_WORDS=(banger vm session logs sess ''); COMP_CWORD=5
+      fn=$(complete -p banger | sed -E 's/.*-F ([^ ]+).*/\\1/')
+      "$fn" banger '' sess
+      printf '%s\\n' "\${COMPREPLY[@]}"`;
+    const r = await new Promise<string>((resolve) => {
+      const child = spawn('bash', ['--norc', '--noprofile', '-c', script], { env: home.env({ PATH: `${join(binDir)}:${process.env['PATH']}`, BANGER_COMPLETE_TIMEOUT_MS: '5000' }) });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.once('close', () => resolve(out));
+    });
+    expect(r.split('\n').filter(Boolean)).toContain('counter');
+  });
+
+  it('stop sends SIGTERM and list shows the signal', async () => {
+    const stopped = await cli(['vm', 'session', 'stop', 'sess', 'counter']);
+    expect(stopped, stopped.stderr).toMatchObject({ exitCode: 0, stdout: 'sess/counter: killed by SIGTERM\n' });
+    expect(await session('counter')).toMatchObject({ state: 'exited', signal: 'SIGTERM', code: null });
+    expect((await cli(['vm', 'session', 'list', 'sess'])).stdout).toMatch(/^sess\s+counter\s+killed by SIGTERM/m);
+  });
+
+  it('a session that exits 3 shows "exited 3", its logs still work, rm removes it', async () => {
+    expect((await cli(['vm', 'session', 'start', 'sess', '--name', 'three', '--', 'sh', '-c', 'echo done; exit 3'])).exitCode).toBe(0);
+    for (let i = 0; i < 20 && (await session('three'))?.state === 'running'; i++) await sleep(500);
+    expect(await session('three')).toMatchObject({ state: 'exited', code: 3 });
+    expect((await cli(['vm', 'session', 'list', 'sess'])).stdout).toMatch(/^sess\s+three\s+exited 3/m);
+    expect(await cli(['vm', 'session', 'logs', 'sess', 'three'])).toMatchObject({ exitCode: 0, stdout: 'done\n' });
+    expect((await cli(['vm', 'session', 'rm', 'sess', 'three'])).exitCode).toBe(0);
+    expect(await session('three')).toBeUndefined();
+  });
+
+  it('send and attach forward stdin; attach replays, follows, and ends with the session', async () => {
+    const started = await cli(['vm', 'session', 'start', 'sess', '--', 'sh', '-c', 'while read l; do echo "got $l"; [ "$l" = quit ] && exit 4; done']);
+    expect(started.exitCode, started.stderr).toBe(0);
+    const name = started.stdout.trim();
+    expect(name).toBe('sh-1');
+    const send = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'session', 'send', 'sess', name], { env: home.env(), stdio: ['pipe', 'ignore', 'inherit'] });
+      child.stdin.end('one\n');
+      child.once('close', resolve);
+    });
+    expect(send).toBe(0);
+    // Attach (stdin not a terminal: streamed like send): replays "got one", forwards "quit", exits with the session's status.
+    const attach = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'session', 'attach', 'sess', name], { env: home.env(), stdio: ['pipe', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      setTimeout(() => child.stdin.write('quit\n'), 2_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, out });
+      });
+    });
+    expect(attach).toEqual({ code: 4, out: 'got one\ngot quit\n' });
+  }, 120_000);
+
+  it('bad input: one-line errors naming the culprit, nothing half-created', async () => {
+    oneLineError(await cli(['vm', 'session', 'list', 'nosuchvm']), 'nosuchvm');
+    oneLineError(await cli(['vm', 'session', 'start', 'nosuchvm', '--', 'true']), 'nosuchvm');
+    oneLineError(await cli(['vm', 'session', 'logs', 'sess', 'ghost']), 'ghost');
+    oneLineError(await cli(['vm', 'session', 'stop', 'sess', 'ghost']), 'ghost');
+    oneLineError(await cli(['vm', 'session', 'start', 'sess', '--name', 'bad/name', '--', 'true']), 'bad/name');
+    expect((await cli(['vm', 'session', 'start', 'sess', '--name', 'dup', '--', 'sleep', '600'])).exitCode).toBe(0);
+    oneLineError(await cli(['vm', 'session', 'start', 'sess', '--name', 'dup', '--', 'true']), 'dup');
+    oneLineError(await cli(['vm', 'session', 'rm', 'sess', 'dup']), 'dup');
+    const missing = await cli(['vm', 'session', 'start', 'sess', '--name', 'missing', '--', '/no/such/program']);
+    oneLineError(missing, '/no/such/program');
+    expect(missing.exitCode).toBe(127);
+    expect((await sessions()).map((s) => s.name)).not.toContain('missing');
+    oneLineError(await cli(['vm', 'session', 'start', 'sess', '--tty', '--', 'bash']), '--tty');
+    expect((await cli(['vm', 'session', 'stop', 'sess', 'dup', '--signal', 'KILL'])).stdout).toBe('sess/dup: killed by SIGKILL\n');
+  }, 180_000);
+
+  it('an agent that is down: a one-line error naming the VM; it keeps the sessions when it comes back', async () => {
+    expect((await cli(['vm', 'session', 'start', 'sess', '--name', 'survivor', '--', 'sleep', '600'])).exitCode).toBe(0);
+    expect((await cli(['vm', 'ssh', 'sess', '--', 'systemctl', 'stop', 'banger-agent'])).exitCode).toBe(0);
+    const down = await cli(['vm', 'session', 'list', 'sess']);
+    oneLineError(down, 'vm sess');
+    expect((await cli(['vm', 'ssh', 'sess', '--', 'systemctl', 'start', 'banger-agent'])).exitCode).toBe(0);
+    let back: SessionJson | undefined;
+    for (let i = 0; i < 15 && !back; i++) {
+      const r = await cli(['vm', 'session', 'list', 'sess', '--json']);
+      if (r.exitCode === 0) back = (JSON.parse(r.stdout) as { sessions: SessionJson[] }).sessions.find((s) => s.name === 'survivor');
+      else await sleep(2_000);
+    }
+    expect(back).toMatchObject({ state: 'running' });
+  }, 180_000);
+
+  it('a stopped VM: its sessions ended with it, list says so, start is refused on one line', async () => {
+    expect((await cli(['vm', 'stop', 'sess'], 180_000)).exitCode).toBe(0);
+    const listed = await cli(['vm', 'session', 'list', 'sess']);
+    expect(listed.exitCode, listed.stderr).toBe(0);
+    expect(listed.stderr).toContain('vm sess is stopped: sessions end when their VM stops');
+    oneLineError(await cli(['vm', 'session', 'start', 'sess', '--', 'true']), 'vm sess is not running');
+  }, 240_000);
+});
