@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,7 +119,9 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
       "$fn" banger '' sess
       printf '%s\\n' "\${COMPREPLY[@]}"`;
     const r = await new Promise<string>((resolve) => {
-      const child = spawn('bash', ['--norc', '--noprofile', '-c', script], { env: home.env({ PATH: `${join(binDir)}:${process.env['PATH']}`, BANGER_COMPLETE_TIMEOUT_MS: '5000' }) });
+      // The completion script calls `banger`: a launcher for the bundle on PATH.
+      writeFileSync(join(binDir, 'banger'), `#!/bin/sh\nexec ${process.execPath} ${join(binDir, 'banger.js')} "$@"\n`, { mode: 0o755 });
+      const child = spawn('bash', ['--norc', '--noprofile', '-c', script], { env: home.env({ PATH: `${binDir}:${process.env['PATH']}`, BANGER_COMPLETE_TIMEOUT_MS: '5000' }) });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.once('close', () => resolve(out));

@@ -33,7 +33,6 @@ export function addSessionCommands(vm: Command, ctx: CliContext): void {
     .option('--user <user>', 'run as this guest user, by name or uid (default: root)')
     .option('--tty', 'run it on a pseudo-terminal (not supported yet)')
     .option('--json', 'print the session as JSON')
-    .passThroughOptions()
     .action(async (vmName: string, command: string[], options: StartOptions) => {
       const argv = command[0] === '--' ? command.slice(1) : command;
       if (argv.length === 0) throw new InvalidArgumentError('no command given (banger vm session start VM -- cmd …)');
