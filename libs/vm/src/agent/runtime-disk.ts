@@ -23,6 +23,8 @@ export interface RuntimeSources {
   nodeBinary: string;
   /** The agent bundle (`banger-vsock-agent.js`, built by esbuild). */
   agentBundle: string;
+  /** The static PTY helper (`banger-pty`, built by gcc beside the bundle): the agent runs `--tty` commands through it. */
+  ptyHelper: string;
 }
 
 /** The shared libraries a dynamically linked binary needs and its loader, as `ldd` lists them. */
@@ -89,9 +91,9 @@ export interface RuntimeFile {
   target: string;
 }
 
-/** Resolves what the disk holds: node, its libraries (by `ldd`), the loader, the agent bundle. */
+/** Resolves what the disk holds: node, its libraries (by `ldd`), the loader, the agent bundle, the PTY helper. */
 export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal): Promise<RuntimeFile[]> {
-  for (const [what, path] of [['node', sources.nodeBinary], ['agent bundle', sources.agentBundle]] as const) {
+  for (const [what, path] of [['node', sources.nodeBinary], ['agent bundle', sources.agentBundle], ['PTY helper', sources.ptyHelper]] as const) {
     if (!existsSync(path)) throw new InternalError('AGENT_RUNTIME_FAILED', `the guest agent's ${what} ${path} does not exist`, { hint: 'build it (nx build @banger/vsock-agent) or reinstall banger (make install)' });
   }
   const ldd = await run('ldd', [sources.nodeBinary], { ...(signal ? { signal } : {}), allowFailure: true });
@@ -105,6 +107,8 @@ export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal
     { source: sources.nodeBinary, target: 'bin/node' },
     { source: sources.agentBundle, target: 'agent/banger-vsock-agent.mjs' },
     { source: sources.agentBundle, target: 'agent/banger-session-keeper.mjs' },
+    // Static: runs as is in any guest; the agent finds it at ../bin/banger-pty from its bundle.
+    { source: sources.ptyHelper, target: 'bin/banger-pty' },
     ...libraries.map((lib) => ({ source: lib, target: `lib/${basename(lib)}` })),
     { source: loader, target: 'lib/ld-linux.so' },
   ];
@@ -157,7 +161,7 @@ export async function ensureRuntimeDisk(dir: string, files: readonly RuntimeFile
       const target = join(tree, file.target);
       await mkdir(dirname(target), { recursive: true });
       await copyFile(file.source, target);
-      await chmod(target, file.target.startsWith('lib/') || file.target === 'bin/node' ? 0o755 : 0o644);
+      await chmod(target, file.target.startsWith('lib/') || file.target.startsWith('bin/') ? 0o755 : 0o644);
       bytes += (await stat(target)).size;
     }
     await writeFile(join(tree, 'bin', 'banger-vsock-agent'), launcherScript(), { mode: 0o755 });

@@ -119,11 +119,13 @@ export const vmService: Service = (ctx, server) => {
 /**
  * What the guest agent's runtime disk is built from: the node running this
  * daemon and the agent bundle installed beside the daemon's own bundle
- * (`make install` and the e2e harness put banger-vsock-agent.js next to
- * bangerd.js). Run from source there is no bundle: VMs then boot without an
+ * (`make install` and the e2e harness put banger-vsock-agent.js and
+ * banger-pty next to bangerd.js). Run from source there is no bundle: VMs then boot without an
  * agent, with a warning.
  */
-function agentRuntime(stateDir: string): { nodeBinary: string; agentBundle: string; dir: string } | undefined {
-  const agentBundle = join(dirname(fileURLToPath(import.meta.url)), 'banger-vsock-agent.js');
-  return existsSync(agentBundle) ? { nodeBinary: process.execPath, agentBundle, dir: join(stateDir, 'runtime') } : undefined;
+function agentRuntime(stateDir: string): { nodeBinary: string; agentBundle: string; ptyHelper: string; dir: string } | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const agentBundle = join(here, 'banger-vsock-agent.js');
+  // The PTY helper is installed beside it too; a missing one fails the runtime disk's build with its name.
+  return existsSync(agentBundle) ? { nodeBinary: process.execPath, agentBundle, ptyHelper: join(here, 'banger-pty'), dir: join(stateDir, 'runtime') } : undefined;
 }
