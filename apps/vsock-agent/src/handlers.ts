@@ -3,7 +3,7 @@ import { clockOp } from './ops/clock.js';
 import { execOp } from './ops/exec.js';
 import { factsOp } from './ops/facts.js';
 import { getFileOp, putFileOp } from './ops/files.js';
-import { sessionListOp, sessionLogsOp, sessionRmOp, sessionSendOp, sessionSignalOp, sessionStartOp } from './ops/sessions.js';
+import { sessionListOp, sessionLogsOp, sessionResizeOp, sessionRmOp, sessionSendOp, sessionSignalOp, sessionStartOp } from './ops/sessions.js';
 
 /** Every operation the agent serves, by its `op`. */
 export const handlers: OpHandlers = {
@@ -18,4 +18,5 @@ export const handlers: OpHandlers = {
   'session-send': sessionSendOp,
   'session-signal': sessionSignalOp,
   'session-rm': sessionRmOp,
+  'session-resize': sessionResizeOp,
 };

@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { basename, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -38,7 +39,10 @@ function expectConsecutive(lines: string[]): void {
 
 describe('sessions: the real agent and its real keepers, on the host', () => {
   const sessionsDir = mkdtempSync(join(tmpdir(), 'banger-sessions-'));
-  const env = { BANGER_SESSIONS_DIR: sessionsDir, BANGER_SESSION_SEGMENT_BYTES: String(SEGMENT) };
+  // The PTY helper, built as `nx build` builds it (gcc -static).
+  const ptyHelper = join(sessionsDir, '..', `${basename(sessionsDir)}-banger-pty`);
+  const built = spawnSync('sh', [resolve(import.meta.dirname, '../native/build.sh'), ptyHelper], { encoding: 'utf8' });
+  const env = { BANGER_SESSIONS_DIR: sessionsDir, BANGER_SESSION_SEGMENT_BYTES: String(SEGMENT), ...(built.status === 0 ? { BANGER_PTY_HELPER: ptyHelper } : {}) };
   let agent: AgentProcess;
   let sessions: SessionsClient;
 
@@ -50,6 +54,7 @@ describe('sessions: the real agent and its real keepers, on the host', () => {
     for (const s of await sessions.list().catch(() => [] as SessionInfo[])) if (s.state === 'running') await sessions.signal(s.name, 'SIGKILL').catch(() => undefined);
     await agent?.stop();
     rmSync(sessionsDir, { recursive: true, force: true });
+    rmSync(ptyHelper, { force: true });
   });
 
   it('announces the session ops in its hello', async () => {
@@ -142,6 +147,34 @@ describe('sessions: the real agent and its real keepers, on the host', () => {
     await expect(sessions.rm('counter')).rejects.toMatchObject({ code: 'SESSION_RUNNING' });
     await expect(sessions.signal('counter', 'SIGNOPE')).rejects.toMatchObject({ code: 'AGENT_BAD_REQUEST' });
   });
+
+  it('runs a --tty session under banger-pty: a terminal, resize, keystrokes, Ctrl-C', async () => {
+    if (built.status !== 0) throw new Error(`banger-pty did not build (gcc, libc6-dev): ${built.stderr}`);
+    await sessions.start({ name: 'term', argv: ['sh', '-c', 'stty size; read x; stty size; echo "got $x"; exit 5'], tty: { rows: 24, cols: 80 } });
+    expect((await sessions.get('term')).tty).toBe(true);
+    await until('the first size', async () => ((await collect(sessions.logs('term').output)).includes('24 80') ? true : undefined));
+    await sessions.resize('term', 40, 100);
+    await sessions.send('term', Buffer.from('hi\r'));
+    const ended = await until('the end', async () => {
+      const x = await sessions.get('term');
+      return x.state === 'exited' ? x : undefined;
+    });
+    expect(ended).toMatchObject({ code: 5, signal: null });
+    const screen = await collect(sessions.logs('term').output);
+    expect(screen).toContain('24 80\r\n');
+    expect(screen).toContain('40 100\r\n');
+    expect(screen).toContain('got hi\r\n');
+
+    await sessions.start({ name: 'interrupt', argv: ['sleep', '100'], tty: { rows: 24, cols: 80 } });
+    await sleep(300);
+    await sessions.send('interrupt', Buffer.from([0x03]));
+    const interrupted = await until('the interrupt', async () => {
+      const x = await sessions.get('interrupt');
+      return x.state === 'exited' ? x : undefined;
+    });
+    expect(interrupted).toMatchObject({ code: null, signal: 'SIGINT' });
+    await expect(sessions.resize('counter', 10, 10)).rejects.toMatchObject({ code: 'AGENT_BAD_REQUEST' });
+  }, 30_000);
 
   it('generates a name from the program when none is given', async () => {
     const a = await sessions.start({ argv: ['sleep', '30'] });

@@ -58,6 +58,11 @@ export class SessionsClient {
     return this.client.request<SessionInfo>({ op: 'session-signal', name, signal });
   }
 
+  /** A tty session's new window size. */
+  resize(name: string, rows: number, cols: number): Promise<SessionInfo> {
+    return this.client.request<SessionInfo>({ op: 'session-resize', name, rows, cols });
+  }
+
   /** Forgets an ended session (its output and record). */
   rm(name: string): Promise<Record<string, never>> {
     return this.client.request({ op: 'session-rm', name });

@@ -14,7 +14,7 @@ export const GUEST_SESSIONS_DIR = '/run/banger/sessions';
 /** Each output segment holds at most this much; two are kept (the current one and the one before). */
 export const SESSION_SEGMENT_BYTES = 8 * 1024 * 1024;
 
-export const SESSION_OPS = ['session-start', 'session-list', 'session-logs', 'session-send', 'session-signal', 'session-rm'] as const;
+export const SESSION_OPS = ['session-start', 'session-list', 'session-logs', 'session-send', 'session-signal', 'session-rm', 'session-resize'] as const;
 
 export interface SessionStartRequest {
   op: 'session-start';
@@ -24,7 +24,7 @@ export interface SessionStartRequest {
   env?: Record<string, string>;
   cwd?: string;
   user?: string;
-  /** Run on a pseudo-terminal (needs banger-pty on the runtime disk). */
+  /** Run on a pseudo-terminal of this size, under banger-pty from the runtime disk; TERM defaults to xterm-256color. */
   tty?: { cols: number; rows: number; term?: string };
 }
 
@@ -59,7 +59,15 @@ export interface SessionRmRequest {
   name: string;
 }
 
-export type SessionRequest = SessionStartRequest | SessionListRequest | SessionLogsRequest | SessionSendRequest | SessionSignalRequest | SessionRmRequest;
+/** A tty session's new window size. */
+export interface SessionResizeRequest {
+  op: 'session-resize';
+  name: string;
+  rows: number;
+  cols: number;
+}
+
+export type SessionRequest = SessionResizeRequest | SessionStartRequest | SessionListRequest | SessionLogsRequest | SessionSendRequest | SessionSignalRequest | SessionRmRequest;
 
 /** What the guest knows of one session. */
 export interface SessionInfo {

@@ -11,6 +11,7 @@ const COUNTER = ['sh', '-c', 'i=0; while :; do echo $i; i=$((i+1)); sleep 0.1; d
 
 interface SessionJson {
   vm: string;
+  tty: boolean;
   name: string;
   state: 'running' | 'exited' | 'lost';
   code: number | null;
@@ -185,9 +186,59 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
     oneLineError(missing, '/no/such/program');
     expect(missing.exitCode).toBe(127);
     expect((await sessions()).map((s) => s.name)).not.toContain('missing');
-    oneLineError(await cli(['vm', 'session', 'start', 'sess', '--tty', '--', 'bash']), '--tty');
+    oneLineError(await cli(['vm', 'session', 'stop', 'sess', 'dup', '--signal', 'NOPE']), 'NOPE');
     expect((await cli(['vm', 'session', 'stop', 'sess', 'dup', '--signal', 'KILL'])).stdout).toBe('sess/dup: killed by SIGKILL\n');
   }, 180_000);
+
+  it('a --tty bash through tmux: attach, type, resize, detach with Ctrl-P Ctrl-Q, re-attach and see it replayed', async () => {
+    const started = await cli(['vm', 'session', 'start', 'sess', '--tty', '--name', 'shell', '--', 'bash', '--norc', '-i']);
+    expect(started, started.stderr).toMatchObject({ exitCode: 0, stdout: 'shell\n' });
+    const launcher = join(binDir, 'banger');
+    writeFileSync(launcher, `#!/bin/sh\nexec ${process.execPath} ${join(binDir, 'banger.js')} "$@"\n`, { mode: 0o755 });
+    const socket = join(home.home, 'tmux.sock');
+    const env = Object.entries(home.env({ TERM: 'xterm-256color' })).filter(([k]) => /^(BANGER_|PATH$|HOME$|NO_COLOR$)/.test(k)).map(([k, v]) => `${k}=${v}`);
+    const tmux = (...args: string[]): Promise<string> =>
+      new Promise((resolve) => {
+        const child = spawn('tmux', ['-S', socket, ...args], { env: { ...process.env, TERM: 'xterm-256color' } });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.once('close', () => resolve(out));
+      });
+    const screenHas = async (text: string, timeoutMs = 60_000): Promise<string> => {
+      const deadline = Date.now() + timeoutMs;
+      let screen = '';
+      while (Date.now() < deadline) {
+        screen = await tmux('capture-pane', '-p', '-t', 't');
+        if (screen.includes(text)) return screen;
+        await sleep(500);
+      }
+      throw new Error(`"${text}" not on the tmux screen:\n${screen}`);
+    };
+    const attach = `env ${env.map((e) => `'${e}'`).join(' ')} ${launcher} vm session attach sess shell; echo ATTACH-ENDED $?; sleep 600`;
+    try {
+      await tmux('new-session', '-d', '-s', 't', '-x', '100', '-y', '30', attach);
+      await screenHas('detach with Ctrl-P Ctrl-Q');
+      await tmux('send-keys', '-t', 't', 'echo marker-$((6*7))', 'Enter');
+      await screenHas('marker-42');
+      await tmux('resize-window', '-t', 't', '-x', '120', '-y', '40');
+      await sleep(1_000);
+      await tmux('send-keys', '-t', 't', 'stty size', 'Enter');
+      await screenHas('40 120');
+      await tmux('send-keys', '-t', 't', 'C-p', 'C-q');
+      await screenHas('ATTACH-ENDED 0');
+      expect(await session('shell')).toMatchObject({ state: 'running', tty: true });
+      // Re-attach: the earlier output is replayed.
+      await tmux('kill-server');
+      await tmux('new-session', '-d', '-s', 't', '-x', '120', '-y', '40', attach);
+      const again = await screenHas('marker-42');
+      expect(again).toContain('40 120');
+      await tmux('send-keys', '-t', 't', 'exit 6', 'Enter');
+      await screenHas('ATTACH-ENDED 6');
+    } finally {
+      await tmux('kill-server');
+    }
+    expect(await session('shell')).toMatchObject({ state: 'exited', code: 6 });
+  }, 240_000);
 
   it('an agent that is down: a one-line error naming the VM; it keeps the sessions when it comes back', async () => {
     expect((await cli(['vm', 'session', 'start', 'sess', '--name', 'survivor', '--', 'sleep', '600'])).exitCode).toBe(0);

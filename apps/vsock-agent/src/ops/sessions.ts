@@ -9,6 +9,7 @@ import {
   type MuxStream,
   type SessionListRequest,
   type SessionLogsRequest,
+  type SessionResizeRequest,
   type SessionRmRequest,
   type SessionSendRequest,
   type SessionSignalRequest,
@@ -18,7 +19,7 @@ import { environmentFor } from './exec.js';
 import { outputExtent } from '../sessions/segments.js';
 import { copyOutput, tailOffset } from '../sessions/read-output.js';
 import { stdinPath } from '../sessions/state.js';
-import { describeEnd, getSession, listSessions, readSession, removeSession, sessionDir, signalSession, startSession } from '../sessions/store.js';
+import { describeEnd, getSession, listSessions, readSession, removeSession, resizeSession, sessionDir, signalSession, startSession } from '../sessions/store.js';
 
 /** How often a follower looks for new output. */
 const FOLLOW_POLL_MS = 100;
@@ -26,9 +27,11 @@ const FOLLOW_POLL_MS = 100;
 export async function sessionStartOp(stream: MuxStream, request: SessionStartRequest): Promise<void> {
   if (!Array.isArray(request.argv) || request.argv.length === 0 || request.argv.some((a) => typeof a !== 'string'))
     throw new UserError('AGENT_BAD_REQUEST', 'guest agent: session-start needs a non-empty argv of strings');
-  if (request.tty !== undefined)
-    throw new UserError('AGENT_PTY_UNSUPPORTED', 'guest agent: sessions on a pseudo-terminal (--tty) are not supported yet', { hint: 'start the session without --tty' });
-  const { env, uid, gid } = await environmentFor({ op: 'exec', argv: request.argv, ...(request.env ? { env: request.env } : {}), ...(request.user ? { user: request.user } : {}) });
+  const tty = request.tty;
+  if (tty !== undefined && !(Number.isInteger(tty.rows) && tty.rows > 0 && tty.rows < 10_000 && Number.isInteger(tty.cols) && tty.cols > 0 && tty.cols < 10_000))
+    throw new UserError('AGENT_BAD_REQUEST', 'guest agent: a tty needs whole rows and cols between 1 and 9999');
+  const withTerm = tty ? { TERM: tty.term ?? 'xterm-256color', ...request.env } : request.env;
+  const { env, uid, gid } = await environmentFor({ op: 'exec', argv: request.argv, ...(withTerm ? { env: withTerm } : {}), ...(request.user ? { user: request.user } : {}) });
   const info = await startSession({
     ...(request.name !== undefined ? { name: request.name } : {}),
     argv: request.argv,
@@ -36,6 +39,7 @@ export async function sessionStartOp(stream: MuxStream, request: SessionStartReq
     cwd: request.cwd ?? env['HOME'] ?? '/',
     ...(request.user !== undefined ? { user: request.user } : {}),
     ...(uid !== undefined ? { uid, gid: gid ?? uid } : {}),
+    ...(tty ? { pty: { rows: tty.rows, cols: tty.cols } } : {}),
   });
   stream.control({ type: 'result', result: info });
 }
@@ -93,6 +97,10 @@ export async function sessionSendOp(stream: MuxStream, request: SessionSendReque
 export async function sessionSignalOp(stream: MuxStream, request: SessionSignalRequest): Promise<void> {
   if (typeof request.signal !== 'string' || signalNumber(request.signal) === undefined) throw new UserError('AGENT_BAD_REQUEST', `guest agent: unknown signal "${String(request.signal)}"`);
   stream.control({ type: 'result', result: signalSession(request.name, request.signal) });
+}
+
+export async function sessionResizeOp(stream: MuxStream, request: SessionResizeRequest): Promise<void> {
+  stream.control({ type: 'result', result: resizeSession(request.name, request.rows, request.cols) });
 }
 
 export async function sessionRmOp(stream: MuxStream, request: SessionRmRequest): Promise<void> {

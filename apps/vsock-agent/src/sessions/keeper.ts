@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { constants } from 'node:os';
 import { SegmentWriter } from './segments.js';
-import { readJson, specPath, statePath, stdinPath, writeJson, type SessionSpec, type SessionState } from './state.js';
+import { controlPath, readJson, specPath, statePath, stdinPath, writeJson, type SessionSpec, type SessionState } from './state.js';
 
 /** After the command exited, how long output still held open by its leftovers (`cmd &`) is read. */
 const DRAIN_AFTER_EXIT_MS = 2_000;
@@ -40,13 +41,31 @@ export async function runKeeper(dir: string): Promise<number> {
   };
   const writer = new SegmentWriter(dir, spec.segmentBytes);
   const stdin = openSync(stdinPath(dir), 'r+');
-  const child = spawn(spec.argv[0]!, spec.argv.slice(1), {
+  // A tty session runs under banger-pty (docs/agent.md, "The PTY helper"): keystrokes from the stdin FIFO, the
+  // terminal's output on its stdout, window sizes from the control FIFO as its fd 3 (read-write: never EOF).
+  const control = spec.pty ? openSync(controlPath(dir), 'r+') : undefined;
+  const argv = spec.pty
+    ? [spec.pty.helper, '--rows', String(spec.pty.rows), '--cols', String(spec.pty.cols), '--control-fd', '3', '--', ...spec.argv]
+    : spec.argv;
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: spec.cwd,
     env: spec.env,
     ...(spec.uid === undefined ? {} : { uid: spec.uid, gid: spec.gid ?? spec.uid }),
     detached: true,
-    stdio: [stdin, 'pipe', 'pipe'],
+    stdio: control === undefined ? [stdin, 'pipe', 'pipe'] : [stdin, 'pipe', 'pipe', control],
   });
+  const closeFifos = (): void => {
+    closeSync(stdin);
+    if (control !== undefined) closeSync(control);
+  };
+  // banger-pty exits 128 + n when signal n killed the command: report that as the signal (as without a tty).
+  const endOf = (code: number | null, signal: string | null): { code: number | null; signal: string | null } => {
+    if (spec.pty && code !== null && code > 128 && code < 128 + 65) {
+      const name = Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0];
+      if (name) return { code: null, signal: name };
+    }
+    return { code, signal };
+  };
   return new Promise<number>((resolve) => {
     let ended = false;
     const finish = (update: Partial<SessionState>): void => {
@@ -57,11 +76,11 @@ export async function runKeeper(dir: string): Promise<number> {
       resolve(0);
     };
     child.once('error', (error: NodeJS.ErrnoException) => {
-      closeSync(stdin);
+      closeFifos();
       finish({ state: 'failed', code: error.code === 'ENOENT' ? 127 : 126, error: { message: error.message, ...(error.code ? { errno: error.code } : {}) } });
     });
     child.once('spawn', () => {
-      closeSync(stdin);
+      closeFifos();
       state.pid = child.pid!;
       state.state = 'running';
       writeJson(statePath(dir), state);
@@ -72,12 +91,12 @@ export async function runKeeper(dir: string): Promise<number> {
       setTimeout(() => {
         child.stdout!.destroy();
         child.stderr!.destroy();
-        finish({ state: 'exited', code, signal });
+        finish({ state: 'exited', ...endOf(code, signal) });
       }, DRAIN_AFTER_EXIT_MS);
     });
     // Every byte of output was written: the end can be recorded.
     child.once('close', (code: number | null, signal: string | null) => {
-      if (child.pid !== undefined) finish({ state: 'exited', code, signal });
+      if (child.pid !== undefined) finish({ state: 'exited', ...endOf(code, signal) });
     });
   });
 }

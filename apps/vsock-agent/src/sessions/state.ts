@@ -11,6 +11,8 @@ export interface SessionSpec {
   uid?: number;
   gid?: number;
   tty: boolean;
+  /** With tty: banger-pty's path and the initial window size (the command runs under it, fd 3 its control FIFO). */
+  pty?: { helper: string; rows: number; cols: number };
   /** Per-segment cap (tests use a small one). */
   segmentBytes: number;
 }
@@ -36,6 +38,8 @@ export interface SessionState {
 export const specPath = (dir: string): string => join(dir, 'spec.json');
 export const statePath = (dir: string): string => join(dir, 'state.json');
 export const stdinPath = (dir: string): string => join(dir, 'stdin');
+/** A tty session's window-size FIFO: `"rows cols\n"` lines, read by banger-pty as its control fd. */
+export const controlPath = (dir: string): string => join(dir, 'control');
 
 /** Replaces a JSON file atomically (a reader sees the old or the new one, never half). */
 export function writeJson(path: string, value: unknown): void {

@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join, resolve } from 'node:path';
 import { GUEST_SESSIONS_DIR, SESSION_NAME, SESSION_SEGMENT_BYTES, type SessionInfo } from '@banger/agent';
 import { ConflictError, InternalError, NotFoundError, UserError } from '@banger/errors';
 import { outputExtent } from './segments.js';
-import { readJson, specPath, statePath, stdinPath, writeJson, type SessionSpec, type SessionState } from './state.js';
+import { controlPath, readJson, specPath, statePath, stdinPath, writeJson, type SessionSpec, type SessionState } from './state.js';
 
 /** Where sessions live: /run/banger/sessions in a guest; BANGER_SESSIONS_DIR elsewhere (tests). */
 export const sessionsRoot = (): string => process.env['BANGER_SESSIONS_DIR'] ?? GUEST_SESSIONS_DIR;
@@ -118,6 +118,24 @@ export interface StartSpec {
   user?: string;
   uid?: number;
   gid?: number;
+  /** Run on a pseudo-terminal of this size (under banger-pty). */
+  pty?: { rows: number; cols: number };
+}
+
+/**
+ * banger-pty: on the runtime disk at ../bin/banger-pty from the agent bundle;
+ * beside the bundle in a build tree (dist/); BANGER_PTY_HELPER overrides both.
+ */
+export function ptyHelperPath(): string | undefined {
+  const bundle = process.argv[1] ? resolve(process.argv[1]) : '';
+  const candidates = [process.env['BANGER_PTY_HELPER'], bundle && join(dirname(dirname(bundle)), 'bin', 'banger-pty'), bundle && join(dirname(bundle), 'banger-pty')];
+  return candidates.find((c): c is string => !!c && existsSync(c));
+}
+
+function mkfifo(path: string): void {
+  // Node has no mkfifo(3); the guest's coreutils does.
+  const made = spawnSync('mkfifo', ['-m', '0600', path], { encoding: 'utf8' });
+  if (made.status !== 0) throw new InternalError('SESSION_FAILED', `guest: mkfifo ${path} failed: ${(made.stderr || made.error?.message || '').trim()}`);
 }
 
 /**
@@ -126,14 +144,17 @@ export interface StartSpec {
  * Anything failing on the way removes the directory (nothing half-created).
  */
 export async function startSession(request: StartSpec): Promise<SessionInfo> {
+  const helper = request.pty ? ptyHelperPath() : undefined;
+  if (request.pty && !helper)
+    throw new UserError('AGENT_PTY_UNSUPPORTED', 'guest agent: no banger-pty beside it, so no session on a pseudo-terminal', { hint: 'restart the VM so it gets the runtime disk of this banger version' });
   const name = claimName(request.name, request.argv[0]!);
   const dir = sessionDir(name);
   try {
-    const spec: SessionSpec = { ...request, name, tty: false, segmentBytes: segmentBytes() };
+    const { pty, ...rest } = request;
+    const spec: SessionSpec = { ...rest, name, tty: pty !== undefined, ...(pty && helper ? { pty: { helper, ...pty } } : {}), segmentBytes: segmentBytes() };
     writeJson(specPath(dir), spec);
-    // Node has no mkfifo(3); the guest's coreutils does.
-    const fifo = spawnSync('mkfifo', ['-m', '0600', stdinPath(dir)], { encoding: 'utf8' });
-    if (fifo.status !== 0) throw new InternalError('SESSION_FAILED', `guest: mkfifo ${stdinPath(dir)} failed: ${(fifo.stderr || fifo.error?.message || '').trim()}`);
+    mkfifo(stdinPath(dir));
+    if (pty) mkfifo(controlPath(dir));
     const [command, ...args] = keeperCommand(dir);
     const keeper = spawn(command!, args, { detached: true, stdio: 'ignore' });
     keeper.on('error', () => undefined);
@@ -168,6 +189,25 @@ export function signalSession(name: string, signal: string): SessionInfo {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
   }
   return getSession(name);
+}
+
+/** Tells a tty session's terminal its new size (banger-pty applies it and the command gets SIGWINCH). */
+export function resizeSession(name: string, rows: number, cols: number): SessionInfo {
+  const info = getSession(name);
+  if (!info.tty) throw new UserError('AGENT_BAD_REQUEST', `session "${name}" has no terminal to resize (it was started without --tty)`);
+  if (info.state !== 'running') throw new UserError('SESSION_ENDED', `session "${name}" has ended (${describeEnd(info)})`);
+  let fd: number;
+  try {
+    fd = openSync(controlPath(sessionDir(name)), constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw new UserError('SESSION_ENDED', `session "${name}" no longer reads its window size (${(error as Error).message})`, { cause: error });
+  }
+  try {
+    writeSync(fd, `${Math.trunc(rows)} ${Math.trunc(cols)}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return info;
 }
 
 export function removeSession(name: string): void {

@@ -66,6 +66,11 @@ export const sessionMethods = {
     params: z.object({ vm: vmName, name: sessionName, signal: signalName.optional(), timeoutMs: z.number().int().nonnegative().optional() }),
     result: sessionInfoSchema,
   }),
+  'vm.session.resize': defineMethod({
+    description: "Tells a --tty session's terminal its new size (the command gets SIGWINCH).",
+    params: z.object({ vm: vmName, name: sessionName, rows: z.number().int().min(1).max(9999), cols: z.number().int().min(1).max(9999) }),
+    result: sessionInfoSchema,
+  }),
   'vm.session.rm': defineMethod({
     description: 'Removes an ended session (its output and record) from the guest.',
     params: z.object({ vm: vmName, name: sessionName }),

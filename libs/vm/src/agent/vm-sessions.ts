@@ -82,7 +82,8 @@ async function inVm<T>(vm: string, work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (error) {
-    if (error instanceof BangerError && error.code.startsWith('SESSION_') && !error.message.startsWith(`vm ${vm}`)) {
+    // The agent's errors name the session, not the VM; a dropped connection names neither.
+    if (error instanceof BangerError && (error.code.startsWith('SESSION_') || error.code.startsWith('AGENT_')) && !error.message.includes(`vm ${vm}`)) {
       error.message = `vm ${vm}: ${error.message.replace(/ in this guest$/, '')}`;
     }
     throw error;
@@ -217,6 +218,10 @@ export async function stopVmSession(env: SessionEnv, vm: string, session: string
 
 export function signalVmSession(env: SessionEnv, vm: string, session: string, signal: string): Promise<VmSession> {
   return inVm(vm, withSessions(env, vm, {}, async (s) => ({ ...(await s.signal(session, signal)), vm })));
+}
+
+export function resizeVmSession(env: SessionEnv, vm: string, session: string, rows: number, cols: number): Promise<VmSession> {
+  return inVm(vm, withSessions(env, vm, {}, async (s) => ({ ...(await s.resize(session, rows, cols)), vm })));
 }
 
 export function removeVmSession(env: SessionEnv, vm: string, session: string): Promise<{ vm: string; name: string }> {

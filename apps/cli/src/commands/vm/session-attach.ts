@@ -48,7 +48,10 @@ export async function attachCommand(ctx: CliContext, vm: string, name: string, o
     );
   let restore = (): void => undefined;
   if (before?.state === 'running') {
-    if (terminal) {
+    if (terminal && before.tty) {
+      ctx.err(`attached to ${vm}/${name} (a terminal); detach with ${DETACH_KEY}, the session keeps running`);
+      restore = rawTerminal(ctx, client, vm, name, detach);
+    } else if (terminal) {
       ctx.err(`attached to ${vm}/${name}; detach with ${DETACH_KEY} (or Ctrl-C), the session keeps running`);
       restore = lineEditor(ctx, client, vm, name, detach);
     } else {
@@ -75,6 +78,45 @@ export async function attachCommand(ctx: CliContext, vm: string, name: string, o
     ctx.signal.removeEventListener('abort', onCtx);
     stdin.destroy();
   }
+}
+
+/**
+ * A tty session: raw mode, every key goes to the session (Ctrl-C included)
+ * but the detach key; the session's terminal follows this one's size.
+ */
+function rawTerminal(ctx: CliContext, client: Awaited<ReturnType<CliContext['daemon']>>['client'], vm: string, name: string, detach: AbortController): () => void {
+  const stdin = process.stdin;
+  stdin.setRawMode(true);
+  const keys = new PassThrough();
+  void sendStream(ctx, client, vm, name, keys, detach.signal).catch(() => undefined);
+  const resize = (): void =>
+    void client.call('vm.session.resize', { vm, name, rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 }, { signal: detach.signal }).catch(() => undefined);
+  resize();
+  process.stdout.on('resize', resize);
+  let pendingP = false;
+  const onData = (chunk: Buffer): void => {
+    const out: number[] = [];
+    for (const byte of chunk) {
+      if (pendingP) {
+        pendingP = false;
+        if (byte === CTRL_Q) {
+          if (out.length) keys.write(Buffer.from(out));
+          return detach.abort();
+        }
+        out.push(CTRL_P);
+      }
+      if (byte === CTRL_P) pendingP = true;
+      else out.push(byte);
+    }
+    if (out.length) keys.write(Buffer.from(out));
+  };
+  stdin.on('data', onData);
+  return () => {
+    stdin.off('data', onData);
+    process.stdout.off('resize', resize);
+    keys.end();
+    if (stdin.isTTY) stdin.setRawMode(false);
+  };
 }
 
 /** Raw mode with a minimal line discipline; returns the function that restores the terminal. */

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { CancelledError, ExitError, UserError } from '@banger/errors';
+import { CancelledError, ExitError } from '@banger/errors';
 import type { CliContext } from '../../context.js';
 import { nameArgument } from '../../completion/resource-names.js';
 import { toJson } from '../../output/format.js';
@@ -31,13 +31,11 @@ export function addSessionCommands(vm: Command, ctx: CliContext): void {
     .option('--cwd <dir>', "working directory (default: the user's home)")
     .option('--env <NAME=VALUE>', 'set an environment variable (repeatable)', parseEnvOption)
     .option('--user <user>', 'run as this guest user, by name or uid (default: root)')
-    .option('--tty', 'run it on a pseudo-terminal (not supported yet)')
+    .option('--tty', 'run it on a pseudo-terminal (for shells, editors, REPLs; attach then passes every key, Ctrl-C included)')
     .option('--json', 'print the session as JSON')
     .action(async (vmName: string, command: string[], options: StartOptions) => {
       const argv = command[0] === '--' ? command.slice(1) : command;
       if (argv.length === 0) throw new InvalidArgumentError('no command given (banger vm session start VM -- cmd …)');
-      if (options.tty)
-        throw new UserError('AGENT_PTY_UNSUPPORTED', 'sessions on a pseudo-terminal (--tty) are not supported yet', { hint: 'start it without --tty; attach then forwards lines' });
       const { client } = await ctx.daemon();
       const started = await client.call(
         'vm.session.start',
@@ -48,6 +46,8 @@ export function addSessionCommands(vm: Command, ctx: CliContext): void {
           ...(options.cwd ? { cwd: options.cwd } : {}),
           ...(options.env ? { env: options.env } : {}),
           ...(options.user ? { user: options.user } : {}),
+          // The terminal starts at this terminal's size (80×24 when it is not one); attach resizes it to the attaching one.
+          ...(options.tty ? { tty: { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80, ...(ctx.env['TERM'] ? { term: ctx.env['TERM'] } : {}) } } : {}),
         },
         { signal: ctx.signal },
       );

@@ -1,5 +1,5 @@
 import type { ApiServer } from '@banger/api';
-import { listVmSessions, removeVmSession, startVmSession, stopVmSession, vmSessionLogs, vmSessionSend, type VmEnv } from '@banger/vm';
+import { listVmSessions, removeVmSession, resizeVmSession, startVmSession, stopVmSession, vmSessionLogs, vmSessionSend, type VmEnv } from '@banger/vm';
 
 /** `vm.session.*`: long-lived sessions in a VM's guest, through its agent (@banger/vm does the work). */
 export function registerSessionHandlers(server: ApiServer, env: () => VmEnv): void {
@@ -12,5 +12,6 @@ export function registerSessionHandlers(server: ApiServer, env: () => VmEnv): vo
   server.handle('vm.session.stop', ({ vm, name, signal: sig, timeoutMs }, { signal }) =>
     stopVmSession(env(), vm, name, { ...(sig ? { signal: sig } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) }, signal),
   );
+  server.handle('vm.session.resize', ({ vm, name, rows, cols }) => resizeVmSession(env(), vm, name, rows, cols));
   server.handle('vm.session.rm', ({ vm, name }) => removeVmSession(env(), vm, name));
 }
