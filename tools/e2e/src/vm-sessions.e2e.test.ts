@@ -111,24 +111,43 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
     expect(numbers[0]).toBe(0);
   }, 120_000);
 
-  it('completes session names after the VM in bash', async () => {
-    const script = `
+  it('completes session names after the VM, live from the guest, in bash and zsh', async () => {
+    // The completion scripts call `banger`: a launcher for the bundle on PATH.
+    writeFileSync(join(binDir, 'banger'), `#!/bin/sh\nexec ${process.execPath} ${join(binDir, 'banger.js')} "$@"\n`, { mode: 0o755 });
+    const env = home.env({ PATH: `${binDir}:${process.env['PATH']}`, BANGER_COMPLETE_TIMEOUT_MS: '5000' });
+    const shell = (argv: string[]): Promise<string> =>
+      new Promise((resolve) => {
+        const child = spawn(argv[0]!, argv.slice(1), { env });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        child.once('close', () => {
+          clearTimeout(timer);
+          resolve(out);
+        });
+      });
+    const bash = `
       source <(banger completion bash)
       COMP_LINE='banger vm session logs sess '
       COMP_WORDS=(banger vm session logs sess ''); COMP_CWORD=5
       fn=$(complete -p banger | sed -E 's/.*-F ([^ ]+).*/\\1/')
       "$fn" banger '' sess
       printf '%s\\n' "\${COMPREPLY[@]}"`;
-    const r = await new Promise<string>((resolve) => {
-      // The completion script calls `banger`: a launcher for the bundle on PATH.
-      writeFileSync(join(binDir, 'banger'), `#!/bin/sh\nexec ${process.execPath} ${join(binDir, 'banger.js')} "$@"\n`, { mode: 0o755 });
-      const child = spawn('bash', ['--norc', '--noprofile', '-c', script], { env: home.env({ PATH: `${binDir}:${process.env['PATH']}`, BANGER_COMPLETE_TIMEOUT_MS: '5000' }) });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.once('close', () => resolve(out));
-    });
-    expect(r.split('\n').filter(Boolean)).toContain('counter');
-  });
+    expect((await shell(['bash', '--norc', '--noprofile', '-c', bash])).split('\n').filter(Boolean)).toEqual(['counter']);
+    // zsh: a real interactive zsh on a pty (zsh/zpty), the line typed with a TAB; the listing is what it draws.
+    const zsh = `
+      zmodload zsh/zpty
+      zpty z 'zsh -f -i'
+      zpty -w z 'PS1="> "; autoload -U compinit; compinit -u; source <(banger completion zsh); print READY'
+      zpty -r z ready '*READY*'
+      zpty -w -n z 'banger vm session stop sess '$'\\t'
+      out=
+      for i in {1..80}; do sleep 0.25; while zpty -r -t z chunk; do out+=$chunk; done; [[ $out == *counter* ]] && break; done
+      zpty -d z
+      print -r -- "$out"`;
+    // One candidate: zsh inserts it on the line.
+    expect((await shell(['zsh', '-f', '-c', zsh])).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')).toMatch(/banger vm session stop sess\s*counter/);
+  }, 120_000);
 
   it('stop sends SIGTERM and list shows the signal', async () => {
     const stopped = await cli(['vm', 'session', 'stop', 'sess', 'counter']);
@@ -254,6 +273,17 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
     }
     expect(back).toMatchObject({ state: 'running' });
   }, 180_000);
+
+  it('vm run --session starts the command as a session in the existing VM and returns', async () => {
+    const ran = await cli(['vm', 'run', '--name', 'sess', '--session', 'viarun', '--', 'sh', '-c', 'echo from-run; sleep 600'], 300_000);
+    expect(ran.exitCode, ran.stderr).toBe(0);
+    expect(ran.stdout).toBe('viarun\n');
+    expect(ran.stderr).toContain('banger vm session attach sess viarun');
+    expect(await session('viarun')).toMatchObject({ state: 'running' });
+    for (let i = 0; i < 20 && (await cli(['vm', 'session', 'logs', 'sess', 'viarun'])).stdout === ''; i++) await sleep(500);
+    expect((await cli(['vm', 'session', 'logs', 'sess', 'viarun'])).stdout).toBe('from-run\n');
+    oneLineError(await cli(['vm', 'run', '--name', 'sess', '--session', 'x', '--rm', '--', 'true']), '--rm');
+  }, 360_000);
 
   it('a stopped VM: its sessions ended with it, list says so, start is refused on one line', async () => {
     expect((await cli(['vm', 'stop', 'sess'], 180_000)).exitCode).toBe(0);
