@@ -182,3 +182,47 @@ describe('sessions: the real agent and its real keepers, on the host', () => {
     expect([a.name, b.name]).toEqual(['sleep-1', 'sleep-2']);
   });
 });
+
+describe('sessions: an output flood, with the guest default cap (2 × 8 MiB)', () => {
+  const sessionsDir = mkdtempSync(join(tmpdir(), 'banger-flood-'));
+  let agent: AgentProcess;
+  let sessions: SessionsClient;
+  beforeAll(async () => {
+    agent = await startAgent({ env: { BANGER_SESSIONS_DIR: sessionsDir } });
+    sessions = new SessionsClient(await agent.connect());
+  });
+  afterAll(async () => {
+    for (const s of await sessions.list().catch(() => [] as SessionInfo[])) if (s.state === 'running') await sessions.signal(s.name, 'SIGKILL').catch(() => undefined);
+    await agent?.stop();
+    rmSync(sessionsDir, { recursive: true, force: true });
+  });
+
+  it('1 GiB of output keeps at most 16 MiB on disk, and another session answers logs meanwhile', async () => {
+    await sessions.start({ name: 'quiet', argv: ['sh', '-c', 'echo hello; sleep 600'] });
+    const started = Date.now();
+    await sessions.start({ name: 'flood', argv: ['sh', '-c', 'head -c 1073741824 /dev/zero'] });
+    // While it floods: the other session's logs come back promptly.
+    const latencies: number[] = [];
+    let maxKept = 0;
+    for (;;) {
+      const t = Date.now();
+      expect(await collect(sessions.logs('quiet', { tail: 5 }).output)).toBe('hello\n');
+      latencies.push(Date.now() - t);
+      const flood = await sessions.get('flood');
+      const onDisk = readdirSync(join(sessionsDir, 'flood')).filter((f) => f.startsWith('out.')).reduce((n, f) => n + (statSync(join(sessionsDir, 'flood', f), { throwIfNoEntry: false })?.size ?? 0), 0);
+      maxKept = Math.max(maxKept, onDisk);
+      if (flood.state !== 'running') break;
+      await sleep(200);
+    }
+    const flood = await sessions.get('flood');
+    console.log(
+      `1 GiB flood: ${((Date.now() - started) / 1000).toFixed(1)} s; most kept on disk ${(maxKept / 2 ** 20).toFixed(1)} MiB; ` +
+        `logs of another session meanwhile: median ${latencies.sort((a, b) => a - b)[latencies.length >> 1]} ms, max ${latencies.at(-1)} ms over ${latencies.length}`,
+    );
+    expect(flood).toMatchObject({ state: 'exited', code: 0, outputBytes: 1073741824 });
+    expect(flood.keptBytes).toBeLessThanOrEqual(16 * 2 ** 20);
+    // Sampled while it ran: a new segment starts empty and the oldest goes at once, so never above the cap.
+    expect(maxKept).toBeLessThanOrEqual(16 * 2 ** 20);
+    expect(latencies.at(-1)).toBeLessThan(2_000);
+  }, 120_000);
+});
