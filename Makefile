@@ -14,8 +14,9 @@ NPX ?= npx
 RUNTIME_PACKAGES := qemu-system-x86 qemu-utils e2fsprogs mmdebstrap zstd iproute2 nftables \
 	openssh-client sudo git cpio busybox-static kmod xz-utils rsync bash-completion ca-certificates \
 	gpgv debian-archive-keyring dpkg util-linux
-# Needed by `npm ci` to compile better-sqlite3 and ssh2's optional crypto from source.
-BUILD_PACKAGES := python3 make g++
+# Needed by `npm ci` to compile better-sqlite3 and ssh2's optional crypto from source, and (gcc,
+# libc6-dev's static libc) to build the guest agent's static PTY helper, banger-pty.
+BUILD_PACKAGES := python3 make g++ gcc libc6-dev
 # Only the test suite uses these (a real sshd, a local OCI registry, DNS and tty tools).
 TEST_PACKAGES := openssh-server docker-registry skopeo umoci dnsutils tmux socat file binutils procps gnupg attr zsh fish
 
@@ -26,6 +27,8 @@ PRIV := $(shell if [ -w "$(PREFIX)" ]; then :; else [ "$$(id -u)" = 0 ] || echo 
 
 EXTERNALS := better-sqlite3 ssh2 cpu-features
 BUNDLES := apps/cli/dist/banger.js apps/daemon/dist/bangerd.js apps/vsock-agent/dist/banger-vsock-agent.js
+# Native files installed beside the bundles: the guest agent's PTY helper (static, copied onto the runtime disk).
+NATIVE := apps/vsock-agent/dist/banger-pty
 
 .PHONY: help install uninstall host-packages check-node deps build stage test test-cold bench print-ci-packages
 
@@ -73,7 +76,7 @@ stage:
 	  echo "make install: $(PREFIX) is not writable and sudo needs a password (hint: run sudo -v first, or make install PREFIX=\$$HOME/.local)" >&2; exit 1; fi
 	@set -e; tmp="$(LIBDIR).new"; \
 	$(PRIV) rm -rf "$$tmp"; $(PRIV) mkdir -p "$$tmp" "$(BINDIR)"; \
-	$(PRIV) cp $(BUNDLES) $(addsuffix .map,$(BUNDLES)) "$$tmp/"; \
+	$(PRIV) cp $(BUNDLES) $(addsuffix .map,$(BUNDLES)) $(NATIVE) "$$tmp/"; \
 	echo '{ "name": "banger-installed", "private": true, "type": "module" }' | $(PRIV) tee "$$tmp/package.json" >/dev/null; \
 	$(PRIV) $(NODE) apps/cli/scripts/stage-node-modules.mjs "$$tmp" $(EXTERNALS); \
 	$(PRIV) chmod 755 "$$tmp"/*.js; \

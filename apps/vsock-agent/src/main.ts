@@ -4,10 +4,15 @@
 import { formatError, isBangerError, InternalError } from '@banger/errors';
 import { parseAgentArgs, USAGE } from './args.js';
 import { listenUnix } from './listen-unix.js';
+import { runKeeper } from './sessions/keeper.js';
 import { serveSerial } from './serial.js';
 import { AGENT_VERSION } from './version.js';
 
 async function main(): Promise<void> {
+  // The session keeper is this same bundle, started by the agent under another name (docs/agent.md, "Sessions").
+  if (process.argv[2] === 'session-keeper') {
+    process.exit(await runKeeper(process.argv[3] ?? ''));
+  }
   const { mode, quiet } = parseAgentArgs(process.argv.slice(2));
   const log = quiet ? () => undefined : (line: string) => process.stderr.write(`banger-vsock-agent: ${line}\n`);
   switch (mode.kind) {

@@ -47,12 +47,12 @@ export interface AgentProcess {
  * test makes the device), and `socket` is `<dir>/host.sock`, the host end the
  * test's device relay listens on.
  */
-export async function startAgent(options: { serial?: boolean } = {}): Promise<AgentProcess> {
+export async function startAgent(options: { serial?: boolean; env?: Record<string, string> } = {}): Promise<AgentProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'banger-agent-'));
   const bundle = await buildAgentBundle(dir);
   const socket = join(dir, options.serial ? 'host.sock' : 'agent.sock');
   const args = options.serial ? ['--serial', join(dir, 'port')] : ['--listen-unix', socket];
-  const child = spawn(process.execPath, [bundle, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [bundle, ...args], { stdio: ['ignore', 'ignore', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
   let log = '';
   child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
   for (let i = 0; !options.serial && !existsSync(socket); i++) {

@@ -192,12 +192,22 @@ export class AgentClient {
     return this.request<ClockResult>({ op: 'clock', hostTimeMs: Date.now(), ...options });
   }
 
-  private request<T>(request: OpenRequest): Promise<T> {
+  /** Whether the agent serves an additive operation (it lists them in its hello; older agents list none). */
+  supports(op: string): boolean {
+    return this.hello.ops?.includes(op) ?? false;
+  }
+
+  /** Opens a stream for a request (op-specific helpers beside this class, e.g. sessions-client.ts). */
+  open(request: OpenRequest): MuxStream {
+    return this.mux.open(request);
+  }
+
+  request<T>(request: OpenRequest): Promise<T> {
     return this.resultOf<T>(this.mux.open(request));
   }
 
   /** The stream's `result` (or its error), after which the stream is closed. */
-  private resultOf<T>(stream: MuxStream): Promise<T> {
+  resultOf<T>(stream: MuxStream): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       stream.on('control', (m: ControlMessage) => {
         if (m.type === 'result') {

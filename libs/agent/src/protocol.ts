@@ -52,6 +52,8 @@ export interface AgentHello {
   uptimeSeconds: number;
   /** Set when the agent refuses the host's protocol; it closes the connection after this hello. */
   refused?: string;
+  /** Additive operations this agent serves beyond the base set (e.g. the session ops); absent in older agents. */
+  ops?: string[];
 }
 
 export interface ExecRequest {
@@ -93,7 +95,7 @@ export interface ClockRequest {
   set?: boolean;
 }
 
-export type OpenRequest = ExecRequest | PutFileRequest | GetFileRequest | FactsRequest | ClockRequest;
+export type OpenRequest = ExecRequest | PutFileRequest | GetFileRequest | FactsRequest | ClockRequest | import('./sessions-protocol.js').SessionRequest;
 
 export interface GuestFacts {
   uptimeSeconds: number;

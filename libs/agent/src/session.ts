@@ -38,7 +38,7 @@ export function serveSession(io: Duplex, options: SessionOptions): Mux {
   let greeted = false;
   mux.on('protocol-error', (error: Error) => log(`protocol error: ${error.message}`));
   mux.on('hello', (hello: HostHello) => {
-    const answer: AgentHello = { protocol, agentVersion: options.agentVersion, pid: process.pid, uptimeSeconds: bootUptimeSeconds() };
+    const answer: AgentHello = { protocol, agentVersion: options.agentVersion, pid: process.pid, uptimeSeconds: bootUptimeSeconds(), ops: Object.keys(options.handlers) };
     if (hello?.protocol !== protocol) {
       answer.refused = `host speaks protocol ${String(hello?.protocol)}, this agent speaks ${protocol}`;
       log(`hello from banger ${String(hello?.hostVersion)}: refused (${answer.refused})`);

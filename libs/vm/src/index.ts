@@ -31,3 +31,4 @@ export type { RuntimeDiskOutputs } from './steps/runtime-disk.js';
 export type { AgentUnitOutputs } from './steps/agent-unit.js';
 export type { WaitAgentOutputs } from './steps/wait-agent.js';
 export * from './agent/vm-exec.js';
+export * from './agent/vm-sessions.js';

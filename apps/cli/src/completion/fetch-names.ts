@@ -8,7 +8,7 @@ import { probeDaemon } from '../daemon-client/connect-daemon.js';
  * slow or failing it returns nothing: a completion must never print an error,
  * hang the shell, or start the daemon.
  */
-export async function fetchNames(ctx: CliContext, kinds: NameKind[]): Promise<Map<NameKind, string[]>> {
+export async function fetchNames(ctx: CliContext, kinds: NameKind[], scope: { vm?: string } = {}): Promise<Map<NameKind, string[]>> {
   const budget = Number(ctx.env['BANGER_COMPLETE_TIMEOUT_MS'] ?? '') || 1_000;
   const deadline = Date.now() + budget;
   const names = new Map<NameKind, string[]>();
@@ -19,7 +19,10 @@ export async function fetchNames(ctx: CliContext, kinds: NameKind[]): Promise<Ma
     const { client } = session;
     await Promise.all(
       kinds.map(async (kind) => {
-        names.set(kind, await client.call('complete.names', { kind }, { timeoutMs: Math.max(50, deadline - Date.now()) }));
+        // A VM's sessions: only once the VM is on the line.
+        if (kind === 'session' && scope.vm === undefined) return;
+        const params = kind === 'session' ? { kind, vm: scope.vm } : { kind };
+        names.set(kind, await client.call('complete.names', params, { timeoutMs: Math.max(50, deadline - Date.now()) }));
       }),
     );
   } catch {

@@ -55,10 +55,22 @@ export function setupCompletion(program: Command, ctx: CliContext): void {
       wanted.clear();
       names = new Map();
       captureConsole(() => root.parse([...words]));
-      if (wanted.size > 0) names = await fetchNames(ctx, [...wanted]);
+      if (wanted.size > 0) names = await fetchNames(ctx, [...wanted], sessionScope(words));
       const lines = captureConsole(() => root.parse([...words]));
       ctx.out(lines.join('\n'));
     });
+}
+
+/**
+ * The VM a session name is completed for: in `vm session <sub> <vm> <TAB>`,
+ * the first word after the subcommand that is not an option (tab's handlers
+ * do not see the earlier arguments).
+ */
+export function sessionScope(words: readonly string[]): { vm?: string } {
+  const at = words.indexOf('session');
+  if (at < 0 || words[at - 1] !== 'vm') return {};
+  const vm = words.slice(at + 2, -1).find((w) => !w.startsWith('-'));
+  return vm === undefined ? {} : { vm };
 }
 
 /** Visits every visible command with its space-separated path ('' for the root). */

@@ -8,7 +8,7 @@ import { lookupUser } from './users.js';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The environment a command starts with: the user's basics, then the request's variables. */
-async function environmentFor(request: ExecRequest): Promise<{ env: Record<string, string>; uid?: number; gid?: number }> {
+export async function environmentFor(request: ExecRequest): Promise<{ env: Record<string, string>; uid?: number; gid?: number }> {
   const base: Record<string, string> = { PATH: DEFAULT_PATH, LANG: process.env['LANG'] ?? 'C.UTF-8' };
   if (request.user === undefined) {
     const home = process.env['HOME'];

@@ -9,7 +9,7 @@ export type NameKind = z.infer<typeof nameKindSchema>;
 export const completeMethods = {
   'complete.names': defineMethod({
     description: 'Lists the names of one kind of resource, sorted, for shell completion.',
-    params: z.object({ kind: nameKindSchema }),
+    params: z.object({ kind: nameKindSchema, /** For `session`: the VM whose sessions are listed. */ vm: z.string().min(1).max(200).optional() }),
     result: z.array(z.string()),
   }),
 };

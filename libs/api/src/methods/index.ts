@@ -6,6 +6,7 @@ import { dnsMethods } from './dns.js';
 import { helloMethods } from './hello.js';
 import { imageMethods } from './image.js';
 import { kernelMethods } from './kernel.js';
+import { sessionMethods } from './session.js';
 import { vmMethods } from './vm.js';
 
 /**
@@ -21,6 +22,7 @@ export const methods = {
   ...kernelMethods,
   ...imageMethods,
   ...vmMethods,
+  ...sessionMethods,
 } satisfies Record<string, MethodSpec>;
 
 export type Methods = typeof methods;
@@ -45,4 +47,5 @@ export * from './hello.js';
 export * from './kernel.js';
 export * from './image.js';
 export * from './vm.js';
+export * from './session.js';
 export * from './workspace.js';

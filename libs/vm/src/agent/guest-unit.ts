@@ -34,6 +34,8 @@ export function agentUnitText(): string {
     `ExecStart=${RUNTIME_AGENT_LAUNCHER} --serial ${AGENT_GUEST_PORT}`,
     'Restart=always',
     'RestartSec=1',
+    // Session keepers are started by the agent and must outlive it: a restart (or stop) of the unit ends only the agent.
+    'KillMode=process',
     '',
     '[Install]',
     'WantedBy=sysinit.target',

@@ -15,7 +15,7 @@ export const RUNTIME_AGENT_LAUNCHER = `${RUNTIME_MOUNT_POINT}/bin/banger-vsock-a
  * Bumped when the disk's layout (paths, launcher) changes: part of the cache
  * key, so a new layout never reuses a disk built with the old one.
  */
-export const RUNTIME_LAYOUT_REVISION = '1';
+export const RUNTIME_LAYOUT_REVISION = '2';
 
 /** What goes on the runtime disk, from the host. */
 export interface RuntimeSources {
@@ -23,6 +23,8 @@ export interface RuntimeSources {
   nodeBinary: string;
   /** The agent bundle (`banger-vsock-agent.js`, built by esbuild). */
   agentBundle: string;
+  /** The static PTY helper (`banger-pty`, built by gcc beside the bundle): the agent runs `--tty` commands through it. */
+  ptyHelper: string;
 }
 
 /** The shared libraries a dynamically linked binary needs and its loader, as `ldd` lists them. */
@@ -67,6 +69,21 @@ export function launcherScript(): string {
   ].join('\n');
 }
 
+/**
+ * The session keeper's launcher: the same bundle under another name, so the
+ * keepers of long-lived sessions (docs/agent.md, "Sessions") never match what
+ * matches the agent (`pkill -f banger-vsock-agent` leaves them alone).
+ */
+export function keeperLauncherScript(): string {
+  return [
+    '#!/bin/sh',
+    '# banger session keeper: supervises one long-lived session (the agent starts it detached).',
+    'root="${0%/bin/*}"',
+    'exec "$root/lib/ld-linux.so" --library-path "$root/lib" "$root/bin/node" "$root/agent/banger-session-keeper.mjs" session-keeper "$@"',
+    '',
+  ].join('\n');
+}
+
 /** The host files of a runtime disk, each under the name it gets on the disk. */
 export interface RuntimeFile {
   source: string;
@@ -74,9 +91,9 @@ export interface RuntimeFile {
   target: string;
 }
 
-/** Resolves what the disk holds: node, its libraries (by `ldd`), the loader, the agent bundle. */
+/** Resolves what the disk holds: node, its libraries (by `ldd`), the loader, the agent bundle, the PTY helper. */
 export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal): Promise<RuntimeFile[]> {
-  for (const [what, path] of [['node', sources.nodeBinary], ['agent bundle', sources.agentBundle]] as const) {
+  for (const [what, path] of [['node', sources.nodeBinary], ['agent bundle', sources.agentBundle], ['PTY helper', sources.ptyHelper]] as const) {
     if (!existsSync(path)) throw new InternalError('AGENT_RUNTIME_FAILED', `the guest agent's ${what} ${path} does not exist`, { hint: 'build it (nx build @banger/vsock-agent) or reinstall banger (make install)' });
   }
   const ldd = await run('ldd', [sources.nodeBinary], { ...(signal ? { signal } : {}), allowFailure: true });
@@ -89,6 +106,9 @@ export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal
   return [
     { source: sources.nodeBinary, target: 'bin/node' },
     { source: sources.agentBundle, target: 'agent/banger-vsock-agent.mjs' },
+    { source: sources.agentBundle, target: 'agent/banger-session-keeper.mjs' },
+    // Static: runs as is in any guest; the agent finds it at ../bin/banger-pty from its bundle.
+    { source: sources.ptyHelper, target: 'bin/banger-pty' },
     ...libraries.map((lib) => ({ source: lib, target: `lib/${basename(lib)}` })),
     { source: loader, target: 'lib/ld-linux.so' },
   ];
@@ -141,10 +161,11 @@ export async function ensureRuntimeDisk(dir: string, files: readonly RuntimeFile
       const target = join(tree, file.target);
       await mkdir(dirname(target), { recursive: true });
       await copyFile(file.source, target);
-      await chmod(target, file.target.startsWith('lib/') || file.target === 'bin/node' ? 0o755 : 0o644);
+      await chmod(target, file.target.startsWith('lib/') || file.target.startsWith('bin/') ? 0o755 : 0o644);
       bytes += (await stat(target)).size;
     }
     await writeFile(join(tree, 'bin', 'banger-vsock-agent'), launcherScript(), { mode: 0o755 });
+    await writeFile(join(tree, 'bin', 'banger-session-keeper'), keeperLauncherScript(), { mode: 0o755 });
     await writeFile(join(tree, 'KEY'), `${key}\n`);
     // Room for ext4's metadata (no journal: the disk is never written in a guest).
     const sizeMib = Math.ceil((bytes * 1.08) / 2 ** 20) + 16;

@@ -40,6 +40,8 @@ export async function buildBangerBundles(): Promise<string> {
   await build({ ...common, entryPoints: [daemonEntry], outfile: join(outDir, 'bangerd.js') });
   // The guest agent beside the daemon, as `make install` puts it: the daemon builds its VMs' runtime disk from it.
   await build({ ...common, entryPoints: [join(repoRoot, 'apps/vsock-agent/src/main.ts')], outfile: join(outDir, 'banger-vsock-agent.js') });
+  // And its static PTY helper, built as `nx build @banger/vsock-agent` builds it.
+  await run('sh', [join(repoRoot, 'apps/vsock-agent/native/build.sh'), join(outDir, 'banger-pty')]);
   return outDir;
 }
 

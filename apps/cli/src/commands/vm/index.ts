@@ -9,6 +9,7 @@ import { logsCommand } from './logs.js';
 import { addVmRunCommand } from './run.js';
 import { sshCommand } from './ssh.js';
 import { execCommand, parseEnvOption } from './exec.js';
+import { addSessionCommands } from './session.js';
 
 /** `banger vm create|start|stop|restart|delete|list|show|logs|ssh|exec`. */
 export const vmCommands: CommandGroup = (program, ctx) => {
@@ -85,6 +86,7 @@ export const vmCommands: CommandGroup = (program, ctx) => {
       if (argv.length === 0) throw new InvalidArgumentError('no command given (banger vm exec NAME -- cmd …)');
       return execCommand(ctx, name, argv, options);
     });
+  addSessionCommands(vm, ctx);
 };
 
 function parseCount(value: string): number {

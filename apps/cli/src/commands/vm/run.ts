@@ -6,6 +6,7 @@ import type { CliContext } from '../../context.js';
 import { addNewVmOptions, newVmParams, type NewVmOptions } from './new-vm-options.js';
 import { guestCommandLine, guestShellLine, jsonOutputSink, runGuestCommand, runSystemSsh } from './run/session.js';
 import { streamedCall } from '../streamed-call.js';
+import { parseSessionName } from './session-format.js';
 
 /** Flags of `banger vm run`. */
 export interface RunOptions extends NewVmOptions {
@@ -15,6 +16,7 @@ export interface RunOptions extends NewVmOptions {
   json?: boolean;
   sshTimeout?: number;
   explain?: boolean;
+  session?: string;
 }
 
 /** What the shell and tests get to decide: is stdin a terminal, where does this process's stdin come from. */
@@ -42,6 +44,7 @@ export function addVmRunCommand(vm: Command, ctx: CliContext): void {
     .option('--json', 'command mode: progress, output and the exit status as NDJSON on stdout')
     .option('--ssh-timeout <seconds>', 'how long to wait for the guest sshd at boot (default: the daemon\'s, 300 s under TCG)', parseSeconds)
     .option('--explain', 'print every step of the run (VM and workspace) with run/skip and the reason; change nothing')
+    .option('--session <name>', 'start the command as a long-lived session named <name> (banger vm session …) and return, instead of running it in the foreground', parseSessionName)
     .action((path: string | undefined, command: string[], options: RunOptions, self: Command) => {
       const split = splitOperands(rootOf(self).rawArgs, path, command);
       const stdin = process.stdin;
@@ -78,6 +81,10 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
   if (options.from !== undefined && options.branch === undefined) {
     throw new UserError('VM_RUN_FROM_WITHOUT_BRANCH', `vm run --from ${options.from}: needs --branch`, { hint: 'name the branch to create: --branch <name> --from <ref>' });
   }
+  if (options.session !== undefined && (!hasCommand || options.rm || json)) {
+    const why = !hasCommand ? 'needs a command after --' : options.rm ? 'cannot be combined with --rm (the VM would be deleted under it)' : 'has no --json output';
+    throw new UserError('VM_RUN_SESSION_CONFLICT', `vm run --session ${options.session}: ${why}`, { hint: 'banger vm run [path] --session <name> -- <command>' });
+  }
   const params = {
     ...newVmParams(options),
     ...(path ? { workspace: { repoDir: resolve(path), ...(options.branch !== undefined ? { branch: options.branch } : {}), ...(options.from !== undefined ? { from: options.from } : {}) } } : {}),
@@ -110,6 +117,15 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
       if (sync.mise) ctx.err(sync.mise.detail);
     }
     const dir = sync?.guestDir;
+    if (options.session !== undefined) {
+      // In the workspace (and with its tooling) through a shell line, as the foreground command would run; else argv as is.
+      const argv = dir ? ['sh', '-c', guestCommandLine(command, dir, sync?.mise?.commandPrefix)] : command;
+      const { client } = await ctx.daemon();
+      const started = await client.call('vm.session.start', { vm: vmName, name: options.session, argv, ...(dir ? { cwd: dir } : {}) }, { signal: ctx.signal });
+      ctx.out(started.name);
+      ctx.err(`session ${started.name} runs in vm ${vmName} (pid ${started.pid}): banger vm session attach ${vmName} ${started.name}`);
+      return;
+    }
     let status: number;
     if (!hasCommand) {
       if (!json) ctx.err(options.rm ? `connecting to ${vmName}; the VM is deleted when you leave` : `connecting to ${vmName}; leaving keeps it running (banger vm delete ${vmName} removes it)`);

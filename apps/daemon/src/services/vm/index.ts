@@ -5,7 +5,6 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  AgentLinks,
   createVm,
   execInVm,
   deleteVm,
@@ -28,6 +27,8 @@ import {
 import { runGraph } from '../../graph-runner.js';
 import { guestDnsWarning } from '../dns.js';
 import type { Service } from '../../service.js';
+import { agentLinksOf } from './agent-links-of.js';
+import { registerSessionHandlers } from './sessions.js';
 
 /**
  * `vm.*`: the VM lifecycle. The domain logic lives in @banger/vm; this
@@ -39,7 +40,7 @@ import type { Service } from '../../service.js';
 export const vmService: Service = (ctx, server) => {
   const log = ctx.log.child({ service: 'vm' });
   const watcher = new VmWatcher(ctx.db, log);
-  const agent = { links: new AgentLinks(ctx.version, log), runtime: agentRuntime(ctx.paths.stateDir) };
+  const agent = { links: agentLinksOf(ctx), runtime: agentRuntime(ctx.paths.stateDir) };
   const env = (fresh = false): VmEnv => ({
     db: ctx.db,
     paths: ctx.paths,
@@ -83,6 +84,7 @@ export const vmService: Service = (ctx, server) => {
   server.handle('vm.ssh', ({ name, command, tty }) => vmSshCommand(env(), name, { ...(command ? { command } : {}), ...(tty !== undefined ? { tty } : {}) }));
 
   server.handle('vm.exec', ({ name, ...request }, { signal, emit, input, drained }) => execInVm(env(), name, request, { signal, emit, input, drained }));
+  registerSessionHandlers(server, env);
 
   server.handle('vm.logs', async ({ name, follow, lines, daemon }, { signal, emit }) => {
     const vm = vmRepository(ctx).get(name);
@@ -117,11 +119,13 @@ export const vmService: Service = (ctx, server) => {
 /**
  * What the guest agent's runtime disk is built from: the node running this
  * daemon and the agent bundle installed beside the daemon's own bundle
- * (`make install` and the e2e harness put banger-vsock-agent.js next to
- * bangerd.js). Run from source there is no bundle: VMs then boot without an
+ * (`make install` and the e2e harness put banger-vsock-agent.js and
+ * banger-pty next to bangerd.js). Run from source there is no bundle: VMs then boot without an
  * agent, with a warning.
  */
-function agentRuntime(stateDir: string): { nodeBinary: string; agentBundle: string; dir: string } | undefined {
-  const agentBundle = join(dirname(fileURLToPath(import.meta.url)), 'banger-vsock-agent.js');
-  return existsSync(agentBundle) ? { nodeBinary: process.execPath, agentBundle, dir: join(stateDir, 'runtime') } : undefined;
+function agentRuntime(stateDir: string): { nodeBinary: string; agentBundle: string; ptyHelper: string; dir: string } | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const agentBundle = join(here, 'banger-vsock-agent.js');
+  // The PTY helper is installed beside it too; a missing one fails the runtime disk's build with its name.
+  return existsSync(agentBundle) ? { nodeBinary: process.execPath, agentBundle, ptyHelper: join(here, 'banger-pty'), dir: join(stateDir, 'runtime') } : undefined;
 }
