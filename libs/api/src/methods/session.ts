@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineMethod } from '../method.js';
 
 const vmName = z.string().min(1).max(200);
