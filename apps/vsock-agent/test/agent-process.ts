@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -50,6 +50,10 @@ export interface AgentProcess {
 export async function startAgent(options: { serial?: boolean; env?: Record<string, string> } = {}): Promise<AgentProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'banger-agent-'));
   const bundle = await buildAgentBundle(dir);
+  // The PTY helper beside the bundle, where the agent looks for it (as in apps/vsock-agent/dist).
+  const built = spawnSync('sh', [resolve(app, 'native/build.sh'), join(dir, 'banger-pty')], { encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`building banger-pty failed: ${built.stderr}`);
+  chmodSync(dir, 0o755); // commands run as another user (nobody) reach the helper too
   const socket = join(dir, options.serial ? 'host.sock' : 'agent.sock');
   const args = options.serial ? ['--serial', join(dir, 'port')] : ['--listen-unix', socket];
   const child = spawn(process.execPath, [bundle, ...args], { stdio: ['ignore', 'ignore', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });

@@ -105,11 +105,81 @@ describe('banger-vsock-agent on a Unix socket', () => {
     expect(nobody.stdout.toString()).toBe(`${uid}\nnobody\n`);
   });
 
-  it('answers a command that cannot start, an unknown user and a pty request with typed errors', async () => {
+  it('answers a command that cannot start, an unknown user and a bad pty size with typed errors', async () => {
     const missing = client.exec({ argv: ['/nonexistent/command'] });
     await expect(missing.exited).rejects.toMatchObject({ code: 'AGENT_EXEC_FAILED', exitCode: 127 });
     await expect(client.run({ argv: ['true'], user: 'no-such-user-here' })).rejects.toMatchObject({ code: 'AGENT_UNKNOWN_USER' });
-    await expect(client.run({ argv: ['true'], pty: { cols: 80, rows: 24 } })).rejects.toMatchObject({ code: 'AGENT_PTY_UNSUPPORTED' });
+    await expect(client.run({ argv: ['true'], pty: { cols: 0, rows: 24 } })).rejects.toMatchObject({ code: 'AGENT_BAD_REQUEST' });
+  });
+
+  describe('on a pseudo-terminal (banger-pty)', () => {
+    /** The output of a pty command as it comes, and a wait for a pattern in it. */
+    function watch(p: { stdout: InChannel | NodeJS.ReadableStream }): { text: () => string; waitFor: (pattern: RegExp) => Promise<void> } {
+      let text = '';
+      const checks = new Set<() => void>();
+      p.stdout.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+        for (const check of checks) check();
+      });
+      return {
+        text: () => text,
+        waitFor: (pattern) =>
+          new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no ${pattern} in ${JSON.stringify(text)}`)), 10_000);
+            const check = () => {
+              if (!pattern.test(text)) return;
+              clearTimeout(timer);
+              checks.delete(check);
+              resolve();
+            };
+            checks.add(check);
+            check();
+          }),
+      };
+    }
+
+    it('gives the command a terminal of the asked size and TERM, with a prompt answered through stdin', async () => {
+      const p = client.exec({ argv: ['sh', '-c', 'test -t 0 && echo "tty $TERM"; stty size; printf "name? "; read n; echo "hi $n"'], pty: { cols: 100, rows: 30, term: 'vt100' } });
+      const out = watch(p);
+      let stderr = '';
+      p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      await out.waitFor(/name\? $/);
+      p.stdin.write('bob\n');
+      expect(await p.exited).toEqual({ code: 0, signal: null });
+      expect(out.text()).toBe('tty vt100\r\n30 100\r\nname? bob\r\nhi bob\r\n');
+      expect(stderr).toBe('');
+    });
+
+    it('resizes the terminal (the command sees SIGWINCH and the new size), and Ctrl-C ends it with 130', async () => {
+      const p = client.exec({ argv: ['sh', '-c', 'trap "echo winch; stty size" WINCH; echo ready; while :; do sleep 0.1; done'], pty: { cols: 80, rows: 24 } });
+      const out = watch(p);
+      await out.waitFor(/ready/);
+      p.resize(132, 50);
+      await out.waitFor(/winch\r\n50 132\r\n/);
+      p.stdin.write('\x03');
+      expect(await p.exited).toEqual({ code: 130, signal: null });
+    });
+
+    it('Ctrl-C kills `sleep 100` with 130; a signal from the host reaches the command', async () => {
+      const sleeper = client.exec({ argv: ['sleep', '100'], pty: { cols: 80, rows: 24 } });
+      sleeper.stdout.resume();
+      await sleeper.started;
+      await new Promise((r) => setTimeout(r, 300)); // until sleep holds the terminal
+      sleeper.stdin.write('\x03');
+      expect(exitStatusOf(await sleeper.exited)).toBe(130);
+
+      const termed = client.exec({ argv: ['sleep', '100'], pty: { cols: 80, rows: 24 } });
+      termed.stdout.resume();
+      await termed.started;
+      termed.kill('SIGTERM');
+      expect(exitStatusOf(await termed.exited)).toBe(143);
+    });
+
+    it('runs as another user on its own terminal', async () => {
+      if (process.getuid?.() !== 0) return;
+      const r = await client.run({ argv: ['sh', '-c', 'id -un; stat -c %U "$(tty)"'], user: 'nobody', cwd: '/', pty: { cols: 80, rows: 24 } });
+      expect(r.stdout.toString()).toBe('nobody\r\nnobody\r\n');
+    });
   });
 
   it('puts a file with its mode and gets it back', async () => {

@@ -64,7 +64,7 @@ export interface ExecRequest {
   cwd?: string;
   /** User name or numeric uid; the command runs with its uid and primary gid. Default: the agent's user. */
   user?: string;
-  /** Run on a pseudo-terminal. Not supported by this agent yet (AGENT_PTY_UNSUPPORTED). */
+  /** Run on a pseudo-terminal of this size (through banger-pty): its output on stdout, `resize` control messages; TERM defaults to term or xterm-256color. */
   pty?: { cols: number; rows: number; term?: string };
 }
 

@@ -4,7 +4,7 @@ import { BangerError, CancelledError, InternalError, fromWireError, type WireErr
 import { serverEnvelopeSchema, type RequestId } from './protocol/envelope.js';
 import { LineSplitter } from './protocol/line-splitter.js';
 import { whenDrained } from './protocol/when-drained.js';
-import { methods, type EventOf, type MethodName, type ParamsOf, type ResultOf } from './methods/index.js';
+import { methods, type ControlOf, type EventOf, type MethodName, type ParamsOf, type ResultOf } from './methods/index.js';
 
 /** Options of one call. */
 export interface CallOptions<M extends MethodName> {
@@ -16,6 +16,8 @@ export interface CallOptions<M extends MethodName> {
   timeoutMs?: number;
   /** Called once the request is sent, with the function that sends its input (`null`: the end). */
   onSendInput?: (send: (chunk: Buffer | null) => void) => void;
+  /** Called once the request is sent, with the function that sends control messages to the call (`vm.exec`: a resize). */
+  onSendControl?: (send: (message: ControlOf<M>) => void) => void;
 }
 
 /** Options of ApiClient.connect. */
@@ -142,6 +144,9 @@ export class ApiClient {
       this.write({ id, method, params: checked.data ?? {} });
       options.onSendInput?.((chunk) => {
         if (this.pending.has(id)) this.write({ id, input: chunk === null ? null : chunk.toString('base64') });
+      });
+      options.onSendControl?.((message) => {
+        if (this.pending.has(id)) this.write({ id, control: message });
       });
     });
   }

@@ -227,6 +227,41 @@ describe('call input ({"id","input"})', () => {
   });
 });
 
+describe('call control ({"id","control"})', () => {
+  it("reaches the handler's onControl checked by the method's schema; a message the method does not take is ignored", async () => {
+    const seen: unknown[] = [];
+    server.handle('vm.exec', async (_params, ctx) => {
+      ctx.onControl((message) => seen.push(message));
+      for await (const chunk of ctx.input) ctx.emit({ ack: (chunk as Buffer).length });
+      return { code: 0, signal: null, exitStatus: 0 };
+    });
+    const { socket, next } = await raw();
+    socket.write(`${JSON.stringify({ id: 1, method: 'vm.exec', params: { name: 'x', argv: ['sh'], tty: { cols: 80, rows: 24 } } })}\n`);
+    await new Promise((r) => setTimeout(r, 100));
+    socket.write(`${JSON.stringify({ id: 1, control: { resize: { cols: 0, rows: 5 } } })}\n`);
+    socket.write(`${JSON.stringify({ id: 1, control: { resize: { cols: 132, rows: 50 } } })}\n`);
+    socket.write(`${JSON.stringify({ id: 7, control: { resize: { cols: 1, rows: 1 } } })}\n`); // no such call: ignored
+    socket.write(`${JSON.stringify({ id: 1, input: null })}\n`);
+    expect(await next()).toMatchObject({ id: 1, result: { code: 0, exitStatus: 0 } });
+    expect(seen).toEqual([{ resize: { cols: 132, rows: 50 } }]);
+  });
+
+  it('is sent by the client through onSendControl', async () => {
+    let got: unknown;
+    server.handle('vm.exec', async (_params, ctx) => {
+      await new Promise<void>((resolve) => ctx.onControl((message) => { got = message; resolve(); }));
+      return { code: 0, signal: null, exitStatus: 0 };
+    });
+    const client = await ApiClient.connect(socketPath);
+    try {
+      await client.call('vm.exec', { name: 'x', argv: ['sh'], tty: { cols: 80, rows: 24 } }, { onSendControl: (send) => send({ resize: { cols: 100, rows: 40 } }) });
+      expect(got).toEqual({ resize: { cols: 100, rows: 40 } });
+    } finally {
+      client.close();
+    }
+  });
+});
+
 describe('call input beyond what the handler consumed', () => {
   it('aborts the call with API_INPUT_OVERFLOW instead of buffering without bound', async () => {
     server.handle('vm.exec', async (_params, ctx) => {

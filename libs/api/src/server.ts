@@ -4,7 +4,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { CancelledError, InternalError, UserError, toWireError, type ErrorCode } from '@banger/errors';
 import { clientEnvelopeSchema, MAX_LINE_BYTES, type RequestId } from './protocol/envelope.js';
 import { LineSplitter, sniffRequestId } from './protocol/line-splitter.js';
-import { isMethodName, methods, type EventOf, type HandlerResultOf, type MethodName, type ParsedParamsOf } from './methods/index.js';
+import { isMethodName, methods, type ControlOf, type EventOf, type HandlerResultOf, type MethodName, type ParsedParamsOf } from './methods/index.js';
 import { whenDrained } from './protocol/when-drained.js';
 
 /** What a handler gets besides its params. */
@@ -19,6 +19,8 @@ export interface HandlerContext<M extends MethodName = MethodName> {
   input: Readable;
   /** Resolves once the replies queued for this client are below a small bound: a streaming handler waits before sending more. */
   drained(): Promise<void>;
+  /** Calls `listener` with each control message the client sends to this call (`{"id","control"}`), checked by the method's `control` schema. */
+  onControl(listener: (message: ControlOf<M>) => void): void;
 }
 
 /** Serves one method: validated params in, a result (validated before sending) out. */
@@ -60,9 +62,11 @@ export const API_LIMITS = { connections: 128, pauseBytes: 4 * 1024 * 1024, dropB
 const silentLog: ApiLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 interface InFlight {
+  method: string;
   controller: AbortController;
   done: Promise<void>;
   input: PassThrough;
+  controlListeners: Array<(message: never) => void>;
 }
 
 /** Replies queued for a client above which `drained()` waits (well under pauseBytes). */
@@ -284,6 +288,17 @@ class Connection {
       }
       return;
     }
+    if ('control' in envelope) {
+      const call = this.inFlight.get(envelope.id);
+      if (!call || !isMethodName(call.method)) return; // a late message for a call that ended
+      const control = methods[call.method].control.safeParse(envelope.control);
+      if (!control.success) {
+        this.log.warn({ id: envelope.id, method: call.method }, 'ignored a control message the method does not take');
+        return;
+      }
+      for (const listener of call.controlListeners) listener(control.data as never);
+      return;
+    }
     if ('cancel' in envelope) {
       this.inFlight.get(envelope.id)?.controller.abort(new CancelledError(`request ${envelope.id} cancelled by the client`));
       return;
@@ -301,15 +316,16 @@ class Connection {
       return;
     }
     const controller = new AbortController();
-    const call: InFlight = { controller, done: Promise.resolve(), input: new PassThrough() };
+    const call: InFlight = { method, controller, done: Promise.resolve(), input: new PassThrough(), controlListeners: [] };
     this.inFlight.set(id, call);
-    call.done = this.run(id, method, rawParams, controller.signal, call.input).finally(() => {
+    call.done = this.run(id, method, rawParams, controller.signal, call).finally(() => {
       this.inFlight.delete(id);
       call.input.destroy();
     });
   }
 
-  private async run(id: RequestId, method: string, rawParams: unknown, signal: AbortSignal, input: Readable): Promise<void> {
+  private async run(id: RequestId, method: string, rawParams: unknown, signal: AbortSignal, call: InFlight): Promise<void> {
+    const input: Readable = call.input;
     const started = Date.now();
     let finished = false;
     try {
@@ -325,7 +341,10 @@ class Connection {
         if (!finished) this.send({ id, event: event ?? null });
       };
       const drained = (): Promise<void> => whenDrained(this.socket, DRAINED_BYTES);
-      const value = await handler(params.data as never, { signal, emit, id, method, input, drained });
+      const onControl = (listener: (message: never) => void): void => {
+        call.controlListeners.push(listener);
+      };
+      const value = await handler(params.data as never, { signal, emit, id, method, input, drained, onControl });
       const result = spec.result.safeParse(value);
       if (!result.success) {
         throw new InternalError('API_INVALID_RESULT', `${method}: the daemon produced a result that does not match its schema`, { cause: result.error });

@@ -11,6 +11,7 @@ import { vmCreateGraph, vmGraphId } from './vm-graph.js';
 import { vmInfo, type VmInfo } from './vm-info.js';
 import { afterFailedCreate, removeVm, runVmGraph, type VmCallIo } from './vm-lifecycle.js';
 import type { VmRecord } from './vm-record.js';
+import type { AgentStatus } from './agent/agent-links.js';
 import { vmSshTarget, type VmSshTarget } from './vm-ssh-target.js';
 
 /** What `vm run` asks the daemon for, in one call. */
@@ -90,7 +91,8 @@ export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo, optio
     const done = repo.update(record.id, { state: 'running', stateReason: null }) ?? record;
     env.log.info({ vm: record.name, how, workspace: info?.repoDir }, 'vm run: ready');
     return {
-      vm: vmInfo(done),
+      // With the agent's state: `vm run -- cmd` runs the command through it when it is up.
+      vm: vmInfo(done, await agentStatus(env, done, io.signal)),
       how,
       target: await vmSshTarget(env, record.name),
       ...(info && workspace ? { sync: { ...info, vm: record.name, ...workspace.outcome() } } : {}),
@@ -98,6 +100,23 @@ export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo, optio
   } finally {
     await link.close();
   }
+}
+
+/** How long `vm run` tries to reach an agent that is not known to be up (each try: a connect and a hello). */
+const AGENT_PROBE_MS = 3_000;
+
+/**
+ * The agent's state for the run's result. A VM booted by this daemon has it
+ * from `vm.wait-agent`; otherwise (a VM reused after a daemon restart, an
+ * agent seen down earlier that may be back) it is tried once, briefly, so a
+ * VM with a broken agent costs a `vm run` at most AGENT_PROBE_MS before ssh.
+ * Firecracker guests have no reachable agent yet (docs/agent.md): not tried.
+ */
+async function agentStatus(env: VmEnv, vm: VmRecord, signal: AbortSignal): Promise<AgentStatus | undefined> {
+  const links = env.agent?.links;
+  if (!links || vm.spec.hypervisor.kind === 'firecracker') return links?.status(vm);
+  if (links.status(vm)?.state !== 'up') await links.client(vm, env.paths.vmsDir, { timeoutMs: AGENT_PROBE_MS, signal }).catch(() => undefined);
+  return links.status(vm);
 }
 
 function isAlive(vm: VmRecord): boolean {

@@ -104,13 +104,16 @@ describe.skipIf(!process.env['BANGER_NETNS'] || missing.length > 0)(
       expect(shown).toMatchObject({ kernel: 'debian-cloud', oci: { manifestDigest, provisioned: false } });
     });
 
-    it('boots the pulled image with vm run --rm and runs a command in it, then deletes the VM', async () => {
-      const r = await cli(['vm', 'run', '--rm', '--image', 'oci-minimal', '--', 'sh', '-c', 'cat /etc/banger-oci-e2e && findmnt -n -o SOURCE /root && { state=$(systemctl is-system-running --wait); echo "$state"; }']);
+    it('boots the pulled image with vm run --rm and runs a command in it through the guest agent, then deletes the VM', async () => {
+      const r = await cli(['vm', 'run', '--rm', '--image', 'oci-minimal', '--', 'sh', '-c', 'cat /etc/banger-oci-e2e && findmnt -n -o SOURCE /root && { state=$(systemctl is-system-running --wait); echo "$state"; } && echo "ssh=${SSH_CONNECTION:-none}"']);
       expect(r.exitCode, `exit ${r.exitCode}\n--- stderr ---\n${r.stderr}`).toBe(0);
       const lines = r.stdout.trim().split('\n');
       expect(lines[0]).toBe(marker);
       expect(lines[1]).toBe('/dev/vdb');
       expect(lines[2]).toMatch(/^(running|degraded)$/);
+      // The agent of the runtime disk runs in the imported image too: the command came through it, not over ssh.
+      expect(lines[3]).toBe('ssh=none');
+      expect(r.stderr).not.toMatch(/over ssh/);
       const vms = JSON.parse((await cli(['vm', 'list', '--json'], 60_000)).stdout) as unknown[];
       expect(vms).toEqual([]);
     });

@@ -60,6 +60,10 @@ describe.skipIf(!process.env['BANGER_NETNS'] || process.env['BANGER_SLOW_TESTS']
     expect(result.stdout).toMatch(/^git version \d/m);
     expect(result.stdout).toMatch(/^jq-\d/m);
     expect(result.stdout).toMatch(/\d{4}\.\d+\.\d+/);
+    // Through the guest agent (issue 17), on the golden image too: no ssh fallback, and vm exec works.
+    expect(result.stderr).not.toMatch(/over ssh/);
+    const exec = await home.cli(['vm', 'exec', 'gold', '--', 'sh', '-c', 'echo "ssh=${SSH_CONNECTION:-none}"; docker --version >/dev/null && echo docker-ok'], { timeoutMs: RUN_MS });
+    expect(exec, exec.stderr).toMatchObject({ exitCode: 0, stdout: 'ssh=none\ndocker-ok\n' });
   });
 
   it("installs the tool a repository's .mise.toml pins, from the network, before the command runs", async () => {

@@ -131,6 +131,30 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       expect((await runner([], ['/etc/hostname'])).exitCode).toBe(126);
     });
 
+    it('runs the command through the guest agent (no ssh session), and over ssh with one warning line when the agent is down', async () => {
+      const viaAgent = await runner([], ['sh', '-c', 'echo "ssh=${SSH_CONNECTION:-none} $(pwd) $USER"']);
+      expect(viaAgent.exitCode, explain(viaAgent)).toBe(0);
+      expect(viaAgent.stdout).toBe('ssh=none /root root\n');
+      expect(viaAgent.stderr).not.toMatch(/over ssh/);
+
+      // The agent stopped in the guest (systemd does not restart a stopped unit), and a new daemon that must find out.
+      const stop = await cli(['vm', 'ssh', 'runner', '--', 'systemctl', 'stop', 'banger-agent'], 120_000);
+      expect(stop.exitCode, stop.stderr).toBe(0);
+      expect((await cli(['daemon', 'stop'], 60_000)).exitCode).toBe(0);
+      const viaSsh = await runner([], ['sh', '-c', 'echo "ssh=${SSH_CONNECTION:+yes}"; exit 5']);
+      expect(viaSsh.exitCode, explain(viaSsh)).toBe(5);
+      expect(viaSsh.stdout).toBe('ssh=yes\n');
+      expect(viaSsh.stderr.match(/^warning: the guest agent of runner .*; running the command over ssh$/gm), viaSsh.stderr).toHaveLength(1);
+
+      // Back: the next run finds it again.
+      const start = await cli(['vm', 'ssh', 'runner', '--', 'systemctl', 'start', 'banger-agent'], 120_000);
+      expect(start.exitCode, start.stderr).toBe(0);
+      const again = await runner([], ['sh', '-c', 'echo "ssh=${SSH_CONNECTION:-none}"']);
+      expect(again.exitCode, explain(again)).toBe(0);
+      expect(again.stdout).toBe('ssh=none\n');
+      expect(again.stderr).not.toMatch(/over ssh/);
+    });
+
     it('copies committed and untracked files but not ignored ones, into a working repository, and runs there', async () => {
       const result = await runner([repo, '--json'], ['sh', '-c', 'pwd; ls -A | sort | tr "\\n" " "; echo; git status --porcelain; git rev-parse --abbrev-ref HEAD']);
       expect(result.exitCode, explain(result)).toBe(0);
@@ -197,13 +221,13 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       }
     });
 
-    it('makes one streamed call to the daemon for the VM and the workspace, and a second identical run skips the sync step', async () => {
+    it('makes one streamed call to the daemon for the VM and the workspace (then one for the command, through the agent), and a second identical run skips the sync step', async () => {
       const settle = await runner([repo], ['true']);
       expect(settle.exitCode, explain(settle)).toBe(0);
       const before = daemonLog().length;
       const again = await runner([repo, '--json'], ['true']);
       expect(again.exitCode, explain(again)).toBe(0);
-      expect(servedMethods(daemonLog().slice(before)).filter((method) => method !== 'hello')).toEqual(['vm.run']);
+      expect(servedMethods(daemonLog().slice(before)).filter((method) => method !== 'hello')).toEqual(['vm.run', 'vm.exec']);
       const lines = ndjson(again.stdout);
       const planned = lines.find((l) => l.type === 'graph-planned') as { steps: Array<{ id: string; action: string; reason: string }> } | undefined;
       expect(planned?.steps.find((step) => step.id === 'workspace.sync')).toMatchObject({ action: 'skip', reason: 'satisfied' });

@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { UserError } from '@banger/errors';
 import { Channel, signalNumber, type ControlMessage, type ExecRequest, type MuxStream } from '@banger/agent';
+import type { Writable } from 'node:stream';
+import { ptyCommand, resizeLine } from './pty-helper.js';
 import { lookupUser } from './users.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -26,21 +28,28 @@ export async function environmentFor(request: ExecRequest): Promise<{ env: Recor
  * the end, so the host has every byte before it learns the status. Signals
  * from the host go to the process. If the stream dies (the host went away),
  * the command is killed.
+ *
+ * With `pty`, the process is banger-pty running argv on a new terminal: the
+ * terminal's output is channel 1 (channel 2 carries only the helper's own
+ * errors), keystrokes are channel 0, `resize` becomes a control line on the
+ * helper's fd 3, signals are passed on by the helper, and its exit status is
+ * the command's (128 + n for signal n, as a code). Killing the helper hangs
+ * the terminal up, so the command gets SIGHUP.
  */
 export async function execOp(stream: MuxStream, request: ExecRequest): Promise<void> {
   if (!Array.isArray(request.argv) || request.argv.length === 0 || request.argv.some((a) => typeof a !== 'string'))
     throw new UserError('AGENT_BAD_REQUEST', 'guest agent: exec needs a non-empty argv of strings');
-  if (request.pty !== undefined)
-    throw new UserError('AGENT_PTY_UNSUPPORTED', 'guest agent: commands on a pseudo-terminal need the pty helper, which this agent does not have yet', {
-      hint: 'run without a tty for now (docs/agent.md)',
-    });
+  const pty = request.pty !== undefined ? ptyCommand({ ...request, pty: request.pty }) : undefined;
   const { env, uid, gid } = await environmentFor(request);
-  const child = spawn(request.argv[0]!, request.argv.slice(1), {
+  if (request.pty && request.env?.['TERM'] === undefined) env['TERM'] = request.pty.term ?? 'xterm-256color';
+  const child = spawn(pty?.file ?? request.argv[0]!, pty?.args ?? request.argv.slice(1), {
     cwd: request.cwd ?? env['HOME'] ?? '/',
     env,
     ...(uid === undefined ? {} : { uid, gid }),
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: pty ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
   });
+  const control = pty ? (child.stdio[3] as Writable) : undefined;
+  control?.on('error', () => undefined); // the helper is gone
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   exited.catch(() => undefined);
   const spawned = await Promise.race([
@@ -62,7 +71,10 @@ export async function execOp(stream: MuxStream, request: ExecRequest): Promise<v
   child.stderr.pipe(stderr);
 
   stream.on('control', (message: ControlMessage) => {
-    if (message.type === 'signal') {
+    if (message.type === 'resize' && control?.writable) {
+      const line = resizeLine(message.cols, message.rows);
+      if (line) control.write(line);
+    } else if (message.type === 'signal') {
       if (signalNumber(message.signal) === undefined) return;
       try {
         child.kill(message.signal as NodeJS.Signals);

@@ -37,6 +37,8 @@ export type ResultOf<M extends MethodName> = z.output<Methods[M]['result']>;
 export type HandlerResultOf<M extends MethodName> = z.input<Methods[M]['result']>;
 /** One progress event of a method. */
 export type EventOf<M extends MethodName> = z.output<Methods[M]['event']>;
+/** One control message a client sends to a call of the method in flight. */
+export type ControlOf<M extends MethodName> = z.output<Methods[M]['control']>;
 
 export const isMethodName = (name: string): name is MethodName => Object.hasOwn(methods, name);
 

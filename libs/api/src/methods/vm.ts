@@ -80,6 +80,9 @@ export type NewVmParams = z.infer<typeof newVmParamsSchema>;
 
 const absolutePath = z.string().min(1).startsWith('/', 'must be an absolute path');
 
+/** A terminal's columns or rows (TIOCSWINSZ takes 16 bits). */
+const terminalDimension = z.number().int().min(1).max(65535);
+
 /** `banger vm …`: the VM lifecycle. */
 export const vmMethods = {
   'vm.create': defineMethod({
@@ -156,8 +159,10 @@ export const vmMethods = {
   }),
   'vm.exec': defineMethod({
     description:
-      "Runs a command in a running VM through its guest agent (no shell, no tty): the call's input is the command's stdin; events carry stdout and stderr (base64, byte-exact) and acknowledge consumed input; the result is how it ended.",
+      "Runs a command in a running VM through its guest agent (no shell; a pseudo-terminal with tty): the call's input is the command's stdin; events carry stdout and stderr (base64, byte-exact) and acknowledge consumed input; control messages resize the terminal; the result is how it ended.",
     params: z.object({
+      /** Run on a pseudo-terminal of this size (its output, stdout and stderr together, comes as stdout events). */
+      tty: z.strictObject({ cols: terminalDimension, rows: terminalDimension, term: z.string().min(1).max(100).optional() }).optional(),
       name: vmName,
       argv: z.array(z.string()).min(1),
       env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and _'), z.string()).optional(),
@@ -172,5 +177,7 @@ export const vmMethods = {
       /** Bytes of input the command's stdin has taken since the last ack. */
       z.strictObject({ ack: z.number().int().nonnegative() }),
     ]),
+    /** The local terminal was resized (with tty only). */
+    control: z.strictObject({ resize: z.strictObject({ cols: terminalDimension, rows: terminalDimension }) }),
   }),
 };

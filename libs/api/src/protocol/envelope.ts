@@ -33,8 +33,16 @@ export type CancelEnvelope = z.infer<typeof cancelEnvelopeSchema>;
 export const inputEnvelopeSchema = z.strictObject({ id: requestIdSchema, input: z.string().nullable() });
 export type InputEnvelope = z.infer<typeof inputEnvelopeSchema>;
 
+/**
+ * `{"id", "control": {...}}`: a message to an in-flight call, checked by the
+ * method's `control` schema (`vm.exec`: a terminal resize). One that does not
+ * match, or for a call not in flight, is ignored (logged): the call goes on.
+ */
+export const controlEnvelopeSchema = z.strictObject({ id: requestIdSchema, control: z.unknown() });
+export type ControlEnvelope = z.infer<typeof controlEnvelopeSchema>;
+
 /** Anything a client may send. */
-export const clientEnvelopeSchema = z.union([cancelEnvelopeSchema, inputEnvelopeSchema, requestEnvelopeSchema]);
+export const clientEnvelopeSchema = z.union([cancelEnvelopeSchema, inputEnvelopeSchema, controlEnvelopeSchema, requestEnvelopeSchema]);
 export type ClientEnvelope = z.infer<typeof clientEnvelopeSchema>;
 
 /** The JSON form of @banger/errors' WireError (one schema, shared with the graph events). */

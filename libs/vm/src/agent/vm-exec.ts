@@ -11,6 +11,8 @@ export interface VmExecRequest {
   env?: Record<string, string>;
   cwd?: string;
   user?: string;
+  /** Run on a pseudo-terminal of this size (banger-pty in the guest); its output is all stdout. */
+  tty?: { cols: number; rows: number; term?: string };
 }
 
 /** The caller's side of one exec: its stdin, where output goes, backpressure and cancellation. */
@@ -20,6 +22,8 @@ export interface VmExecIo {
   /** Resolves when the caller has taken what was emitted (so a fast command cannot fill the daemon). */
   drained(): Promise<void>;
   signal: AbortSignal;
+  /** Registers for the caller's control messages (a terminal resize). */
+  onControl?(listener: (message: { resize: { cols: number; rows: number } }) => void): void;
 }
 
 /** How long `vm exec` waits for a connection to the agent (it is normally already connected). */
@@ -30,7 +34,9 @@ const CONNECT_TIMEOUT_MS = 30_000;
  * to its agent. Output is relayed as it comes (base64 events, stdout and
  * stderr apart), paused while the caller has not taken what was sent; stdin
  * is written as it arrives and acknowledged once the agent's channel took it.
- * Cancelling (Ctrl-C, the client went away) kills the command.
+ * Cancelling (Ctrl-C, the client went away) kills the command. With `tty`
+ * the command runs on a pseudo-terminal in the guest and the caller's resize
+ * control messages reach it.
  */
 export async function execInVm(env: VmEnv, name: string, request: VmExecRequest, io: VmExecIo): Promise<ExecEnd & { exitStatus: number }> {
   const vm = vmRepository(env).get(name);
@@ -42,9 +48,23 @@ export async function execInVm(env: VmEnv, name: string, request: VmExecRequest,
   }
   const links = env.agent?.links;
   if (!links) throw new UserError('AGENT_NOT_CONFIGURED', 'this daemon does not connect to guest agents', { hint: 'reinstall banger (make install) so the agent is beside the daemon' });
-  const exec = { argv: request.argv, ...(request.env ? { env: request.env } : {}), ...(request.cwd ? { cwd: request.cwd } : {}), ...(request.user ? { user: request.user } : {}) };
+  const exec = {
+    argv: request.argv,
+    ...(request.env ? { env: request.env } : {}),
+    ...(request.cwd ? { cwd: request.cwd } : {}),
+    ...(request.user ? { user: request.user } : {}),
+    ...(request.tty ? { pty: request.tty } : {}),
+  };
+  // A resize may come before the command started: the latest one is applied once it runs.
+  let proc: RemoteProcess | undefined;
+  let pendingResize: { cols: number; rows: number } | undefined;
+  io.onControl?.((message) => {
+    if (!request.tty) return;
+    if (proc) proc.resize(message.resize.cols, message.resize.rows);
+    else pendingResize = message.resize;
+  });
   // Only the start is retried (after an agent restart); once it runs, the command is never run twice.
-  const proc: RemoteProcess = await links.withClient(vm, env.paths.vmsDir, { timeoutMs: CONNECT_TIMEOUT_MS, signal: io.signal }, async (client) => {
+  proc = await links.withClient(vm, env.paths.vmsDir, { timeoutMs: CONNECT_TIMEOUT_MS, signal: io.signal }, async (client) => {
     const started = client.exec(exec);
     started.stdin.on('error', () => undefined);
     started.stdout.on('error', () => undefined);
@@ -53,14 +73,16 @@ export async function execInVm(env: VmEnv, name: string, request: VmExecRequest,
     io.emit({ started: await started.started });
     return started;
   });
-  const onAbort = (): void => proc.kill('SIGKILL');
+  if (pendingResize) proc.resize(pendingResize.cols, pendingResize.rows);
+  const running = proc;
+  const onAbort = (): void => running.kill('SIGKILL');
   io.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const outputs = [relayOutput(proc.stdout, 'stdout', io), relayOutput(proc.stderr, 'stderr', io)];
-    relayInput(io.input, proc, io);
+    const outputs = [relayOutput(running.stdout, 'stdout', io), relayOutput(running.stderr, 'stderr', io)];
+    relayInput(io.input, running, io);
     // The status goes last: after every byte of output was emitted (the agent sends exit after its output, but the
     // host-side streams may still hold bytes, paused for a slow client, when `exited` resolves).
-    const [end] = await Promise.race([Promise.all([proc.exited, ...outputs]), aborted(io.signal)]);
+    const [end] = await Promise.race([Promise.all([running.exited, ...outputs]), aborted(io.signal)]);
     return { ...end, exitStatus: exitStatusOf(end) };
   } finally {
     io.signal.removeEventListener('abort', onAbort);

@@ -75,13 +75,14 @@ export const vmCommands: CommandGroup = (program, ctx) => {
       sshCommand(ctx, name, command[0] === '--' ? command.slice(1) : command),
     );
   vm.command('exec')
-    .description('run a command in a VM through its guest agent (no ssh, no shell, no tty); stdin, stdout, stderr and the exit status pass through')
+    .description('run a command in a VM through its guest agent (no ssh, no shell); stdin, stdout, stderr and the exit status pass through; --tty gives it a terminal')
     .addArgument(nameArgument('vm', '<name>', 'the VM'))
     .argument('<command...>', 'the command and its arguments (after --)')
+    .option('-t, --tty', 'run it on a pseudo-terminal in the guest (local terminal in raw mode, resizes passed on)')
     .option('--env <NAME=VALUE>', 'set an environment variable (repeatable)', parseEnvOption)
     .option('--cwd <dir>', 'working directory (default: the user\'s home)')
     .option('--user <user>', 'run as this guest user, by name or uid (default: root)')
-    .action((name: string, command: string[], options: { env?: Record<string, string>; cwd?: string; user?: string }) => {
+    .action((name: string, command: string[], options: { env?: Record<string, string>; cwd?: string; user?: string; tty?: boolean }) => {
       const argv = command[0] === '--' ? command.slice(1) : command;
       if (argv.length === 0) throw new InvalidArgumentError('no command given (banger vm exec NAME -- cmd …)');
       return execCommand(ctx, name, argv, options);

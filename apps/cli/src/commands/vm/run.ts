@@ -1,12 +1,14 @@
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError } from 'commander';
-import { ExitError, InternalError, UserError } from '@banger/errors';
+import { BangerError, ExitError, InternalError, UserError } from '@banger/errors';
+import type { VmInfoWire } from '@banger/api';
 import type { CliContext } from '../../context.js';
 import { addNewVmOptions, newVmParams, type NewVmOptions } from './new-vm-options.js';
 import { guestCommandLine, guestShellLine, jsonOutputSink, runGuestCommand, runSystemSsh } from './run/session.js';
 import { streamedCall } from '../streamed-call.js';
 import { parseSessionName } from './session-format.js';
+import { execThroughAgent, NotStartedError, type AgentExecStdio } from './exec.js';
 
 /** Flags of `banger vm run`. */
 export interface RunOptions extends NewVmOptions {
@@ -64,7 +66,10 @@ export function addVmRunCommand(vm: Command, ctx: CliContext): void {
  *    workspace or /root; leaving it leaves the VM running;
  *    a command: run in the workspace or /root, exiting with its status
  *    (0–255 as is, 128+n for death by signal n). Without a terminal on stdin
- *    there is no pty and stdout/stderr stay separate and byte-exact;
+ *    there is no pty and stdout/stderr stay separate and byte-exact. The
+ *    command goes through the guest agent when it said hello (no second ssh
+ *    handshake), else — or when the agent does not take it — over ssh, with
+ *    a one-line warning;
  * 4. `--rm`: the VM is deleted when the session or command ends, also on
  *    Ctrl-C and on failures — except when the boot-time ssh wait timed out,
  *    when it is kept for `banger vm logs`.
@@ -130,18 +135,48 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
     if (!hasCommand) {
       if (!json) ctx.err(options.rm ? `connecting to ${vmName}; the VM is deleted when you leave` : `connecting to ${vmName}; leaving keeps it running (banger vm delete ${vmName} removes it)`);
       status = await runSystemSsh(target, { tty: terminal.stdinIsTty, ...(dir ? { remote: guestShellLine(dir) } : {}) });
-    } else if (terminal.stdinIsTty) {
-      // A terminal: the command gets a real pty (an editor, top, a REPL work); output is merged as on any terminal.
-      status = await runSystemSsh(target, { tty: true, remote: guestCommandLine(command, dir, sync?.mise?.commandPrefix) });
     } else {
+      const line = guestCommandLine(command, dir, sync?.mise?.commandPrefix);
       const sinks = json ? { stdout: jsonOutputSink(ctx, 'stdout'), stderr: jsonOutputSink(ctx, 'stderr') } : { stdout: ctx.io.stdout, stderr: ctx.io.stderr };
-      const ran = await runGuestCommand(ctx, target, guestCommandLine(command, dir, sync?.mise?.commandPrefix), sinks, terminal.stdin);
+      // A terminal: the command gets a real pty (an editor, top, a REPL work); output is merged as on any terminal.
+      let ran = await runOverAgent(ctx, result.vm, target.user, line, { stdin: terminal.stdin as AgentExecStdio['stdin'], ...sinks }, terminal.stdinIsTty);
+      if (!ran) {
+        ran = terminal.stdinIsTty ? { status: await runSystemSsh(target, { tty: true, remote: line }) } : await runGuestCommand(ctx, target, line, sinks, terminal.stdin);
+      }
       status = ran.status;
       if (json) ctx.out(JSON.stringify({ type: 'exit', vm: vmName, status, ...(ran.signal ? { signal: ran.signal } : {}) }));
     }
     if (status !== 0) throw new ExitError(status);
   } finally {
     if (options.rm) await removeVm(ctx, vmName, json);
+  }
+}
+
+/**
+ * `vm run -- cmd` through the guest agent: `sh -c <line>` as the ssh user,
+ * on a guest pty when stdin is a terminal. Resolves undefined — after one
+ * warning line — when the agent is not up or did not take the command
+ * before it started (nothing ran, no input was read): the caller then uses
+ * ssh. A command that started is never run again.
+ */
+async function runOverAgent(ctx: CliContext, vm: VmInfoWire, user: string, line: string, stdio: AgentExecStdio, tty: boolean): Promise<{ status: number; signal?: string } | undefined> {
+  if (vm.agent?.state !== 'up') {
+    const why = vm.agent?.state === 'down' ? `is down (${vm.agent.reason})` : 'has not said hello';
+    ctx.err(`warning: the guest agent of ${vm.name} ${why}; running the command over ssh`);
+    return undefined;
+  }
+  try {
+    const end = await execThroughAgent(ctx, vm.name, ['/bin/sh', '-c', line], { user, ...(tty ? { tty: true } : {}) }, stdio);
+    return { status: end.exitStatus, ...(end.signal ? { signal: end.signal } : {}) };
+  } catch (error) {
+    if (!(error instanceof NotStartedError)) throw error;
+    const cause = error.cause;
+    // The agent could not take it (gone, restarting, an old runtime disk without the pty helper): ssh still can.
+    if (cause instanceof BangerError && cause.code.startsWith('AGENT_') && cause.code !== 'AGENT_EXEC_FAILED' && cause.code !== 'AGENT_UNKNOWN_USER') {
+      ctx.err(`warning: the guest agent of ${vm.name} did not take the command (${cause.message}); running it over ssh`);
+      return undefined;
+    }
+    throw cause;
   }
 }
 

@@ -83,7 +83,7 @@ export const vmService: Service = (ctx, server) => {
   });
   server.handle('vm.ssh', ({ name, command, tty }) => vmSshCommand(env(), name, { ...(command ? { command } : {}), ...(tty !== undefined ? { tty } : {}) }));
 
-  server.handle('vm.exec', ({ name, ...request }, { signal, emit, input, drained }) => execInVm(env(), name, request, { signal, emit, input, drained }));
+  server.handle('vm.exec', ({ name, ...request }, { signal, emit, input, drained, onControl }) => execInVm(env(), name, request, { signal, emit, input, drained, onControl }));
   registerSessionHandlers(server, env);
 
   server.handle('vm.logs', async ({ name, follow, lines, daemon }, { signal, emit }) => {
