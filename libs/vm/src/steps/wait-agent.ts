@@ -64,9 +64,11 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
       // waiting out the timeout and calling a dead VM one "without an agent" (found by the fault suite).
       const { pid, pidStartTime: startTime } = record;
       const died = new AbortController();
+      const isDead = (): boolean => pid === undefined || !startTime || !processAlive(pid, startTime);
       const poll = setInterval(() => {
-        if (pid !== undefined && startTime && !processAlive(pid, startTime)) died.abort(new CancelledError('the hypervisor exited'));
+        if (isDead()) died.abort(new CancelledError('the hypervisor exited'));
       }, 1_000);
+      if (isDead()) died.abort(new CancelledError('the hypervisor exited'));
       try {
         const client = await links.client(record, env.paths.vmsDir, { timeoutMs, signal: AbortSignal.any([ctx.signal, died.signal]) });
         report.line(`agent ${client.hello.agentVersion}, pid ${client.hello.pid}`);
@@ -74,7 +76,8 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
       } catch (error) {
         if (died.signal.aborted && !ctx.signal.aborted) {
           const status = pid !== undefined && startTime ? processStatus(pid, startTime) : undefined;
-          throw new InternalError('VM_DIED_BOOTING', `vm ${vm.name}: ${record.spec.hypervisor.kind} ${status?.reason ?? 'exited'} before its agent answered`, {
+          const why = status?.reason ? `${record.spec.hypervisor.kind} ${status.reason}` : (vmRepository(env).findById(vm.id)?.stateReason ?? `${record.spec.hypervisor.kind} exited`);
+          throw new InternalError('VM_DIED_BOOTING', `vm ${vm.name}: ${why} before its agent answered`, {
             hint: `see the guest console: banger vm logs ${vm.name}`,
           });
         }
