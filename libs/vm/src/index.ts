@@ -31,3 +31,5 @@ export type { RuntimeDiskOutputs } from './steps/runtime-disk.js';
 export type { AgentUnitOutputs } from './steps/agent-unit.js';
 export type { WaitAgentOutputs } from './steps/wait-agent.js';
 export * from './agent/vm-exec.js';
+export * from './expire-interrupted.js';
+export * from './orphans.js';
