@@ -18,7 +18,7 @@ RUNTIME_PACKAGES := qemu-system-x86 qemu-utils e2fsprogs mmdebstrap zstd iproute
 # libc6-dev's static libc) to build the guest agent's static PTY helper, banger-pty.
 BUILD_PACKAGES := python3 make g++ gcc libc6-dev
 # Only the test suite uses these (a real sshd, a local OCI registry, DNS and tty tools).
-TEST_PACKAGES := openssh-server docker-registry skopeo umoci dnsutils tmux socat file binutils procps gnupg attr zsh fish
+TEST_PACKAGES := openssh-server docker-registry skopeo umoci dnsutils tmux socat file binutils procps gnupg attr lz4 zsh fish
 
 # Runs privileged steps through sudo -n when not root (never prompts).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)

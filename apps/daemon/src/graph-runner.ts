@@ -1,11 +1,13 @@
 import type { PlanSummaryWire } from '@banger/api';
 import { CancelledError } from '@banger/errors';
+import { TEST_PAUSE_FILE_ENV, testPausePoint } from '@banger/host';
 import {
   SqliteStepStateStore,
   assertGraphSucceeded,
   plan as planGraph,
   run as runPlan,
   summarizePlan,
+  type Graph,
   type GraphResult,
 } from '@banger/taskgraph';
 import type { RunGraphOptions } from '@banger/vm';
@@ -45,7 +47,8 @@ export function isGraphLocked(lockKey: string): boolean {
  *   cancelled one throws CancelledError. Otherwise it resolves to the result.
  */
 export async function runGraph(ctx: DaemonContext, options: RunGraphOptions): Promise<RunGraphOutcome> {
-  const { graphId, steps, signal } = options;
+  const { graphId, signal } = options;
+  const steps = process.env[TEST_PAUSE_FILE_ENV] ? withTestPauses(options.steps) : options.steps;
   const store = new SqliteStepStateStore(ctx.db);
   const log = ctx.log.child({ graph: graphId });
   if (options.explain) {
@@ -76,6 +79,23 @@ export async function runGraph(ctx: DaemonContext, options: RunGraphOptions): Pr
   } finally {
     release();
   }
+}
+
+/**
+ * The fault suite's hook (tests only, see testPausePoint): each step may
+ * pause at `<id>` (marked running, nothing done yet) and at `<id>:after` (its
+ * work done, its success not yet recorded), where the test kills something.
+ */
+function withTestPauses(steps: Graph): Graph {
+  return steps.map((step) => ({
+    ...step,
+    run: async (ctx, report) => {
+      await testPausePoint(step.id, ctx.signal);
+      const outputs = await step.run(ctx, report);
+      await testPausePoint(`${step.id}:after`, ctx.signal);
+      return outputs;
+    },
+  })) as Graph;
 }
 
 /** Waits for the runs queued before us on `key`; resolves to the release function. */

@@ -265,6 +265,16 @@ mode = "644"
     expect(parseConfig('qemu_bin = "qemu-system-x86_64"\n', FILE, { home: HOME }).qemuBin).toBe('qemu-system-x86_64');
   });
 
+  it('reads interrupted_create_expiry as a duration, and rejects other forms naming the key', () => {
+    expect(parseConfig('interrupted_create_expiry = "90s"\n', FILE, { home: HOME }).interruptedCreateExpiryMs).toBe(90_000);
+    expect(parseConfig('interrupted_create_expiry = "2h"\n', FILE, { home: HOME }).interruptedCreateExpiryMs).toBe(7_200_000);
+    expect(parseConfig('interrupted_create_expiry = "7d"\n', FILE, { home: HOME }).interruptedCreateExpiryMs).toBe(604_800_000);
+    expect(parseConfig('# nothing\n', FILE, { home: HOME }).interruptedCreateExpiryMs).toBeUndefined();
+    for (const bad of ['"0s"', '"1 h"', '"1w"', '"-5m"', '60']) {
+      expect(configError(`interrupted_create_expiry = ${bad}\n`).message).toMatch(/:1: bad value for "interrupted_create_expiry": got .*, expected a duration such as "30s"/);
+    }
+  });
+
   it('rejects an out-of-range dns_port', () => {
     expect(configError('dns_port = 70000\n').message).toBe(`${FILE}:1: bad value for "dns_port": got 70000, expected a port number from 1 to 65535`);
   });

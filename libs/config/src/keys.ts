@@ -19,6 +19,7 @@ export const KNOWN_KEYS: { [key: string]: KeySpec } = {
   debian_keyring: 'leaf',
   dns_port: 'leaf',
   dns_upstreams: 'leaf',
+  interrupted_create_expiry: 'leaf',
   vm_defaults: { vcpu: 'leaf', memory_mib: 'leaf', disk_size: 'leaf' },
   file_sync: [{ host: 'leaf', guest: 'leaf', mode: 'leaf' }],
 };

@@ -119,6 +119,12 @@ function toFileSync(entry: NonNullable<RawConfig['file_sync']>[number]): FileSyn
   return { host: entry.host, guest: entry.guest, ...(entry.mode ? { mode: entry.mode.padStart(4, '0') } : {}) };
 }
 
+/** `90s`, `30m`, `24h`, `7d` (the schema checked the form) in milliseconds. */
+function durationMs(text: string): number {
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[text.slice(-1) as 's' | 'm' | 'h' | 'd'];
+  return Number(text.slice(0, -1)) * unit;
+}
+
 function toConfig(raw: RawConfig, fileSync: FileSyncEntry[], file: string): BangerConfig {
   const vm = raw.vm_defaults ?? {};
   const config: BangerConfig = {
@@ -144,6 +150,7 @@ function toConfig(raw: RawConfig, fileSync: FileSyncEntry[], file: string): Bang
   if (raw.debian_keyring !== undefined) config.debianKeyring = raw.debian_keyring;
   if (raw.dns_port !== undefined) config.dnsPort = raw.dns_port;
   if (raw.dns_upstreams !== undefined) config.dnsUpstreams = raw.dns_upstreams;
+  if (raw.interrupted_create_expiry !== undefined) config.interruptedCreateExpiryMs = durationMs(raw.interrupted_create_expiry);
   return config;
 }
 

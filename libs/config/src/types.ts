@@ -57,6 +57,11 @@ export interface BangerConfig {
   dnsPort?: number;
   /** DNS servers the bridge forwarder asks for guests' non-`.vm` names; unset means the host's resolv.conf. */
   dnsUpstreams?: string[];
+  /**
+   * How long a creation left interrupted (`creating`, no graph running) is kept for a resuming
+   * `vm run`/`vm create` before the daemon deletes it and releases its lease. Unset → 1 h (the VM layer's default).
+   */
+  interruptedCreateExpiryMs?: number;
   vmDefaults: VmDefaultsConfig;
   /** Default: no entries. */
   fileSync: FileSyncEntry[];

@@ -1,7 +1,7 @@
 import { lstat, readdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, posix, relative, sep } from 'node:path';
+import { join, posix, relative, sep } from 'node:path';
 import { InternalError, UserError } from '@banger/errors';
-import { debugfsQuote, mkfsExt4, runDebugfs } from '@banger/host';
+import { cleanStaleTemps, debugfsQuote, mkfsExt4, runDebugfs, tempSibling } from '@banger/host';
 
 /** The filesystem label the image's fstab mounts at /root. */
 export const WORK_DISK_LABEL = 'banger-work';
@@ -20,8 +20,9 @@ export async function makeWorkDisk(stagingDir: string, imagePath: string, sizeBy
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 1024 * 1024) {
     throw new UserError('WORK_DISK_TOO_SMALL', `work disk ${imagePath}: size ${sizeBytes} bytes is too small (minimum 1 MiB)`);
   }
-  const temp = join(dirname(imagePath), `.${basename(imagePath)}.${process.pid}.tmp`);
-  await rm(temp, { force: true });
+  // `<image>.tmp-<pid>-<hex>`: what a killed process left is recognised (dead pid) and removed here.
+  await cleanStaleTemps(imagePath);
+  const temp = tempSibling(imagePath);
   try {
     await mkfsExt4({
       tree: stagingDir,

@@ -262,6 +262,30 @@ describe('runDoctor with an injected environment', () => {
     });
   });
 
+  describe('the leftovers check', () => {
+    const leftovers = async (found: Awaited<ReturnType<NonNullable<Parameters<typeof runDoctor>[0]['orphans']>>>) =>
+      check(await runDoctor({ config: defaultConfig(), paths, host: HOST, env: env(fakePath()), orphans: async () => found }), 'orphans');
+
+    it('warns with each leftover the daemon found and points at doctor --fix; not required', async () => {
+      expect(
+        await leftovers([
+          { kind: 'tap', name: 'bgr-1', detail: 'tap bgr-1 belongs to no VM' },
+          { kind: 'lease', name: '172.16.0.9', detail: 'lease of 172.16.0.9 is held by vm_x, which is no VM' },
+        ]),
+      ).toMatchObject({
+        status: 'warn',
+        required: false,
+        detail: '2 leftovers: tap bgr-1 belongs to no VM; lease of 172.16.0.9 is held by vm_x, which is no VM',
+        hint: 'banger doctor --fix removes them',
+      });
+    });
+
+    it('is ok with none, and says it did not look when no daemon runs', async () => {
+      expect(await leftovers([])).toMatchObject({ status: 'ok' });
+      expect(await leftovers(undefined)).toMatchObject({ status: 'ok', detail: 'not checked: bangerd is not running' });
+    });
+  });
+
   describe('the first-run check', () => {
     const res = (name: string, installed: boolean, source: 'bundle' | 'recipe' | 'none') => ({ name, installed, source });
     const firstRun = async (plan: Awaited<ReturnType<NonNullable<Parameters<typeof runDoctor>[0]['firstRun']>>>, dir = fakePath(), extra: Partial<DoctorEnv> = {}) =>

@@ -6,6 +6,7 @@ import { diskCheck } from './checks/disk.js';
 import { dnsCheck } from './checks/dns.js';
 import { guestDnsCheck } from './checks/guest-dns.js';
 import { firstRunCheck } from './checks/first-run.js';
+import { orphansCheck } from './checks/orphans.js';
 import { firecrackerCheck } from './checks/firecracker.js';
 import { hypervisorCheck, probeHypervisor } from './checks/hypervisor.js';
 import { kvmCheck, probeKvm } from './checks/kvm.js';
@@ -18,7 +19,7 @@ import { tunCheck } from './checks/tun.js';
 import { vmDefaultsCheck } from './checks/vm-defaults.js';
 import { once, type CheckContext } from './context.js';
 import { hostDoctorEnv, type DoctorEnv } from './env.js';
-import type { DaemonProbe, DnsProbe, FirstRunProbe, DoctorCheck, DoctorCheckResult, DoctorReport, RunDoctorOptions } from './types.js';
+import type { DaemonProbe, DnsProbe, FirstRunProbe, OrphansProbe, DoctorCheck, DoctorCheckResult, DoctorReport, RunDoctorOptions } from './types.js';
 
 /**
  * The doctor's checks for a config, paths and environment, in report order.
@@ -31,6 +32,7 @@ export function doctorChecks(options: {
   daemon?: DaemonProbe;
   dns?: DnsProbe;
   firstRun?: FirstRunProbe;
+  orphans?: OrphansProbe;
   host?: HostFacts;
 }): {
   checks: DoctorCheck[];
@@ -63,6 +65,7 @@ export function doctorChecks(options: {
     ...(options.daemon ? [daemonCheck(context, options.daemon)] : []),
     ...(options.dns ? [dnsCheck(context, options.dns), guestDnsCheck(options.dns)] : []),
     ...(options.firstRun ? [firstRunCheck(context, options.firstRun)] : []),
+    ...(options.orphans ? [orphansCheck(options.orphans)] : []),
   ];
   return { checks, context, host };
 }

@@ -77,6 +77,16 @@ export interface FirstRunResource {
 /** The default image and kernel as a running daemon sees them; undefined when no daemon runs. */
 export type FirstRunProbe = () => Promise<{ image: FirstRunResource; kernel: FirstRunResource } | undefined>;
 
+/** A leftover as the daemon's `vm.orphans` reports it. */
+export interface OrphanFinding {
+  kind: string;
+  name: string;
+  detail: string;
+}
+
+/** The daemon's list of leaked or orphaned resources; undefined when no daemon runs. */
+export type OrphansProbe = () => Promise<OrphanFinding[] | undefined>;
+
 export interface RunDoctorOptions {
   config: BangerConfig;
   paths: BangerPaths;
@@ -86,6 +96,8 @@ export interface RunDoctorOptions {
   dns?: DnsProbe;
   /** Omitted: no first-run check. */
   firstRun?: FirstRunProbe;
+  /** Omitted: no leftovers check. */
+  orphans?: OrphansProbe;
   /** Replaces parts of the host environment the checks look at (tests). */
   env?: Partial<import('./env.js').DoctorEnv>;
   /** Host facts for vm_defaults; default: this host's. */

@@ -18,3 +18,4 @@ export * from './mkfs-ext4.js';
 export * from './download-resumable.js';
 export * from './private-dir.js';
 export * from './serialized.js';
+export * from './test-pause.js';

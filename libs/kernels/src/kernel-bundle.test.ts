@@ -206,6 +206,8 @@ describe.skipIf(skip)(`the debian-cloud kernel bundle${skip ? ` (skipped: ${skip
       expect(pulled.outcome).toBe('downloaded');
       expect(pulled.manifest).toEqual(manifest);
       expect(await readKernelBundle(destDir, { verify: true })).toEqual(manifest);
+      // The archive goes once unpacked: no second copy of the bundle stays in the cache.
+      expect(await readdir(join(downloads, 'bundles'))).toEqual([]);
     }, 120_000);
 
     it('resumes an interrupted download with an HTTP Range request', async () => {

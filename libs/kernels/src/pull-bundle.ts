@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BangerError, InternalError, UserError } from '@banger/errors';
 import { buildDirAtomically, cleanStaleTemps, downloadResumable, run, type DebianSource, type ProgressSink } from '@banger/host';
@@ -62,8 +62,14 @@ export async function pullKernelBundle(options: PullKernelBundleOptions): Promis
       return undefined;
     });
     if (archive) {
-      const manifest = await unpackBundle(archive, entry.name, destDir, options);
-      return { manifest, outcome: 'downloaded' };
+      try {
+        const manifest = await unpackBundle(archive, entry.name, destDir, options);
+        return { manifest, outcome: 'downloaded' };
+      } finally {
+        // Unpacked and verified (or refused): the archive is a second copy nobody reads again, as an image
+        // pull's download (the fault suite's leak check found it kept in the cache forever).
+        await rm(archive, { force: true });
+      }
     }
   }
   if (!entry.recipe) {

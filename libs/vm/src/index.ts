@@ -32,3 +32,5 @@ export type { AgentUnitOutputs } from './steps/agent-unit.js';
 export type { WaitAgentOutputs } from './steps/wait-agent.js';
 export * from './agent/vm-exec.js';
 export * from './agent/vm-sessions.js';
+export * from './expire-interrupted.js';
+export * from './orphans.js';

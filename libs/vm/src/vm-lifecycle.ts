@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { formatSpecLine } from '@banger/config';
 import { BangerError, CancelledError, ConflictError, UserError } from '@banger/errors';
+import { testPausePoint } from '@banger/host';
 import { unpinHostKey } from '@banger/ssh';
 import { processAlive } from '@banger/hypervisor';
 import { LeaseStore, removeTap, tapNameFor } from '@banger/network';
@@ -177,6 +178,7 @@ export async function removeVm(env: VmEnv, vm: VmRecord, options: { force?: bool
     removed.push(`${vm.spec.hypervisor.kind} process ${handle.pid}`);
   }
   env.watcher.forget(vm.id);
+  await testPausePoint('vm.delete:stopped');
   const tap = vm.tap ?? tapNameFor(vm.id);
   if ((await removeTap(tap)).changed) removed.push(`tap ${tap}`);
   if (new LeaseStore(env.db).release(vm.id) > 0) removed.push(`lease ${vm.ip ?? ''}`.trim());
@@ -187,6 +189,7 @@ export async function removeVm(env: VmEnv, vm: VmRecord, options: { force?: bool
   const dir = vmDirOf(env, vm.name);
   await rm(dir.root, { recursive: true, force: true });
   removed.push(`dir ${dir.root}`);
+  await testPausePoint('vm.delete:files');
   vmRepository(env).remove(vm.id);
   env.log.info({ vm: vm.name, removed }, 'vm deleted');
   return { name: vm.name, removed };

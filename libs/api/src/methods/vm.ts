@@ -136,6 +136,14 @@ export const vmMethods = {
     params: z.object({ name: vmName, force: z.boolean().optional() }),
     result: z.object({ name: z.string(), removed: z.array(z.string()) }),
   }),
+  'vm.orphans': defineMethod({
+    description: 'Lists leaked or orphaned resources (taps, bridge ports, VM dirs without a record and records without a dir, stale leases, hypervisor processes no VM records, unused runtime disks); with fix, removes them.',
+    params: z.object({ fix: z.boolean().optional() }).optional(),
+    result: z.object({
+      orphans: z.array(z.object({ kind: z.string(), name: z.string(), detail: z.string() })),
+      removed: z.array(z.string()),
+    }),
+  }),
   'vm.list': defineMethod({
     description: 'Lists the VMs, sorted by name.',
     params: z.object({}).optional(),

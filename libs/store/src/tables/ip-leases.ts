@@ -36,6 +36,11 @@ export class IpLeasesTable {
     return this.db.prepare('DELETE FROM ip_leases WHERE owner = ?').run(owner).changes;
   }
 
+  /** The leases whose owner is no VM id (what removeOrphans deletes). */
+  orphans(): IpLeaseRow[] {
+    return this.db.prepare<[], IpLeaseRow>('SELECT * FROM ip_leases WHERE owner NOT IN (SELECT id FROM vms)').all();
+  }
+
   /** Deletes the leases whose owner is no VM id; returns how many. */
   removeOrphans(): number {
     return this.db.prepare('DELETE FROM ip_leases WHERE owner NOT IN (SELECT id FROM vms)').run().changes;

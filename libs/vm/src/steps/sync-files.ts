@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureUserKey } from '@banger/ssh';
 import { makeWorkDisk, stageWorkDisk } from '@banger/disks';
-import { run } from '@banger/host';
+import { cleanStaleTemps, run, tempSibling } from '@banger/host';
 import type { Step } from '@banger/taskgraph';
 import type { ImageRef } from '@banger/images';
 import { userKeyPath, vmDirOf, type VmEnv } from '../vm-env.js';
@@ -33,7 +33,11 @@ export function syncFilesStep(env: VmEnv, vm: { name: string; diskBytes: number;
       const image = ctx.need<ImageRef>('vm.fetch-image');
       dir.create();
       const key = await ensureUserKey(userKeyPath(env));
-      const scratch = await mkdtemp(join(dir.root, '.work-staging-'));
+      // Named with the daemon's pid (tempSibling), so the leftovers of a daemon killed mid-step are
+      // recognised and removed by the next attempt (found by the fault suite: they stayed until delete).
+      await cleanStaleTemps(join(dir.root, '.work-staging'));
+      const scratch = tempSibling(join(dir.root, '.work-staging'));
+      await mkdir(scratch, { recursive: true, mode: 0o700 });
       try {
         let skeletonDir: string | undefined;
         if (image.rootSkel) {

@@ -1,4 +1,5 @@
-import { CancelledError } from '@banger/errors';
+import { CancelledError, InternalError } from '@banger/errors';
+import { processAlive, processStatus } from '@banger/hypervisor';
 import type { Step } from '@banger/taskgraph';
 import type { AgentStatus } from '../agent/agent-links.js';
 import { vmRepository, type VmEnv } from '../vm-env.js';
@@ -59,13 +60,31 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
       const disk = ctx.need<RuntimeDiskOutputs>('vm.runtime-disk');
       if (!disk.path) return down(disk.missing ?? 'no agent runtime disk');
       const timeoutMs = options.timeoutMs ?? (record.spec.hypervisor.accel === 'tcg' ? AGENT_WAIT_TCG_MS : AGENT_WAIT_KVM_MS);
+      // A hypervisor that dies meanwhile fails the step at once (as in vm.wait-ssh), rather than
+      // waiting out the timeout and calling a dead VM one "without an agent" (found by the fault suite).
+      const { pid, pidStartTime: startTime } = record;
+      const died = new AbortController();
+      const isDead = (): boolean => pid === undefined || !startTime || !processAlive(pid, startTime);
+      const poll = setInterval(() => {
+        if (isDead()) died.abort(new CancelledError('the hypervisor exited'));
+      }, 1_000);
+      if (isDead()) died.abort(new CancelledError('the hypervisor exited'));
       try {
-        const client = await links.client(record, env.paths.vmsDir, { timeoutMs, signal: ctx.signal });
+        const client = await links.client(record, env.paths.vmsDir, { timeoutMs, signal: AbortSignal.any([ctx.signal, died.signal]) });
         report.line(`agent ${client.hello.agentVersion}, pid ${client.hello.pid}`);
         return { boot, agent: links.status(record) ?? { state: 'up', version: client.hello.agentVersion, pid: client.hello.pid, since: new Date().toISOString() } };
       } catch (error) {
+        if (died.signal.aborted && !ctx.signal.aborted) {
+          const status = pid !== undefined && startTime ? processStatus(pid, startTime) : undefined;
+          const why = status?.reason ? `${record.spec.hypervisor.kind} ${status.reason}` : (vmRepository(env).findById(vm.id)?.stateReason ?? `${record.spec.hypervisor.kind} exited`);
+          throw new InternalError('VM_DIED_BOOTING', `vm ${vm.name}: ${why} before its agent answered`, {
+            hint: `see the guest console: banger vm logs ${vm.name}`,
+          });
+        }
         if (ctx.signal.aborted || error instanceof CancelledError) throw error;
         return down((error as Error).message);
+      } finally {
+        clearInterval(poll);
       }
     },
     hint: `see the guest console: banger vm logs ${vm.name}`,

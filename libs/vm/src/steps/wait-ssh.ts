@@ -55,9 +55,13 @@ export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: 
       const startTime = record.pidStartTime;
       const died = new AbortController();
       const signal = AbortSignal.any([ctx.signal, died.signal]);
+      // No pid at all counts as dead: the watcher clears it when the process dies between vm.boot and
+      // this step (found by the fault suite: QEMU killed right after boot left this wait running 300 s).
+      const isDead = (): boolean => pid === undefined || !startTime || !processAlive(pid, startTime);
       const poll = setInterval(() => {
-        if (pid !== undefined && startTime && !processAlive(pid, startTime)) died.abort();
+        if (isDead()) died.abort();
       }, 1_000);
+      if (isDead()) died.abort();
       let lastShown = 0;
       try {
         await waitForSsh({
@@ -74,7 +78,8 @@ export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: 
       } catch (error) {
         if (died.signal.aborted && !ctx.signal.aborted) {
           const status = pid !== undefined && startTime ? processStatus(pid, startTime) : undefined;
-          throw new InternalError('VM_DIED_BOOTING', `vm ${vm.name}: ${record.spec.hypervisor.kind} ${status?.reason ?? 'exited'} before ssh answered`, {
+          const why = status?.reason ? `${record.spec.hypervisor.kind} ${status.reason}` : (vmRepository(env).findById(vm.id)?.stateReason ?? `${record.spec.hypervisor.kind} exited`);
+          throw new InternalError('VM_DIED_BOOTING', `vm ${vm.name}: ${why} before ssh answered`, {
             hint: `see the guest console: banger vm logs ${vm.name}`,
           });
         }

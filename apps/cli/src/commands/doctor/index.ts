@@ -8,24 +8,33 @@ import { probeDaemon } from '../../daemon-client/connect-daemon.js';
 import { toJson } from '../../output/format.js';
 
 /**
- * `banger doctor [--json]`: checks the host in the CLI process. It reports
- * the daemon's health but never starts it (a doctor that changes what it
- * inspects would hide the problem). Exit 1 when a required check fails.
+ * `banger doctor [--json] [--fix]`: checks the host in the CLI process. It
+ * reports the daemon's health but never starts it (a doctor that changes what
+ * it inspects would hide the problem) — except with `--fix`, which asks the
+ * daemon (started if needed) to remove the leftovers it finds first (taps,
+ * VM dirs and records, leases, hypervisor processes and runtime disks no VM
+ * owns), prints what went, then checks. Exit 1 when a required check fails.
  */
 export const doctorCommand: CommandGroup = (program, ctx) => {
   program
     .command('doctor')
     .description('check the host: KVM, hypervisors, host tools, disk, the daemon, .vm DNS; print the effective vm_defaults')
     .option('--json', 'print JSON')
-    .action((options: { json?: boolean }) => doctor(ctx, options));
+    .option('--fix', 'first remove leaked or orphaned resources (starts the daemon if needed)')
+    .action((options: { json?: boolean; fix?: boolean }) => doctor(ctx, options));
 };
 
-async function doctor(ctx: CliContext, options: { json?: boolean }): Promise<void> {
+async function doctor(ctx: CliContext, options: { json?: boolean; fix?: boolean }): Promise<void> {
   const paths = ctx.paths();
   const config = loadConfig(paths);
+  if (options.fix) {
+    const { client } = await ctx.daemon();
+    const { orphans, removed } = await client.call('vm.orphans', { fix: true }, { signal: ctx.signal, timeoutMs: 120_000 });
+    if (!options.json) ctx.out(removed.length > 0 ? removed.join('\n') : `nothing to fix: ${orphans.length === 0 ? 'no leftovers' : 'see below'}`);
+  }
   // Loaded on demand: only this command needs the host probes.
   const { runDoctor, formatDoctorReport } = await import('@banger/doctor');
-  const report = await runDoctor({ config, paths, daemon: () => daemonHealth(ctx), dns: () => dnsFindings(ctx), firstRun: () => firstRunPlan(ctx, config) });
+  const report = await runDoctor({ config, paths, daemon: () => daemonHealth(ctx), dns: () => dnsFindings(ctx), firstRun: () => firstRunPlan(ctx, config), orphans: () => askRunningDaemon(ctx, async (client) => (await client.call('vm.orphans', {}, { signal: ctx.signal, timeoutMs: 30_000 })).orphans) });
   ctx.out(options.json ? toJson(report) : formatDoctorReport(report, { color: ctx.color }));
   if (!report.ok) throw new ExitError(1);
 }

@@ -8,6 +8,11 @@ import {
   createVm,
   execInVm,
   deleteVm,
+  EXPIRY_SWEEP_MS,
+  expireInterruptedCreations,
+  findOrphans,
+  INTERRUPTED_CREATE_EXPIRY_MS,
+  removeOrphans,
   reconcileVms,
   restartVm,
   runVm,
@@ -56,10 +61,28 @@ export const vmService: Service = (ctx, server) => {
     runGraph: (options) => runGraph(ctx, options),
   });
 
-  void reconcileVms(env()).then(
-    (report) => log.info(report, 'reconciled VMs with the host'),
-    (error: unknown) => log.error({ err: error }, 'reconciling VMs failed'),
-  );
+  // Interrupted creations nobody resumed within interrupted_create_expiry go: at start (after the
+  // reconcile, which marks dead hypervisors) and then periodically.
+  const expire = (): Promise<unknown> =>
+    Promise.resolve()
+      .then(() => expireInterruptedCreations(env(true)))
+      .catch((error: unknown) => log.error({ err: error }, 'expiring interrupted creations failed'));
+  void reconcileVms(env())
+    .then(
+      (report) => log.info(report, 'reconciled VMs with the host'),
+      (error: unknown) => log.error({ err: error }, 'reconciling VMs failed'),
+    )
+    .then(expire);
+  const sweepMs = Math.min(EXPIRY_SWEEP_MS, ctx.config.interruptedCreateExpiryMs ?? INTERRUPTED_CREATE_EXPIRY_MS);
+  setInterval(() => void expire(), sweepMs).unref();
+
+  server.handle('vm.orphans', async (params) => {
+    const runtimeDir = agent.runtime?.dir ?? join(ctx.paths.stateDir, 'runtime');
+    const orphans = await findOrphans(env(), { runtimeDir });
+    const removed = params?.fix ? await removeOrphans(env(), orphans) : [];
+    if (removed.length > 0) log.info({ removed }, 'doctor --fix removed leftovers');
+    return { orphans, removed };
+  });
 
   server.handle('vm.create', async (params, { signal, emit }) => {
     const { explain, ...rest } = params;
