@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { exitStatusOf, type ExecEnd, type RemoteProcess } from '@banger/agent';
-import { CancelledError, UserError } from '@banger/errors';
+import { CancelledError, InternalError, UserError } from '@banger/errors';
 import { processAlive } from '@banger/hypervisor';
 import { vmRepository, type VmEnv } from '../vm-env.js';
 
@@ -28,6 +28,12 @@ export interface VmExecIo {
 
 /** How long `vm exec` waits for a connection to the agent (it is normally already connected). */
 const CONNECT_TIMEOUT_MS = 30_000;
+/**
+ * How long the agent may take to say a command started. An agent stopped
+ * behind an open virtio-serial connection never answers and the host is not
+ * told; generous, because 50 starts at once under TCG take seconds each.
+ */
+const START_ANSWER_MS = 45_000;
 
 /**
  * `vm exec`: runs a command in a running VM through the daemon's connection
@@ -70,7 +76,12 @@ export async function execInVm(env: VmEnv, name: string, request: VmExecRequest,
     started.stdout.on('error', () => undefined);
     started.stderr.on('error', () => undefined);
     started.exited.catch(() => undefined);
-    io.emit({ started: await started.started });
+    io.emit({ started: await answerWithin(started.started, START_ANSWER_MS, () => {
+      links.markDown(vm, `no answer to an exec within ${START_ANSWER_MS / 1000} s`);
+      return new InternalError('AGENT_NO_ANSWER', `vm ${name}: the guest agent did not say the command started within ${START_ANSWER_MS / 1000} s`, {
+        hint: `is banger-agent running in the guest? (banger vm ssh ${name} -- systemctl status banger-agent)`,
+      });
+    }) });
     return started;
   });
   if (pendingResize) proc.resize(pendingResize.cols, pendingResize.rows);
@@ -122,4 +133,17 @@ function aborted(signal: AbortSignal): Promise<never> {
     if (signal.aborted) fail();
     else signal.addEventListener('abort', fail, { once: true });
   });
+}
+
+/** `work`, or the error `timedOut` makes once `ms` passed without an answer. */
+async function answerWithin<T>(work: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const silence = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), ms);
+  });
+  try {
+    return await Promise.race([work, silence]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
