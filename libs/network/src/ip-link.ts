@@ -8,6 +8,8 @@ export interface IpLink {
   flags?: string[];
   master?: string;
   address?: string;
+  /** The link's alias (`ip link set dev X alias …`); banger's taps carry `banger:<owner key>`. */
+  ifalias?: string;
   linkinfo?: { info_kind?: string; info_data?: { type?: string; user?: number | string; group?: number | string } };
 }
 

@@ -2,16 +2,18 @@ import { ConflictError } from '@banger/errors';
 import { runPrivileged } from '@banger/host';
 import type { EnsureResult } from './bridge.js';
 import { getLink, isUp, listLinks, tapOwnerUid } from './ip-link.js';
-import { TAP_PREFIX } from './names.js';
+import { TAP_PREFIX, tapAliasFor, tapOwnerOf } from './names.js';
 
 /**
  * Makes sure tap `name` exists, is owned by `ownerUid` (so the hypervisor
  * running as the daemon's user can open it without root), is attached to
  * `bridge` and is up. A tap with the wrong owner is recreated; a non-tap link
- * of that name is refused.
+ * of that name is refused. With `ownerKey` (tapOwnerKey of the banger home),
+ * the tap's alias is set to `banger:<ownerKey>`, so leak clean-up of another
+ * home on the same host leaves it alone.
  */
-export async function ensureTap(options: { name: string; bridge: string; ownerUid: number }): Promise<EnsureResult> {
-  const { name, bridge, ownerUid } = options;
+export async function ensureTap(options: { name: string; bridge: string; ownerUid: number; ownerKey?: string }): Promise<EnsureResult> {
+  const { name, bridge, ownerUid, ownerKey } = options;
   let changed = false;
   let link = await getLink(name);
   if (link && !(link.linkinfo?.info_kind === 'tun' && link.linkinfo.info_data?.type === 'tap')) {
@@ -33,6 +35,10 @@ export async function ensureTap(options: { name: string; bridge: string; ownerUi
     await runPrivileged('ip', ['link', 'set', 'dev', name, 'master', bridge]);
     changed = true;
   }
+  if (ownerKey !== undefined && link?.ifalias !== tapAliasFor(ownerKey)) {
+    await runPrivileged('ip', ['link', 'set', 'dev', name, 'alias', tapAliasFor(ownerKey)]);
+    changed = true;
+  }
   if (!link || !isUp(link)) {
     await runPrivileged('ip', ['link', 'set', 'dev', name, 'up']);
     changed = true;
@@ -47,8 +53,12 @@ export async function removeTap(name: string): Promise<EnsureResult> {
   return { changed: true };
 }
 
-/** Taps banger created (name starts with `bgr-`), for removing leaked ones. */
-export async function listTaps(): Promise<Array<{ name: string; bridge?: string; ownerUid?: number }>> {
+/**
+ * Taps banger created (name starts with `bgr-`), for removing leaked ones;
+ * `owner` is the owner key from the `banger:<key>` alias (absent: a tap made
+ * before owners were recorded, or by hand — no home can claim it).
+ */
+export async function listTaps(): Promise<Array<{ name: string; bridge?: string; ownerUid?: number; owner?: string }>> {
   const links = await listLinks();
   return links
     .filter((l) => l.ifname.startsWith(TAP_PREFIX) && l.linkinfo?.info_data?.type === 'tap')
@@ -56,5 +66,6 @@ export async function listTaps(): Promise<Array<{ name: string; bridge?: string;
       name: l.ifname,
       ...(l.master ? { bridge: l.master } : {}),
       ...(tapOwnerUid(l) !== undefined ? { ownerUid: tapOwnerUid(l) } : {}),
+      ...(tapOwnerOf(l.ifalias) !== undefined ? { owner: tapOwnerOf(l.ifalias) } : {}),
     }));
 }

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processAlive } from '@banger/hypervisor';
-import { listLinks, removeTap, tapNameFor } from '@banger/network';
+import { listLinks, removeTap, TAP_PREFIX, tapNameFor, tapOwnerKey, tapOwnerOf } from '@banger/network';
 import { IpLeasesTable } from '@banger/store';
 import { isGraphRunning, SqliteStepStateStore } from '@banger/taskgraph';
 import { removeVm } from './vm-lifecycle.js';
@@ -10,7 +10,7 @@ import { handleOf, vmDirOf, vmRepository, type VmEnv } from './vm-env.js';
 import { vmGraphId } from './vm-graph.js';
 
 /** The kinds of leftovers `banger doctor` reports and `doctor --fix` removes. */
-export type OrphanKind = 'tap' | 'bridge-port' | 'vm-dir' | 'vm-row' | 'lease' | 'hypervisor' | 'runtime-disk';
+export type OrphanKind = 'tap' | 'unowned-tap' | 'bridge-port' | 'vm-dir' | 'vm-row' | 'lease' | 'hypervisor' | 'runtime-disk';
 
 /** One leaked or orphaned resource: what it is, its name, and why it counts as an orphan. */
 export interface Orphan {
@@ -26,8 +26,12 @@ export type RuntimeDir = string | undefined;
  * Everything banger made that no VM owns any more — what a crash at the wrong
  * moment, a bug, or a hand-edited state dir can leave:
  *
- * - `tap`: a `bgr-…` tap no VM row names;
- * - `bridge-port`: a link enslaved to banger's bridge that is not a VM's tap;
+ * - `tap`: a `bgr-…` tap aliased as this home's (`banger:<key>`) that no VM row names;
+ * - `unowned-tap`: a `bgr-…` tap with no banger alias that no VM row names —
+ *   reported, never removed: it may be another home's from before owners were
+ *   recorded (taps aliased as another home's are not reported at all);
+ * - `bridge-port`: a link enslaved to banger's bridge that is not a VM's tap
+ *   (nor a banger tap of any home);
  * - `vm-dir`: a directory under the VMs dir with no VM row;
  * - `vm-row`: a created (running or stopped) VM whose directory is gone;
  * - `lease`: an IP lease whose VM no longer exists;
@@ -43,11 +47,16 @@ export async function findOrphans(env: VmEnv, options: { runtimeDir?: RuntimeDir
   const names = new Set(vms.map((vm) => vm.name));
   const taps = new Set(vms.map((vm) => vm.tap ?? tapNameFor(vm.id)));
 
+  const home = tapOwnerKey(env.paths.vmsDir);
   const links = await listLinks();
   for (const link of links) {
-    if (link.ifname.startsWith('bgr-') && !taps.has(link.ifname)) {
-      orphans.push({ kind: 'tap', name: link.ifname, detail: `tap ${link.ifname} belongs to no VM` });
-    } else if (link.master === env.config.bridgeName && !taps.has(link.ifname)) {
+    if (taps.has(link.ifname)) continue;
+    if (link.ifname.startsWith(TAP_PREFIX)) {
+      const owner = tapOwnerOf(link.ifalias);
+      if (owner === home) orphans.push({ kind: 'tap', name: link.ifname, detail: `tap ${link.ifname} belongs to no VM` });
+      else if (owner === undefined) orphans.push({ kind: 'unowned-tap', name: link.ifname, detail: `tap ${link.ifname} has no banger owner alias: unowned, not removed` });
+      // owner !== home: another banger home's tap, not ours to judge.
+    } else if (link.master === env.config.bridgeName && tapOwnerOf(link.ifalias) === undefined) {
       orphans.push({ kind: 'bridge-port', name: link.ifname, detail: `${link.ifname} is a port of bridge ${env.config.bridgeName} but no VM's tap` });
     }
   }
@@ -106,6 +115,10 @@ export async function removeOrphans(env: VmEnv, orphans: readonly Orphan[]): Pro
         case 'bridge-port':
           await removeTap(orphan.name);
           break;
+        case 'unowned-tap':
+          // Possibly another banger home's (made before taps carried an owner alias): the user decides.
+          lines.push(`not removed ${orphan.kind} ${orphan.name}: no banger home claims it; if none uses it: sudo ip link del ${orphan.name}`);
+          continue;
         case 'vm-dir':
           await rm(join(env.paths.vmsDir, orphan.name), { recursive: true, force: true });
           break;

@@ -1,5 +1,5 @@
 import { processAlive } from '@banger/hypervisor';
-import { listTaps, removeTap, tapNameFor } from '@banger/network';
+import { listTaps, removeTap, tapNameFor, tapOwnerKey } from '@banger/network';
 import { IpLeasesTable } from '@banger/store';
 import { handleOf, vmRepository, type VmEnv } from './vm-env.js';
 
@@ -11,8 +11,10 @@ export interface ReconcileReport {
   stopped: string[];
   /** Leases whose VM no longer exists: released. */
   releasedLeases: number;
-  /** Taps named like banger's (`bgr-…`) that no VM owns: removed. */
+  /** Taps aliased as this home's (`banger:<key>`) that no VM owns: removed. */
   removedTaps: string[];
+  /** `bgr-…` taps with no banger owner alias and no VM here: left alone (maybe another home's), logged. */
+  unownedTaps: string[];
   /** Clean-ups that failed (e.g. no privilege to delete a tap); logged, not fatal. */
   problems: string[];
 }
@@ -21,13 +23,14 @@ export interface ReconcileReport {
  * Makes the records match the host after a daemon (re)start. VMs outlive the
  * daemon, so: adopt every hypervisor process that is still the one recorded
  * (pid and /proc start time, never the pid alone), mark dead ones stopped
- * with the reason, release leases of deleted VMs, and remove leaked taps.
+ * with the reason, release leases of deleted VMs, and remove leaked taps of
+ * this home (aliased `banger:<key>`; other homes' and unaliased taps stay).
  * Half-done creations are left as they are (`creating`): their step state
  * makes the next `vm create` of that name resume.
  */
 export async function reconcileVms(env: VmEnv): Promise<ReconcileReport> {
   const repo = vmRepository(env);
-  const report: ReconcileReport = { adopted: [], stopped: [], releasedLeases: 0, removedTaps: [], problems: [] };
+  const report: ReconcileReport = { adopted: [], stopped: [], releasedLeases: 0, removedTaps: [], unownedTaps: [], problems: [] };
   const vms = repo.list();
   for (const vm of vms) {
     const handle = handleOf(env, vm);
@@ -42,9 +45,16 @@ export async function reconcileVms(env: VmEnv): Promise<ReconcileReport> {
   }
   report.releasedLeases = new IpLeasesTable(env.db).removeOrphans();
   const owned = new Set(vms.map((vm) => vm.tap ?? tapNameFor(vm.id)));
+  const home = tapOwnerKey(env.paths.vmsDir);
   try {
     for (const tap of await listTaps()) {
       if (owned.has(tap.name)) continue;
+      // Another banger home's tap (another user, a test beside a user's daemon): never ours to delete.
+      if (tap.owner !== undefined && tap.owner !== home) continue;
+      if (tap.owner === undefined) {
+        report.unownedTaps.push(tap.name);
+        continue;
+      }
       try {
         await removeTap(tap.name);
         report.removedTaps.push(tap.name);

@@ -1,4 +1,4 @@
-import { enableIpForward, ensureBridge, ensureNat, ensureTap, getLink, LeaseStore, macForIp, tapNameFor } from '@banger/network';
+import { enableIpForward, ensureBridge, ensureNat, ensureTap, getLink, LeaseStore, macForIp, tapNameFor, tapOwnerKey } from '@banger/network';
 import type { Step } from '@banger/taskgraph';
 import { vmRepository, type VmEnv } from '../vm-env.js';
 
@@ -8,7 +8,8 @@ export interface CreateTapOutputs { ip: string; mac: string; tap: string }
 /**
  * `vm.create-tap`: the VM's guest address (a lease in ip_leases owned by the
  * VM id), the bridge with the subnet's gateway address, guest NAT and IP
- * forwarding, and the VM's tap on the bridge, owned by the daemon's user.
+ * forwarding, and the VM's tap on the bridge, owned by the daemon's user and
+ * aliased `banger:<this home's key>` (so another home's clean-up spares it).
  * Every part is ensure-style (create when missing, verify when present), so
  * it is also run on every `vm start` (a host reboot loses taps).
  */
@@ -35,7 +36,7 @@ export function createTapStep(env: VmEnv, vm: { id: string; name: string }): Ste
       await ensureBridge({ name: bridge, subnet });
       await enableIpForward();
       await ensureNat({ subnet });
-      await ensureTap({ name: tap, bridge, ownerUid: process.getuid?.() ?? 0 });
+      await ensureTap({ name: tap, bridge, ownerUid: process.getuid?.() ?? 0, ownerKey: tapOwnerKey(env.paths.vmsDir) });
       return { ip, mac, tap };
     },
     hint: 'banger needs root or passwordless sudo for ip and nft; see banger doctor',
