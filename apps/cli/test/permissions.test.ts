@@ -3,7 +3,9 @@ import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { resolvePaths } from '@banger/config';
 import { prerequisites } from '@banger/host/testing';
+import { ensureUserKey } from '@banger/ssh';
 import { createHarness, type Harness } from './harness.js';
 
 const needs = prerequisites(['useradd', 'userdel', 'runuser'], { root: true });
@@ -73,5 +75,27 @@ describe.skipIf(needs.skip)(`another local user${needs.skip ? ` (skipped: needs 
     expect(cli.stderr.trim()).toBe(
       `banger: runtime directory ${join(h.home, 'run')} cannot hold the daemon socket: it belongs to uid 0, not to you (uid ${(await execa('id', ['-u', user])).stdout.trim()}) (hint: remove ${join(h.home, 'run')} (banger makes it again), or set XDG_RUNTIME_DIR to a directory only you can write)`,
     );
+  });
+
+  it('cannot read the managed ssh key: 0600 in a 0700 directory, and still denied with every directory above it opened', async () => {
+    // What the daemon does at the first VM (vm.sync-files, vm ssh, the agent link): ensureUserKey on
+    // the managed key path of this BANGER_HOME. Called directly, so no VM has to boot.
+    const keyPath = resolvePaths({ BANGER_HOME: h.home }).managedKeyFile;
+    expect(keyPath).toBe(join(h.home, 'config', 'ssh', 'id_ed25519'));
+    await ensureUserKey(keyPath);
+    const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+    expect({ key: mode(keyPath), dir: mode(join(h.home, 'config', 'ssh')) }).toEqual({ key: '600', dir: '700' });
+    const read = await asOther(['cat', keyPath]);
+    expect(read.exitCode).not.toBe(0);
+    expect(read.stderr).toContain('Permission denied');
+    // The key's own mode must hold on its own: open every directory above it (as a careless chmod
+    // would); the public key becomes readable, the private key stays denied.
+    for (const dir of [h.home, join(h.home, 'config'), join(h.home, 'config', 'ssh')]) chmodSync(dir, 0o755);
+    const pub = await asOther(['cat', `${keyPath}.pub`]);
+    expect(pub.exitCode, pub.stderr).toBe(0);
+    expect(pub.stdout).toMatch(/^ssh-ed25519 AAAA/);
+    const again = await asOther(['cat', keyPath]);
+    expect(again.exitCode, again.stdout).not.toBe(0);
+    expect(again.stderr).toContain('Permission denied');
   });
 });
