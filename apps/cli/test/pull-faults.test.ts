@@ -8,23 +8,30 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { publishImage, registerRootfs } from '@banger/images';
+import { packKernelBundle } from '@banger/kernels';
+import { ensureTestKernel } from '@banger/kernels/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from './harness.js';
 
 /**
- * kill -9 of the daemon at the steps of the image pull graph, through the
+ * kill -9 of the daemon at the steps of the image and kernel pull graphs, through the
  * fault suite's pause hook (BANGER_TEST_PAUSE_FILE, see testPausePoint): the
  * daemon pauses at `<step>` (marked running, nothing done) or `<step>:after`
  * (done, not recorded), the test kills it there, and the next `image pull`
- * must finish with one image and nothing else left behind. No VM boots: a
- * real daemon, a real ext4 image published on 127.0.0.1.
+ * must finish with one image (kernel) and nothing else left behind. No VM
+ * boots: a real daemon, a real ext4 image and the test kernel bundle
+ * published on 127.0.0.1.
  */
-const POINTS = ['image.fetch', 'image.fetch:after', 'image.register', 'image.register:after'];
+const CASES = [
+  ...['image.fetch', 'image.fetch:after', 'image.register', 'image.register:after'].map((point) => ({ kind: 'image' as const, name: 'tiny', point })),
+  ...['kernel.fetch', 'kernel.fetch:after', 'kernel.register', 'kernel.register:after'].map((point) => ({ kind: 'kernel' as const, name: 'debian-cloud', point })),
+];
 
 let h: Harness;
 let work: string;
 let server: Server;
 let catalogUrl: string;
+let kernelIndex: (base: string) => string;
 const homes: string[] = [];
 
 function makeRootfs(file: string): string {
@@ -57,6 +64,9 @@ beforeAll(async () => {
   await registerRootfs({ name: 'tiny', rootfsPath: makeRootfs(join(work, 'tiny.ext4')), destDir: imageDir, kernel: 'debian-cloud' });
   await publishImage(imageDir, join(work, 'catalog'), { description: 'tiny test image' });
   const root = join(work, 'catalog');
+  // The kernel tests boot elsewhere (built once per machine into the test cache), published under its catalog name.
+  const packed = await packKernelBundle((await ensureTestKernel()).dir, join(root, 'debian-cloud.tar.zst'));
+  kernelIndex = (base: string) => JSON.stringify({ formatVersion: 1, entries: [{ name: 'debian-cloud', description: 'test kernel', bundle: { url: `${base}debian-cloud.tar.zst`, sha256: packed.sha256 } }] });
   server = createServer((req, res) => {
     const file = join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
     if (!existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end();
@@ -65,7 +75,8 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   catalogUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-}, 120_000);
+  writeFileSync(join(root, 'kernels.json'), kernelIndex(catalogUrl));
+}, 15 * 60_000);
 
 afterAll(async () => {
   for (const home of homes) await h.banger(['daemon', 'stop'], { HOME: home, BANGER_HOME: home });
@@ -75,17 +86,17 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-describe('kill -9 of the daemon at each step of the image pull graph', () => {
-  for (const point of POINTS) {
-    it(`at ${point}: the pull fails, and the next pull registers the image once and leaves nothing else`, async () => {
+describe('kill -9 of the daemon at each step of the image and kernel pull graphs', () => {
+  for (const { kind, name, point } of CASES) {
+    it(`at ${point}: the ${kind} pull fails, and the next pull registers it once and leaves nothing else`, async () => {
       h.freshHome();
       homes.push(h.home);
       mkdirSync(join(h.home, 'config'), { recursive: true });
-      writeFileSync(join(h.home, 'config', 'config.toml'), `catalog_url = "${catalogUrl}"\n`);
+      writeFileSync(join(h.home, 'config', 'config.toml'), `catalog_url = "${catalogUrl}"\nkernel_catalog_url = "${catalogUrl}kernels.json"\n`);
       const pauseFile = join(h.home, 'pause');
       writeFileSync(pauseFile, `${point}\n`);
       const env = { ...h.env, BANGER_TEST_PAUSE_FILE: pauseFile };
-      const pull = execa(process.execPath, [join(h.lib, 'banger.js'), 'image', 'pull', 'tiny'], { env, extendEnv: false, reject: false, timeout: 60_000 });
+      const pull = execa(process.execPath, [join(h.lib, 'banger.js'), kind, 'pull', name], { env, extendEnv: false, reject: false, timeout: 60_000 });
       let daemonPid: number | undefined;
       for (let i = 0; i < 600 && daemonPid === undefined && pull.exitCode === null; i++) {
         const line = existsSync(`${pauseFile}.reached`) ? readFileSync(`${pauseFile}.reached`, 'utf8').split('\n').find((l) => l.startsWith(`${point} `)) : undefined;
@@ -100,22 +111,22 @@ describe('kill -9 of the daemon at each step of the image pull graph', () => {
       expect(String(interrupted.stderr)).toContain('lost the connection to bangerd');
 
       writeFileSync(pauseFile, '');
-      const again = await h.banger(['image', 'pull', 'tiny'], { BANGER_TEST_PAUSE_FILE: pauseFile });
+      const again = await h.banger([kind, 'pull', name], { BANGER_TEST_PAUSE_FILE: pauseFile });
       expect(again.exitCode, again.stderr).toBe(0);
       const status = await h.banger(['daemon', 'status', '--json']);
       h.track((JSON.parse(status.stdout) as { pid: number }).pid);
 
       const db = new Database(join(h.home, 'state', 'banger.db'), { readonly: true });
       try {
-        expect(db.prepare('SELECT name FROM images').all()).toEqual([{ name: 'tiny' }]);
+        expect(db.prepare(`SELECT name FROM ${kind}s`).all()).toEqual([{ name }]);
       } finally {
         db.close();
       }
-      expect(readdirSync(join(h.home, 'state', 'images'))).toEqual(['tiny']);
+      expect(readdirSync(join(h.home, 'state', `${kind}s`))).toEqual([name]);
       // No temp file, staging directory or downloaded bundle anywhere in the home.
-      const stray = filesUnder(h.home).filter((f) => /\.tmp|staging|\.partial/.test(f) || (/\.zst$|\.tar/.test(f) && !f.startsWith('state/images/tiny/')));
+      const stray = filesUnder(h.home).filter((f) => /\.tmp|staging|\.partial/.test(f) || (/\.zst$|\.tar/.test(f) && !f.startsWith(`state/${kind}s/${name}/`)));
       expect(stray).toEqual([]);
       expect(filesUnder(join(h.home, 'cache')).filter((f) => !f.endsWith('index.json'))).toEqual([]);
-    }, 120_000);
+    }, 240_000);
   }
 });
