@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { packKernelBundle } from '@banger/kernels';
 import { run } from '@banger/host';
 import { openDatabase } from '@banger/store';
 import { loadArtifacts } from './artifacts.js';
+import { sendWhole, StaticServer } from './helpers/static-server.js';
 import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
 import { diffSnapshots, snapshotHost, type HostSnapshot } from './helpers/leak-check.js';
 
@@ -103,51 +103,47 @@ function startCli(home: BangerHome, args: string[], env: NodeJS.ProcessEnv): Liv
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** A static server on 127.0.0.1 (inside the netns) that honours Range, and can stall or corrupt the next bundle download. */
+/** The bundle server of the pull cases: honours Range, and can stall or corrupt the next bundle download. */
 class BundleServer {
-  private server!: Server;
   /** Sent bytes of the bundle, over every request. */
   sent = 0;
   ranges: string[] = [];
   mode: 'ok' | 'stall-half' | 'corrupt' = 'ok';
-  constructor(private readonly root: string) {}
+  private readonly http: StaticServer;
+  constructor(root: string) {
+    this.http = new StaticServer(root, (req, res, file, size) => (file.endsWith('.zst') ? this.sendBundle(req, res, file, size) : sendWhole(req, res, file, size)));
+  }
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
+    return this.http.url;
   }
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-      const file = join(this.root, path);
-      if (!existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end();
-      const size = statSync(file).size;
-      if (!file.endsWith('.zst')) return void createReadStream(file).pipe(res.writeHead(200, { 'content-length': size }));
-      const range = req.headers.range?.match(/^bytes=(\d+)-$/);
-      const start = range ? Number(range[1]) : 0;
-      if (range) this.ranges.push(req.headers.range ?? '');
-      res.writeHead(range ? 206 : 200, { 'content-length': size - start, ...(range ? { 'content-range': `bytes ${start}-${size - 1}/${size}` } : {}) });
-      const mode = this.mode;
-      let offset = start;
-      const stream = createReadStream(file, { start, highWaterMark: 256 * 1024 });
-      stream.on('data', (chunk: Buffer | string) => {
-        const buf = Buffer.from(chunk);
-        if (mode === 'stall-half' && offset + buf.length > size / 2) {
-          // Half the bundle, then silence: the client waits, the test kills it.
-          stream.destroy();
-          return;
-        }
-        if (mode === 'corrupt' && offset <= size / 2 && size / 2 < offset + buf.length) buf[Math.floor(size / 2 - offset)]! ^= 0xff;
-        offset += buf.length;
-        this.sent += buf.length;
-        res.write(buf);
-      });
-      stream.on('end', () => res.end());
-      req.on('close', () => stream.destroy());
+  start(): Promise<void> {
+    return this.http.start();
+  }
+  stop(): Promise<void> {
+    return this.http.stop();
+  }
+  private sendBundle(req: IncomingMessage, res: ServerResponse, file: string, size: number): void {
+    const range = req.headers.range?.match(/^bytes=(\d+)-$/);
+    const start = range ? Number(range[1]) : 0;
+    if (range) this.ranges.push(req.headers.range ?? '');
+    res.writeHead(range ? 206 : 200, { 'content-length': size - start, ...(range ? { 'content-range': `bytes ${start}-${size - 1}/${size}` } : {}) });
+    const mode = this.mode;
+    let offset = start;
+    const stream = createReadStream(file, { start, highWaterMark: 256 * 1024 });
+    stream.on('data', (chunk: Buffer | string) => {
+      const buf = Buffer.from(chunk);
+      if (mode === 'stall-half' && offset + buf.length > size / 2) {
+        // Half the bundle, then silence: the client waits, the test kills it.
+        stream.destroy();
+        return;
+      }
+      if (mode === 'corrupt' && offset <= size / 2 && size / 2 < offset + buf.length) buf[Math.floor(size / 2 - offset)]! ^= 0xff;
+      offset += buf.length;
+      this.sent += buf.length;
+      res.write(buf);
     });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-  }
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    stream.on('end', () => res.end());
+    req.on('close', () => stream.destroy());
   }
 }
 

@@ -1,6 +1,4 @@
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,42 +7,22 @@ import { run } from '@banger/host';
 import { openDatabase } from '@banger/store';
 import { loadArtifacts } from './artifacts.js';
 import { BangerHome, buildBangerBundles } from './helpers/banger-cli.js';
+import { sendWhole, StaticServer, type ServeFile } from './helpers/static-server.js';
 
 const BOOT_MS = 8 * 60_000;
 
-/** A static file server on 127.0.0.1 (inside the netns) that counts the requests per path and slows the bundle down. */
-class CountingServer {
-  readonly requests = new Map<string, number>();
-  private server!: Server;
-  constructor(private readonly root: string) {}
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
-  }
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-      this.requests.set(path, (this.requests.get(path) ?? 0) + 1);
-      const file = join(this.root, path);
-      if (!existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-length': statSync(file).size });
-      const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
-      if (file.endsWith('.zst')) {
-        // ~25 ms per MiB: the download lasts long enough for both commands to be in flight.
-        stream.on('data', () => {
-          stream.pause();
-          setTimeout(() => stream.resume(), 25);
-        });
-      }
-      stream.pipe(res);
-      req.on('close', () => stream.destroy());
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-  }
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
+/** The bundle at ~25 ms per MiB: the download lasts long enough for both commands to be in flight. */
+const slowBundle: ServeFile = (req, res, file, size) => {
+  if (!file.endsWith('.zst')) return sendWhole(req, res, file, size);
+  res.writeHead(200, { 'content-length': size });
+  const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  stream.on('data', () => {
+    stream.pause();
+    setTimeout(() => stream.resume(), 25);
+  });
+  stream.pipe(res);
+  req.on('close', () => stream.destroy());
+};
 
 /**
  * `image pull X` and `vm create --image X` started together on a cold
@@ -57,7 +35,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('a concurrent image pull and vm cr
   let home: BangerHome;
   let binDir: string;
   let publishDir: string;
-  let server: CountingServer;
+  let server: StaticServer;
   let bundlePath: string;
 
   beforeAll(async () => {
@@ -70,7 +48,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('a concurrent image pull and vm cr
     publishDir = mkdtempSync(join(tmpdir(), 'brace-pub-'));
     const entry = await publishImage(artifacts.imageDir, publishDir, { level: 1 });
     bundlePath = `/${entry.bundle?.url ?? ''}`;
-    server = new CountingServer(publishDir);
+    server = new StaticServer(publishDir, slowBundle);
     await server.start();
     await home.writeConfig(
       [`catalog_url = "${server.url}index.json"`, 'default_image_name = "debian-minimal"', 'hypervisor = "qemu"', '[vm_defaults]', 'vcpu = 1', 'memory_mib = 512', 'disk_size = "1G"', ''].join('\n'),

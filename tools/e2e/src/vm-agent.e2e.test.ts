@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '@banger/host';
 import { loadArtifacts } from './artifacts.js';
+import { TmuxTerminal, writeTerminalScript } from './helpers/tmux.js';
 import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
 
 const BOOT_MS = 8 * 60_000;
@@ -133,53 +133,40 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the guest agent in a real guest, 
     const statusFile = join(scratch, 'status');
     const sttyFile = join(scratch, 'stty-after');
     const script = join(scratch, 'session.sh');
-    const env = home.env();
-    const exports = ['BANGER_HOME', 'PATH', 'HOME', 'NO_COLOR'].map((k) => `export ${k}=${JSON.stringify(env[k] ?? '')}`).join('\n');
     const banger = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(binDir, 'banger.js'))}`;
     // dash takes its prompt from PS1 in the environment.
-    writeFileSync(script, `#!/bin/sh\n${exports}\n${banger} vm exec --tty --env 'PS1=pty-prompt# ' agent -- sh\necho "EXIT=$?" > ${JSON.stringify(statusFile)}\nstty -a > ${JSON.stringify(sttyFile)}\nsleep 60\n`, { mode: 0o755 });
-    const tmux = (...args: string[]) => run('tmux', ['-S', socket, ...args], { allowFailure: true });
-    const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'k')).stdout;
-    const waitFor = async (what: RegExp, timeoutMs = 120_000): Promise<string> => {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const text = await screen();
-        if (what.test(text)) return text;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} on the screen:\n${text}`);
-        await sleep(300);
-      }
-    };
-    await tmux('new-session', '-d', '-s', 'k', '-x', '120', '-y', '40', script);
+    writeTerminalScript(script, home.env(), `${banger} vm exec --tty --env 'PS1=pty-prompt# ' agent -- sh`, statusFile, `stty -a > ${JSON.stringify(sttyFile)}\n`);
+    const term = new TmuxTerminal(socket);
+    await term.start(script);
     try {
-      // capture-pane drops trailing blanks, so the prompt's final space is gone.
-      await waitFor(/pty-prompt#\s*$/m);
-      await tmux('send-keys', '-t', 'k', 'tty; echo "hi-$((6*7)) $TERM"', 'Enter');
-      await waitFor(/^hi-42 \S+$/m);
-      expect(await screen()).toMatch(/^\/dev\/pts\/\d+$/m);
-      await tmux('send-keys', '-t', 'k', 'stty size', 'Enter');
-      await waitFor(/^40 120$/m);
-      await tmux('resize-window', '-t', 'k', '-x', '100', '-y', '30');
-      await tmux('send-keys', '-t', 'k', 'clear; stty size', 'Enter');
-      await waitFor(/^30 100$/m);
+      await term.waitFor(/pty-prompt#\s*$/m);
+      await term.keys('tty; echo "hi-$((6*7)) $TERM"', 'Enter');
+      await term.waitFor(/^hi-42 \S+$/m);
+      expect(await term.screen()).toMatch(/^\/dev\/pts\/\d+$/m);
+      await term.keys('stty size', 'Enter');
+      await term.waitFor(/^40 120$/m);
+      await term.resize(100, 30);
+      await term.keys('clear; stty size', 'Enter');
+      await term.waitFor(/^30 100$/m);
       // Ctrl-C is a byte for the guest's terminal: it kills the guest's sleep, not banger, and the shell sees 130
       // (an interactive shell drops the rest of an interrupted line, so the status is asked for on its own).
-      await tmux('send-keys', '-t', 'k', 'clear; sleep 100', 'Enter');
+      await term.keys('clear; sleep 100', 'Enter');
       await sleep(2_000);
-      await tmux('send-keys', '-t', 'k', 'C-c');
-      await waitFor(/^\^C\s*\n.*pty-prompt#\s*$/m, 30_000);
-      await tmux('send-keys', '-t', 'k', 'echo "rc=$?"', 'Enter');
-      await waitFor(/^rc=130$/m, 30_000);
-      await tmux('send-keys', '-t', 'k', 'exit 3', 'Enter');
+      await term.keys('C-c');
+      await term.waitFor(/^\^C\s*\n.*pty-prompt#\s*$/m, 30_000);
+      await term.keys('echo "rc=$?"', 'Enter');
+      await term.waitFor(/^rc=130$/m, 30_000);
+      await term.keys('exit 3', 'Enter');
       const deadline = Date.now() + 60_000;
       while (!existsSync(sttyFile) && Date.now() < deadline) await sleep(250);
-      expect(existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : `(no status file)\n${await screen()}`).toBe('EXIT=3\n');
+      expect(existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : `(no status file)\n${await term.screen()}`).toBe('EXIT=3\n');
       // The local terminal is back in cooked mode with echo (raw mode was undone).
       const after = readFileSync(sttyFile, 'utf8');
       expect(after).toMatch(/(^|\s)icanon(\s|$)/);
       expect(after).toMatch(/(^|\s)echo(\s|$)/);
       expect(after).toMatch(/(^|\s)isig(\s|$)/);
     } finally {
-      await tmux('kill-server');
+      await term.kill();
       rmSync(scratch, { recursive: true, force: true });
     }
   });

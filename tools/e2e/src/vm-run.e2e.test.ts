@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '@banger/host';
 import { loadArtifacts } from './artifacts.js';
+import { TmuxTerminal, writeTerminalScript } from './helpers/tmux.js';
 import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
 import { findVmRunImage } from './vm-run-image.js';
 
@@ -258,39 +259,26 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       const socket = join(scratch, 'tmux.sock');
       const statusFile = join(scratch, 'session-status');
       const script = join(scratch, 'session.sh');
-      const env = home.env();
-      const exports = ['BANGER_HOME', 'PATH', 'HOME', 'NO_COLOR'].map((k) => `export ${k}=${JSON.stringify(env[k] ?? '')}`).join('\n');
-      writeFileSync(script, `#!/bin/sh\n${exports}\n${JSON.stringify(process.execPath)} ${JSON.stringify(join(binDir, 'banger.js'))} vm run --name runner\necho "EXIT=$?" > ${JSON.stringify(statusFile)}\nsleep 60\n`, { mode: 0o755 });
-      const tmux = (...args: string[]) => run('tmux', ['-S', socket, ...args], { allowFailure: true });
-      const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-t', 'k')).stdout;
-      const waitFor = async (what: RegExp, timeoutMs = 120_000): Promise<string> => {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const text = await screen();
-          if (what.test(text)) return text;
-          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} on the screen:\n${text}`);
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      };
-      await tmux('new-session', '-d', '-s', 'k', '-x', '120', '-y', '40', script);
+      writeTerminalScript(script, home.env(), `${JSON.stringify(process.execPath)} ${JSON.stringify(join(binDir, 'banger.js'))} vm run --name runner`, statusFile);
+      const term = new TmuxTerminal(socket);
+      await term.start(script);
       try {
-        // capture-pane drops trailing blanks, so the prompt's final space is gone.
-        await waitFor(/root@runner:~#\s*$/m);
-        await tmux('send-keys', '-t', 'k', 'echo hi-$((6*7))', 'Enter');
-        await waitFor(/^hi-42$/m);
-        await tmux('send-keys', '-t', 'k', 'stty size', 'Enter');
-        await waitFor(/^40 120$/m);
-        await tmux('resize-window', '-t', 'k', '-x', '100', '-y', '30');
-        await tmux('send-keys', '-t', 'k', 'clear; stty size', 'Enter');
-        await waitFor(/^30 100$/m);
-        await tmux('send-keys', '-t', 'k', 'exit 3', 'Enter');
+        await term.waitFor(/root@runner:~#\s*$/m);
+        await term.keys('echo hi-$((6*7))', 'Enter');
+        await term.waitFor(/^hi-42$/m);
+        await term.keys('stty size', 'Enter');
+        await term.waitFor(/^40 120$/m);
+        await term.resize(100, 30);
+        await term.keys('clear; stty size', 'Enter');
+        await term.waitFor(/^30 100$/m);
+        await term.keys('exit 3', 'Enter');
         const deadline = Date.now() + 30_000;
         while (!existsSync(statusFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-        expect(existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : `(no status file)\n${await screen()}`).toBe('EXIT=3\n');
+        expect(existsSync(statusFile) ? readFileSync(statusFile, 'utf8') : `(no status file)\n${await term.screen()}`).toBe('EXIT=3\n');
         // Leaving the session leaves the VM running.
         expect(await vmNames()).toContain('runner');
       } finally {
-        await tmux('kill-server');
+        await term.kill();
       }
     });
   });
