@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,5 +29,20 @@ describe('writeFileAtomic', () => {
     await writeJsonAtomic(join(dir, 'index.json'), { a: [1] });
     expect(readFileSync(join(dir, 'index.json'), 'utf8')).toBe('{\n  "a": [\n    1\n  ]\n}\n');
     expect(statSync(join(dir, 'index.json')).mode & 0o777).toBe(0o644);
+  });
+});
+
+describe('temps left by a writer killed mid-write', () => {
+  let dir: string | undefined;
+  afterEach(() => dir && rmSync(dir, { recursive: true, force: true }));
+
+  it('are removed by the next write of that file; a live writer\'s temp and other files\' temps are kept', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'banger-atomic-'));
+    const dead = spawnSync('true').pid!;
+    writeFileSync(join(dir, `.known_hosts.${dead}.0badc0de.tmp`), 'half');
+    writeFileSync(join(dir, `.known_hosts.${process.ppid}.0badc0de.tmp`), 'being written');
+    writeFileSync(join(dir, `.config.${dead}.0badc0de.tmp`), 'another file');
+    await writeFileAtomic(join(dir, 'known_hosts'), 'pinned\n');
+    expect(readdirSync(dir).sort()).toEqual([`.config.${dead}.0badc0de.tmp`, `.known_hosts.${process.ppid}.0badc0de.tmp`, 'known_hosts']);
   });
 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, link, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { pidExists } from './pid-exists.js';
 import { dirname, join, basename } from 'node:path';
 
 /**
@@ -43,6 +44,7 @@ export const writeJsonAtomic = (path: string, value: unknown, mode = 0o644): Pro
 async function writeTempSibling(path: string, data: string | Buffer, mode: number): Promise<string> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  await removeDeadWritersTemps(dir, basename(path));
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await writeFile(temp, data, { mode, flag: 'wx' });
@@ -52,5 +54,19 @@ async function writeTempSibling(path: string, data: string | Buffer, mode: numbe
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
+  }
+}
+
+/**
+ * Removes the temps of `base` that a writer killed mid-write (kill -9, a
+ * crash) left: named for a pid that no longer runs. Nothing else would ever
+ * remove them, and a live writer's temp is left alone.
+ */
+async function removeDeadWritersTemps(dir: string, base: string): Promise<void> {
+  const prefix = `.${base}.`;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))?.[1] ?? 0);
+    if (pid > 0 && !pidExists(pid)) await rm(join(dir, name), { force: true });
   }
 }

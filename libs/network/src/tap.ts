@@ -49,7 +49,13 @@ export async function ensureTap(options: { name: string; bridge: string; ownerUi
 /** Deletes the tap; a no-op when it is already gone. */
 export async function removeTap(name: string): Promise<EnsureResult> {
   if (!(await getLink(name))) return { changed: false };
-  await runPrivileged('ip', ['link', 'del', 'dev', name], { allowFailure: false });
+  try {
+    await runPrivileged('ip', ['link', 'del', 'dev', name], { allowFailure: false });
+  } catch (error) {
+    // Someone else (a leaked-tap sweep, another home's doctor) removed it in between: gone is what we wanted.
+    if (!(await getLink(name))) return { changed: false };
+    throw error;
+  }
   return { changed: true };
 }
 

@@ -7,9 +7,9 @@ import { LeaseStore } from '@banger/network';
 import { MemoryStepStateStore, plan, summarizePlan } from '@banger/taskgraph';
 import { testEnv } from './__fixtures__/env.js';
 import type { VmGraphRunner, VmProgressEvent } from './graph-runner.js';
-import { createVm } from './vm-lifecycle.js';
+import { createVm, deleteVm, removeVm } from './vm-lifecycle.js';
 import { VM_CREATE_STEP_IDS } from './vm-graph.js';
-import { VmRepository } from './vm-record.js';
+import { newVmId, VmRepository, type VmRecord } from './vm-record.js';
 
 function registerImage(env: ReturnType<typeof testEnv>): void {
   const dir = join(env.paths.imagesDir, 'debian-minimal');
@@ -80,3 +80,52 @@ describe.skipIf(!findExecutable('qemu-system-x86_64'))('createVm', () => {
   });
 });
 
+
+function insertStoppedVm(env: ReturnType<typeof testEnv>, name: string): VmRecord {
+  const sized = { value: 1, source: 'config', detail: 'x' };
+  const hypervisor: VmRecord['spec']['hypervisor'] = { kind: 'qemu', accel: 'tcg', binary: '/usr/bin/qemu-system-x86_64', reason: 'test' };
+  const vm = new VmRepository(env.db).insert({
+    id: newVmId(),
+    name,
+    state: 'stopped',
+    image: 'img',
+    kernel: 'k',
+    hypervisor: 'qemu',
+    vcpu: 1,
+    memoryMib: 512,
+    diskBytes: 2 ** 30,
+    spec: { image: 'img', kernel: 'k', vcpu: sized, memoryMib: sized, diskBytes: sized, hypervisor, fileSync: [] },
+  });
+  mkdirSync(join(env.paths.vmsDir, name), { recursive: true });
+  new LeaseStore(env.db).lease('172.16.0.0/24', vm.id);
+  return vm;
+}
+
+describe('deleting one VM twice at once', () => {
+  let env: ReturnType<typeof testEnv>;
+  afterEach(() => env?.cleanup());
+
+  it('removes it once; the other delete says it does not exist', async () => {
+    env = testEnv();
+    insertStoppedVm(env, 'same');
+    const results = await Promise.allSettled([deleteVm(env, 'same', { force: true }), deleteVm(env, 'same', { force: true })]);
+    const done = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(done).toHaveLength(1);
+    expect(done[0]!.value.removed).toEqual(expect.arrayContaining([expect.stringMatching(/^lease/), `dir ${join(env.paths.vmsDir, 'same')}`]));
+    expect(refused).toHaveLength(1);
+    expect((refused[0]!.reason as Error).message).toMatch(/same.*does not exist/);
+    expect(new VmRepository(env.db).list()).toEqual([]);
+    expect(new LeaseStore(env.db).leases('172.16.0.0/24')).toEqual([]);
+  });
+
+  it('lets a run --rm cleanup and a delete race: one removes, the other finds nothing left to do', async () => {
+    env = testEnv();
+    const vm = insertStoppedVm(env, 'rm-race');
+    const [cleanup, deleted] = await Promise.allSettled([removeVm(env, vm, { force: true }), deleteVm(env, 'rm-race', { force: true })]);
+    expect(cleanup.status).toBe('fulfilled');
+    expect(cleanup.status === 'fulfilled' && cleanup.value.removed.length).toBeGreaterThan(0);
+    expect(deleted.status).toBe('rejected');
+    expect(existsSync(join(env.paths.vmsDir, 'rm-race'))).toBe(false);
+  });
+});

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { formatSpecLine } from '@banger/config';
 import { BangerError, CancelledError, ConflictError, UserError } from '@banger/errors';
-import { testPausePoint } from '@banger/host';
+import { serialized, testPausePoint } from '@banger/host';
 import { unpinHostKey } from '@banger/ssh';
 import { processAlive } from '@banger/hypervisor';
 import { LeaseStore, removeTap, tapNameFor } from '@banger/network';
@@ -162,14 +162,31 @@ export async function restartVm(env: VmEnv, name: string, options: { force?: boo
  * Safe to repeat after a crash half-way: the record goes last.
  */
 export async function deleteVm(env: VmEnv, name: string, options: { force?: boolean } = {}): Promise<{ name: string; removed: string[] }> {
-  const vm = vmRepository(env).get(name);
-  if (isGraphRunning(vmGraphId(name)) || isGraphRunning(vmStartGraphId(name))) {
-    throw new ConflictError('VM_BUSY', `vm ${name} is being created or started right now`, { hint: 'cancel that command (Ctrl-C) or wait for it, then delete' });
-  }
-  return removeVm(env, vm, options);
+  // Two deletes of one VM (or a delete and a `run --rm` cleanup) take turns: the
+  // second finds the record gone and says so, instead of tearing down half-removed parts.
+  return serialized(removalKey(env, name), async () => {
+    const vm = vmRepository(env).get(name);
+    if (isGraphRunning(vmGraphId(name)) || isGraphRunning(vmStartGraphId(name))) {
+      throw new ConflictError('VM_BUSY', `vm ${name} is being created or started right now`, { hint: 'cancel that command (Ctrl-C) or wait for it, then delete' });
+    }
+    return removeVmNow(env, vm, options);
+  });
 }
 
+/**
+ * Removes `vm` and all it holds, in turn with any other removal of the same
+ * VM; nothing to do when another removal finished first.
+ */
 export async function removeVm(env: VmEnv, vm: VmRecord, options: { force?: boolean }): Promise<{ name: string; removed: string[] }> {
+  return serialized(removalKey(env, vm.name), async () => {
+    const current = vmRepository(env).findById(vm.id);
+    return current ? removeVmNow(env, current, options) : { name: vm.name, removed: [] };
+  });
+}
+
+const removalKey = (env: VmEnv, name: string): string => `vm-remove:${vmDirOf(env, name).root}`;
+
+async function removeVmNow(env: VmEnv, vm: VmRecord, options: { force?: boolean }): Promise<{ name: string; removed: string[] }> {
   const removed: string[] = [];
   const handle = handleOf(env, vm);
   if (handle && processAlive(handle.pid, handle.startTime)) {

@@ -289,7 +289,8 @@ describe.skipIf(!process.env['BANGER_NETNS'])('kill -9 at every step (inside a t
         expect(diff.filter((l) => l.startsWith('+ vmRows:'))).toEqual([`+ vmRows: ${c.vm} running`]);
         expect(diff.filter((l) => l.startsWith('- ')), diff.join('\n')).toEqual([]);
         // Nothing the interrupted attempts left half-written survives a successful run.
-        expect(diff.filter((l) => /\.tmp|tmp-|staging/.test(l)), diff.join('\n')).toEqual([]);
+        const halfWritten = diff.filter((l) => /\.tmp|tmp-|staging/.test(l));
+        expect(halfWritten, `half-written leftovers: ${halfWritten.join(' | ')}`).toEqual([]);
       } else {
         // The next case's command on the same VM is the follow-up; meanwhile the VM holds at most one
         // of each thing (no second QEMU, tap, lease or row). Temp files of the killed attempt may be
