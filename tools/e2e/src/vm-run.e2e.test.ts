@@ -150,6 +150,9 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       // Back: the next run finds it again.
       const start = await cli(['vm', 'ssh', 'runner', '--', 'systemctl', 'start', 'banger-agent'], 120_000);
       expect(start.exitCode, start.stderr).toBe(0);
+      // systemctl returns once node is spawned, not once the agent answers (seconds under a loaded TCG):
+      // wait for it to answer, or vm run would rightly take ssh for its 3 s probe.
+      for (let i = 0; i < 30 && (await cli(['vm', 'exec', 'runner', '--', 'true'], 60_000)).exitCode !== 0; i++) await new Promise((r) => setTimeout(r, 1_000));
       const again = await runner([], ['sh', '-c', 'echo "ssh=${SSH_CONNECTION:-none}"']);
       expect(again.exitCode, explain(again)).toBe(0);
       expect(again.stdout).toBe('ssh=none\n');

@@ -111,7 +111,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
     expect(numbers[0]).toBe(0);
   }, 120_000);
 
-  it('completes session names after the VM, live from the guest, in bash and zsh', async () => {
+  it('completes session names after the VM, live from the guest, in bash, zsh and fish', async () => {
     // The completion scripts call `banger`: a launcher for the bundle on PATH.
     writeFileSync(join(binDir, 'banger'), `#!/bin/sh\nexec ${process.execPath} ${join(binDir, 'banger.js')} "$@"\n`, { mode: 0o755 });
     const env = home.env({ PATH: `${binDir}:${process.env['PATH']}`, BANGER_COMPLETE_TIMEOUT_MS: '5000' });
@@ -147,6 +147,9 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
       print -r -- "$out"`;
     // One candidate: zsh inserts it on the line.
     expect((await shell(['zsh', '-f', '-c', zsh])).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')).toMatch(/banger vm session stop sess\s*counter/);
+    // fish: its own `complete -C` with the script loaded; candidates come back as `name<TAB>description`.
+    const fish = await shell(['fish', '--no-config', '-c', "banger completion fish | source; complete -C 'banger vm session attach sess '"]);
+    expect(fish.split('\n').filter(Boolean).map((l) => l.split('\t')[0])).toEqual(['counter']);
   }, 120_000);
 
   it('stop sends SIGTERM and list shows the signal', async () => {
@@ -273,6 +276,69 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
     }
     expect(back).toMatchObject({ state: 'running' });
   }, 180_000);
+
+  it('a 1 GiB output flood keeps at most 16 MiB in the guest, and another session\'s attach is not slowed by it', async () => {
+    const CAP = 16 * 2 ** 20;
+    expect((await cli(['vm', 'session', 'start', 'sess', '--name', 'quiet', '--', 'sh', '-c', 'echo hello; exec sleep 3600'])).exitCode).toBe(0);
+    /** Milliseconds from `attach` to the replayed "hello" on its stdout (what a user waits for), then the client is dropped. */
+    const attachMs = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const started = Date.now();
+        const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'session', 'attach', 'sess', 'quiet'], { env: home.env(), stdio: ['pipe', 'pipe', 'pipe'] });
+        let out = '';
+        let err = '';
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('hello')) {
+            clearTimeout(timer);
+            resolve(Date.now() - started);
+            child.kill('SIGKILL');
+          }
+        });
+        child.once('close', (code) => !out.includes('hello') && reject(new Error(`attach ended (${code}) without the replay: ${err}`)));
+      });
+    /** Bytes of the flood's output segments on the guest's disk, read by the guest itself. */
+    const floodOnDisk = async (): Promise<number> => {
+      const r = await cli(['vm', 'exec', 'sess', '--', 'sh', '-c', 'cat /run/banger/sessions/flood/out.* 2>/dev/null | wc -c']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      return Number(r.stdout.trim());
+    };
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+    const quietBefore: number[] = [];
+    for (let i = 0; i < 3; i++) quietBefore.push(await attachMs());
+
+    const started = Date.now();
+    const flood = await cli(['vm', 'session', 'start', 'sess', '--name', 'flood', '--', 'head', '-c', '1073741824', '/dev/zero']);
+    expect(flood.exitCode, flood.stderr).toBe(0);
+    const quietDuring: number[] = [];
+    let maxOnDisk = 0;
+    while ((await session('flood'))?.state === 'running') {
+      expect(Date.now() - started, 'the flood should end within 15 min').toBeLessThan(15 * 60_000);
+      quietDuring.push(await attachMs());
+      maxOnDisk = Math.max(maxOnDisk, await floodOnDisk());
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const done = await session('flood');
+    const kept = (JSON.parse((await cli(['vm', 'session', 'list', 'sess', '--json'])).stdout) as { sessions: Array<{ name: string; keptBytes: number }> }).sessions.find((x) => x.name === 'flood')!.keptBytes;
+    console.log(
+      `1 GiB flood in the guest: ${seconds.toFixed(0)} s; flood output on the guest's disk at most ${(maxOnDisk / 2 ** 20).toFixed(1)} MiB over ${quietDuring.length} samples, ` +
+        `${(kept / 2 ** 20).toFixed(1)} MiB at the end; attach to another session: median ${median(quietBefore)} ms before, ${median(quietDuring)} ms during (max ${Math.max(...quietDuring)} ms)`,
+    );
+    expect(done).toMatchObject({ state: 'exited', code: 0, outputBytes: 2 ** 30 });
+    expect(kept).toBeLessThanOrEqual(CAP);
+    expect(maxOnDisk).toBeLessThanOrEqual(CAP);
+    expect(await floodOnDisk()).toBe(kept);
+    expect(quietDuring.length, 'attach sampled while the flood ran').toBeGreaterThan(0);
+    // "Not slowed": the flood may share the guest's CPUs, but attach stays within twice its quiet time plus 2 s.
+    expect(median(quietDuring)).toBeLessThan(2 * median(quietBefore) + 2_000);
+    for (const name of ['flood', 'quiet']) {
+      if ((await session(name))?.state === 'running') await cli(['vm', 'session', 'stop', 'sess', name]);
+      expect((await cli(['vm', 'session', 'rm', 'sess', name])).exitCode).toBe(0);
+    }
+  }, 20 * 60_000);
 
   it('vm run --session starts the command as a session in the existing VM and returns', async () => {
     const ran = await cli(['vm', 'run', '--name', 'sess', '--session', 'viarun', '--', 'sh', '-c', 'echo from-run; sleep 600'], 300_000);
