@@ -259,6 +259,7 @@ export const ERROR_CODES = {
   VM_RUN_NO_TARGET: 'the daemon\'s vm.run returned no VM to connect to',
   VM_RUN_SESSION_CONFLICT: 'vm run --session was given without a command, or with --rm or --json',
   VM_SPEC_INVALID: 'a VM spec handed to the hypervisor is inconsistent',
+  VM_SUSPEND_UNSUPPORTED: 'the VM\'s hypervisor cannot suspend it to a file (Firecracker, for now)',
   WORKSPACE_BAD_BRANCH: '--branch is not a valid git branch name',
   WORKSPACE_BAD_GUEST_DIR: 'the workspace\'s guest directory is not absolute',
   WORKSPACE_CHECKOUT_FAILED: 'git checkout of the workspace branch failed in the guest',

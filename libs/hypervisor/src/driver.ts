@@ -102,7 +102,7 @@ export interface HypervisorDriver {
    * On any failure nothing is left behind: the process is killed and its
    * sockets are removed. The guest console is appended to spec.consoleLogPath.
    */
-  start(spec: VmSpec, options?: DriverCallOptions & { existing?: VmHandle }): Promise<VmHandle>;
+  start(spec: VmSpec, options?: StartOptions): Promise<VmHandle>;
 
   /**
    * Stops the VM: asks the guest to shut down (Firecracker: SendCtrlAltDel,
@@ -125,6 +125,34 @@ export interface HypervisorDriver {
    */
   watch(handle: VmHandle, onExit: (status: VmStatus) => void): () => void;
 }
+
+/** What `start` takes besides the spec. */
+export interface StartOptions extends DriverCallOptions {
+  /** The handle of the VM's last process: returned as it is when that process still runs. */
+  existing?: VmHandle;
+  /**
+   * Start from a state file written by `SuspendCapable.suspend` (same spec)
+   * instead of booting: the guest continues where it was frozen. Only
+   * drivers that are SuspendCapable accept it; the others refuse it.
+   */
+  restoreFrom?: string;
+}
+
+/**
+ * Optional: the whole VM (RAM and devices) to one file and back, for
+ * `vm suspend` / `vm resume`. QEMU implements it with migration to a file.
+ */
+export interface SuspendCapable {
+  /**
+   * Freezes the VM, writes its state to `stateFile` and ends the hypervisor
+   * process (no guest shutdown). On failure the VM keeps running and nothing
+   * is ended; the caller removes a partial file.
+   */
+  suspend(handle: VmHandle, stateFile: string, options?: DriverCallOptions): Promise<void>;
+}
+
+/** Whether a driver can suspend to a file (and start with `restoreFrom`). */
+export const isSuspendCapable = (driver: HypervisorDriver): driver is HypervisorDriver & SuspendCapable => typeof (driver as Partial<SuspendCapable>).suspend === 'function';
 
 /** Optional: pause/resume and full memory snapshots. Implemented by the Firecracker driver; QEMU does not offer it yet. */
 export interface SnapshotCapable {

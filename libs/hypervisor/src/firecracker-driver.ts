@@ -1,8 +1,8 @@
 import { closeSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CancelledError, HostCommandError, InternalError } from '@banger/errors';
-import { AGENT_VSOCK_PORT, type AgentChannelCapable, type SnapshotCapable, type DriverCallOptions, type HypervisorDriver, type StopOptions, type VmHandle, type VmSpec, type VmStatus } from './driver.js';
+import { CancelledError, HostCommandError, InternalError, UserError } from '@banger/errors';
+import { AGENT_VSOCK_PORT, type AgentChannelCapable, type SnapshotCapable, type DriverCallOptions, type HypervisorDriver, type StartOptions, type StopOptions, type VmHandle, type VmSpec, type VmStatus } from './driver.js';
 import { connectFirecrackerVsock } from './agent-connect.js';
 import { logTail } from './cleanup-files.js';
 import { firecrackerRequest, type FirecrackerCall } from './firecracker-api.js';
@@ -34,8 +34,12 @@ export class FirecrackerDriver extends VmProcessDriver implements HypervisorDriv
     super();
   }
 
-  async start(spec: VmSpec, options: DriverCallOptions & { existing?: VmHandle } = {}): Promise<VmHandle> {
+  async start(spec: VmSpec, options: StartOptions = {}): Promise<VmHandle> {
     const { existing, signal } = options;
+    if (options.restoreFrom) {
+      // Firecracker's /snapshot/load is not wired yet; the VM layer checks isSuspendCapable first.
+      throw new UserError('VM_SUSPEND_UNSUPPORTED', `vm ${spec.name}: resuming a suspended VM is not supported under Firecracker yet`, { hint: 'use hypervisor = "qemu" for this VM, or start it cold' });
+    }
     const files = vmFiles(spec.vmDir);
     return startVmProcess(spec, existing, {
       // Firecracker binds these itself and fails on any leftover file.

@@ -2,10 +2,11 @@ import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, HostCommandError, InternalError } from '@banger/errors';
 import { hostTscKhz } from '@banger/host';
-import type { AgentChannelCapable, DriverCallOptions, HypervisorDriver, StopOptions, VmHandle, VmSpec, VmStatus } from './driver.js';
+import type { AgentChannelCapable, DriverCallOptions, HypervisorDriver, StartOptions, StopOptions, SuspendCapable, VmHandle, VmSpec, VmStatus } from './driver.js';
 import { connectUnix } from './agent-connect.js';
 import { logTail } from './cleanup-files.js';
 import { buildQemuArgs } from './qemu-args.js';
+import { loadStateFromFile, saveStateToFile } from './qemu-state-file.js';
 import { QmpClient } from './qmp.js';
 import { processAlive, settledStatus, spawnDetached } from './process.js';
 import { startVmProcess, stopVmProcess, VmProcessDriver } from './vm-process.js';
@@ -26,7 +27,7 @@ export interface QemuDriverOptions {
  * raw ext4 disks as Firecracker, virtio-mmio devices, the guest console in a
  * file, QMP on <vmDir>/qmp.sock for status and shutdown.
  */
-export class QemuDriver extends VmProcessDriver implements HypervisorDriver, AgentChannelCapable {
+export class QemuDriver extends VmProcessDriver implements HypervisorDriver, AgentChannelCapable, SuspendCapable {
   readonly kind = 'qemu' as const;
 
   constructor(private readonly options: QemuDriverOptions) {
@@ -38,22 +39,65 @@ export class QemuDriver extends VmProcessDriver implements HypervisorDriver, Age
     return buildQemuArgs(spec, { accel: this.options.accel, tscKhz: this.options.tscKhz ?? hostTscKhz() });
   }
 
-  async start(spec: VmSpec, options: DriverCallOptions & { existing?: VmHandle } = {}): Promise<VmHandle> {
-    const { existing, signal } = options;
+  async start(spec: VmSpec, options: StartOptions = {}): Promise<VmHandle> {
+    const { existing, signal, restoreFrom } = options;
     const files = vmFiles(spec.vmDir);
     return startVmProcess(spec, existing, {
       // QEMU refuses to bind over a leftover socket from a crashed run.
       leftovers: [files.qmpSocket, files.qemuPidFile, spec.agentSocketPath],
       spawn: async () => {
-        const proc = await spawnDetached(this.options.binary, this.args(spec), {
+        const args = [...this.args(spec), ...(restoreFrom ? ['-incoming', 'defer'] : [])];
+        const proc = await spawnDetached(this.options.binary, args, {
           stdoutPath: files.hypervisorLog,
           stderrPath: files.hypervisorLog,
           cwd: spec.vmDir,
         });
         return { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: spec.vmDir };
       },
-      boot: (handle) => this.waitRunning(handle, files.qmpSocket, files.hypervisorLog, signal),
+      boot: async (handle) => {
+        if (restoreFrom) await loadStateFromFile(files.qmpSocket, restoreFrom, { timeoutMs: stateTimeoutMs(spec.memoryMib), ...(signal ? { signal } : {}) });
+        await this.waitRunning(handle, files.qmpSocket, files.hypervisorLog, signal);
+      },
     });
+  }
+
+  /** Saves the VM's whole state to `stateFile`, then ends QEMU (its guest is not shut down: it is frozen in the file). */
+  async suspend(handle: VmHandle, stateFile: string, options: DriverCallOptions = {}): Promise<void> {
+    const files = vmFiles(handle.vmDir);
+    const memoryMib = (await this.memoryMibOf(files.qmpSocket)) ?? 4096;
+    await saveStateToFile(files.qmpSocket, stateFile, { timeoutMs: stateTimeoutMs(memoryMib), ...(options.signal ? { signal: options.signal } : {}) });
+    await stopVmProcess(handle, {
+      requestPowerOff: async () => {
+        try {
+          const qmp = await QmpClient.connect(files.qmpSocket, 2_000);
+          try {
+            await qmp.execute('quit');
+            return true;
+          } finally {
+            qmp.close();
+          }
+        } catch {
+          return false;
+        }
+      },
+      graceMs: 10_000,
+      sigtermFirst: true,
+      leftovers: [files.qmpSocket, files.qemuPidFile],
+    });
+  }
+
+  private async memoryMibOf(qmpPath: string): Promise<number | undefined> {
+    try {
+      const qmp = await QmpClient.connect(qmpPath, 2_000);
+      try {
+        const info = (await qmp.execute('query-memory-size-summary')) as { 'base-memory'?: number };
+        return info['base-memory'] ? info['base-memory'] / 2 ** 20 : undefined;
+      } finally {
+        qmp.close();
+      }
+    } catch {
+      return undefined;
+    }
   }
 
   /** Waits until QMP answers `query-status` with running, or the process dies (its log tail becomes the error). */
@@ -119,3 +163,6 @@ export class QemuDriver extends VmProcessDriver implements HypervisorDriver, Age
     return connectUnix(spec.agentSocketPath, { signal: options.signal });
   }
 }
+
+/** How long saving or loading a state file may take: generous for TCG on a loaded host (≈ 1 min per GiB, at least 2 min). */
+const stateTimeoutMs = (memoryMib: number): number => Math.max(120_000, Math.ceil(memoryMib / 1024) * 60_000);

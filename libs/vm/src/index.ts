@@ -13,6 +13,7 @@ export * from './vm-graph.js';
 export * from './vm-info.js';
 export * from './prepare-create.js';
 export * from './vm-lifecycle.js';
+export * from './vm-suspend.js';
 export * from './reconcile.js';
 export * from './console-log.js';
 export * from './ssh-command.js';

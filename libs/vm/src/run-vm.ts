@@ -53,7 +53,7 @@ export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo, optio
   const info = params.workspace ? await inspectWorkspace(params.workspace.repoDir) : undefined;
   const repo = vmRepository(env);
   const existing = params.name !== undefined ? repo.find(params.name) : undefined;
-  const reusable = existing && (existing.state === 'running' || existing.state === 'stopped') ? existing : undefined;
+  const reusable = existing && (existing.state === 'running' || existing.state === 'stopped' || existing.state === 'suspended') ? existing : undefined;
   const prepared = reusable ? { record: reusable, isNew: false, sizing: undefined } : await prepareCreate(env, params, { signal: io.signal, ...(params.stateDir ? { stateDir: params.stateDir } : {}) });
   const record = prepared.record;
   const how: VmRunHow = !reusable ? 'created' : isAlive(reusable) ? 'reused' : 'started';

@@ -29,7 +29,13 @@ export class VmDir {
   get pidFile(): string { return join(this.root, 'hypervisor.pid'); }
   get hostPrivateKey(): string { return join(this.root, 'ssh_host_ed25519_key'); }
   get hostPublicKey(): string { return join(this.root, 'ssh_host_ed25519_key.pub'); }
+  /** What the hypervisor was last started with (the driver spec and binary): a suspended state only resumes under the same. */
   get specFile(): string { return join(this.root, 'spec.json'); }
+  /** `vm suspend`: the VM's RAM and device state, and what it was started with. */
+  get suspendState(): string { return join(this.root, 'suspend.state'); }
+  get suspendMeta(): string { return join(this.root, 'suspend.json'); }
+  /** Left by a resume until the agent has set the guest clock and reseeded its RNG. */
+  get resyncPending(): string { return join(this.root, 'resync-pending'); }
   /** Host-side manifest of what the last workspace sync put in the guest, per repo. */
   workspaceManifest(repoName: string): string { return join(this.root, `workspace-${repoName}.json`); }
 }

@@ -12,6 +12,7 @@ import { driverFor, handleOf, knownHostsPath, vmDirOf, vmRepository, type VmEnv 
 import { vmCreateGraph, vmGraphId } from './vm-graph.js';
 import { vmInfo, type VmInfo } from './vm-info.js';
 import type { VmRecord } from './vm-record.js';
+import { discardSavedState } from './suspended-state.js';
 
 /** What a streamed VM operation needs from its caller. */
 export interface VmCallIo {
@@ -139,11 +140,13 @@ export async function stopVm(env: VmEnv, name: string, options: { force?: boolea
     env.log.info({ vm: name, pid: handle.pid, force: options.force ?? false }, 'vm stopped');
   }
   env.watcher.forget(vm.id);
+  // Stopping a suspended VM powers it off: its saved state is dropped, the next start boots cold.
+  if (vm.state === 'suspended') discardSavedState(vmDirOf(env, name));
   const stopped = repo.update(vm.id, {
     state: vm.state === 'creating' ? 'creating' : 'stopped',
     pid: null,
     pidStartTime: null,
-    ...(handle ? { stateReason: reason } : {}),
+    ...(handle ? { stateReason: reason } : vm.state === 'suspended' ? { stateReason: `${reason}: the suspended state was dropped` } : {}),
   });
   return vmInfo(stopped ?? vm);
 }

@@ -10,7 +10,7 @@ const vmName = z.string().min(1).max(200);
 export const vmInfoSchema = z.object({
   name: z.string(),
   id: z.string(),
-  state: z.enum(['creating', 'running', 'stopped', 'failed']),
+  state: z.enum(['creating', 'running', 'stopped', 'suspended', 'failed']),
   /** Why it is in that state ("qemu exited with status 1", "creation interrupted; …"). */
   stateReason: z.string().optional(),
   image: z.string(),
@@ -123,6 +123,11 @@ export const vmMethods = {
   'vm.stop': defineMethod({
     description: 'Shuts a VM down (power button, then a kill after a grace period; --force kills at once).',
     params: z.object({ name: vmName, force: z.boolean().optional() }),
+    result: vmInfoSchema,
+  }),
+  'vm.suspend': defineMethod({
+    description: 'Freezes a running VM into its directory (RAM and device state) and ends its hypervisor; vm.start continues it where it was.',
+    params: z.object({ name: vmName }),
     result: vmInfoSchema,
   }),
   'vm.restart': defineMethod({

@@ -26,7 +26,7 @@ export const coreMigration: Migration = {
     CREATE TABLE vms (
       id             TEXT PRIMARY KEY,
       name           TEXT NOT NULL UNIQUE,
-      state          TEXT NOT NULL,        -- creating | running | stopped | failed
+      state          TEXT NOT NULL,        -- creating | running | stopped | suspended | failed
       state_reason   TEXT,
       image_name     TEXT NOT NULL,
       kernel_name    TEXT NOT NULL,

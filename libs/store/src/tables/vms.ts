@@ -1,7 +1,7 @@
 import type { Database } from '../open-database.js';
 
 /** Lifecycle states stored in `vms.state`. */
-export type VmRowState = 'creating' | 'running' | 'stopped' | 'failed';
+export type VmRowState = 'creating' | 'running' | 'stopped' | 'suspended' | 'failed';
 
 /** One row of the `vms` table. */
 export interface VmRow {

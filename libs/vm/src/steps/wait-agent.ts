@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { CancelledError, InternalError } from '@banger/errors';
 import { processAlive, processStatus } from '@banger/hypervisor';
 import type { Step } from '@banger/taskgraph';
 import type { AgentStatus } from '../agent/agent-links.js';
-import { vmRepository, type VmEnv } from '../vm-env.js';
+import { vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
 import type { RuntimeDiskOutputs } from './runtime-disk.js';
 
 /**
@@ -43,6 +46,7 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
     isSatisfied: (ctx) => {
       const { record, boot } = bootOf();
       const previous = ctx.previousOutputs as WaitAgentOutputs | undefined;
+      if (existsSync(vmDirOf(env, vm.name).resyncPending)) return { satisfied: false, reason: 'resumed: the guest clock and RNG are not resynced yet' };
       if (record && env.agent?.links.status(record)?.state === 'up') return true;
       // Waited for during this boot already (and found down): do not wait again; `vm exec` connects anew.
       return previous?.boot === boot || { satisfied: false, reason: 'not waited for since this boot' };
@@ -72,6 +76,16 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
       try {
         const client = await links.client(record, env.paths.vmsDir, { timeoutMs, signal: AbortSignal.any([ctx.signal, died.signal]) });
         report.line(`agent ${client.hello.agentVersion}, pid ${client.hello.pid}`);
+        const resync = vmDirOf(env, vm.name).resyncPending;
+        if (existsSync(resync)) {
+          // Just resumed from a saved state: the guest clock stood still while it was saved, and
+          // its RNG would repeat what it produced after the save. Both are fixed before anyone uses it.
+          const clock = await client.clock({ set: true });
+          const reseed = await client.run({ argv: ['sh', '-c', 'cat > /dev/urandom'] }, randomBytes(64));
+          if (reseed.code !== 0) report.line(`warning: could not reseed the guest RNG: ${reseed.stderr.toString().trim()}`);
+          await rm(resync, { force: true });
+          report.line(`guest clock set (it was ${(-clock.offsetMs / 1000).toFixed(1)} s behind), RNG reseeded`);
+        }
         return { boot, agent: links.status(record) ?? { state: 'up', version: client.hello.agentVersion, pid: client.hello.pid, since: new Date().toISOString() } };
       } catch (error) {
         if (died.signal.aborted && !ctx.signal.aborted) {

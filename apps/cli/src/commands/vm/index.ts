@@ -3,7 +3,7 @@ import type { CommandGroup } from '../command-group.js';
 import { nameArgument } from '../../completion/resource-names.js';
 import { createCommand, type CreateOptions } from './create.js';
 import { addNewVmOptions } from './new-vm-options.js';
-import { deleteCommand, restartCommand, startCommand, stopCommand } from './lifecycle.js';
+import { deleteCommand, restartCommand, resumeCommand, startCommand, stopCommand, suspendCommand } from './lifecycle.js';
 import { listCommand, showCommand } from './list.js';
 import { logsCommand } from './logs.js';
 import { addVmRunCommand } from './run.js';
@@ -23,7 +23,7 @@ export const vmCommands: CommandGroup = (program, ctx) => {
     .option('--explain', 'print what would run and why; change nothing')
     .action((options: CreateOptions) => createCommand(ctx, options));
   vm.command('start')
-    .description('start a stopped VM and wait for ssh')
+    .description('start a stopped VM (a suspended one is resumed) and wait for ssh')
     .addArgument(nameArgument('vm', '<name>', 'the VM'))
     .option('--json', 'print progress events as NDJSON')
     .option('--explain', 'print what would run and why; change nothing')
@@ -34,6 +34,16 @@ export const vmCommands: CommandGroup = (program, ctx) => {
     .option('-f, --force', 'kill the hypervisor at once')
     .option('--json', 'print JSON')
     .action((name: string, options: { json?: boolean; force?: boolean }) => stopCommand(ctx, name, options));
+  vm.command('suspend')
+    .description('freeze a running VM into its directory (memory and devices) and end its hypervisor; vm resume continues it')
+    .addArgument(nameArgument('vm', '<name>', 'the VM'))
+    .option('--json', 'print JSON')
+    .action((name: string, options: { json?: boolean }) => suspendCommand(ctx, name, options));
+  vm.command('resume')
+    .description('continue a suspended VM where it was (processes, sessions, open files); its clock is set right')
+    .addArgument(nameArgument('vm', '<name>', 'the VM'))
+    .option('--json', 'print progress events as NDJSON')
+    .action((name: string, options: { json?: boolean }) => resumeCommand(ctx, name, options));
   vm.command('restart')
     .description('stop and start a VM')
     .addArgument(nameArgument('vm', '<name>', 'the VM'))

@@ -9,6 +9,19 @@ export async function startCommand(ctx: CliContext, name: string, options: { jso
   if (!options.json && vm) ctx.out(`vm ${vm.name} is running at ${vm.ip ?? '(no address)'}`);
 }
 
+/** `banger vm suspend NAME`: the VM frozen into its directory; the hypervisor ends. */
+export async function suspendCommand(ctx: CliContext, name: string, options: { json?: boolean }): Promise<void> {
+  const { client } = await ctx.daemon();
+  const vm = await client.call('vm.suspend', { name }, { signal: ctx.signal });
+  ctx.out(options.json ? toJson(vm) : `vm ${vm.name} is ${vm.state}${vm.stateReason ? ` (${vm.stateReason})` : ''}; banger vm resume ${vm.name} continues it`);
+}
+
+/** `banger vm resume NAME`: `vm start` of a suspended VM (it continues from its saved state; a stopped one boots). */
+export async function resumeCommand(ctx: CliContext, name: string, options: { json?: boolean }): Promise<void> {
+  const { vm } = await streamedCall(ctx, 'vm.start', { name }, options);
+  if (!options.json && vm) ctx.out(`vm ${vm.name} is running at ${vm.ip ?? '(no address)'}`);
+}
+
 /** `banger vm restart NAME [--force]`. */
 export async function restartCommand(ctx: CliContext, name: string, options: { json?: boolean; force?: boolean }): Promise<void> {
   const vm = await streamedCall(ctx, 'vm.restart', { name, ...(options.force ? { force: true } : {}) }, options);

@@ -18,6 +18,7 @@ import {
   runVm,
   startVm,
   stopVm,
+  suspendVm,
   streamLogLines,
   vmDetails,
   vmDirOf,
@@ -97,6 +98,7 @@ export const vmService: Service = (ctx, server) => {
     return result as HandlerResultOf<'vm.run'>;
   });
   server.handle('vm.stop', ({ name, force }) => stopVm(env(), name, { force: force ?? false }));
+  server.handle('vm.suspend', ({ name }) => suspendVm(env(), name));
   server.handle('vm.restart', ({ name, force }, { signal, emit }) => restartVm(env(), name, { force: force ?? false }, io(signal, emit)));
   server.handle('vm.delete', ({ name, force }) => deleteVm(env(), name, { force: force ?? false }));
   server.handle('vm.list', () => vmRepository(ctx).list().map((vm) => vmInfo(vm, agent.links.status(vm))));
