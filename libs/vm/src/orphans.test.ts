@@ -6,29 +6,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { killHard, processAlive, spawnDetached, type DetachedProcess } from '@banger/hypervisor';
 import { LeaseStore } from '@banger/network';
 import { testEnv } from './__fixtures__/env.js';
+import { insertVmRecord } from './__fixtures__/vm-records.js';
 import { expireInterruptedCreations } from './expire-interrupted.js';
 import { findOrphans, removeOrphans } from './orphans.js';
-import { newVmId, VmRepository, type VmRecord } from './vm-record.js';
+import { VmRepository } from './vm-record.js';
 
-const hypervisor: VmRecord['spec']['hypervisor'] = { kind: 'qemu', accel: 'tcg', binary: '/usr/bin/qemu-system-x86_64', reason: 'test' };
 const SUBNET = '172.16.0.0/24';
 
-function insertVm(env: ReturnType<typeof testEnv>, name: string, fields: Partial<VmRecord> = {}): VmRecord {
-  const sized = { value: 1, source: 'config', detail: 'x' };
-  return new VmRepository(env.db).insert({
-    id: newVmId(),
-    name,
-    state: 'creating',
-    image: 'img',
-    kernel: 'k',
-    hypervisor: 'qemu',
-    vcpu: 1,
-    memoryMib: 512,
-    diskBytes: 2 ** 30,
-    spec: { image: 'img', kernel: 'k', vcpu: sized, memoryMib: sized, diskBytes: sized, hypervisor, fileSync: [] },
-    ...fields,
-  });
-}
 
 describe('interrupted creations nobody resumes', () => {
   let env: ReturnType<typeof testEnv>;
@@ -37,9 +21,9 @@ describe('interrupted creations nobody resumes', () => {
   it('deletes a creating VM untouched for longer than the expiry, with its lease and directory, and keeps the rest', async () => {
     env = testEnv();
     const leases = new LeaseStore(env.db);
-    const old = insertVm(env, 'old');
-    const fresh = insertVm(env, 'fresh');
-    const done = insertVm(env, 'done', { state: 'stopped' });
+    const old = insertVmRecord(env, 'old');
+    const fresh = insertVmRecord(env, 'fresh');
+    const done = insertVmRecord(env, 'done', { state: 'stopped' });
     for (const vm of [old, fresh, done]) {
       leases.lease(SUBNET, vm.id);
       mkdirSync(join(env.paths.vmsDir, vm.name, 'x'), { recursive: true });
@@ -60,7 +44,7 @@ describe('interrupted creations nobody resumes', () => {
 
   it('uses interrupted_create_expiry from the config, and keeps everything younger than it', async () => {
     env = testEnv({ interruptedCreateExpiryMs: 2 * 3_600_000 });
-    const vm = insertVm(env, 'pending');
+    const vm = insertVmRecord(env, 'pending');
     expect(await expireInterruptedCreations(env, { now: vm.updatedAt + 3_600_000 })).toEqual([]);
     expect(await expireInterruptedCreations(env, { now: vm.updatedAt + 2 * 3_600_000 + 1 })).toEqual(['pending']);
   });
@@ -81,9 +65,9 @@ describe('leftovers: doctor lists them, doctor --fix removes them', () => {
     const vmsDir = env.paths.vmsDir;
     mkdirSync(join(vmsDir, 'ghost'), { recursive: true });
     writeFileSync(join(vmsDir, 'ghost', 'rootfs.ext4'), 'x');
-    const kept = insertVm(env, 'kept', { state: 'stopped' });
+    const kept = insertVmRecord(env, 'kept', { state: 'stopped' });
     mkdirSync(join(vmsDir, 'kept'), { recursive: true });
-    insertVm(env, 'lost', { state: 'stopped' });
+    insertVmRecord(env, 'lost', { state: 'stopped' });
     new LeaseStore(env.db).lease(SUBNET, 'vm_0000deadbeef');
     new LeaseStore(env.db).lease(SUBNET, kept.id);
 

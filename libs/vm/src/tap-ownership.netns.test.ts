@@ -4,37 +4,26 @@ import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureBridge, ensureTap, getLink, removeBridge, tapNameFor } from '@banger/network';
 import { testEnv } from './__fixtures__/env.js';
+import { insertVmRecord } from './__fixtures__/vm-records.js';
 import { findOrphans, removeOrphans } from './orphans.js';
 import { reconcileVms } from './reconcile.js';
-import { newVmId, VmRepository, type VmRecord } from './vm-record.js';
+import { newVmId, type VmRecord } from './vm-record.js';
 
 // Two banger homes on one host share the tap namespace (`bgr-…`) and, with
 // the same bridge_name, the bridge. Each must clean up only its own leaked
 // taps. Creates real taps, so it only runs inside a throwaway netns:
 // tap-ownership.test.ts starts it through tools/e2e/netns-run.sh.
-const hypervisor: VmRecord['spec']['hypervisor'] = { kind: 'qemu', accel: 'tcg', binary: '/usr/bin/qemu-system-x86_64', reason: 'test' };
 const bridge = 'bgtest0';
 const uid = process.getuid?.() ?? 0;
 /** The alias written independently of the code under test: banger:<12 hex of sha256(abs VMs dir)>. */
 const aliasOf = (vmsDir: string): string => `banger:${createHash('sha256').update(resolve(vmsDir)).digest('hex').slice(0, 12)}`;
 const aliasOn = (tap: string): string => readFileSync(`/sys/class/net/${tap}/ifalias`, 'utf8').trim();
 
-function insertVm(env: ReturnType<typeof testEnv>, name: string): VmRecord {
-  const sized = { value: 1, source: 'config', detail: 'x' };
+
+/** A VM record whose tap is named for its id, as create names it. */
+function withTap(env: ReturnType<typeof testEnv>, name: string): VmRecord {
   const id = newVmId();
-  return new VmRepository(env.db).insert({
-    id,
-    name,
-    state: 'creating',
-    image: 'img',
-    kernel: 'k',
-    hypervisor: 'qemu',
-    vcpu: 1,
-    memoryMib: 512,
-    diskBytes: 2 ** 30,
-    tap: tapNameFor(id),
-    spec: { image: 'img', kernel: 'k', vcpu: sized, memoryMib: sized, diskBytes: sized, hypervisor, fileSync: [] },
-  });
+  return insertVmRecord(env, name, { id, tap: tapNameFor(id) });
 }
 
 describe.skipIf(!process.env['BANGER_NETNS'])('tap ownership across two banger homes (run by tap-ownership.test.ts)', () => {
@@ -50,8 +39,8 @@ describe.skipIf(!process.env['BANGER_NETNS'])('tap ownership across two banger h
 
   const keyA = aliasOf(homeA.paths.vmsDir).slice('banger:'.length);
   const keyB = aliasOf(homeB.paths.vmsDir).slice('banger:'.length);
-  const vmA = insertVm(homeA, 'a-kept');
-  const vmB = insertVm(homeB, 'b-kept');
+  const vmA = withTap(homeA, 'a-kept');
+  const vmB = withTap(homeB, 'b-kept');
   const tapA = tapNameFor(vmA.id);
   const tapB = tapNameFor(vmB.id);
   const leakA = tapNameFor('vm_leaked_by_a');

@@ -9,7 +9,8 @@ import { testEnv } from './__fixtures__/env.js';
 import type { VmGraphRunner, VmProgressEvent } from './graph-runner.js';
 import { createVm, deleteVm, removeVm } from './vm-lifecycle.js';
 import { VM_CREATE_STEP_IDS } from './vm-graph.js';
-import { newVmId, VmRepository, type VmRecord } from './vm-record.js';
+import { VmRepository, type VmRecord } from './vm-record.js';
+import { insertVmRecord } from './__fixtures__/vm-records.js';
 
 function registerImage(env: ReturnType<typeof testEnv>): void {
   const dir = join(env.paths.imagesDir, 'debian-minimal');
@@ -82,20 +83,7 @@ describe.skipIf(!findExecutable('qemu-system-x86_64'))('createVm', () => {
 
 
 function insertStoppedVm(env: ReturnType<typeof testEnv>, name: string): VmRecord {
-  const sized = { value: 1, source: 'config', detail: 'x' };
-  const hypervisor: VmRecord['spec']['hypervisor'] = { kind: 'qemu', accel: 'tcg', binary: '/usr/bin/qemu-system-x86_64', reason: 'test' };
-  const vm = new VmRepository(env.db).insert({
-    id: newVmId(),
-    name,
-    state: 'stopped',
-    image: 'img',
-    kernel: 'k',
-    hypervisor: 'qemu',
-    vcpu: 1,
-    memoryMib: 512,
-    diskBytes: 2 ** 30,
-    spec: { image: 'img', kernel: 'k', vcpu: sized, memoryMib: sized, diskBytes: sized, hypervisor, fileSync: [] },
-  });
+  const vm = insertVmRecord(env, name, { state: 'stopped' });
   mkdirSync(join(env.paths.vmsDir, name), { recursive: true });
   new LeaseStore(env.db).lease('172.16.0.0/24', vm.id);
   return vm;

@@ -6,27 +6,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { killHard, processAlive, spawnDetached, type DetachedProcess } from '@banger/hypervisor';
 import { LeaseStore } from '@banger/network';
 import { testEnv } from './__fixtures__/env.js';
+import { insertVmRecord, TEST_HYPERVISOR } from './__fixtures__/vm-records.js';
 import { reconcileVms } from './reconcile.js';
-import { newVmId, VmRepository, type VmRecord } from './vm-record.js';
+import { VmRepository } from './vm-record.js';
 
-const hypervisor: VmRecord['spec']['hypervisor'] = { kind: 'qemu', accel: 'tcg', binary: '/usr/bin/qemu-system-x86_64', reason: 'test' };
 
-function insertVm(env: ReturnType<typeof testEnv>, name: string, fields: Partial<VmRecord> = {}): VmRecord {
-  const sized = { value: 1, source: 'config', detail: 'x' };
-  return new VmRepository(env.db).insert({
-    id: newVmId(),
-    name,
-    state: 'running',
-    image: 'img',
-    kernel: 'k',
-    hypervisor: 'qemu',
-    vcpu: 1,
-    memoryMib: 512,
-    diskBytes: 2 ** 30,
-    spec: { image: 'img', kernel: 'k', vcpu: sized, memoryMib: sized, diskBytes: sized, hypervisor, fileSync: [] },
-    ...fields,
-  });
-}
 
 async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -58,8 +42,8 @@ describe('noticing dead hypervisors', () => {
   it('marks a watched VM stopped with the reason when its process is killed', async () => {
     env = testEnv();
     const proc = await spawnStandIn();
-    const vm = insertVm(env, 'alpha', { pid: proc.pid, pidStartTime: proc.startTime });
-    env.watcher.watch(vm.id, vm.name, hypervisor, { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: logs });
+    const vm = insertVmRecord(env, 'alpha', { state: 'running', pid: proc.pid, pidStartTime: proc.startTime });
+    env.watcher.watch(vm.id, vm.name, TEST_HYPERVISOR, { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: logs });
     process.kill(proc.pid, 'SIGKILL');
     const repo = new VmRepository(env.db);
     await until(() => repo.get('alpha').state === 'stopped');
@@ -70,8 +54,8 @@ describe('noticing dead hypervisors', () => {
   it('records the reason banger gave when it stopped the VM itself', async () => {
     env = testEnv();
     const proc = await spawnStandIn();
-    const vm = insertVm(env, 'alpha', { pid: proc.pid, pidStartTime: proc.startTime });
-    env.watcher.watch(vm.id, vm.name, hypervisor, { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: logs });
+    const vm = insertVmRecord(env, 'alpha', { state: 'running', pid: proc.pid, pidStartTime: proc.startTime });
+    env.watcher.watch(vm.id, vm.name, TEST_HYPERVISOR, { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: logs });
     env.watcher.expectExit(vm.id, 'stopped by banger vm stop');
     process.kill(proc.pid, 'SIGTERM');
     const repo = new VmRepository(env.db);
@@ -82,10 +66,10 @@ describe('noticing dead hypervisors', () => {
   it('at daemon start adopts live VMs, stops dead ones with a reason, keeps interrupted creations, and releases orphaned leases', async () => {
     env = testEnv();
     const proc = await spawnStandIn();
-    insertVm(env, 'live', { pid: proc.pid, pidStartTime: proc.startTime });
+    insertVmRecord(env, 'live', { state: 'running', pid: proc.pid, pidStartTime: proc.startTime });
     // Same pid, other start time: a reused pid must not be adopted.
-    insertVm(env, 'reused', { pid: proc.pid, pidStartTime: '1' });
-    insertVm(env, 'halfway', { state: 'creating', pid: 999_999, pidStartTime: '5' });
+    insertVmRecord(env, 'reused', { state: 'running', pid: proc.pid, pidStartTime: '1' });
+    insertVmRecord(env, 'halfway', { state: 'creating', pid: 999_999, pidStartTime: '5' });
     const leases = new LeaseStore(env.db);
     const live = new VmRepository(env.db).get('live');
     leases.lease('172.16.0.0/24', live.id);

@@ -6,26 +6,20 @@
 // types. Both against the same running VM (debian-minimal, QEMU/TCG on the
 // netns bridge), alternately. Runs only inside the netns harness:
 //   cd tools/bench && node build.mjs && ../e2e/netns-run.sh node dist/main.mjs 'vm exec'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findExecutable, run } from '@banger/host';
 import { defineBenchmark } from '../benchmark.js';
+import { createBenchVm, type BenchVm } from '../fixtures/bench-vm.js';
 import { logSetup } from '../fixtures/cache-dir.js';
-import { buildCliBundles } from '../fixtures/cli-bundles.js';
-import { loadVmArtifacts, vmArtifactsProblem } from '../fixtures/vm-artifacts.js';
-import { BenchBangerHome, lastLine, type VmSizing } from '../fixtures/vm-banger-home.js';
+import { vmArtifactsProblem } from '../fixtures/vm-artifacts.js';
+import { lastLine, type VmSizing } from '../fixtures/vm-banger-home.js';
 
 const VM_NAME = 'bexec';
 const SIZING: VmSizing = { vcpu: 2, memoryMib: 1024, diskBytes: 2 * 2 ** 30 };
-const NETWORK = { bridge: 'banger0', subnet: '172.16.0.0/24' };
-const CREATE_TIMEOUT_MS = 10 * 60_000;
 const RUN_TIMEOUT_MS = 120_000;
 
-interface Context {
-  dir: string;
-  home: BenchBangerHome;
-  daemonPid: number;
+interface Context extends BenchVm {
   ssh: string[];
 }
 
@@ -39,18 +33,9 @@ export default defineBenchmark<Context>({
     return vmArtifactsProblem();
   },
   async setup() {
-    const artifacts = loadVmArtifacts();
-    const dir = await mkdtemp(join(tmpdir(), 'bbexec-'));
-    let home: BenchBangerHome | undefined;
-    let daemonPid: number | undefined;
+    const vm = await createBenchVm('bbexec-', VM_NAME, SIZING);
     try {
-      const { banger } = await buildCliBundles(dir);
-      home = new BenchBangerHome(banger, join(dir, 'home'));
-      await home.seed(artifacts, SIZING, NETWORK);
-      daemonPid = await home.startDaemon();
-      const started = performance.now();
-      const created = await home.cli(['vm', 'create', '--name', VM_NAME, '--json'], CREATE_TIMEOUT_MS);
-      if (created.exitCode !== 0) throw new Error(`banger vm create exited ${created.exitCode}: ${lastLine(created.stderr) || lastLine(created.stdout)}`);
+      const { home, dir } = vm;
       const shown = await home.cli(['vm', 'show', VM_NAME, '--json'], 60_000);
       const info = JSON.parse(shown.stdout) as { ip?: string; agent?: { state: string; reason?: string } };
       if (!info.ip) throw new Error(`banger vm show ${VM_NAME} --json has no ip`);
@@ -60,11 +45,10 @@ export default defineBenchmark<Context>({
       await writeFile(knownHosts, `${info.ip} ${hostKey}\n`);
       const keyPath = join(home.home, 'config', 'ssh', 'id_ed25519');
       const ssh = ['-i', keyPath, '-F', '/dev/null', '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', `root@${info.ip}`, 'true'];
-      logSetup(`VM ${VM_NAME} (debian-minimal, ${SIZING.vcpu} vCPU, ${SIZING.memoryMib} MiB) up at ${info.ip} with its agent in ${((performance.now() - started) / 1000).toFixed(1)} s; baseline: ssh ${ssh.join(' ')}`);
-      return { dir, home, daemonPid, ssh };
+      logSetup(`VM ${VM_NAME} (debian-minimal, ${SIZING.vcpu} vCPU, ${SIZING.memoryMib} MiB) up at ${info.ip} with its agent in ${(vm.createdInMs / 1000).toFixed(1)} s; baseline: ssh ${ssh.join(' ')}`);
+      return { ...vm, ssh };
     } catch (error) {
-      if (home && daemonPid !== undefined) await home.shutdown(daemonPid).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
+      await vm.teardown().catch(() => undefined);
       throw error;
     }
   },
@@ -76,10 +60,6 @@ export default defineBenchmark<Context>({
     await run('ssh', ctx.ssh, { timeoutMs: RUN_TIMEOUT_MS });
   },
   async teardown(ctx) {
-    try {
-      await ctx.home.shutdown(ctx.daemonPid);
-    } finally {
-      await rm(ctx.dir, { recursive: true, force: true });
-    }
+    await ctx.teardown();
   },
 });
