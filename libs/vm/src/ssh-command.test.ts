@@ -3,28 +3,15 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { processStartTime } from '@banger/hypervisor';
 import { testEnv } from './__fixtures__/env.js';
+import { insertVmRecord } from './__fixtures__/vm-records.js';
 import { vmSshCommand } from './ssh-command.js';
-import { newVmId, VmRepository } from './vm-record.js';
 
 describe('the ssh command line of vm ssh', () => {
   let env: ReturnType<typeof testEnv>;
   afterEach(() => env?.cleanup());
 
   const insert = (fields: { pid?: number; pidStartTime?: string; state: 'running' | 'stopped' }) => {
-    const sized = { value: 1, source: 'config', detail: 'x' };
-    new VmRepository(env.db).insert({
-      id: newVmId(),
-      name: 'sandbox',
-      image: 'img',
-      kernel: 'k',
-      hypervisor: 'qemu',
-      vcpu: 1,
-      memoryMib: 512,
-      diskBytes: 2 ** 30,
-      ip: '172.16.0.9',
-      spec: { image: 'img', kernel: 'k', vcpu: sized, memoryMib: sized, diskBytes: sized, hypervisor: { kind: 'qemu', accel: 'tcg', binary: 'q', reason: 'r' }, fileSync: [] },
-      ...fields,
-    });
+    insertVmRecord(env, 'sandbox', { ip: '172.16.0.9', ...fields });
   };
 
   it("uses banger's key and pinned known_hosts with strict checking against <name>.vm, quoting the command words", async () => {
