@@ -7,7 +7,7 @@ import { connectUnix } from './agent-connect.js';
 import { logTail } from './cleanup-files.js';
 import { buildQemuArgs } from './qemu-args.js';
 import { loadStateFromFile, saveStateToFile } from './qemu-state-file.js';
-import { QmpClient } from './qmp.js';
+import { qmpDelivered, withQmp } from './qmp.js';
 import { processAlive, settledStatus, spawnDetached } from './process.js';
 import { startVmProcess, stopVmProcess, VmProcessDriver } from './vm-process.js';
 import { vmFiles } from './vm-spec.js';
@@ -55,7 +55,7 @@ export class QemuDriver extends VmProcessDriver implements HypervisorDriver, Age
         return { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: spec.vmDir };
       },
       boot: async (handle) => {
-        if (restoreFrom) await loadStateFromFile(files.qmpSocket, restoreFrom, { timeoutMs: stateTimeoutMs(spec.memoryMib), ...(signal ? { signal } : {}) });
+        if (restoreFrom) await loadStateFromFile(files.qmpSocket, restoreFrom, { memoryMib: spec.memoryMib, ...(signal ? { signal } : {}) });
         await this.waitRunning(handle, files.qmpSocket, files.hypervisorLog, signal);
       },
     });
@@ -64,40 +64,13 @@ export class QemuDriver extends VmProcessDriver implements HypervisorDriver, Age
   /** Saves the VM's whole state to `stateFile`, then ends QEMU (its guest is not shut down: it is frozen in the file). */
   async suspend(handle: VmHandle, stateFile: string, options: DriverCallOptions = {}): Promise<void> {
     const files = vmFiles(handle.vmDir);
-    const memoryMib = (await this.memoryMibOf(files.qmpSocket)) ?? 4096;
-    await saveStateToFile(files.qmpSocket, stateFile, { timeoutMs: stateTimeoutMs(memoryMib), ...(options.signal ? { signal: options.signal } : {}) });
+    await saveStateToFile(files.qmpSocket, stateFile, options.signal ? { signal: options.signal } : {});
     await stopVmProcess(handle, {
-      requestPowerOff: async () => {
-        try {
-          const qmp = await QmpClient.connect(files.qmpSocket, 2_000);
-          try {
-            await qmp.execute('quit');
-            return true;
-          } finally {
-            qmp.close();
-          }
-        } catch {
-          return false;
-        }
-      },
+      requestPowerOff: () => qmpDelivered(files.qmpSocket, 'quit'),
       graceMs: 10_000,
       sigtermFirst: true,
       leftovers: [files.qmpSocket, files.qemuPidFile],
     });
-  }
-
-  private async memoryMibOf(qmpPath: string): Promise<number | undefined> {
-    try {
-      const qmp = await QmpClient.connect(qmpPath, 2_000);
-      try {
-        const info = (await qmp.execute('query-memory-size-summary')) as { 'base-memory'?: number };
-        return info['base-memory'] ? info['base-memory'] / 2 ** 20 : undefined;
-      } finally {
-        qmp.close();
-      }
-    } catch {
-      return undefined;
-    }
   }
 
   /** Waits until QMP answers `query-status` with running, or the process dies (its log tail becomes the error). */
@@ -114,14 +87,9 @@ export class QemuDriver extends VmProcessDriver implements HypervisorDriver, Age
         });
       }
       try {
-        const qmp = await QmpClient.connect(qmpPath, 2_000);
-        try {
-          const status = (await qmp.execute('query-status')) as { status?: string; running?: boolean };
-          if (status.running) return;
-          lastError = new Error(`VM status is ${status.status}`);
-        } finally {
-          qmp.close();
-        }
+        const status = (await withQmp(qmpPath, 2_000, (qmp) => qmp.execute('query-status'))) as { status?: string; running?: boolean };
+        if (status.running) return;
+        lastError = new Error(`VM status is ${status.status}`);
       } catch (error) {
         lastError = error;
       }
@@ -135,19 +103,7 @@ export class QemuDriver extends VmProcessDriver implements HypervisorDriver, Age
   async stop(handle: VmHandle, options: StopOptions = {}): Promise<VmStatus> {
     const files = vmFiles(handle.vmDir);
     return stopVmProcess(handle, {
-      requestPowerOff: async () => {
-        try {
-          const qmp = await QmpClient.connect(files.qmpSocket, 2_000);
-          try {
-            await qmp.execute('system_powerdown');
-            return true;
-          } finally {
-            qmp.close();
-          }
-        } catch {
-          return false; // QMP gone or wedged: fall through to signals.
-        }
-      },
+      requestPowerOff: () => qmpDelivered(files.qmpSocket, 'system_powerdown'),
       // system_powerdown needs logind/acpid in the guest (the base Debian image
       // has neither), so the default grace period is short.
       graceMs: options.graceMs ?? 5_000,
@@ -164,5 +120,3 @@ export class QemuDriver extends VmProcessDriver implements HypervisorDriver, Age
   }
 }
 
-/** How long saving or loading a state file may take: generous for TCG on a loaded host (≈ 1 min per GiB, at least 2 min). */
-const stateTimeoutMs = (memoryMib: number): number => Math.max(120_000, Math.ceil(memoryMib / 1024) * 60_000);

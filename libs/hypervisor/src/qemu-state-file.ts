@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, HostCommandError } from '@banger/errors';
-import { QmpClient } from './qmp.js';
+import { QmpClient, withQmp } from './qmp.js';
 
 /**
  * A VM's whole state (RAM and devices) in one file, written and read by
@@ -30,26 +30,28 @@ async function awaitMigration(qmp: QmpClient, what: string, options: { timeoutMs
   }
 }
 
+/** How long saving or loading a state file may take: generous for TCG on a loaded host (≈ 1 min per GiB, at least 2 min). */
+const stateTimeoutMs = (memoryMib: number): number => Math.max(120_000, Math.ceil(memoryMib / 1024) * 60_000);
+
 /**
  * Pauses the vCPUs and writes the VM's state to `stateFile`. On failure the
  * VM is let run again, so a failed suspend never leaves a frozen guest.
  * QEMU is still running afterwards: the caller ends it.
  */
-export async function saveStateToFile(qmpPath: string, stateFile: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
-  const qmp = await QmpClient.connect(qmpPath, 5_000);
-  try {
+export async function saveStateToFile(qmpPath: string, stateFile: string, options: { signal?: AbortSignal }): Promise<void> {
+  await withQmp(qmpPath, 5_000, async (qmp) => {
+    const size = (await qmp.execute('query-memory-size-summary')) as { 'base-memory'?: number };
+    const timeoutMs = stateTimeoutMs(size['base-memory'] ? size['base-memory'] / 2 ** 20 : 4096);
     await qmp.execute('stop');
     try {
       await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(stateFile)}` });
-      await awaitMigration(qmp, 'saving the VM state', options);
+      await awaitMigration(qmp, 'saving the VM state', { timeoutMs, ...options });
     } catch (error) {
       await qmp.execute('migrate_cancel').catch(() => undefined);
       await qmp.execute('cont').catch(() => undefined);
       throw error;
     }
-  } finally {
-    qmp.close();
-  }
+  });
 }
 
 /**
@@ -57,7 +59,7 @@ export async function saveStateToFile(qmpPath: string, stateFile: string, option
  * vCPUs run. QEMU checks the file against its own devices and refuses a state
  * from another configuration; that failure is thrown (the caller kills it).
  */
-export async function loadStateFromFile(qmpPath: string, stateFile: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<void> {
+export async function loadStateFromFile(qmpPath: string, stateFile: string, options: { memoryMib: number; signal?: AbortSignal }): Promise<void> {
   const deadline = Date.now() + 30_000;
   let qmp: QmpClient | undefined;
   while (!qmp) {
@@ -71,7 +73,7 @@ export async function loadStateFromFile(qmpPath: string, stateFile: string, opti
   }
   try {
     await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(stateFile)}` });
-    await awaitMigration(qmp, 'restoring the VM state', options);
+    await awaitMigration(qmp, 'restoring the VM state', { timeoutMs: stateTimeoutMs(options.memoryMib), ...(options.signal ? { signal: options.signal } : {}) });
     // The source was stopped before it was saved, so the restored VM starts paused.
     await qmp.execute('cont');
   } finally {

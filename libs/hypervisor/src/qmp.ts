@@ -99,3 +99,23 @@ export class QmpClient {
     this.socket.destroy();
   }
 }
+
+/** Runs `use` on a fresh QMP connection to `path` and closes it, whatever `use` does. */
+export async function withQmp<T>(path: string, timeoutMs: number, use: (qmp: QmpClient) => Promise<T>): Promise<T> {
+  const qmp = await QmpClient.connect(path, timeoutMs);
+  try {
+    return await use(qmp);
+  } finally {
+    qmp.close();
+  }
+}
+
+/** Sends one command (`quit`, `system_powerdown`); false when QMP is gone or wedged, so the caller falls back to signals. */
+export async function qmpDelivered(path: string, command: string): Promise<boolean> {
+  try {
+    await withQmp(path, 2_000, (qmp) => qmp.execute(command));
+    return true;
+  } catch {
+    return false;
+  }
+}

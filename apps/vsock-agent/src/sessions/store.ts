@@ -110,17 +110,12 @@ function keeperCommand(dir: string): string[] {
   return [process.execPath, bundle, 'session-keeper', dir];
 }
 
-export interface StartSpec {
+/** What a start asks for: the command part of a SessionSpec; the name may be left to the store. */
+export type StartSpec = Pick<SessionSpec, 'argv' | 'env' | 'cwd' | 'user' | 'uid' | 'gid'> & {
   name?: string;
-  argv: string[];
-  env: Record<string, string>;
-  cwd: string;
-  user?: string;
-  uid?: number;
-  gid?: number;
   /** Run on a pseudo-terminal of this size (under banger-pty). */
   pty?: { rows: number; cols: number };
-}
+};
 
 /**
  * banger-pty: on the runtime disk at ../bin/banger-pty from the agent bundle;
