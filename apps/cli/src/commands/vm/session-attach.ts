@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { CancelledError, ExitError } from '@banger/errors';
 import type { CliContext } from '../../context.js';
+import { localTerminal } from './exec.js';
 import { sendStream, throttledWriter } from './session.js';
 import { sessionExitStatus, sessionState } from './session-format.js';
 
@@ -89,8 +90,10 @@ function rawTerminal(ctx: CliContext, client: Awaited<ReturnType<CliContext['dae
   stdin.setRawMode(true);
   const keys = new PassThrough();
   void sendStream(ctx, client, vm, name, keys, detach.signal).catch(() => undefined);
-  const resize = (): void =>
-    void client.call('vm.session.resize', { vm, name, rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 }, { signal: detach.signal }).catch(() => undefined);
+  const resize = (): void => {
+    const { rows, cols } = localTerminal(process.stdout, ctx.env);
+    void client.call('vm.session.resize', { vm, name, rows, cols }, { signal: detach.signal }).catch(() => undefined);
+  };
   resize();
   process.stdout.on('resize', resize);
   let pendingP = false;

@@ -3,7 +3,7 @@ import { CancelledError, ExitError } from '@banger/errors';
 import type { CliContext } from '../../context.js';
 import { nameArgument } from '../../completion/resource-names.js';
 import { toJson } from '../../output/format.js';
-import { parseEnvOption } from './exec.js';
+import { localTerminal, parseEnvOption } from './exec.js';
 import { attachCommand } from './session-attach.js';
 import { formatSessionTable, parseSessionName, parseSignal, parseTimeout, sessionState } from './session-format.js';
 
@@ -47,7 +47,7 @@ export function addSessionCommands(vm: Command, ctx: CliContext): void {
           ...(options.env ? { env: options.env } : {}),
           ...(options.user ? { user: options.user } : {}),
           // The terminal starts at this terminal's size (80×24 when it is not one); attach resizes it to the attaching one.
-          ...(options.tty ? { tty: { rows: process.stdout.rows || 24, cols: process.stdout.columns || 80, ...(ctx.env['TERM'] ? { term: ctx.env['TERM'] } : {}) } } : {}),
+          ...(options.tty ? { tty: localTerminal(process.stdout, ctx.env) } : {}),
         },
         { signal: ctx.signal },
       );
