@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findExecutable, run } from '@banger/host';
@@ -40,6 +41,23 @@ function documentedSudoers(user: string, leaveOut?: string): string {
  * through `sudo -n` for the bridge, taps, NAT and ip_forward. Runs inside the
  * throwaway netns (netns-run.sh, as root), then switches to the user.
  */
+/**
+ * The bundles as `make install` lays them out, in a directory every user can
+ * read: the checkout may sit under a 0700 directory (`mktemp -d`), where the
+ * test user could reach neither the bundles nor the node_modules their native
+ * addons load from. Removes the build dir; returns the installed one.
+ */
+async function installForEveryone(buildDir: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'bnr-install-'));
+  chmodSync(dir, 0o755);
+  cpSync(buildDir, dir, { recursive: true });
+  rmSync(buildDir, { recursive: true, force: true });
+  writeFileSync(join(dir, 'package.json'), '{ "name": "banger-installed", "private": true, "type": "module" }\n');
+  await run(process.execPath, [join(repoRoot, 'apps/cli/scripts/stage-node-modules.mjs'), dir, 'better-sqlite3', 'ssh2', 'cpu-features']);
+  await run('chmod', ['-R', 'a+rX', dir]);
+  return dir;
+}
+
 describe.skipIf(!process.env['BANGER_NETNS'])('the first run as a non-root user with the documented sudoers rule', () => {
   const user = `bngr${randomBytes(3).toString('hex')}`;
   const sudoersFile = `/etc/sudoers.d/${user}`;
@@ -70,14 +88,13 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the first run as a non-root user 
   beforeAll(async () => {
     if (process.getuid?.() !== 0) throw new Error('this test creates a user: run the e2e suite as root (netns-run.sh)');
     const artifacts = await loadArtifacts();
-    binDir = await buildBangerBundles();
+    binDir = await installForEveryone(await buildBangerBundles());
     home = new BangerHome(binDir, 'bnr-');
     await home.seed({ name: 'debian-cloud', dir: artifacts.kernelDir }, { name: 'debian-minimal', dir: artifacts.imageDir });
     await home.writeConfig(['hypervisor = "qemu"', 'default_image_name = "debian-minimal"', '[vm_defaults]', 'vcpu = 1', 'memory_mib = 512', ''].join('\n'));
     await run('useradd', ['--no-create-home', '--home-dir', home.home, '--shell', '/bin/sh', user]);
     await run('chown', ['-R', `${user}:`, home.home]);
     chmodSync(home.home, 0o700);
-    // The bundles' native modules (better-sqlite3) resolve from the repo's node_modules, readable by all.
     await writeSudoers(documentedSudoers(user));
   }, 300_000);
 
@@ -87,6 +104,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the first run as a non-root user 
     await run('pkill', ['-KILL', '-u', user], { allowFailure: true });
     await run('userdel', [user], { allowFailure: true });
     home?.remove();
+    if (binDir) rmSync(binDir, { recursive: true, force: true });
   }, 120_000);
 
   it('runs a VM end to end: bridge, tap and NAT through sudo -n, the daemon as the user, the status passed through', async () => {

@@ -88,7 +88,9 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
         }
         return { boot, agent: links.status(record) ?? { state: 'up', version: client.hello.agentVersion, pid: client.hello.pid, since: new Date().toISOString() } };
       } catch (error) {
-        if (died.signal.aborted && !ctx.signal.aborted) {
+        // The poll may not have run yet when the link gives up on a VM that just died (it saw the
+        // process gone first): ask again, so the error names the death whichever noticed first.
+        if ((died.signal.aborted || isDead()) && !ctx.signal.aborted) {
           const status = pid !== undefined && startTime ? processStatus(pid, startTime) : undefined;
           const why = status?.reason ? `${record.spec.hypervisor.kind} ${status.reason}` : (vmRepository(env).findById(vm.id)?.stateReason ?? `${record.spec.hypervisor.kind} exited`);
           throw new InternalError('VM_DIED_BOOTING', `vm ${vm.name}: ${why} before its agent answered`, {
