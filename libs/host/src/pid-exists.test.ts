@@ -16,4 +16,18 @@ describe('pidExists', () => {
     expect(pidExists(-1)).toBe(false);
     expect(pidExists(1.5)).toBe(false);
   });
+
+  it('is false for a zombie: a process that ended but is not reaped yet (its temp files are already leftovers)', async () => {
+    // sh starts a short sleep in the background, then becomes a long sleep that never waits for it.
+    const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 10']);
+    try {
+      const zombie = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))));
+      await new Promise((r) => setTimeout(r, 600));
+      expect(() => process.kill(zombie, 0)).not.toThrow();
+      expect(pidExists(zombie)).toBe(false);
+      expect(pidExists(parent.pid!)).toBe(true);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
 });
