@@ -131,22 +131,47 @@ export interface StartOptions extends DriverCallOptions {
   /** The handle of the VM's last process: returned as it is when that process still runs. */
   existing?: VmHandle;
   /**
-   * Start from a state file written by `SuspendCapable.suspend` (same spec)
-   * instead of booting: the guest continues where it was frozen. Only
-   * drivers that are SuspendCapable accept it; the others refuse it.
+   * Start from a state file written by `SuspendCapable.suspend` instead of
+   * booting: the guest continues where it was frozen. Only drivers that are
+   * SuspendCapable accept it; the others refuse it.
+   *
+   * What may differ from the spec the state was saved with (both drivers honour it):
+   * - `net.tap`: the restored VM is attached to the spec's tap (QEMU: the netdev
+   *   comes from the command line; Firecracker: `network_overrides`). The guest
+   *   is not told: its MAC and addresses are the saved ones until something in
+   *   the guest (the agent) changes them.
+   * - `agentSocketPath`, `consoleLogPath` (Firecracker: `vsock_override`).
+   * Everything else — vcpu, memory, kernel, boot args, `net.mac`, and the disks
+   * with their paths (Firecracker reopens the paths in its snapshot) — must be as
+   * it was; the caller checks (the VM layer's `whyNotResumable`). A state the
+   * hypervisor refuses makes `start` throw with nothing left running, so the
+   * caller can boot cold instead.
    */
   restoreFrom?: string;
 }
 
 /**
- * Optional: the whole VM (RAM and devices) to one file and back, for
- * `vm suspend` / `vm resume`. QEMU implements it with migration to a file.
+ * The files a saved state at `stateFile` consists of: the state file itself,
+ * then companions some drivers write beside it (Firecracker: the guest memory,
+ * `<stateFile>.mem`, which a restored VM maps and reads lazily). Whoever
+ * moves, sizes or removes a saved state handles all of them; the state file is
+ * the last one written, so its presence means the whole set is there.
+ */
+export const savedStateFiles = (stateFile: string): string[] => [stateFile, savedMemoryFile(stateFile)];
+/** Firecracker's guest-memory companion of a saved state. */
+export const savedMemoryFile = (stateFile: string): string => `${stateFile}.mem`;
+
+/**
+ * Optional: the whole VM (RAM and devices) to a saved state and back, for
+ * `vm suspend` / `vm resume`. QEMU: migration to one file; Firecracker:
+ * `/snapshot/create` (state + memory file, see savedStateFiles) and `/snapshot/load`.
  */
 export interface SuspendCapable {
   /**
-   * Freezes the VM, writes its state to `stateFile` and ends the hypervisor
-   * process (no guest shutdown). On failure the VM keeps running and nothing
-   * is ended; the caller removes a partial file.
+   * Freezes the VM, writes its state to `stateFile` (and its companions,
+   * savedStateFiles) and ends the hypervisor process (no guest shutdown). On
+   * failure the VM keeps running and nothing is ended; the caller removes
+   * partial files.
    */
   suspend(handle: VmHandle, stateFile: string, options?: DriverCallOptions): Promise<void>;
 }
@@ -154,7 +179,7 @@ export interface SuspendCapable {
 /** Whether a driver can suspend to a file (and start with `restoreFrom`). */
 export const isSuspendCapable = (driver: HypervisorDriver): driver is HypervisorDriver & SuspendCapable => typeof (driver as Partial<SuspendCapable>).suspend === 'function';
 
-/** Optional: pause/resume and full memory snapshots. Implemented by the Firecracker driver; QEMU does not offer it yet. */
+/** Optional: pause/resume and full memory snapshots of a VM that keeps running. Implemented by the Firecracker driver; QEMU does not offer it yet. */
 export interface SnapshotCapable {
   pause(handle: VmHandle): Promise<void>;
   resume(handle: VmHandle): Promise<void>;

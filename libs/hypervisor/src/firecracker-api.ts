@@ -14,6 +14,8 @@ export class FirecrackerApiError extends HostCommandError {
   readonly faultMessage: string;
   readonly call: string;
   constructor(call: FirecrackerCall, status: number, faultMessage: string) {
+    // One line, whatever Firecracker put in the message (error chains can span lines).
+    faultMessage = faultMessage.replace(/\s*\n\s*/g, ' ').trim() || 'no fault_message';
     super('firecracker', `firecracker API ${call.method} ${call.path} failed (${status}): ${faultMessage}`, {
       hint: 'see the VM\'s firecracker.log; the request body is in the daemon log at debug level',
     });

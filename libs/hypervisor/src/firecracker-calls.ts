@@ -1,4 +1,4 @@
-import type { VmSpec } from './driver.js';
+import { savedMemoryFile, type VmSpec } from './driver.js';
 import type { FirecrackerCall } from './firecracker-api.js';
 import { vmFiles } from './vm-spec.js';
 
@@ -52,8 +52,8 @@ export function buildFirecrackerCalls(spec: VmSpec): FirecrackerCall[] {
   if (spec.net) {
     calls.push({
       method: 'PUT',
-      path: '/network-interfaces/eth0',
-      body: { iface_id: 'eth0', host_dev_name: spec.net.tap, guest_mac: spec.net.mac },
+      path: `/network-interfaces/${NET_IFACE_ID}`,
+      body: { iface_id: NET_IFACE_ID, host_dev_name: spec.net.tap, guest_mac: spec.net.mac },
     });
   }
   if (spec.agentSocketPath) {
@@ -61,6 +61,49 @@ export function buildFirecrackerCalls(spec: VmSpec): FirecrackerCall[] {
   }
   calls.push({ method: 'PUT', path: '/actions', body: { action_type: 'InstanceStart' } });
   return calls;
+}
+
+/**
+ * Oldest Firecracker banger suspends and restores with: `vsock_override` on
+ * `/snapshot/load` (which lets a restored VM get the spec's agent socket) is
+ * new in 1.16. Older ones still boot VMs cold (MIN_FIRECRACKER_VERSION).
+ */
+export const SNAPSHOT_MIN_FIRECRACKER_VERSION = '1.16.0';
+
+/** The single interface banger gives every VM (a Firecracker resource id). */
+export const NET_IFACE_ID = 'eth0';
+
+/**
+ * The requests that restore a VM from a saved state in a fresh Firecracker
+ * (only the logger may precede `/snapshot/load`). The guest memory is the
+ * `File` backend (mapped MAP_PRIVATE, read lazily), the vCPUs resume at once,
+ * and the host ends of the devices are the spec's, whatever they were when
+ * the snapshot was taken: the tap through `network_overrides`, the vsock UDS
+ * through `vsock_override`. Disks are reopened at the paths in the snapshot.
+ * The guest clock is left as saved (`clock_realtime` needs host kernel ≥ 5.16
+ * and kvm-clock): the agent sets it after a resume, as under QEMU.
+ */
+export function buildFirecrackerRestoreCalls(spec: VmSpec, stateFile: string): FirecrackerCall[] {
+  const files = vmFiles(spec.vmDir);
+  return [
+    { method: 'PUT', path: '/logger', body: { log_path: files.firecrackerLog, level: 'Info', show_level: true, show_log_origin: false } },
+    {
+      method: 'PUT',
+      path: '/snapshot/load',
+      body: {
+        snapshot_path: stateFile,
+        mem_backend: { backend_type: 'File', backend_path: savedMemoryFile(stateFile) },
+        resume_vm: true,
+        ...(spec.net ? { network_overrides: [{ iface_id: NET_IFACE_ID, host_dev_name: spec.net.tap }] } : {}),
+        ...(spec.agentSocketPath ? { vsock_override: { uds_path: spec.agentSocketPath } } : {}),
+      },
+    },
+  ];
+}
+
+/** `PUT /snapshot/create` of a full snapshot: the VM state to `stateFile`, its memory to the companion file. */
+export function buildSnapshotCreateCall(stateFile: string): FirecrackerCall {
+  return { method: 'PUT', path: '/snapshot/create', body: { snapshot_type: 'Full', snapshot_path: stateFile, mem_file_path: savedMemoryFile(stateFile) } };
 }
 
 /** Firecracker's `--id` allows alphanumerics and `-` (not `_`, unlike resource ids). */

@@ -6,9 +6,9 @@ import { request } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CancelledError } from '@banger/errors';
 import { createFirecrackerDouble, loadSpec, SPEC_PATH, type DoubleRecord } from '../test/fc-double/firecracker-double.mjs';
-import type { VmSpec } from './driver.js';
+import { savedMemoryFile, type VmSpec } from './driver.js';
 import { FirecrackerApiError } from './firecracker-api.js';
-import { buildFirecrackerCalls } from './firecracker-calls.js';
+import { buildFirecrackerCalls, buildFirecrackerRestoreCalls, buildSnapshotCreateCall } from './firecracker-calls.js';
 import { FirecrackerDriver } from './firecracker-driver.js';
 
 const FAKE = resolve(import.meta.dirname, '../test/fc-double/fake-firecracker.mjs');
@@ -254,6 +254,154 @@ describe('FirecrackerDriver against the API double', () => {
       'firecracker exited before opening its API socket',
     );
     await expect(new FirecrackerDriver({ binary: bin }).start(s)).rejects.toThrow('permission denied');
+  });
+});
+
+describe('FirecrackerDriver suspend and restore (vm suspend / vm resume)', () => {
+  const stateFile = () => join(dir, 'vm', 'suspend.state');
+
+  /** Boots a VM on the double and suspends it; returns the spec and the request log up to there. */
+  async function suspended(driver: FirecrackerDriver, s = spec()): Promise<VmSpec> {
+    const handle = await driver.start(s);
+    await driver.suspend(handle, stateFile());
+    expect(await driver.status(handle)).toEqual({ state: 'stopped', reason: 'killed by SIGKILL' });
+    return s;
+  }
+
+  it('suspends: pause, full snapshot into the VM dir, then the paused process is killed without waking the guest', async () => {
+    const driver = new FirecrackerDriver({ binary: fakeBinary() });
+    const s = await suspended(driver);
+    const log = requests();
+    const afterBoot = log.slice(log.findIndex((r) => r.path === '/actions') + 1);
+    expect(afterBoot.map((r) => [r.method, r.path, r.body, r.status])).toEqual([
+      ['GET', '/version', undefined, 200],
+      ['GET', '/machine-config', undefined, 200],
+      ['PATCH', '/vm', { state: 'Paused' }, 204],
+      ['PUT', '/snapshot/create', { snapshot_type: 'Full', snapshot_path: stateFile(), mem_file_path: `${stateFile()}.mem` }, 204],
+    ]);
+    // Both files of the saved state are in the VM dir; no SendCtrlAltDel, no resume; nothing left running or bound.
+    expect(existsSync(stateFile()) && existsSync(`${stateFile()}.mem`)).toBe(true);
+    expect(processesMentioning(s.vmDir)).toEqual([]);
+    expect(existsSync(join(s.vmDir, 'firecracker.sock'))).toBe(false);
+    expect(existsSync(s.agentSocketPath!)).toBe(false);
+  });
+
+  it('restores in a fresh process: logger, then /snapshot/load with the File backend, resume_vm and the spec\'s tap and vsock', async () => {
+    const driver = new FirecrackerDriver({ binary: fakeBinary() });
+    const s = await suspended(driver);
+    const before = requests().length;
+    const handle = await driver.start(s, { restoreFrom: stateFile() });
+    try {
+      const log = requests().slice(before);
+      expect(log[0]?.argv).toEqual(['--api-sock', join(s.vmDir, 'firecracker.sock'), '--id', 'vm-0a1b2c']);
+      expect(log.slice(1).map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual(['GET /version 200', 'PUT /logger 204', 'PUT /snapshot/load 204']);
+      expect(log.at(-1)?.body).toEqual({
+        snapshot_path: stateFile(),
+        mem_backend: { backend_type: 'File', backend_path: `${stateFile()}.mem` },
+        resume_vm: true,
+        network_overrides: [{ iface_id: 'eth0', host_dev_name: s.net!.tap }],
+        vsock_override: { uds_path: s.agentSocketPath },
+      });
+      expect(await driver.status(handle)).toEqual({ state: 'running' });
+      await expect.poll(() => readFileSync(s.consoleLogPath, 'utf8')).toContain(`Restored from ${stateFile()}`);
+      // The vsock UDS was bound again by the load (the old process's file was removed first); the agent channel works.
+      const socket = await driver.connectAgent(handle, s);
+      const echoed = await new Promise<string>((ok) => {
+        socket.once('data', (d: Buffer) => ok(d.toString()));
+        socket.write('after restore\n');
+      });
+      expect(echoed).toBe('after restore\n');
+      socket.destroy();
+      // A restored VM can be suspended again (the memory file it maps is unlinked, never truncated).
+      await driver.suspend(handle, stateFile());
+      expect(await driver.status(handle)).toMatchObject({ state: 'stopped' });
+      const again = await driver.start(s, { restoreFrom: stateFile() });
+      await driver.stop(again);
+    } finally {
+      await driver.stop(handle);
+    }
+  });
+
+  it('restores onto another tap and agent socket (network_overrides, vsock_override), as the contract allows', async () => {
+    const driver = new FirecrackerDriver({ binary: fakeBinary() });
+    const s = await suspended(driver);
+    const moved: VmSpec = { ...s, net: { ...s.net!, tap: 'bgr-ffffffffff' }, agentSocketPath: join(s.vmDir, 'agent-2.sock') };
+    const handle = await driver.start(moved, { restoreFrom: stateFile() });
+    try {
+      const load = requests().at(-1)!;
+      expect(load).toMatchObject({ path: '/snapshot/load', status: 204 });
+      expect(load.body).toMatchObject({ network_overrides: [{ iface_id: 'eth0', host_dev_name: 'bgr-ffffffffff' }], vsock_override: { uds_path: moved.agentSocketPath } });
+      const socket = await driver.connectAgent(handle, moved);
+      socket.destroy();
+    } finally {
+      await driver.stop(handle);
+    }
+    expect(existsSync(moved.agentSocketPath!)).toBe(false);
+  });
+
+  const refusals: Array<[string, (s: VmSpec) => void, Record<string, string>, string]> = [
+    ['a corrupt state file (Firecracker answers 400, then exits)', () => writeFileSync(stateFile(), 'garbage'), {},
+      'firecracker API PUT /snapshot/load failed (400): Load snapshot error: Failed to restore from snapshot: Failed to get snapshot state from file: Snapshot CRC64 validation failed'],
+    ['a load Firecracker refuses', () => undefined, { FC_DOUBLE_FAIL: 'PUT /snapshot/load' },
+      'firecracker API PUT /snapshot/load failed (400): injected failure at PUT /snapshot/load'],
+    ['a disk that is gone', (s) => rmSync(s.disks[1]!.path), {}, 'disk work '],
+    ['a missing memory file', () => rmSync(savedMemoryFile(stateFile())), {},
+      'vm/suspend.state.mem is missing'],
+    ['a Firecracker older than 1.16', () => undefined, { FC_DOUBLE_VERSION: '1.15.0' },
+      'is Firecracker 1.15.0, restoring a saved VM needs ≥ 1.16.0'],
+  ];
+  it.each(refusals)('refuses %s with a one-line error and leaves no process or socket', async (_what, spoil, knobs, message) => {
+    const s = await suspended(new FirecrackerDriver({ binary: fakeBinary() }));
+    spoil(s);
+    const driver = new FirecrackerDriver({ binary: fakeBinary(knobs) });
+    const attempt = driver.start(s, { restoreFrom: stateFile() });
+    const error = await attempt.then(() => undefined, (e: Error) => e);
+    expect(error?.message).toContain(message);
+    expect(error?.message).not.toContain('\n');
+    expect(processesMentioning(s.vmDir)).toEqual([]);
+    expect(existsSync(join(s.vmDir, 'firecracker.sock'))).toBe(false);
+    expect(existsSync(s.agentSocketPath!)).toBe(false);
+    // Nothing was loaded when the driver refused before asking Firecracker.
+    if (_what.includes('memory') || _what.includes('older')) expect(requests().at(-1)).toMatchObject({ path: '/version' });
+  });
+
+  it('keeps the VM running when the snapshot fails, and refuses to suspend under a Firecracker older than 1.16', async () => {
+    const failing = new FirecrackerDriver({ binary: fakeBinary({ FC_DOUBLE_FAIL: 'PUT /snapshot/create' }) });
+    const handle = await failing.start(spec());
+    try {
+      await expect(failing.suspend(handle, stateFile())).rejects.toThrow('firecracker API PUT /snapshot/create failed (400): injected failure at PUT /snapshot/create');
+      expect(requests().at(-1)).toMatchObject({ method: 'PATCH', path: '/vm', body: { state: 'Resumed' }, status: 204 });
+      expect(await failing.status(handle)).toEqual({ state: 'running' });
+    } finally {
+      await failing.stop(handle);
+    }
+    const old = new FirecrackerDriver({ binary: fakeBinary({ FC_DOUBLE_VERSION: '1.15.0' }) });
+    const oldHandle = await old.start(spec());
+    const before = requests().length;
+    try {
+      await expect(old.suspend(oldHandle, stateFile())).rejects.toThrow('is Firecracker 1.15.0, suspending a VM needs ≥ 1.16.0');
+      expect(requests().slice(before).map((r) => r.path)).toEqual(['/version']);
+      expect(await old.status(oldHandle)).toEqual({ state: 'running' });
+    } finally {
+      await old.stop(oldHandle);
+    }
+  });
+
+  it('builds snapshot requests whose bodies validate against the v1.16.1 schemas', () => {
+    const route = loadSpec();
+    const s = spec('/placeholder');
+    for (const call of [buildSnapshotCreateCall('/p/suspend.state'), ...buildFirecrackerRestoreCalls(s, '/p/suspend.state')]) {
+      const r = route(call.method, call.path);
+      expect(r?.validate?.(call.body), `${call.method} ${call.path}: ${JSON.stringify(r?.validate?.errors)}`).toBe(true);
+    }
+    // Without a network or an agent socket no override is sent.
+    const bare = buildFirecrackerRestoreCalls({ ...s, net: undefined, agentSocketPath: undefined }, '/p/s').at(-1)!.body as Record<string, unknown>;
+    expect(Object.keys(bare).sort()).toEqual(['mem_backend', 'resume_vm', 'snapshot_path']);
+  });
+
+  it('makes a multi-line fault_message one line', () => {
+    const error = new FirecrackerApiError({ method: 'PUT', path: '/snapshot/load' }, 400, 'Load snapshot error:\n  Failed to restore\n');
+    expect(error.message).toBe('firecracker API PUT /snapshot/load failed (400): Load snapshot error: Failed to restore');
   });
 });
 

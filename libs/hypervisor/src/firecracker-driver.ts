@@ -1,16 +1,19 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, HostCommandError, InternalError, UserError } from '@banger/errors';
-import { AGENT_VSOCK_PORT, type AgentChannelCapable, type SnapshotCapable, type DriverCallOptions, type HypervisorDriver, type StartOptions, type StopOptions, type VmHandle, type VmSpec, type VmStatus } from './driver.js';
+import { AGENT_VSOCK_PORT, savedStateFiles, type AgentChannelCapable, type SnapshotCapable, type SuspendCapable, type DriverCallOptions, type HypervisorDriver, type StartOptions, type StopOptions, type VmHandle, type VmSpec, type VmStatus } from './driver.js';
 import { connectFirecrackerVsock } from './agent-connect.js';
-import { logTail } from './cleanup-files.js';
-import { firecrackerRequest, type FirecrackerCall } from './firecracker-api.js';
-import { buildFirecrackerArgs, buildFirecrackerCalls } from './firecracker-calls.js';
+import { logTail, removeQuietly } from './cleanup-files.js';
+import { FirecrackerApiError, firecrackerRequest, type FirecrackerCall } from './firecracker-api.js';
+import { buildFirecrackerArgs, buildFirecrackerCalls, buildFirecrackerRestoreCalls, buildSnapshotCreateCall, SNAPSHOT_MIN_FIRECRACKER_VERSION } from './firecracker-calls.js';
 import { processAlive, settledStatus, spawnDetached } from './process.js';
 import { MIN_FIRECRACKER_VERSION, versionAtLeast } from './select.js';
 import { startVmProcess, stopVmProcess, VmProcessDriver } from './vm-process.js';
 import { vmFiles } from './vm-spec.js';
+
+/** How long writing or loading a snapshot may take: generous for a loaded host (≈ 1 min per GiB, at least 2 min). */
+const snapshotTimeoutMs = (memoryMib: number): number => Math.max(120_000, Math.ceil(memoryMib / 1024) * 60_000);
 
 export interface FirecrackerDriverOptions {
   /** firecracker path (HypervisorChoice.binary). */
@@ -27,7 +30,7 @@ export interface FirecrackerDriverOptions {
  * Guest console (the process's stdout) goes to spec.consoleLogPath, the
  * VMM's own log to <vmDir>/firecracker.log.
  */
-export class FirecrackerDriver extends VmProcessDriver implements HypervisorDriver, AgentChannelCapable, SnapshotCapable {
+export class FirecrackerDriver extends VmProcessDriver implements HypervisorDriver, AgentChannelCapable, SnapshotCapable, SuspendCapable {
   readonly kind = 'firecracker' as const;
 
   constructor(private readonly options: FirecrackerDriverOptions) {
@@ -35,14 +38,10 @@ export class FirecrackerDriver extends VmProcessDriver implements HypervisorDriv
   }
 
   async start(spec: VmSpec, options: StartOptions = {}): Promise<VmHandle> {
-    const { existing, signal } = options;
-    if (options.restoreFrom) {
-      // Firecracker's /snapshot/load is not wired yet; the VM layer checks isSuspendCapable first.
-      throw new UserError('VM_SUSPEND_UNSUPPORTED', `vm ${spec.name}: resuming a suspended VM is not supported under Firecracker yet`, { hint: 'use hypervisor = "qemu" for this VM, or start it cold' });
-    }
+    const { existing, signal, restoreFrom } = options;
     const files = vmFiles(spec.vmDir);
     return startVmProcess(spec, existing, {
-      // Firecracker binds these itself and fails on any leftover file.
+      // Firecracker binds these itself (the vsock UDS also on /snapshot/load) and fails on any leftover file.
       leftovers: [files.firecrackerSocket, spec.agentSocketPath],
       spawn: async () => {
         // PUT /logger opens the file without creating it.
@@ -66,13 +65,13 @@ export class FirecrackerDriver extends VmProcessDriver implements HypervisorDriv
       // A half-configured Firecracker cannot be reused: startVmProcess kills it on any throw here.
       boot: async (handle) => {
         await this.waitForSocket(handle, files.firecrackerSocket, files.hypervisorLog);
-        const version = (await this.call(files.firecrackerSocket, { method: 'GET', path: '/version' })) as { firecracker_version?: string } | undefined;
-        const v = version?.firecracker_version ?? '';
-        if (!versionAtLeast(v || '0', MIN_FIRECRACKER_VERSION)) {
-          throw new HostCommandError('firecracker', `${this.options.binary} is Firecracker ${v || '(unknown version)'}, banger needs ≥ ${MIN_FIRECRACKER_VERSION}`, {
+        const version = await this.version(files.firecrackerSocket);
+        if (!versionAtLeast(version || '0', MIN_FIRECRACKER_VERSION)) {
+          throw new HostCommandError('firecracker', `${this.options.binary} is Firecracker ${version || '(unknown version)'}, banger needs ≥ ${MIN_FIRECRACKER_VERSION}`, {
             hint: 'install a newer Firecracker or set hypervisor = qemu',
           });
         }
+        if (restoreFrom) return this.restore(handle, spec, restoreFrom, version, signal);
         for (const call of buildFirecrackerCalls(spec)) {
           if (signal?.aborted) throw new CancelledError('starting VM: cancelled');
           await this.call(files.firecrackerSocket, call);
@@ -81,9 +80,44 @@ export class FirecrackerDriver extends VmProcessDriver implements HypervisorDriv
     });
   }
 
-  private async call(socket: string, call: FirecrackerCall): Promise<unknown> {
+  /**
+   * Loads a saved state into the fresh process `start` spawned. Firecracker
+   * answers a refused load with a 400 and then exits (the process is unusable),
+   * or dies before answering; either way this throws one line and `start` kills
+   * what is left, so the caller can boot cold.
+   */
+  private async restore(handle: VmHandle, spec: VmSpec, stateFile: string, version: string, signal?: AbortSignal): Promise<void> {
+    const files = vmFiles(spec.vmDir);
+    if (!versionAtLeast(version || '0', SNAPSHOT_MIN_FIRECRACKER_VERSION)) {
+      throw new UserError('VM_SUSPEND_UNSUPPORTED', `${this.options.binary} is Firecracker ${version || '(unknown version)'}, restoring a saved VM needs ≥ ${SNAPSHOT_MIN_FIRECRACKER_VERSION}`, {
+        hint: 'install a newer Firecracker; the VM boots cold meanwhile',
+      });
+    }
+    for (const path of savedStateFiles(stateFile)) {
+      if (!existsSync(path)) throw new UserError('VM_SAVED_STATE_INCOMPLETE', `the saved state ${path} is missing`, { hint: 'the VM boots cold instead' });
+    }
+    for (const call of buildFirecrackerRestoreCalls(spec, stateFile)) {
+      if (signal?.aborted) throw new CancelledError('restoring VM: cancelled');
+      try {
+        await this.call(files.firecrackerSocket, call, snapshotTimeoutMs(spec.memoryMib));
+      } catch (error) {
+        if (error instanceof FirecrackerApiError || processAlive(handle.pid, handle.startTime)) throw error;
+        // The process died under the request: its log says why.
+        const exit = await settledStatus(handle.pid, handle.startTime);
+        const why = (await logTail(files.firecrackerLog, 1)) || (await logTail(files.hypervisorLog, 1)) || exit.reason;
+        throw new HostCommandError('firecracker', `firecracker ${exit.reason ?? 'exited'} during ${call.method} ${call.path}: ${why}`, { hint: `see ${files.firecrackerLog}`, cause: error });
+      }
+    }
+  }
+
+  private async version(socket: string): Promise<string> {
+    const answer = (await this.call(socket, { method: 'GET', path: '/version' })) as { firecracker_version?: string } | undefined;
+    return answer?.firecracker_version ?? '';
+  }
+
+  private async call(socket: string, call: FirecrackerCall, timeoutMs?: number): Promise<unknown> {
     this.options.onCall?.(call);
-    return firecrackerRequest(socket, call);
+    return firecrackerRequest(socket, call, timeoutMs);
   }
 
   /** The socket appears 6–60 ms after exec; poll connect() rather than the file. */
@@ -162,6 +196,42 @@ export class FirecrackerDriver extends VmProcessDriver implements HypervisorDriv
     } finally {
       await this.resume(handle);
     }
+  }
+
+  /**
+   * `vm suspend`: pauses the vCPUs, writes a full snapshot — the state to
+   * `stateFile`, the guest memory beside it (savedStateFiles) — and kills the
+   * paused process without waking the guest (no SendCtrlAltDel: the guest is
+   * frozen in the files, and its disks must stay as the snapshot saw them).
+   * A failed snapshot resumes the VM and ends nothing.
+   */
+  async suspend(handle: VmHandle, stateFile: string, options: DriverCallOptions = {}): Promise<void> {
+    const files = vmFiles(handle.vmDir);
+    const version = String(((await this.runtimeCall(handle, { method: 'GET', path: '/version' })) as { firecracker_version?: string } | undefined)?.firecracker_version ?? '');
+    if (!versionAtLeast(version || '0', SNAPSHOT_MIN_FIRECRACKER_VERSION)) {
+      // Refused before pausing: a state this Firecracker could not give back to the VM is not written.
+      throw new UserError('VM_SUSPEND_UNSUPPORTED', `${this.options.binary} is Firecracker ${version || '(unknown version)'}, suspending a VM needs ≥ ${SNAPSHOT_MIN_FIRECRACKER_VERSION}`, {
+        hint: 'install a newer Firecracker, or stop the VM instead',
+      });
+    }
+    const machine = (await this.runtimeCall(handle, { method: 'GET', path: '/machine-config' })) as { mem_size_mib?: number } | undefined;
+    if (options.signal?.aborted) throw new CancelledError('suspending VM: cancelled');
+    // Firecracker truncates existing files; a restored VM may still map an old memory file
+    // under that name, so unlink instead: the old inode lives on for whoever maps it.
+    removeQuietly(...savedStateFiles(stateFile));
+    await this.pause(handle);
+    try {
+      await this.runtimeCall(handle, buildSnapshotCreateCall(stateFile), snapshotTimeoutMs(machine?.mem_size_mib ?? 4096));
+    } catch (error) {
+      await this.resume(handle).catch(() => undefined);
+      throw error;
+    }
+    await stopVmProcess(handle, {
+      requestPowerOff: async () => false,
+      graceMs: 0,
+      sigtermFirst: false,
+      leftovers: [files.firecrackerSocket, handle.agentSocketPath],
+    });
   }
 
   private async runtimeCall(handle: VmHandle, call: FirecrackerCall, timeoutMs?: number): Promise<unknown> {

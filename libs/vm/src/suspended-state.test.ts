@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,6 +34,11 @@ describe('whether a saved state can be resumed', () => {
     expect(whyNotResumable(meta(booted), { ...booted, binary: '/opt/qemu/bin/qemu-system-x86_64' })).toBe('it was saved by /usr/bin/qemu-system-x86_64, not /opt/qemu/bin/qemu-system-x86_64');
   });
 
+  it('accepts another tap (the driver contract attaches a restored VM to the spec\'s tap) but not another MAC', () => {
+    expect(whyNotResumable(meta(booted), { ...booted, spec: { ...spec, net: { tap: 'bgr-2', mac: spec.net!.mac } } })).toBeUndefined();
+    expect(whyNotResumable(meta(booted), { ...booted, spec: { ...spec, net: { tap: 'bgr-1', mac: '02:00:00:00:00:02' } } })).toBe("the VM's MAC address changed since it was suspended");
+  });
+
   it('refuses one without a readable description or without what it was started with', () => {
     expect(whyNotResumable(null, booted)).toBe('its description (suspend.json) is missing or unreadable');
     expect(whyNotResumable(meta(null), booted)).toBe('it does not say what the VM was started with');
@@ -54,6 +59,19 @@ describe('the saved state on disk', () => {
     writeFileSync(dir.suspendMeta, '{ half');
     expect(savedState(dir)?.meta).toBeNull();
     discardSavedState(dir);
+    expect(savedState(dir)).toBeUndefined();
+  });
+
+  it('counts and discards the memory file Firecracker keeps beside the state', () => {
+    root = mkdtempSync(join(tmpdir(), 'banger-suspend-'));
+    const dir = new VmDir(root, 'box').create();
+    writeFileSync(dir.suspendState, Buffer.alloc(1000));
+    writeFileSync(`${dir.suspendState}.mem`, Buffer.alloc(5000));
+    expect(savedState(dir)?.bytes).toBe(6000);
+    discardSavedState(dir);
+    expect(existsSync(`${dir.suspendState}.mem`)).toBe(false);
+    // A memory file alone is no saved state.
+    writeFileSync(`${dir.suspendState}.mem`, Buffer.alloc(10));
     expect(savedState(dir)).toBeUndefined();
   });
 });

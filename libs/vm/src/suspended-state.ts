@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { writeFileAtomic } from '@banger/host';
-import type { VmSpec as DriverSpec } from '@banger/hypervisor';
+import { savedStateFiles, type VmSpec as DriverSpec } from '@banger/hypervisor';
 import type { VmDir } from './vm-dir.js';
 
 /** What a VM's hypervisor was started with: a saved state is only valid for exactly the same. */
@@ -33,7 +33,11 @@ export async function writeSuspendMeta(dir: VmDir, meta: SuspendMeta): Promise<v
   await writeFileAtomic(dir.suspendMeta, `${JSON.stringify(meta, null, 2)}\n`, 0o600);
 }
 
-/** The saved state of a suspended VM and its size, when there is a complete one. */
+/**
+ * The saved state of a suspended VM and its size (all its files: Firecracker
+ * keeps the guest memory beside the state), when there is one: the state file
+ * is the last one written, so it marks a complete set.
+ */
 export function savedState(dir: VmDir): { path: string; bytes: number; meta: SuspendMeta | null } | undefined {
   if (!existsSync(dir.suspendState)) return undefined;
   let meta: SuspendMeta | null = null;
@@ -42,7 +46,8 @@ export function savedState(dir: VmDir): { path: string; bytes: number; meta: Sus
   } catch {
     meta = null;
   }
-  return { path: dir.suspendState, bytes: statSync(dir.suspendState).size, meta };
+  const bytes = savedStateFiles(dir.suspendState).reduce((sum, path) => sum + (existsSync(path) ? statSync(path).size : 0), 0);
+  return { path: dir.suspendState, bytes, meta };
 }
 
 /**
@@ -55,14 +60,18 @@ export function whyNotResumable(meta: SuspendMeta | null, now: BootedWith): stri
   if (!meta.bootedWith) return 'it does not say what the VM was started with';
   if (meta.bootedWith.binary !== now.binary) return `it was saved by ${meta.bootedWith.binary}, not ${now.binary}`;
   const was = meta.bootedWith.spec;
-  for (const key of ['vcpu', 'memoryMib', 'kernel', 'bootArgs', 'disks', 'net'] as const) {
+  for (const key of ['vcpu', 'memoryMib', 'kernel', 'bootArgs', 'disks'] as const) {
     if (JSON.stringify(was[key]) !== JSON.stringify(now.spec[key])) return `the VM's ${key} changed since it was suspended`;
   }
+  // The tap may differ (the driver contract attaches a restored VM to the spec's tap); the MAC is guest state.
+  if (was.net?.mac !== now.spec.net?.mac) return "the VM's MAC address changed since it was suspended";
   return undefined;
 }
 
 /** Removes the saved state (after a resume, or when it cannot be used). */
 export function discardSavedState(dir: VmDir): void {
-  rmSync(dir.suspendState, { force: true });
+  // The state file first: without it the rest is no saved state. A restored Firecracker
+  // still maps the memory file; unlinking leaves its inode to that process until it ends.
+  for (const path of savedStateFiles(dir.suspendState)) rmSync(path, { force: true });
   rmSync(dir.suspendMeta, { force: true });
 }

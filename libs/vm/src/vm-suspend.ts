@@ -1,7 +1,8 @@
+import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { ConflictError, UserError } from '@banger/errors';
 import { serialized } from '@banger/host';
-import { isSuspendCapable, processAlive } from '@banger/hypervisor';
+import { isSuspendCapable, processAlive, savedStateFiles } from '@banger/hypervisor';
 import { isGraphRunning } from '@banger/taskgraph';
 import { readBootedWith, savedState, writeSuspendMeta } from './suspended-state.js';
 import { driverFor, handleOf, vmDirOf, vmRepository, type VmEnv } from './vm-env.js';
@@ -34,7 +35,8 @@ export async function suspendVm(env: VmEnv, name: string): Promise<VmInfo> {
       throw new UserError('VM_SUSPEND_UNSUPPORTED', `vm ${name} runs under ${vm.spec.hypervisor.kind}, which banger cannot suspend yet`, { hint: `stop it instead: banger vm stop ${name}` });
     }
     const partial = `${dir.suspendState}.partial`;
-    await rm(partial, { force: true });
+    const removePartial = () => Promise.all(savedStateFiles(partial).map((path) => rm(path, { force: true })));
+    await removePartial();
     await writeSuspendMeta(dir, { format: 1, suspendedAt: new Date().toISOString(), bootedWith: readBootedWith(dir) });
     // The exit that follows is ours: not a crash for the watcher to record.
     env.watcher.forget(vm.id);
@@ -42,11 +44,18 @@ export async function suspendVm(env: VmEnv, name: string): Promise<VmInfo> {
     try {
       await driver.suspend(handle, partial);
     } catch (error) {
-      await rm(partial, { force: true });
+      await removePartial();
       if (processAlive(handle.pid, handle.startTime)) env.watcher.watch(vm.id, vm.name, vm.spec.hypervisor, handle);
       throw error;
     }
-    await rename(partial, dir.suspendState);
+    // Companions (Firecracker's memory file) first, the state file last: its name marks a whole saved state.
+    const [partialState, ...partialCompanions] = savedStateFiles(partial);
+    const [finalState, ...finalCompanions] = savedStateFiles(dir.suspendState);
+    for (const [index, path] of partialCompanions.entries()) {
+      if (existsSync(path)) await rename(path, finalCompanions[index]!);
+      else await rm(finalCompanions[index]!, { force: true });
+    }
+    await rename(partialState!, finalState!);
     const saved = savedState(dir);
     const reason = `suspended by banger vm suspend (${((saved?.bytes ?? 0) / 2 ** 20).toFixed(0)} MiB saved in ${((Date.now() - started) / 1000).toFixed(1)} s)`;
     const updated = repo.update(vm.id, { state: 'suspended', stateReason: reason, pid: null, pidStartTime: null });

@@ -16,7 +16,7 @@ export interface DoubleRecord {
   answer?: unknown;
 }
 export interface FirecrackerDouble {
-  state: { started: boolean };
+  state: { started: boolean; paused: boolean };
   listen(): Promise<void>;
   close(): Promise<void>;
 }
@@ -29,4 +29,6 @@ export function createFirecrackerDouble(options: {
   onRequest?: (record: DoubleRecord) => void;
   onStart?: (started: { bootArgs: string }) => void;
   onCtrlAltDel?: () => void;
+  onRestore?: (restored: { snapshotPath: string; net?: { iface_id: string; host_dev_name: string }; vsockPath?: string }) => void;
+  onFatal?: () => void;
 }): FirecrackerDouble;

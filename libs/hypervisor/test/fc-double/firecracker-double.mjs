@@ -66,6 +66,11 @@ const RUNTIME_ACTIONS = new Set(['SendCtrlAltDel', 'FlushMetrics']);
 const ID_FIELD = { drive_id: 'drive_id', iface_id: 'iface_id', id: 'id' };
 
 class Fault extends Error {}
+/** A fault after which Firecracker's process is unusable and exits (a failed /snapshot/load). */
+class FatalFault extends Fault {}
+
+/** What the double writes as a snapshot's state file: the configuration a load gives back. */
+const SNAPSHOT_MAGIC = 'firecracker-double snapshot v1';
 
 /**
  * Creates the double. Options:
@@ -76,10 +81,74 @@ class Fault extends Error {}
  *  - onRequest(record): every request and the answer given
  *  - onStart({ bootArgs }): called after InstanceStart succeeds, with the boot_args PUT /boot-source gave
  *  - onCtrlAltDel(): called on SendCtrlAltDel
+ *  - onRestore({ snapshotPath }): called after /snapshot/load succeeds
+ *  - onFatal(): called after answering a request that leaves Firecracker unusable (a failed load): the real one exits
  */
 export function createFirecrackerDouble(options) {
   const route = loadSpec(options.specPath);
-  const state = { started: false, paused: false, bootSource: false, machineConfig: false, drives: new Map(), vsockServer: undefined };
+  const state = { started: false, paused: false, bootSource: false, machineConfig: false, drives: new Map(), vsockServer: undefined, configured: [] };
+
+  // Host-initiated vsock: `CONNECT <port>\n`. A guest agent "listens" on
+  // port 1024 only once the VM runs and echoes; any other port is closed, as
+  // Firecracker does when nothing in the guest listens. Bound at PUT /vsock or
+  // /snapshot/load, like Firecracker, which fails when the path exists.
+  const bindVsock = (udsPath) => {
+    if (existsSync(udsPath)) throw new (state.loading ? FatalFault : Fault)(`Cannot create backend for vsock device: UnixBind(Os { code: 98, kind: AddrInUse, message: "Address in use" })`);
+    state.vsockServer = createNetServer((conn) => {
+      let line = '';
+      const onData = (chunk) => {
+        line += chunk.toString('utf8');
+        if (!line.includes('\n')) return;
+        conn.removeListener('data', onData);
+        const port = /^CONNECT (\d+)\n/.exec(line)?.[1];
+        if (port !== '1024' || !state.started || state.paused) return conn.destroy();
+        conn.write('OK 1073741824\n');
+        const rest = line.slice(line.indexOf('\n') + 1);
+        if (rest) conn.write(rest);
+        conn.pipe(conn);
+      };
+      conn.on('data', onData);
+    }).listen(udsPath);
+    state.vsockPath = udsPath;
+  };
+
+  /** PUT /snapshot/load, with the checks Firecracker v1.16.1 makes; any failure after parsing is fatal for the process. */
+  const loadSnapshot = (body) => {
+    const bootSpecific = state.configured.filter((k) => k !== 'PUT /logger' && k !== 'PUT /metrics');
+    if (bootSpecific.length > 0) throw new Fault('Loading a microVM snapshot not allowed after configuring boot-specific resources.');
+    if ((body.mem_backend === undefined) === (body.mem_file_path === undefined)) {
+      throw new Fault('An error occurred when deserializing the json body of a request: either mem_backend or mem_file_path must be specified.');
+    }
+    const memPath = body.mem_backend?.backend_path ?? body.mem_file_path;
+    state.loading = true;
+    let saved;
+    try {
+      saved = JSON.parse(readFileSync(body.snapshot_path, 'utf8'));
+    } catch (e) {
+      throw new FatalFault(`Load snapshot error: Failed to restore from snapshot: Failed to get snapshot state from file: ${e.code === 'ENOENT' ? 'No such file or directory (os error 2)' : 'Snapshot CRC64 validation failed'}`);
+    }
+    if (saved?.magic !== SNAPSHOT_MAGIC) throw new FatalFault('Load snapshot error: Failed to restore from snapshot: Failed to get snapshot state from file: Snapshot CRC64 validation failed');
+    if (!existsSync(memPath)) throw new FatalFault('Load snapshot error: Failed to restore from snapshot: Failed to load guest memory: Error creating guest memory from file: No such file or directory (os error 2)');
+    for (const drive of saved.drives) {
+      if (!existsSync(drive.path_on_host)) throw new FatalFault(`Load snapshot error: Failed to restore from snapshot: Failed to restore devices: Block(BackingFile(Os { code: 2, kind: NotFound, message: "No such file or directory" }, "${drive.path_on_host}"))`);
+    }
+    const net = saved.net ? { ...saved.net } : undefined;
+    for (const o of body.network_overrides ?? []) {
+      if (!net || net.iface_id !== o.iface_id) throw new FatalFault(`Load snapshot error: Failed to restore from snapshot: Invalid network override: no network interface ${o.iface_id}`);
+      net.host_dev_name = o.host_dev_name;
+    }
+    if (body.vsock_override && !saved.vsock) throw new FatalFault('Load snapshot error: Failed to restore from snapshot: Invalid vsock override: the snapshot has no vsock device');
+    if (saved.vsock) bindVsock(body.vsock_override?.uds_path ?? saved.vsock.uds_path);
+    state.loading = false;
+    state.machineConfigBody = saved.machineConfig;
+    state.drives = new Map(saved.drives.map((d) => [d.drive_id, d]));
+    state.net = net;
+    state.vsock = saved.vsock && { ...saved.vsock, uds_path: state.vsockPath };
+    state.bootArgs = saved.bootArgs;
+    state.started = true;
+    state.paused = body.resume_vm !== true;
+    options.onRestore?.({ snapshotPath: body.snapshot_path, net, vsockPath: state.vsockPath });
+  };
 
   const handle = (method, path, headers, raw) => {
     if (options.failAt === `${method} ${path}`) throw new Fault(`injected failure at ${method} ${path}`);
@@ -88,7 +157,8 @@ export function createFirecrackerDouble(options) {
     const key = `${method} ${r.template}`;
     if (method === 'GET') {
       if (path === '/version') return [200, { firecracker_version: options.version ?? '1.16.1' }];
-      if (path === '/') return [200, { app_name: 'Firecracker', id: options.instanceId ?? 'anonymous-instance', state: state.started ? 'Running' : 'Not started', vmm_version: options.version ?? '1.16.1' }];
+      if (path === '/') return [200, { app_name: 'Firecracker', id: options.instanceId ?? 'anonymous-instance', state: !state.started ? 'Not started' : state.paused ? 'Paused' : 'Running', vmm_version: options.version ?? '1.16.1' }];
+      if (path === '/machine-config') return [200, state.machineConfigBody ?? { vcpu_count: 1, mem_size_mib: 128, smt: false }];
       return [200, {}];
     }
     // micro_http reads a body only by Content-Length; a chunked body reads as empty.
@@ -119,6 +189,7 @@ export function createFirecrackerDouble(options) {
       case '/machine-config':
         if (body.smt && body.vcpu_count > 1 && body.vcpu_count % 2) throw new Fault('The vCPU number is invalid! The vCPU number can only be 1 or an even number when SMT is enabled.');
         state.machineConfig = true;
+        state.machineConfigBody = body;
         break;
       case '/boot-source':
         for (const [what, p] of [['kernel', body.kernel_image_path], ['initrd', body.initrd_path]]) {
@@ -143,34 +214,30 @@ export function createFirecrackerDouble(options) {
         break;
       }
       case '/vsock':
-        if (existsSync(body.uds_path)) throw new Fault(`Cannot create backend for vsock device: UnixBind(Os { code: 98, kind: AddrInUse, message: "Address in use" })`);
-        // Host-initiated vsock: `CONNECT <port>\n`. A guest agent "listens" on
-        // port 1024 only after InstanceStart and echoes; any other port is closed, as
-        // Firecracker does when nothing in the guest listens.
-        state.vsockServer = createNetServer((conn) => {
-          let line = '';
-          const onData = (chunk) => {
-            line += chunk.toString('utf8');
-            if (!line.includes('\n')) return;
-            conn.removeListener('data', onData);
-            const port = /^CONNECT (\d+)\n/.exec(line)?.[1];
-            if (port !== '1024' || !state.started) return conn.destroy();
-            conn.write('OK 1073741824\n');
-            const rest = line.slice(line.indexOf('\n') + 1);
-            if (rest) conn.write(rest);
-            conn.pipe(conn);
-          };
-          conn.on('data', onData);
-        }).listen(body.uds_path);
-        state.vsockPath = body.uds_path;
+        bindVsock(body.uds_path);
+        state.vsock = body;
+        break;
+      case '/network-interfaces/{iface_id}':
+        state.net = body;
+        break;
+      case '/snapshot/load':
+        loadSnapshot(body);
         break;
       case '/vm':
         state.paused = body.state === 'Paused';
         break;
       case '/snapshot/create':
         if (!state.paused) throw new Fault('Cannot create snapshot: the microVM is not paused.');
-        writeFileSync(body.snapshot_path, 'state');
-        writeFileSync(body.mem_file_path, 'memory');
+        // Firecracker creates or truncates both files.
+        writeFileSync(body.mem_file_path, `memory of ${state.machineConfigBody?.mem_size_mib} MiB\n`);
+        writeFileSync(body.snapshot_path, JSON.stringify({
+          magic: SNAPSHOT_MAGIC,
+          machineConfig: state.machineConfigBody,
+          drives: [...state.drives.values()],
+          net: state.net,
+          vsock: state.vsock,
+          bootArgs: state.bootArgs,
+        }));
         break;
       case '/actions':
         if (body.action_type === 'InstanceStart') {
@@ -187,6 +254,7 @@ export function createFirecrackerDouble(options) {
       default:
         break;
     }
+    state.configured.push(key);
     return [204, undefined];
   };
 
@@ -197,11 +265,13 @@ export function createFirecrackerDouble(options) {
       const raw = Buffer.concat(chunks);
       let status;
       let answer;
+      let fatal = false;
       try {
         [status, answer] = handle(req.method, req.url, req.headers, raw);
       } catch (e) {
         if (!(e instanceof Fault)) throw e;
         [status, answer] = [400, { fault_message: e.message }];
+        fatal = e instanceof FatalFault;
       }
       let body;
       try {
@@ -212,7 +282,7 @@ export function createFirecrackerDouble(options) {
       options.onRequest?.({ method: req.method, path: req.url, contentLength: req.headers['content-length'], body, status, answer });
       const text = answer === undefined ? '' : JSON.stringify(answer);
       res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-      res.end(text);
+      res.end(text, () => fatal && options.onFatal?.());
     });
   });
 

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { NotFoundError, UserError } from '@banger/errors';
 import { pinHostKey } from '@banger/ssh';
-import { createDriver, isSuspendCapable, processAlive, selectHypervisor, type VmHandle, type VmSpec as DriverSpec } from '@banger/hypervisor';
+import { createDriver, processAlive, selectHypervisor, type VmSpec as DriverSpec } from '@banger/hypervisor';
 import { guestNetworkFor } from '@banger/network';
 import type { Step } from '@banger/taskgraph';
 import { vmBootArgs, vmDisks } from '../boot-args.js';
@@ -9,7 +9,8 @@ import { findKernel } from '@banger/kernels';
 import { handleOf, kernelHome, knownHostsPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
 import type { VmHypervisor } from '../vm-record.js';
 import type { RuntimeDiskOutputs } from './runtime-disk.js';
-import { discardSavedState, recordBootedWith, savedState, whyNotResumable } from '../suspended-state.js';
+import { recordBootedWith } from '../suspended-state.js';
+import { startOrResume } from '../start-or-resume.js';
 
 /** Outputs of `vm.boot`. */
 export interface BootOutputs { pid: number; startTime: string; hypervisor: string }
@@ -71,28 +72,16 @@ export function bootStep(env: VmEnv, vm: { id: string; name: string }, needs: re
       const existing = handleOf(env, record);
       const driver = createDriver(choice);
       const bootedWith = { binary: choice.binary, spec };
-      let handle: VmHandle | undefined;
-      const saved = existing && processAlive(existing.pid, existing.startTime) ? undefined : savedState(dir);
-      if (saved) {
-        // A suspended VM: continue it from its saved state, or — when that cannot be used — boot it
-        // cold with a one-line warning, never leave a broken VM. The state is used once either way.
-        const why = isSuspendCapable(driver) ? whyNotResumable(saved.meta, bootedWith) : `${choice.kind} cannot resume a saved state`;
-        if (!why) {
-          const started = Date.now();
-          try {
-            handle = await driver.start(spec, { signal: ctx.signal, restoreFrom: saved.path });
-            report.line(`resumed from the saved state (${(saved.bytes / 2 ** 20).toFixed(0)} MiB) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-          } catch (error) {
-            if (ctx.signal.aborted) throw error;
-            report.line(`warning: could not resume vm ${vm.name} from its saved state (${(error as Error).message.split('\n')[0]}); booting it cold`);
-          }
-        } else {
-          report.line(`warning: not resuming vm ${vm.name} from its saved state: ${why}; booting it cold`);
-        }
-        discardSavedState(dir);
-        if (handle) await writeFile(dir.resyncPending, '');
-      }
-      handle ??= await driver.start(spec, { signal: ctx.signal, ...(existing && existing.kind === choice.kind ? { existing } : {}) });
+      const { handle, resumed } = await startOrResume(driver, spec, {
+        dir,
+        vmName: vm.name,
+        bootedWith,
+        signal: ctx.signal,
+        existing,
+        existingAlive: !!existing && processAlive(existing.pid, existing.startTime),
+        line: (text) => report.line(text),
+      });
+      if (resumed) await writeFile(dir.resyncPending, '');
       await recordBootedWith(dir, bootedWith);
       repo.update(vm.id, {
         pid: handle.pid,
