@@ -1,11 +1,14 @@
 // banger-vsock-agent: the guest end of the host↔guest channel (docs/agent.md).
-// It serves the agent protocol on the virtio-serial port (QEMU) or a Unix
-// socket (tests, tooling); it listens on no network socket.
-import { formatError, isBangerError, InternalError } from '@banger/errors';
-import { parseAgentArgs, USAGE } from './args.js';
+// It serves the agent protocol on the virtio-serial port (QEMU), on vsock
+// through the static relay (Firecracker), or on a Unix socket (tests,
+// tooling); it listens on no network socket.
+import { formatError, isBangerError } from '@banger/errors';
+import { AUTO_SERIAL_PORT, AUTO_VSOCK_PORT, parseAgentArgs, USAGE } from './args.js';
+import { waitForChannel } from './channel.js';
 import { listenUnix } from './listen-unix.js';
 import { runKeeper } from './sessions/keeper.js';
 import { serveSerial } from './serial.js';
+import { serveVsock } from './vsock.js';
 import { AGENT_VERSION } from './version.js';
 
 async function main(): Promise<void> {
@@ -20,10 +23,14 @@ async function main(): Promise<void> {
       process.stdout.write(`banger-vsock-agent ${AGENT_VERSION}\n`);
       return;
     case 'vsock':
-      throw new InternalError('AGENT_VSOCK_UNSUPPORTED', `cannot listen on vsock port ${mode.port}: Node cannot open AF_VSOCK sockets without a native addon`, {
-        hint: 'use --serial (QEMU virtio-serial) for now; see docs/agent.md',
-        exitCode: 2,
-      });
+      return serveVsock(mode, log);
+    case 'auto': {
+      // The guest unit's mode: whichever channel this VM's hypervisor offers.
+      const channel = await waitForChannel(log);
+      log(`channel: ${channel}`);
+      if (channel === 'serial') return serveSerial(AUTO_SERIAL_PORT, log);
+      return serveVsock({ port: AUTO_VSOCK_PORT, relaySocket: mode.relaySocket, ...(mode.relayTestUnix ? { relayTestUnix: mode.relayTestUnix } : {}) }, log);
+    }
     case 'unix':
       await listenUnix(mode.path, log);
       return;

@@ -45,17 +45,27 @@ export interface AgentProcess {
  * Starts the agent. By default on `--listen-unix <dir>/agent.sock`; with
  * `serial`, on `--serial <dir>/port` (a path that does not exist yet; the
  * test makes the device), and `socket` is `<dir>/host.sock`, the host end the
- * test's device relay listens on.
+ * test's device relay listens on. With `vsock`, on `--vsock-port 1024` through
+ * the real banger-vsock-relay (built beside the bundle) in its test mode: the
+ * relay listens on `socket` = `<dir>/vsock.sock` instead of the vsock port.
  */
-export async function startAgent(options: { serial?: boolean; env?: Record<string, string> } = {}): Promise<AgentProcess> {
+export async function startAgent(options: { serial?: boolean; vsock?: boolean; env?: Record<string, string> } = {}): Promise<AgentProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'banger-agent-'));
   const bundle = await buildAgentBundle(dir);
   // The PTY helper beside the bundle, where the agent looks for it (as in apps/vsock-agent/dist).
   const built = spawnSync('sh', [resolve(app, 'native/build.sh'), join(dir, 'banger-pty')], { encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`building banger-pty failed: ${built.stderr}`);
+  if (options.vsock) {
+    const relay = spawnSync('sh', [resolve(app, 'native/build.sh'), join(dir, 'banger-vsock-relay')], { encoding: 'utf8' });
+    if (relay.status !== 0) throw new Error(`building banger-vsock-relay failed: ${relay.stderr}`);
+  }
   chmodSync(dir, 0o755); // commands run as another user (nobody) reach the helper too
-  const socket = join(dir, options.serial ? 'host.sock' : 'agent.sock');
-  const args = options.serial ? ['--serial', join(dir, 'port')] : ['--listen-unix', socket];
+  const socket = join(dir, options.serial ? 'host.sock' : options.vsock ? 'vsock.sock' : 'agent.sock');
+  const args = options.serial
+    ? ['--serial', join(dir, 'port')]
+    : options.vsock
+      ? ['--vsock-port', '1024', '--relay-socket', join(dir, 'private', 'relay.sock'), '--relay-test-unix', socket]
+      : ['--listen-unix', socket];
   const child = spawn(process.execPath, [bundle, ...args], { stdio: ['ignore', 'ignore', 'pipe'], ...(options.env ? { env: { ...process.env, ...options.env } } : {}) });
   let log = '';
   child.stderr!.on('data', (c: Buffer) => (log += c.toString()));

@@ -23,14 +23,14 @@ describe('the banger-vsock-agent command line', () => {
     expect(r.status).toBe(0);
   });
 
-  it('says that it cannot listen on vsock and exits 2', () => {
+  it('says that it cannot listen on vsock without the relay beside it, and exits 2', () => {
     const r = agent('--vsock-port', '1024');
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^banger-vsock-agent: cannot listen on vsock port 1024: Node cannot open AF_VSOCK sockets/);
+    expect(r.stderr).toMatch(/^banger-vsock-agent: cannot listen on vsock port 1024: no banger-vsock-relay beside the agent/);
   });
 
   it('refuses to start without exactly one channel, with its usage', () => {
-    for (const args of [[], ['--serial', '/dev/x', '--listen-unix', '/tmp/y'], ['--bogus']]) {
+    for (const args of [[], ['--serial', '/dev/x', '--listen-unix', '/tmp/y'], ['--auto', '--vsock-port', '1024'], ['--bogus']]) {
       const r = agent(...args);
       expect(r.status).toBe(1);
       expect(r.stderr).toContain('usage: banger-vsock-agent');
