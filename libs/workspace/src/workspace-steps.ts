@@ -23,6 +23,8 @@ export interface WorkspaceStepsOptions {
   /** The steps the first workspace step waits for, e.g. `vm.wait-ssh`. */
   needs: readonly string[];
   log?: StepLogger;
+  /** Which way `exec` took (e.g. `agent` or `ssh`), said in the sync step's summary line; unknown when absent. */
+  via?: () => Promise<string | undefined>;
 }
 
 /** What the workspace steps did, for the run's result (filled while they run). */
@@ -100,8 +102,9 @@ export function workspaceSteps(options: WorkspaceStepsOptions): WorkspaceSteps {
         outcome.transferred = result.transferred;
         outcome.deleted = result.deleted;
         outcome.unchanged = false;
-        report.line(`sent ${result.transferred.files} files (${result.transferred.bytes} bytes), deleted ${result.deleted.length}`);
-        return { files: result.transferred.files, bytes: result.transferred.bytes, deleted: result.deleted.length };
+        const via = await options.via?.();
+        report.line(`sent ${result.transferred.files} files (${result.transferred.bytes} bytes), deleted ${result.deleted.length}${via === 'agent' ? ', through the guest agent' : via ? ` over ${via}` : ''}`);
+        return { files: result.transferred.files, bytes: result.transferred.bytes, deleted: result.deleted.length, ...(via ? { via } : {}) };
       },
       hint: 'check free space on the guest work disk (banger vm ssh <vm> -- df -h /root)',
     },
