@@ -58,13 +58,15 @@ export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo, optio
   const record = prepared.record;
   const how: VmRunHow = !reusable ? 'created' : isAlive(reusable) ? 'reused' : 'started';
   const graphId = vmGraphId(record.name);
-  const link = new GuestLink(env, record, io.signal);
+  const link = new GuestLink(env, record, io.signal, (line) => io.emit({ type: 'vm-notice', time: Date.now(), graphId, line }));
   const workspace = info
     ? workspaceSteps({
         info,
         manifestPath: vmDirOf(env, record.name).workspaceManifest(info.repoName),
         exec: link.exec,
-        needs: ['vm.wait-ssh'],
+        via: () => link.via(),
+        // After the agent wait: the sync goes through the agent when it said hello (ssh otherwise).
+        needs: ['vm.wait-ssh', 'vm.wait-agent'],
         log: env.log,
         ...(params.workspace?.branch !== undefined ? { branch: params.workspace.branch } : {}),
         ...(params.workspace?.from !== undefined ? { from: params.workspace.from } : {}),

@@ -1,4 +1,5 @@
 export * from './guest-exec.js';
+export * from './agent-guest-exec.js';
 export * from './list-files.js';
 export * from './manifest.js';
 export * from './manifest-file.js';

@@ -23,6 +23,8 @@ export interface WorkspaceStepsOptions {
   /** The steps the first workspace step waits for, e.g. `vm.wait-ssh`. */
   needs: readonly string[];
   log?: StepLogger;
+  /** Which way `exec` took, said in the sync step's summary line and the outcome; unknown when absent. */
+  via?: () => Promise<'agent' | 'ssh' | undefined>;
 }
 
 /** What the workspace steps did, for the run's result (filled while they run). */
@@ -31,6 +33,8 @@ export interface WorkspaceOutcome {
   deleted: string[];
   /** True when the sync step was skipped: the guest copy already matched. */
   unchanged: boolean;
+  /** Which way the sync went (WorkspaceStepsOptions.via), when it ran. */
+  via?: 'agent' | 'ssh';
   branch?: { name: string; from: string };
   /**
    * The tooling bootstrap: started now (or earlier, for an unchanged
@@ -100,8 +104,10 @@ export function workspaceSteps(options: WorkspaceStepsOptions): WorkspaceSteps {
         outcome.transferred = result.transferred;
         outcome.deleted = result.deleted;
         outcome.unchanged = false;
-        report.line(`sent ${result.transferred.files} files (${result.transferred.bytes} bytes), deleted ${result.deleted.length}`);
-        return { files: result.transferred.files, bytes: result.transferred.bytes, deleted: result.deleted.length };
+        const via = await options.via?.();
+        if (via) outcome.via = via;
+        report.line(`sent ${result.transferred.files} files (${result.transferred.bytes} bytes), deleted ${result.deleted.length}${via === 'agent' ? ', through the guest agent' : via ? ` over ${via}` : ''}`);
+        return { files: result.transferred.files, bytes: result.transferred.bytes, deleted: result.deleted.length, ...(via ? { via } : {}) };
       },
       hint: 'check free space on the guest work disk (banger vm ssh <vm> -- df -h /root)',
     },

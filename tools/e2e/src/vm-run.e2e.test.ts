@@ -19,6 +19,7 @@ interface SyncResult {
   transferred: { files: number; bytes: number };
   deleted: string[];
   unchanged: boolean;
+  via?: 'agent' | 'ssh';
   guestDir: string;
   mise?: { started: boolean; log: string; detail: string };
 }
@@ -173,6 +174,8 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       const sync = syncResultOf(lines);
       expect(sync.unchanged).toBe(false);
       expect(sync.transferred.files).toBeGreaterThan(5);
+      // The agent is up (the test before brought it back): the tar went through it, not over ssh.
+      expect(sync.via).toBe('agent');
     });
 
     it('re-syncs only what changed: one edited file sent, one deleted file removed', async () => {

@@ -24,6 +24,8 @@ export const workspaceSyncResultSchema = workspaceInfoSchema.extend({
   deleted: z.array(z.string()),
   /** True when nothing had changed since the last sync (no guest command ran). */
   unchanged: z.boolean(),
+  /** How the changes went into the guest: through the guest agent, or over ssh (the agent was down); absent when nothing ran. */
+  via: z.enum(['agent', 'ssh']).optional(),
   /** The branch the guest copy is on, when `--branch` was given. */
   branch: z.object({ name: z.string(), from: z.string() }).optional(),
   /** The mise bootstrap: started in the background (its log path), or why not. */

@@ -7,14 +7,24 @@
 // here is slow (TCG) and the VM stack is still being integrated. Both sides
 // pay for their ssh connection in every run (banger opens a session, rsync
 // spawns ssh), and both write into directories of the same file system.
+// The "through the agent" rows: the same syncWorkspace through a real
+// banger-vsock-agent process on a Unix socket (agentGuestExec: `tar -x` run
+// by the agent, the tar on one agent stream) — the path `vm run ./repo` takes
+// when the guest agent is up — against the same rsync.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AgentClient } from '@banger/agent';
 import { run } from '@banger/host';
-import { buildManifest, listWorkspaceFiles, sshGuestExec, syncWorkspace, type Manifest, type SyncWorkspaceResult } from '@banger/workspace';
+import { agentGuestExec, buildManifest, listWorkspaceFiles, sshGuestExec, syncWorkspace, type Manifest, type SyncWorkspaceResult } from '@banger/workspace';
 import { openSshSession } from '@banger/ssh';
 import { sshdUnavailable, startSshd, type TestSshd } from '@banger/ssh/testing';
 import { defineBenchmark } from '../benchmark.js';
 import { logSetup, makeWorkDir } from '../fixtures/cache-dir.js';
+import { buildCliBundles } from '../fixtures/cli-bundles.js';
 import { ensureBenchRepo, repoFiles, touchFiles } from '../fixtures/git-repo.js';
 
 interface Context {
@@ -31,6 +41,8 @@ interface Context {
   bangerDest: string;
   rsyncDest: string;
   manifest?: Manifest;
+  /** The "through the agent" rows: a real agent process on a Unix socket, and the host's connection to it. */
+  agent?: { child: ChildProcess; client: AgentClient };
 }
 
 async function baseSetup(): Promise<Context> {
@@ -53,6 +65,10 @@ async function baseSetup(): Promise<Context> {
 }
 
 async function teardown(ctx: Context): Promise<void> {
+  if (ctx.agent) {
+    ctx.agent.client.close();
+    ctx.agent.child.kill('SIGTERM');
+  }
   await ctx.sshd.stop();
   await rm(ctx.work, { recursive: true, force: true });
 }
@@ -65,6 +81,26 @@ async function bangerSync(ctx: Context, guestDir: string, previous?: Manifest): 
   } finally {
     session.close();
   }
+}
+
+/** Starts the agent bundle (built as `make install` does) on a Unix socket in the work dir and connects to it. */
+async function startAgent(ctx: Context): Promise<void> {
+  const { agent } = await buildCliBundles(await mkdtemp(join(ctx.work, 'bundles-')));
+  const socket = join(ctx.work, 'agent.sock');
+  const child = spawn(process.execPath, [agent, '--listen-unix', socket, '--quiet'], { stdio: 'ignore' });
+  for (let i = 0; !existsSync(socket); i++) {
+    if (child.exitCode !== null || i > 400) throw new Error('the agent did not come up');
+    await sleep(25);
+  }
+  const io = createConnection(socket);
+  await new Promise((ok, fail) => io.once('connect', ok).once('error', fail));
+  ctx.agent = { child, client: await AgentClient.connect(io, { hostVersion: 'bench' }) };
+  logSetup(`agent: pid ${child.pid} on ${socket}`);
+}
+
+/** banger through the agent: the host's one connection to it stays open between runs, as the daemon's does. */
+async function agentSync(ctx: Context, guestDir: string, previous?: Manifest): Promise<SyncWorkspaceResult> {
+  return syncWorkspace({ exec: agentGuestExec(ctx.agent!.client), repoDir: ctx.repo, guestDir, ...(previous ? { previous } : {}) });
 }
 
 async function rsyncTo(ctx: Context, guestDir: string): Promise<void> {
@@ -116,6 +152,7 @@ async function isEmptyTree(dir: string): Promise<boolean> {
 }
 
 const NAME = 'workspace sync (20 000 files / 200 MB, guest: loopback sshd)';
+const AGENT_NAME = 'workspace sync through the agent (20 000 files / 200 MB, guest: agent on a Unix socket)';
 const RSYNC = '`rsync -a -e ssh repo/ root@127.0.0.1:dest/` to the same sshd';
 
 export default [
@@ -177,6 +214,75 @@ export default [
       await touchOnePercent(ctx);
       const result = await bangerSync(ctx, ctx.bangerDest, ctx.manifest);
       // The row claims 1 %: fail rather than time a sync that sent something else.
+      if (result.transferred.files !== ctx.touched.length) throw new Error(`re-sync sent ${result.transferred.files} files, expected ${ctx.touched.length}`);
+      ctx.manifest = result.manifest;
+    },
+    async runBaseline(ctx) {
+      await touchOnePercent(ctx);
+      await rsyncTo(ctx, ctx.rsyncDest);
+    },
+  }),
+  defineBenchmark<Context>({
+    name: `${AGENT_NAME}, first sync`,
+    baseline: `${RSYNC}, into an empty directory`,
+    runs: 5,
+    skip: sshdUnavailable,
+    async setup() {
+      const ctx = await baseSetup();
+      try {
+        await startAgent(ctx);
+        return ctx;
+      } catch (error) {
+        await teardown(ctx);
+        throw error;
+      }
+    },
+    async teardown(ctx) {
+      try {
+        await expectSameTree(ctx, join(ctx.work, 'guest', `banger-${ctx.bangerRuns - 1}`));
+        await expectSameTree(ctx, join(ctx.work, 'guest', `rsync-${ctx.rsyncRuns - 1}`));
+      } finally {
+        await teardown(ctx);
+      }
+    },
+    async banger(ctx) {
+      const result = await agentSync(ctx, join(ctx.work, 'guest', `banger-${ctx.bangerRuns++}`));
+      if (result.transferred.files < repoFiles().length) throw new Error(`first sync sent ${result.transferred.files} files, expected at least ${repoFiles().length}`);
+    },
+    async runBaseline(ctx) {
+      await rsyncTo(ctx, join(ctx.work, 'guest', `rsync-${ctx.rsyncRuns++}`));
+    },
+  }),
+  defineBenchmark<Context>({
+    name: `${AGENT_NAME}, re-sync after touching 1 %`,
+    baseline: `${RSYNC}, onto the previous copy`,
+    runs: 5,
+    skip: sshdUnavailable,
+    async setup() {
+      const ctx = await baseSetup();
+      try {
+        await startAgent(ctx);
+        ctx.manifest = (await agentSync(ctx, ctx.bangerDest)).manifest;
+        await rsyncTo(ctx, ctx.rsyncDest);
+        return ctx;
+      } catch (error) {
+        await teardown(ctx);
+        throw error;
+      }
+    },
+    async teardown(ctx) {
+      try {
+        ctx.manifest = (await agentSync(ctx, ctx.bangerDest, ctx.manifest)).manifest;
+        await rsyncTo(ctx, ctx.rsyncDest);
+        await expectSameTree(ctx, ctx.bangerDest);
+        await expectSameTree(ctx, ctx.rsyncDest);
+      } finally {
+        await teardown(ctx);
+      }
+    },
+    async banger(ctx) {
+      await touchOnePercent(ctx);
+      const result = await agentSync(ctx, ctx.bangerDest, ctx.manifest);
       if (result.transferred.files !== ctx.touched.length) throw new Error(`re-sync sent ${result.transferred.files} files, expected ${ctx.touched.length}`);
       ctx.manifest = result.manifest;
     },

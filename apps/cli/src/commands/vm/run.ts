@@ -116,7 +116,7 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
       ctx.err(
         sync.unchanged
           ? `workspace ${sync.guestDir}: up to date`
-          : `workspace ${sync.guestDir}: sent ${sync.transferred.files} file${sync.transferred.files === 1 ? '' : 's'} (${sync.transferred.bytes} bytes), deleted ${sync.deleted.length}`,
+          : `workspace ${sync.guestDir}: sent ${sync.transferred.files} file${sync.transferred.files === 1 ? '' : 's'} (${sync.transferred.bytes} bytes), deleted ${sync.deleted.length}${sync.via === 'agent' ? ' (through the guest agent)' : sync.via === 'ssh' ? ' (over ssh)' : ''}`,
       );
       if (sync.branch) ctx.err(`workspace ${sync.guestDir}: on branch ${sync.branch.name} (from ${sync.branch.from})`);
       if (sync.mise) ctx.err(sync.mise.detail);
