@@ -1,5 +1,6 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { open, readdir, readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { serveConnection, type Log } from './serve.js';
@@ -15,6 +16,26 @@ async function openDevice(path: string): Promise<Duplex> {
 }
 
 /**
+ * The device node of a named virtio-serial port. `/dev/virtio-ports/<name>`
+ * is a symlink udev makes, which early in boot (udev's coldplug still
+ * running, seconds under TCG) may not exist yet; the kernel's own node
+ * (`/dev/vportNpM`, from devtmpfs) and its name in sysfs exist as soon as the
+ * driver has probed. So when the path is such a symlink and is missing, the
+ * port is looked up by name in `<sysfs>/class/virtio-ports/*\/name`.
+ */
+export async function resolveSerialPort(path: string, sysfs = '/sys'): Promise<string> {
+  if (dirname(path) !== '/dev/virtio-ports') return path;
+  const wanted = basename(path);
+  const classDir = `${sysfs}/class/virtio-ports`;
+  const ports = await readdir(classDir).catch(() => [] as string[]);
+  for (const port of ports) {
+    const name = await readFile(`${classDir}/${port}/name`, 'utf8').catch(() => '');
+    if (name.trim() === wanted) return `/dev/${port}`;
+  }
+  return path;
+}
+
+/**
  * Serves the virtio-serial port forever: waits while the device does not
  * exist (udev may not have made it yet), and re-opens it when a session ends
  * (the host end hung up: reads return EOF), with a backoff up to 1 s.
@@ -25,7 +46,7 @@ export async function serveSerial(path: string, log: Log, signal?: AbortSignal):
   while (!signal?.aborted) {
     let io: Duplex;
     try {
-      io = await openDevice(path);
+      io = await openDevice(await openablePort(path));
     } catch (error) {
       if (!waitingLogged) log(`waiting for ${path}: ${(error as Error).message}`);
       waitingLogged = true;
@@ -43,3 +64,6 @@ export async function serveSerial(path: string, log: Log, signal?: AbortSignal):
     await sleep(delay);
   }
 }
+
+/** The symlink when it exists (udev is done with the port), else the kernel's node found through sysfs. */
+const openablePort = async (path: string): Promise<string> => (existsSync(path) ? path : resolveSerialPort(path));
