@@ -56,7 +56,8 @@ LABEL=banger-work /root ext4 defaults,nofail 0 2
 /**
  * Mounts the work disk on /root early in boot without udev: the guest
  * contract fixes it at vdb, whose kernel node (devtmpfs) exists as soon as
- * virtio-blk has probed. The superblock is read once: an ext4 labelled
+ * virtio-blk has probed. No ordering either: it starts with the first units
+ * (the root is mounted read-write by the kernel). The superblock is read once: an ext4 labelled
  * banger-work at vdb is mounted directly (any other layout falls back to
  * `mount LABEL=`, which probes the disks itself); a disk never mounted before
  * (banger made it for this boot) is not checked, any other gets `e2fsck -p`,
@@ -64,20 +65,19 @@ LABEL=banger-work /root ext4 defaults,nofail 0 2
  */
 export const WORK_DISK_SCRIPT = `#!/bin/sh
 # banger: the work disk (vdb, label banger-work) on /root, without waiting for udev.
+# Two processes (od, mount) at most: each exec is expensive this early in a TCG boot.
 set -u
 dev=/dev/vdb
-mountpoint -q /root && exit 0
+while read -r _ mp _; do [ "$mp" = /root ] && exit 0; done < /proc/mounts
 i=0
 while [ ! -b "$dev" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-# The ext4 superblock (1 KiB at offset 1024) as hex: magic 0x38, mount count 0x34, label 0x78.
-sb=$(dd if="$dev" bs=1024 skip=1 count=1 2>/dev/null | od -An -v -tx1 | tr -d ' \\n')
-field() { printf '%s' "$sb" | cut -c"$(($1 * 2 + 1))-$(($1 * 2 + $2 * 2))"; }
-label=$(printf '%s' "$(field 120 16)" | sed 's/\\(00\\)*$//')
-if [ "$(field 56 2)" != 53ef ] || [ "$label" != 62616e6765722d776f726b ]; then
+# ext4 superblock bytes 0x34-0x87 (the superblock is at 1024): mount count 0x34, magic 0x38, label 0x78.
+set -- $(od -An -v -tx1 -j 1076 -N 84 "$dev" 2>/dev/null) x
+if [ "$#" -lt 84 ] || [ "$5$6" != 53ef ] || [ "\${69}\${70}\${71}\${72}\${73}\${74}\${75}\${76}\${77}\${78}\${79}\${80}" != 62616e6765722d776f726b00 ]; then
   echo "banger-work-disk: $dev is not the ext4 labelled banger-work; mounting by label" >&2
   exec mount -o rw,relatime LABEL=banger-work /root
 fi
-if [ "$(field 52 2)" != 0000 ] && command -v e2fsck >/dev/null; then
+if [ "$1$2" != 0000 ] && command -v e2fsck >/dev/null; then
   e2fsck -p "$dev"
   status=$?
   if [ "$status" -ge 4 ]; then echo "banger-work-disk: e2fsck -p $dev failed (exit $status): not mounting it" >&2; exit 1; fi
@@ -91,7 +91,6 @@ export const WORK_DISK_UNIT = `# Written by banger (the guest contract): the wor
 [Unit]
 Description=banger: the work disk on /root
 DefaultDependencies=no
-After=systemd-remount-fs.service
 Before=local-fs.target umount.target
 Conflicts=umount.target
 
