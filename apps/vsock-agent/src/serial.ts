@@ -1,5 +1,7 @@
-import { close as closeFd, createReadStream, createWriteStream, open as openFd } from 'node:fs';
+import { close as closeFd, createReadStream, createWriteStream, existsSync, open as openFd } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { Socket } from 'node:net';
+import { basename, dirname } from 'node:path';
 import { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { serveConnection, type Log } from './serve.js';
@@ -45,6 +47,26 @@ export function pollableStream(fd: number): Socket | undefined {
 }
 
 /**
+ * The device node of a named virtio-serial port. `/dev/virtio-ports/<name>`
+ * is a symlink udev makes, which early in boot (udev's coldplug still
+ * running, seconds under TCG) may not exist yet; the kernel's own node
+ * (`/dev/vportNpM`, from devtmpfs) and its name in sysfs exist as soon as the
+ * driver has probed. So when the path is such a symlink and is missing, the
+ * port is looked up by name in `<sysfs>/class/virtio-ports/*\/name`.
+ */
+export async function resolveSerialPort(path: string, sysfs = '/sys'): Promise<string> {
+  if (dirname(path) !== '/dev/virtio-ports') return path;
+  const wanted = basename(path);
+  const classDir = `${sysfs}/class/virtio-ports`;
+  const ports = await readdir(classDir).catch(() => [] as string[]);
+  for (const port of ports) {
+    const name = await readFile(`${classDir}/${port}/name`, 'utf8').catch(() => '');
+    if (name.trim() === wanted) return `/dev/${port}`;
+  }
+  return path;
+}
+
+/**
  * Serves the virtio-serial port forever: waits while the device does not
  * exist (udev may not have made it yet), and re-opens it when a session ends
  * (the host end hung up: reads return EOF), with a backoff up to 1 s.
@@ -55,7 +77,7 @@ export async function serveSerial(path: string, log: Log, signal?: AbortSignal):
   while (!signal?.aborted) {
     let io: Duplex;
     try {
-      io = await openDevice(path);
+      io = await openDevice(await openablePort(path));
     } catch (error) {
       if (!waitingLogged) log(`waiting for ${path}: ${(error as Error).message}`);
       waitingLogged = true;
@@ -73,3 +95,6 @@ export async function serveSerial(path: string, log: Log, signal?: AbortSignal):
     await sleep(delay);
   }
 }
+
+/** The symlink when it exists (udev is done with the port), else the kernel's node found through sysfs. */
+const openablePort = async (path: string): Promise<string> => (existsSync(path) ? path : resolveSerialPort(path));

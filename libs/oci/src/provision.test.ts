@@ -44,12 +44,26 @@ describe('writeGuestContract', () => {
     await writeGuestContract(root);
     expect(sshdDirectives(await readFile(join(root, 'etc/ssh/sshd_config'), 'utf8'))).toEqual(GUEST_SSHD_SECURITY);
     expect(await readdir(join(root, 'etc/ssh'))).toEqual(['sshd_config']);
-    expect(await readFile(join(root, 'etc/fstab'), 'utf8')).toContain('LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=120s 0 2');
+    // No systemd binary in this tree: the work disk stays in fstab (OpenRC's localmount reads it).
+    expect(await readFile(join(root, 'etc/fstab'), 'utf8')).toContain('LABEL=banger-work /root ext4 defaults,nofail 0 2');
     expect(await readlink(join(root, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service'))).toBe('/lib/systemd/system/systemd-networkd.service');
     expect(await readlink(join(root, 'etc/systemd/system/sockets.target.wants/systemd-networkd.socket'))).toBe('/lib/systemd/system/systemd-networkd.socket');
     expect(await readlink(join(root, 'etc/systemd/system/systemd-networkd-wait-online.service'))).toBe('/dev/null');
     expect((await stat(join(root, 'root/.ssh'))).mode & 0o777).toBe(0o700);
     expect((await stat(join(root, 'lib/modules'))).isDirectory()).toBe(true);
+  });
+
+  it('mounts the work disk with a unit, not fstab, in a systemd image, and masks modprobe@', async () => {
+    await writeFile(join(root, 'lib/systemd/systemd'), '#!/bin/sh\n');
+    await writeGuestContract(root);
+    const fstab = await readFile(join(root, 'etc/fstab'), 'utf8');
+    expect(fstab).toContain('/dev/vda / ext4');
+    expect(fstab).not.toMatch(/^LABEL=banger-work/m);
+    expect(await readFile(join(root, 'etc/systemd/system/banger-work-disk.service'), 'utf8')).toContain('ExecStart=/usr/lib/banger/mount-work-disk');
+    expect(await readlink(join(root, 'etc/systemd/system/local-fs.target.wants/banger-work-disk.service'))).toBe('/etc/systemd/system/banger-work-disk.service');
+    expect((await stat(join(root, 'usr/lib/banger/mount-work-disk'))).mode & 0o777).toBe(0o755);
+    expect(await readFile(join(root, 'etc/systemd/system/ssh.service.d/banger-work-disk.conf'), 'utf8')).toContain('Requires=banger-work-disk.service');
+    expect(await readlink(join(root, 'etc/systemd/system/modprobe@.service'))).toBe('/dev/null');
   });
 
   it('replaces symlinks the image planted instead of writing through them to the host', async () => {

@@ -6,14 +6,21 @@ import {
   CONTRACT_ENABLED_UNITS,
   CONTRACT_MASKED_UNITS,
   FSTAB,
+  FSTAB_NON_SYSTEMD,
   SSH_DROPIN,
   SSH_DROPIN_PATH,
   HOSTS,
+  JOURNALD_DROPIN,
+  JOURNALD_DROPIN_PATH,
   RESOLV_SCRIPT,
   RESOLV_SCRIPT_PATH,
   RESOLV_UNIT,
   RESOLV_UNIT_NAME,
   SSHD_CONFIG,
+  WORK_DISK_SCRIPT,
+  WORK_DISK_SCRIPT_PATH,
+  WORK_DISK_UNIT,
+  WORK_DISK_UNIT_NAME,
 } from '@banger/images';
 import {
   enableUnit,
@@ -159,7 +166,9 @@ export async function provisionTree(root: string, family: DistroFamily, options:
 
 /**
  * Writes banger's part of the guest contract into a tree: sshd_config (the
- * seed's Security section), fstab (vda root, banger-work on /root),
+ * seed's Security section), the work disk on /root (a systemd unit that
+ * mounts vdb without waiting for udev; the fstab line for an init that is not
+ * systemd, such as Alpine's OpenRC),
  * hosts/hostname, the resolv.conf one-shot, /lib/modules for the modules
  * disk, /root/.ssh, and enables networkd + network-generator (symlinks, no
  * code from the image runs). Per-VM identity is removed: ssh host keys and
@@ -171,8 +180,12 @@ export async function writeGuestContract(root: string): Promise<void> {
   for (const key of await listGuestDir(root, '/etc/ssh')) {
     if (/\/ssh_host_[^/]*key(\.pub)?$/.test(key)) await removeGuestPath(root, key);
   }
-  await writeGuestFile(root, '/etc/fstab', FSTAB);
+  const systemd = (await guestFileExists(root, '/lib/systemd/systemd')) || (await guestFileExists(root, '/usr/lib/systemd/systemd'));
+  await writeGuestFile(root, '/etc/fstab', systemd ? FSTAB : FSTAB_NON_SYSTEMD);
+  await writeGuestFile(root, WORK_DISK_SCRIPT_PATH, WORK_DISK_SCRIPT, 0o755);
+  await writeGuestFile(root, `/etc/systemd/system/${WORK_DISK_UNIT_NAME}`, WORK_DISK_UNIT);
   await writeGuestFile(root, SSH_DROPIN_PATH, SSH_DROPIN);
+  await writeGuestFile(root, JOURNALD_DROPIN_PATH, JOURNALD_DROPIN);
   await writeGuestFile(root, '/etc/hosts', HOSTS);
   await writeGuestFile(root, '/etc/hostname', 'banger\n');
   await writeGuestFile(root, RESOLV_SCRIPT_PATH, RESOLV_SCRIPT, 0o755);

@@ -1,3 +1,4 @@
+import { WORK_DISK_UNIT_NAME } from '@banger/images';
 import { readImageText, writeImageFiles } from './image-files.js';
 
 /** How long the guest waits for the work disk before booting without /root (see below). */
@@ -29,4 +30,13 @@ export async function relaxWorkDiskTimeout(rootfs: string, options: { signal?: A
   if (!changed) return false;
   await writeImageFiles(rootfs, [{ path: '/etc/fstab', content: lines.join('\n') }], options);
   return true;
+}
+
+/**
+ * Whether the rootfs mounts the work disk itself, without fstab: images built
+ * since the lean boot (issue 19) carry `banger-work-disk.service`, which
+ * mounts vdb on /root without waiting for udev.
+ */
+export async function hasWorkDiskUnit(rootfs: string): Promise<boolean> {
+  return (await readImageText(rootfs, `/etc/systemd/system/${WORK_DISK_UNIT_NAME}`)) !== undefined;
 }

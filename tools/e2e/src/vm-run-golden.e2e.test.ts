@@ -19,7 +19,10 @@ const RUN_MS = 12 * 60_000;
  * debian-bookworm image the images lib's slow test builds into the test cache
  * (`ensureTestImage(cache, progress, 'debian-bookworm')`). The network is the
  * simulated outside (helpers/outside.ts) serving a Node.js mirror made from the
- * host's own node; one VM serves both tests.
+ * host's own node; one VM serves every test. The first sees its first boot:
+ * the lean boot of issue 19 (systemd's critical chain has no udev wait, no
+ * fsck of the work disk and no docker; docker is socket-activated and runs a
+ * local image on first use).
  */
 describe.skipIf(!process.env['BANGER_NETNS'] || process.env['BANGER_SLOW_TESTS'] !== '1')('vm run on the golden image (BANGER_SLOW_TESTS=1, netns)', () => {
   let home: BangerHome;
@@ -52,6 +55,34 @@ describe.skipIf(!process.env['BANGER_NETNS'] || process.env['BANGER_SLOW_TESTS']
     if (binDir) rmSync(binDir, { recursive: true, force: true });
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }, 180_000);
+
+  // First, so it sees the VM's first boot and docker's first use (issue 19: boot lean, keep every tool).
+  it('boots lean (no udev wait, no work-disk fsck, no docker on the way), and docker runs a local image on first use', async () => {
+    if (!golden) throw new Error('no debian-bookworm image in the test cache: build it outside the netns first (ensureTestImage(cache, progress, "debian-bookworm"))');
+    const script = [
+      // critical-chain needs the boot to be over; "degraded" exits non-zero and still counts as over.
+      'systemctl is-system-running --wait >/dev/null || true',
+      'echo "at-boot: docker.service=$(systemctl is-active docker.service) containerd.service=$(systemctl is-active containerd.service) docker.socket=$(systemctl is-active docker.socket)"',
+      'echo "== chain"; systemd-analyze critical-chain --no-pager; systemd-analyze critical-chain --no-pager ssh.service banger-agent.service',
+      // An image from an archive made here, no registry and no network: ldconfig is a static binary in Debian.
+      'echo "== docker"; set -e; mkdir -p /root/tiny; cp /usr/sbin/ldconfig /root/tiny/ldconfig; tar -C /root/tiny -cf /root/tiny.tar .',
+      'docker import /root/tiny.tar banger-e2e/tiny >/dev/null',
+      'docker run --rm --network none banger-e2e/tiny /ldconfig --version | head -n 1',
+    ].join('\n');
+    const result = await home.cli(['vm', 'run', '--name', 'gold', '--', 'sh', '-c', script], { timeoutMs: RUN_MS });
+    expect(result.exitCode, `${result.stderr}\n${result.stdout}\n--- console ---\n${home.consoleTail('gold')}`).toBe(0);
+    const [head = '', rest = ''] = result.stdout.split('== chain\n');
+    const [chain = '', docker = ''] = rest.split('== docker\n');
+    // Socket-activated: nothing of docker ran at boot, the socket waited for the first client.
+    expect(head).toContain('at-boot: docker.service=inactive containerd.service=inactive docker.socket=active');
+    expect(chain).toMatch(/graphical\.target @/);
+    expect(chain).toMatch(/ssh\.service/);
+    expect(chain).not.toMatch(/udev-settle/);
+    expect(chain).not.toMatch(/fsck/);
+    expect(chain).not.toMatch(/by\\x2dlabel|banger\\x2dwork/);
+    expect(chain).not.toMatch(/docker|containerd/);
+    expect(docker).toMatch(/^ldconfig \(.*GLIBC.*\) \d+\.\d+/m);
+  });
 
   it('runs docker, git, jq and mise in a fresh sandbox', async () => {
     if (!golden) throw new Error('no debian-bookworm image in the test cache: build it outside the netns first (ensureTestImage(cache, progress, "debian-bookworm"))');

@@ -47,12 +47,18 @@ describe.skipIf(!canBuild)('a real debian-minimal build (mmdebstrap; cached unde
     expect(names.filter((n) => n.startsWith('ssh_host_'))).toEqual([]);
   });
 
-  it('mounts vda as / and the banger-work disk on /root', async () => {
+  it('mounts vda as / from fstab and the work disk on /root from a unit that waits for no udev symlink', async () => {
     const lines = (await text('/etc/fstab')).split('\n').filter((l) => l && !l.startsWith('#'));
-    expect(lines).toEqual([
-      '/dev/vda / ext4 rw,relatime 0 1',
-      'LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=120s 0 2',
-    ]);
+    expect(lines).toEqual(['/dev/vda / ext4 rw,relatime 0 1']);
+    expect((await image.lstat('/etc/systemd/system/local-fs.target.wants/banger-work-disk.service'))?.type).toBe('symlink');
+    const unit = await text('/etc/systemd/system/banger-work-disk.service');
+    expect(unit).toContain('ExecStart=/usr/lib/banger/mount-work-disk');
+    expect(unit).toContain('Before=local-fs.target');
+    expect((await image.resolve('/usr/lib/banger/mount-work-disk'))?.inode.mode).toBe(0o755);
+    expect(await text('/usr/lib/banger/mount-work-disk')).toContain('/dev/vdb');
+    // sshd waits for it: root's authorized_keys are on the work disk.
+    expect(await text('/etc/systemd/system/ssh.service.d/banger-work-disk.conf')).toMatch(/^Requires=banger-work-disk\.service$/m);
+    expect(await text('/etc/systemd/journald.conf.d/banger.conf')).toMatch(/^Storage=volatile$/m);
   });
 
   it('enables networkd, the ip= network generator and the resolv.conf one-shot', async () => {
@@ -63,7 +69,7 @@ describe.skipIf(!canBuild)('a real debian-minimal build (mmdebstrap; cached unde
     expect((await image.resolve('/usr/lib/banger/write-resolv-conf'))?.inode.mode).toBe(0o755);
   });
 
-  it('masks wait-online, the apt timers, e2scrub and the gettys', async () => {
+  it('masks wait-online, the apt timers, e2scrub, the gettys and what serves nothing in a microVM', async () => {
     const masked = [
       'systemd-networkd-wait-online.service',
       'apt-daily.service',
@@ -76,6 +82,13 @@ describe.skipIf(!canBuild)('a real debian-minimal build (mmdebstrap; cached unde
       'getty@tty1.service',
       'serial-getty@ttyS0.service',
       'getty-static.service',
+      'modprobe@.service',
+      'systemd-pstore.service',
+      'sys-kernel-debug.mount',
+      'sys-kernel-tracing.mount',
+      'sys-kernel-config.mount',
+      'sys-fs-fuse-connections.mount',
+      'dev-hugepages.mount',
     ];
     for (const unit of masked) {
       expect((await image.lstat(`/etc/systemd/system/${unit}`))?.linkTarget, unit).toBe('/dev/null');

@@ -33,21 +33,86 @@ AcceptEnv LANG LC_*
 Subsystem sftp /usr/lib/openssh/sftp-server
 `;
 
-/** /etc/fstab: vda is the rootfs, the work disk (label banger-work) is /root. */
+/**
+ * /etc/fstab: only the rootfs (vda). The work disk is not listed: a fstab line
+ * makes systemd wait for its device unit, which exists only once udev's
+ * coldplug has processed the disk (≈ 16 s into a TCG boot, measured), and
+ * then runs systemd-fsck on it. `banger-work-disk.service` mounts it instead.
+ */
 export const FSTAB = `# Written by banger's image build (guest contract: vda = rootfs, vdb = work disk).
 /dev/vda / ext4 rw,relatime 0 1
-LABEL=banger-work /root ext4 defaults,nofail,x-systemd.device-timeout=120s 0 2
+# The work disk (vdb, label banger-work) is mounted on /root by banger-work-disk.service.
+`;
+
+/**
+ * The fstab of an image whose init is not systemd (OCI imports of Alpine:
+ * OpenRC's localmount reads it): the work disk by label.
+ */
+export const FSTAB_NON_SYSTEMD = `# Written by banger (guest contract: vda = rootfs, vdb = work disk).
+/dev/vda / ext4 rw,relatime 0 1
+LABEL=banger-work /root ext4 defaults,nofail 0 2
+`;
+
+/**
+ * Mounts the work disk on /root early in boot without udev: the guest
+ * contract fixes it at vdb, whose kernel node (devtmpfs) exists as soon as
+ * virtio-blk has probed. No ordering either: it starts with the first units
+ * (the root is mounted read-write by the kernel). The superblock is read once: an ext4 labelled
+ * banger-work at vdb is mounted directly (any other layout falls back to
+ * `mount LABEL=`, which probes the disks itself); a disk never mounted before
+ * (banger made it for this boot) is not checked, any other gets `e2fsck -p`,
+ * which returns at once on a clean file system.
+ */
+export const WORK_DISK_SCRIPT = `#!/bin/sh
+# banger: the work disk (vdb, label banger-work) on /root, without waiting for udev.
+# Two processes (od, mount) at most: each exec is expensive this early in a TCG boot.
+set -u
+dev=/dev/vdb
+while read -r _ mp _; do [ "$mp" = /root ] && exit 0; done < /proc/mounts
+i=0
+while [ ! -b "$dev" ] && [ "$i" -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+# ext4 superblock bytes 0x34-0x87 (the superblock is at 1024): mount count 0x34, magic 0x38, label 0x78.
+set -- $(od -An -v -tx1 -j 1076 -N 84 "$dev" 2>/dev/null) x
+if [ "$#" -lt 84 ] || [ "$5$6" != 53ef ] || [ "\${69}\${70}\${71}\${72}\${73}\${74}\${75}\${76}\${77}\${78}\${79}\${80}" != 62616e6765722d776f726b00 ]; then
+  echo "banger-work-disk: $dev is not the ext4 labelled banger-work; mounting by label" >&2
+  exec mount -o rw,relatime LABEL=banger-work /root
+fi
+if [ "$1$2" != 0000 ] && command -v e2fsck >/dev/null; then
+  e2fsck -p "$dev"
+  status=$?
+  if [ "$status" -ge 4 ]; then echo "banger-work-disk: e2fsck -p $dev failed (exit $status): not mounting it" >&2; exit 1; fi
+fi
+exec mount -t ext4 -o rw,relatime "$dev" /root
+`;
+
+export const WORK_DISK_SCRIPT_PATH = '/usr/lib/banger/mount-work-disk';
+export const WORK_DISK_UNIT_NAME = 'banger-work-disk.service';
+export const WORK_DISK_UNIT = `# Written by banger (the guest contract): the work disk on /root, before local-fs.target.
+[Unit]
+Description=banger: the work disk on /root
+DefaultDependencies=no
+Before=local-fs.target umount.target
+Conflicts=umount.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${WORK_DISK_SCRIPT_PATH}
+
+[Install]
+WantedBy=local-fs.target
 `;
 
 /**
  * A drop-in for ssh.service: root's authorized_keys lives on the work disk,
- * so sshd must not accept connections before /root is mounted. Without it a
- * slow udev on a loaded TCG host let sshd start first and refuse the key.
+ * so sshd must not accept connections before /root is mounted (a slow boot
+ * once let sshd start first and refuse the key).
  */
 export const SSH_DROPIN_PATH = '/etc/systemd/system/ssh.service.d/banger-work-disk.conf';
 export const SSH_DROPIN = `# Written by banger: /root (the work disk) holds root's authorized_keys.
 [Unit]
-RequiresMountsFor=/root
+Requires=${WORK_DISK_UNIT_NAME}
+After=${WORK_DISK_UNIT_NAME}
 `;
 
 /**
@@ -106,19 +171,35 @@ WantedBy=sysinit.target
 
 export const RESOLV_UNIT_NAME = 'banger-resolv.service';
 
+/**
+ * The journal in memory only (/run/log/journal): a sandbox's logs are read
+ * while it runs, and a persistent journal costs a flush to the rootfs and its
+ * writes on every boot.
+ */
+export const JOURNALD_DROPIN_PATH = '/etc/systemd/journald.conf.d/banger.conf';
+export const JOURNALD_DROPIN = `# Written by banger: the journal lives in /run (volatile), not on the rootfs.
+[Journal]
+Storage=volatile
+`;
+
 export const HOSTS = `127.0.0.1 localhost
 ::1 localhost ip6-localhost ip6-loopback
 ff02::1 ip6-allnodes
 ff02::2 ip6-allrouters
 `;
 
-/** Units every image enables: ip= → eth0 through networkd, and the resolver one-shot. */
-export const CONTRACT_ENABLED_UNITS = ['systemd-networkd.service', 'systemd-network-generator.service', RESOLV_UNIT_NAME] as const;
+/** Units every image enables: ip= → eth0 through networkd, the resolver one-shot and the work disk. */
+export const CONTRACT_ENABLED_UNITS = ['systemd-networkd.service', 'systemd-network-generator.service', RESOLV_UNIT_NAME, WORK_DISK_UNIT_NAME] as const;
 
 /**
  * Units every image masks: the wait-online unit would hold boot for 2 min when
  * the VM has no network, apt timers and e2scrub only cost boot time, and no VT
  * or serial login exists (ssh is the way in; the console still shows boot).
+ * The rest serve nothing in a microVM and each cost seconds of a TCG boot
+ * (measured, docs/performance.md): `modprobe@` loads configfs, drm, efi_pstore,
+ * fuse, loop and dm_mod up front (the kernel loads the ones a guest uses on
+ * first use: /dev/fuse and /dev/loop-control are static nodes), and there is no
+ * pstore, debugfs, tracefs, hugepages or configfs user.
  */
 export const CONTRACT_MASKED_UNITS = [
   'systemd-networkd-wait-online.service',
@@ -132,6 +213,13 @@ export const CONTRACT_MASKED_UNITS = [
   'getty@tty1.service',
   'serial-getty@ttyS0.service',
   'getty-static.service',
+  'modprobe@.service',
+  'systemd-pstore.service',
+  'sys-kernel-debug.mount',
+  'sys-kernel-tracing.mount',
+  'sys-kernel-config.mount',
+  'sys-fs-fuse-connections.mount',
+  'dev-hugepages.mount',
 ] as const;
 
 /**
@@ -139,8 +227,8 @@ export const CONTRACT_MASKED_UNITS = [
  * recipe text does not show (customize-script.ts, mmdebstrap options). Part of
  * the recipe fingerprint, so cached images are rebuilt.
  */
-export const BUILDER_REVISION = 2;
+export const BUILDER_REVISION = 3;
 
 /** Everything above, as one string for the fingerprint. */
 export const guestContractText = (): string =>
-  JSON.stringify([BUILDER_REVISION, SSHD_CONFIG, SSH_DROPIN, FSTAB, RESOLV_SCRIPT, RESOLV_UNIT, HOSTS, CONTRACT_ENABLED_UNITS, CONTRACT_MASKED_UNITS]);
+  JSON.stringify([BUILDER_REVISION, SSHD_CONFIG, SSH_DROPIN, FSTAB, WORK_DISK_SCRIPT, WORK_DISK_UNIT, JOURNALD_DROPIN, RESOLV_SCRIPT, RESOLV_UNIT, HOSTS, CONTRACT_ENABLED_UNITS, CONTRACT_MASKED_UNITS]);

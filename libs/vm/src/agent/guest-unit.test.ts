@@ -30,6 +30,8 @@ describe.skipIf(needs.skip)(`the agent unit in a VM's rootfs${needs.missing.leng
     expect(unit).toContain('mount -o ro LABEL=banger-runtime /run/banger/runtime');
     expect(unit).toMatch(/^Restart=always$/m);
     expect(unit).toMatch(/^DefaultDependencies=no$/m);
+    // Its only ordering: after the work disk's mount (commands run in /root), which waits for no udev.
+    expect(unit!.split('\n').filter((l) => /^(After|Requires|Wants|BindsTo)=/.test(l))).toEqual(['After=banger-work-disk.service']);
     expect(unit).not.toMatch(/network|ssh/);
     expect(await statInode(rootfs, '/etc/systemd/system/banger-agent.service')).toMatchObject({ type: 'regular', uid: 0, gid: 0, mode: 0o644 });
     expect(await statInode(rootfs, '/etc/systemd/system/sysinit.target.wants/banger-agent.service')).toMatchObject({ type: 'symlink', linkTarget: '/etc/systemd/system/banger-agent.service' });

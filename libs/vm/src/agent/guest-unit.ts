@@ -13,8 +13,10 @@ export const AGENT_GUEST_PORT = '/dev/virtio-ports/banger.agent';
 /**
  * The unit. Everything version-specific (node, libraries, the agent) lives on
  * the runtime disk, so this text rarely changes and old rootfs copies keep
- * working with newer disks. No default dependencies: it needs only /run and
- * the disk. `mount LABEL=` probes the block devices itself (no udev symlink
+ * working with newer disks. No default dependencies: it needs only /run, the
+ * disk and /root (the work disk, mounted by `banger-work-disk.service` in
+ * images since issue 19 without waiting for udev; in older images the
+ * ordering names no unit and does nothing). `mount LABEL=` probes the block devices itself (no udev symlink
  * needed); while the disk is not there yet the mount fails and the unit is
  * restarted after 1 s, forever (StartLimitIntervalSec=0), as is the agent
  * when it dies. The agent itself waits for the port to appear.
@@ -25,6 +27,8 @@ export function agentUnitText(): string {
     '[Unit]',
     'Description=banger guest agent',
     'DefaultDependencies=no',
+    // Commands run in /root: after the work disk's mount (early and udev-free in current images; a no-op ordering in older ones).
+    'After=banger-work-disk.service',
     'Conflicts=shutdown.target',
     'Before=shutdown.target',
     'StartLimitIntervalSec=0',

@@ -5,7 +5,7 @@ import { installHostKey } from '@banger/disks';
 import type { Step } from '@banger/taskgraph';
 import { cloneRootfs } from '../clone-rootfs.js';
 import { writeMachineIdentity } from '../machine-identity.js';
-import { relaxWorkDiskTimeout } from '../work-disk-timeout.js';
+import { hasWorkDiskUnit, relaxWorkDiskTimeout } from '../work-disk-timeout.js';
 import type { ImageRef } from '@banger/images';
 import { vmDirOf, type VmEnv } from '../vm-env.js';
 
@@ -44,7 +44,9 @@ export function buildRootfsStep(env: VmEnv, vm: { name: string; diskBytes: numbe
       const hostKey = generateHostKey(vm.name);
       await installHostKey(temp, hostKey, { signal: ctx.signal });
       const { machineId } = await writeMachineIdentity(temp, vm.name, { signal: ctx.signal });
-      if (!(await relaxWorkDiskTimeout(temp, { signal: ctx.signal }))) report.line('warning: the image has no LABEL=banger-work line in /etc/fstab; /root will not be the work disk');
+      if (!(await relaxWorkDiskTimeout(temp, { signal: ctx.signal })) && !(await hasWorkDiskUnit(temp))) {
+        report.line('warning: the image mounts no work disk (no banger-work-disk.service, no LABEL=banger-work line in /etc/fstab); /root will not be the work disk');
+      }
       await ctx.atomicWrite(dir.hostPrivateKey, async (path) => writeFile(path, hostKey.privateKey.endsWith('\n') ? hostKey.privateKey : `${hostKey.privateKey}\n`, { mode: 0o600 }));
       await ctx.atomicWrite(dir.hostPublicKey, `${hostKey.publicKey}\n`);
       await ctx.commit(temp, dir.rootfs);
