@@ -10,6 +10,9 @@ import { handleOf, kernelHome, knownHostsPath, vmDirOf, vmRepository, type VmEnv
 import type { VmHypervisor } from '../vm-record.js';
 import type { RuntimeDiskOutputs } from './runtime-disk.js';
 import { discardSavedState, recordBootedWith, savedState, whyNotResumable } from '../suspended-state.js';
+import type { BuildRootfsOutputs } from './build-rootfs.js';
+import type { SyncFilesOutputs } from './sync-files.js';
+import { restoreWarm } from '../warm/warm-restore.js';
 
 /** Outputs of `vm.boot`. */
 export interface BootOutputs { pid: number; startTime: string; hypervisor: string }
@@ -21,7 +24,13 @@ export interface BootOutputs { pid: number; startTime: string; hypervisor: strin
  * idempotent given the existing handle). The pid is recorded as soon as the
  * driver returns, so a daemon killed right after still finds the VM.
  */
-export function bootStep(env: VmEnv, vm: { id: string; name: string }, needs: readonly string[]): Step<BootOutputs> {
+export function bootStep(
+  env: VmEnv,
+  vm: { id: string; name: string },
+  needs: readonly string[],
+  /** A warm VM: the cold disk steps, to rebuild its template copies when the restore cannot happen. */
+  warm?: { rootfs: Step<BuildRootfsOutputs>; work: Step<SyncFilesOutputs> },
+): Step<BootOutputs> {
   const dir = vmDirOf(env, vm.name);
   return {
     id: 'vm.boot',
@@ -70,9 +79,15 @@ export function bootStep(env: VmEnv, vm: { id: string; name: string }, needs: re
       };
       const existing = handleOf(env, record);
       const driver = createDriver(choice);
-      const bootedWith = { binary: choice.binary, spec };
+      let bootedWith = { binary: choice.binary, spec };
       let handle: VmHandle | undefined;
-      const saved = existing && processAlive(existing.pid, existing.startTime) ? undefined : savedState(dir);
+      const alive = existing !== undefined && processAlive(existing.pid, existing.startTime);
+      if (warm && !alive) {
+        // A new warm VM: restore a copy of its template, or — when that cannot be — boot it cold.
+        const restored = await restoreWarm(env, { name: vm.name, tap: record.tap, dir, driver, bootedWith, cold: warm, ctx, report });
+        if (restored) ({ handle, bootedWith } = restored);
+      }
+      const saved = alive || handle ? undefined : savedState(dir);
       if (saved) {
         // A suspended VM: continue it from its saved state, or — when that cannot be used — boot it
         // cold with a one-line warning, never leave a broken VM. The state is used once either way.
