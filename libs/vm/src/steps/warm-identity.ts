@@ -43,6 +43,7 @@ export function warmIdentityStep(env: VmEnv, vm: { id: string; name: string; fil
       if (!record?.ip || !record.mac || !record.tap || !links) throw new InternalError('WARM_IDENTITY_FAILED', `vm ${vm.name}: no address or agent link to give the restored guest its identity`);
       const started = Date.now();
       const client = await links.client(record, env.paths.vmsDir, { timeoutMs: RESTORED_AGENT_MS, signal: ctx.signal });
+      report.line(`agent answered after ${((Date.now() - started) / 1000).toFixed(1)} s`);
       const must = async (what: string, result: Promise<{ code: number | null; stderr: Buffer }>): Promise<void> => {
         const r = await result;
         if (r.code !== 0) throw new InternalError('WARM_IDENTITY_FAILED', `vm ${vm.name}: ${what} failed in the restored guest: ${r.stderr.toString().trim().split('\n').pop() ?? `exit ${r.code}`}`);
@@ -68,7 +69,9 @@ export function warmIdentityStep(env: VmEnv, vm: { id: string; name: string; fil
       const network = guestNetworkFor({ ip: record.ip, hostname: vm.name }, env.config.bridgeSubnet);
       const prefix = String(parseSubnet(env.config.bridgeSubnet).prefix);
       const machineId = randomBytes(16).toString('hex');
+      const scriptStarted = Date.now();
       await must('the identity script', client.run({ argv: ['sh', '-c', IDENTITY_SCRIPT, 'banger-identity', record.mac, record.ip, prefix, network.gateway, network.dns, vm.name, machineId] }));
+      report.line(`identity script ran in ${((Date.now() - scriptStarted) / 1000).toFixed(1)} s`);
       await attachTap(env, record.tap);
       await rm(dir.identityPending, { force: true });
       report.line(`hostname ${vm.name}, ${record.ip} (${record.mac}), new machine-id and host key, clock (was ${(-clock.offsetMs / 1000).toFixed(1)} s off) and RNG reseeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);

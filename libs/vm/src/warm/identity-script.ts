@@ -19,16 +19,27 @@ for f in /run/systemd/network/*.network; do
   if [ -e "$f" ] && grep -qx 'Name=eth0' "$f"; then rm -f "$f"; fi
 done
 printf '[Match]\\nName=eth0\\n\\n[Network]\\nAddress=%s/%s\\nGateway=%s\\nDNS=%s\\n' "$ip" "$prefix" "$gw" "$dns" > /run/systemd/network/70-eth0.network
+# networkd must know the new file before the link goes down and up, or it re-applies the template's address.
+if command -v networkctl >/dev/null 2>&1; then networkctl reload >/dev/null 2>&1 || true; fi
 ip link set dev eth0 down
 ip link set dev eth0 address "$mac"
 ip addr flush dev eth0
 ip link set dev eth0 up
 ip addr replace "$ip/$prefix" dev eth0
 ip route replace default via "$gw" dev eth0
-if command -v networkctl >/dev/null 2>&1; then
-  networkctl reload >/dev/null 2>&1 || true
-  networkctl reconfigure eth0 >/dev/null 2>&1 || true
-fi
+if command -v networkctl >/dev/null 2>&1; then networkctl reconfigure eth0 >/dev/null 2>&1 || true; fi
+# Only this VM's address may stay: a guest still answering for the template's would make ARP
+# between two restored VMs fail (each sees the other's requests come from its own address).
+i=0
+while [ $i -lt 20 ]; do
+  extra=$(ip -4 -o addr show dev eth0 | awk '{print $4}' | grep -vx "$ip/$prefix" || true)
+  if [ -z "$extra" ] && [ $i -ge 3 ]; then break; fi
+  for a in $extra; do ip addr del "$a" dev eth0 2>/dev/null || true; done
+  ip addr replace "$ip/$prefix" dev eth0
+  i=$((i+1))
+  sleep 0.2
+done
+ip route replace default via "$gw" dev eth0
 {
   echo "# Written by banger when this VM was restored from its warm template."
   echo "nameserver $dns"

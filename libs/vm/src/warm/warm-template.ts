@@ -1,11 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentClient } from '@banger/agent';
 import { CancelledError, InternalError } from '@banger/errors';
-import { formatIpv4, run, runPrivileged, writeFileAtomic } from '@banger/host';
+import { cleanStaleTemps, formatIpv4, run, runPrivileged, tempSibling, writeFileAtomic } from '@banger/host';
 import { createDriver, hasAgentChannel, isSuspendCapable, processAlive, type HypervisorChoice, type VmHandle, type VmSpec as DriverSpec } from '@banger/hypervisor';
 import { guestNetworkFor, ipToInt, parseSubnet, removeTap, tapNameFor } from '@banger/network';
 import { installHostKey, makeWorkDisk, stageWorkDisk } from '@banger/disks';
@@ -128,7 +128,7 @@ export async function listWarmTemplates(vmsDir: string): Promise<Array<{ dir: st
   if (!existsSync(root)) return [];
   const found: Array<{ dir: string; meta: WarmTemplateMeta; bytes: number }> = [];
   for (const name of readdirSync(root)) {
-    if (name.startsWith('.')) continue;
+    if (name.startsWith('.') || name.includes('.tmp-')) continue;
     const dir = new WarmTemplateDir(join(root, name));
     const meta = readWarmTemplate(dir);
     if (!meta) continue;
@@ -174,7 +174,10 @@ export interface BuildTemplateOptions {
 export async function buildWarmTemplate(options: BuildTemplateOptions): Promise<WarmTemplateMeta> {
   const { signal, line } = options;
   const final = options.root;
-  const temp = `${final}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
+  // A build killed with its daemon left `<fingerprint>.tmp-<pid>-<hex>`: removed here (that pid is gone).
+  await mkdir(dirname(final), { recursive: true, mode: 0o700 });
+  await cleanStaleTemps(final);
+  const temp = tempSibling(final);
   const dir = new WarmTemplateDir(temp);
   await mkdir(temp, { recursive: true, mode: 0o700 });
   const id = `tpl_${options.fingerprint}`;
