@@ -56,7 +56,7 @@ export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & {
       fetchKernelStep(env, vm.kernel),
       fetchImageStep(env, vm.image),
       runtimeDiskStep(env),
-      warmTemplateStep(env, vm),
+      warmTemplateStep(env, { id: vm.id, name: vm.name, record: vm }),
       warmRootfsStep(env, vm, rootfs),
       warmWorkDiskStep(env, vm, work),
       agentUnitStep(env, vm),

@@ -3,10 +3,13 @@ import { join } from 'node:path';
 import { CancelledError } from '@banger/errors';
 import { serialized } from '@banger/host';
 import { selectHypervisor } from '@banger/hypervisor';
-import type { ImageRef } from '@banger/images';
+import { findImage, type ImageRef } from '@banger/images';
 import { findKernel } from '@banger/kernels';
 import type { Step } from '@banger/taskgraph';
-import { kernelHome, userKeyPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
+import { imageHome, kernelHome, userKeyPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
+import type { VmRecord } from '../vm-record.js';
+import { runtimeDiskPath, runtimeFiles, runtimeKey } from '../agent/runtime-disk.js';
+import { warmTemplatesOf } from '../warm/warm-housekeeping.js';
 import type { RuntimeDiskOutputs } from './runtime-disk.js';
 import { buildWarmTemplate, readWarmTemplate, warmFingerprint, warmInputs, warmRoot, WarmTemplateDir, type WarmInputs } from '../warm/warm-template.js';
 
@@ -32,12 +35,12 @@ const TEMPLATE_BOOT_KVM_MS = 120_000;
  * fingerprint). A template that cannot be built is a warning: the VM boots
  * cold. Satisfied once the VM has its disks: a created VM never needs it again.
  */
-export function warmTemplateStep(env: VmEnv, vm: { id: string; name: string }): Step<WarmTemplateOutputs> {
+export function warmTemplateStep(env: VmEnv, vm: { id: string; name: string; record?: VmRecord }): Step<WarmTemplateOutputs> {
   const dir = vmDirOf(env, vm.name);
   const inputsFrom = async (outputs: Readonly<Record<string, unknown>>): Promise<WarmInputs | undefined> => {
     const image = outputs['vm.fetch-image'] as ImageRef | undefined;
     const runtime = outputs['vm.runtime-disk'] as RuntimeDiskOutputs | undefined;
-    const record = vmRepository(env).findById(vm.id);
+    const record = vmRepository(env).findById(vm.id) ?? vm.record;
     if (!image || !record) return undefined;
     const kernel = await findKernel(kernelHome(env), record.kernel);
     if (!kernel || !runtime?.path) return undefined;
@@ -51,6 +54,26 @@ export function warmTemplateStep(env: VmEnv, vm: { id: string; name: string }): 
       diskBytes: record.diskBytes,
     });
   };
+  /** What the run will do, for the plan: reuse a template, or build one and why (which input differs from the image's other templates). */
+  const plannedTemplate = async (): Promise<string> => {
+    const record = vmRepository(env).findById(vm.id) ?? vm.record;
+    const image = record ? findImage(imageHome(env), record.image) : undefined;
+    const runtime = env.agent?.runtime;
+    if (!record || !image || !runtime) return 'new VM: its template is looked up once the image and the agent runtime are there';
+    const key = await runtimeKey(await runtimeFiles(runtime)).catch(() => undefined);
+    const kernel = await findKernel(kernelHome(env), record.kernel);
+    if (!key || !kernel) return 'new VM: its template is looked up once the kernel and the agent runtime are there';
+    const inputs = warmInputs({ image, kernel: { name: kernel.name, paths: kernel.paths }, runtimeDisk: runtimeDiskPath(runtime.dir, key), hypervisor: record.spec.hypervisor, vcpu: record.vcpu, memoryMib: record.memoryMib, diskBytes: record.diskBytes });
+    const fingerprint = warmFingerprint(inputs);
+    if (readWarmTemplate(new WarmTemplateDir(join(warmRoot(env.paths.vmsDir), fingerprint)))) return `new VM: restores a copy of template ${fingerprint}`;
+    const others = (await warmTemplatesOf(env.paths.vmsDir, image.name)).map((t) => readWarmTemplate(new WarmTemplateDir(t.dir))).filter((m) => m !== undefined);
+    const closest = others
+      .map((m) => ({ m, changed: (Object.keys(inputs) as Array<keyof WarmInputs>).filter((k) => m.inputs[k] !== inputs[k]) }))
+      .sort((a, b) => a.changed.length - b.changed.length)[0];
+    return closest
+      ? `no template ${fingerprint} yet (template ${closest.m.fingerprint} of ${image.name} has another ${closest.changed.join(', ')}): builds one, a boot and a save`
+      : `no template of ${image.name} for these inputs yet: builds ${fingerprint}, a boot and a save`;
+  };
   return {
     id: 'vm.warm-template',
     title: 'Warm template (boot once, snapshot, reuse)',
@@ -59,9 +82,9 @@ export function warmTemplateStep(env: VmEnv, vm: { id: string; name: string }): 
       const inputs = await inputsFrom(ctx.outputs);
       return inputs ? ({ ...inputs } as Record<string, string>) : { template: 'not known yet (the image or kernel is not fetched)' };
     },
-    isSatisfied: () => {
+    isSatisfied: async () => {
       if (existsSync(dir.rootfs)) return true;
-      return { satisfied: false, reason: 'the VM has no disks yet' };
+      return { satisfied: false, reason: await plannedTemplate() };
     },
     run: async (ctx, report) => {
       const inputs = await inputsFrom(ctx.outputs);
