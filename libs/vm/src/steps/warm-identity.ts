@@ -70,8 +70,10 @@ export function warmIdentityStep(env: VmEnv, vm: { id: string; name: string; fil
       const prefix = String(parseSubnet(env.config.bridgeSubnet).prefix);
       const machineId = randomBytes(16).toString('hex');
       const scriptStarted = Date.now();
-      await must('the identity script', client.run({ argv: ['sh', '-c', IDENTITY_SCRIPT, 'banger-identity', record.mac, record.ip, prefix, network.gateway, network.dns, vm.name, machineId] }));
-      report.line(`identity script ran in ${((Date.now() - scriptStarted) / 1000).toFixed(1)} s`);
+      const script = client.run({ argv: ['sh', '-c', IDENTITY_SCRIPT, 'banger-identity', record.mac, record.ip, prefix, network.gateway, network.dns, vm.name, machineId] });
+      await must('the identity script', script);
+      const phases = (await script).stdout.toString().trim().split('\n').join(' s, ');
+      report.line(`identity script ran in ${((Date.now() - scriptStarted) / 1000).toFixed(1)} s (${phases} s)`);
       await attachTap(env, record.tap);
       await rm(dir.identityPending, { force: true });
       report.line(`hostname ${vm.name}, ${record.ip} (${record.mac}), new machine-id and host key, clock (was ${(-clock.offsetMs / 1000).toFixed(1)} s off) and RNG reseeded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
