@@ -275,6 +275,15 @@ mode = "644"
     }
   });
 
+  it('reads warm_start as a boolean (unset: the VM layer default, on), and rejects anything else naming the key', () => {
+    expect(parseConfig('warm_start = false\n', FILE, { home: HOME }).warmStart).toBe(false);
+    expect(parseConfig('warm_start = true\n', FILE, { home: HOME }).warmStart).toBe(true);
+    expect(parseConfig('# nothing\n', FILE, { home: HOME }).warmStart).toBeUndefined();
+    for (const bad of ['"yes"', '1', '"false"']) {
+      expect(configError(`warm_start = ${bad}\n`).message).toMatch(/:1: bad value for "warm_start": got .*, expected true or false/);
+    }
+  });
+
   it('rejects an out-of-range dns_port', () => {
     expect(configError('dns_port = 70000\n').message).toBe(`${FILE}:1: bad value for "dns_port": got 70000, expected a port number from 1 to 65535`);
   });

@@ -20,6 +20,7 @@ export const KNOWN_KEYS: { [key: string]: KeySpec } = {
   dns_port: 'leaf',
   dns_upstreams: 'leaf',
   interrupted_create_expiry: 'leaf',
+  warm_start: 'leaf',
   vm_defaults: { vcpu: 'leaf', memory_mib: 'leaf', disk_size: 'leaf' },
   file_sync: [{ host: 'leaf', guest: 'leaf', mode: 'leaf' }],
 };

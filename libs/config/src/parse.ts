@@ -151,6 +151,7 @@ function toConfig(raw: RawConfig, fileSync: FileSyncEntry[], file: string): Bang
   if (raw.dns_port !== undefined) config.dnsPort = raw.dns_port;
   if (raw.dns_upstreams !== undefined) config.dnsUpstreams = raw.dns_upstreams;
   if (raw.interrupted_create_expiry !== undefined) config.interruptedCreateExpiryMs = durationMs(raw.interrupted_create_expiry);
+  if (raw.warm_start !== undefined) config.warmStart = raw.warm_start;
   return config;
 }
 

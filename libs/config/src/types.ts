@@ -62,6 +62,11 @@ export interface BangerConfig {
    * `vm run`/`vm create` before the daemon deletes it and releases its lease. Unset → 1 h (the VM layer's default).
    */
   interruptedCreateExpiryMs?: number;
+  /**
+   * New QEMU VMs start from a warm template of their inputs (booted once, saved, restored as a copy)
+   * instead of a cold boot. Default true; `vm run --cold` / `vm create --cold` bypass it per VM.
+   */
+  warmStart?: boolean;
   vmDefaults: VmDefaultsConfig;
   /** Default: no entries. */
   fileSync: FileSyncEntry[];

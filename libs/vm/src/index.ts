@@ -35,3 +35,4 @@ export * from './agent/vm-exec.js';
 export * from './agent/vm-sessions.js';
 export * from './expire-interrupted.js';
 export * from './orphans.js';
+export { warmTemplatesOf, removeWarmTemplatesOf, pruneWarmTemplates, type WarmTemplateInfo } from './warm/warm-housekeeping.js';

@@ -17,6 +17,8 @@ export interface CreateVmParams {
   vcpu?: number;
   memoryMib?: number;
   diskBytes?: number;
+  /** `--cold`: boot this VM cold even when warm_start is on. */
+  cold?: boolean;
 }
 
 /** The VM a create will make (not yet saved when `isNew`), and the sizing it will get. */
@@ -118,6 +120,8 @@ export async function prepareCreate(env: VmEnv, params: CreateVmParams, options:
     diskBytes: sizing.diskBytes,
     hypervisor: { kind: choice.kind, accel: choice.accel, binary: choice.binary, reason: choice.reason, ...(choice.warning ? { warning: choice.warning } : {}) },
     fileSync,
+    // Warm start needs a hypervisor that can load a saved state: QEMU (Firecracker's snapshots are another slice).
+    ...((env.config.warmStart ?? true) && params.cold !== true && choice.kind === 'qemu' ? { warm: true } : {}),
   };
   const now = Date.now();
   const record: VmRecord = {

@@ -36,6 +36,10 @@ export class VmDir {
   get suspendMeta(): string { return join(this.root, 'suspend.json'); }
   /** Left by a resume until the agent has set the guest clock and reseeded its RNG. */
   get resyncPending(): string { return join(this.root, 'resync-pending'); }
+  /** A warm VM: its rootfs / work disk is a copy of this template (the file holds the template's dir) until the restore. */
+  warmCopy(disk: 'rootfs' | 'work'): string { return join(this.root, `warm-${disk}`); }
+  /** Left by a restore from a warm template until the agent has given the guest this VM's identity. */
+  get identityPending(): string { return join(this.root, 'identity-pending'); }
   /** Host-side manifest of what the last workspace sync put in the guest, per repo. */
   workspaceManifest(repoName: string): string { return join(this.root, `workspace-${repoName}.json`); }
 }

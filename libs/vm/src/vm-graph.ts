@@ -10,6 +10,9 @@ import { agentUnitStep } from './steps/agent-unit.js';
 import { waitAgentStep } from './steps/wait-agent.js';
 import type { VmEnv } from './vm-env.js';
 import type { VmRecord } from './vm-record.js';
+import { warmTemplateStep } from './steps/warm-template.js';
+import { warmRootfsStep, warmWorkDiskStep } from './steps/warm-disks.js';
+import { warmIdentityStep } from './steps/warm-identity.js';
 
 /** The task-graph id of a VM's creation: its step state is kept under it until the VM is deleted. */
 export const vmGraphId = (name: string): string => `vm:${name}`;
@@ -28,6 +31,9 @@ export const VM_CREATE_STEP_IDS = [
   'vm.wait-agent',
 ] as const;
 
+/** The steps a warm VM's graph adds (`spec.warm`): the template, and the identity after the restore. */
+export const VM_WARM_STEP_IDS = ['vm.warm-template', 'vm.warm-identity'] as const;
+
 /**
  * The graph of a VM record: fetch kernel ‖ fetch image → build rootfs ‖ sync
  * files (work disk), agent unit (into the rootfs), runtime disk (shared, read-only),
@@ -39,16 +45,38 @@ export const VM_CREATE_STEP_IDS = [
  */
 export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & { agentTimeoutMs?: number } = {}): Graph {
   const sizing = { name: vm.name, diskBytes: vm.diskBytes };
+  const rootfs = buildRootfsStep(env, sizing);
+  const work = syncFilesStep(env, { ...sizing, fileSync: vm.spec.fileSync });
+  const bootNeeds = ['vm.fetch-kernel', 'vm.build-rootfs', 'vm.agent-unit', 'vm.runtime-disk', 'vm.sync-files', 'vm.create-tap'];
+  const agentWait = waitAgentStep(env, vm, wait.agentTimeoutMs !== undefined ? { timeoutMs: wait.agentTimeoutMs } : {});
+  if (vm.spec.warm) {
+    // Warm start (docs/vm-lifecycle.md): the disks are copies of the template's, vm.boot restores
+    // its saved state, and vm.warm-identity makes the guest this VM before ssh is waited for.
+    return [
+      fetchKernelStep(env, vm.kernel),
+      fetchImageStep(env, vm.image),
+      runtimeDiskStep(env),
+      warmTemplateStep(env, { id: vm.id, name: vm.name, record: vm }),
+      warmRootfsStep(env, vm, rootfs),
+      warmWorkDiskStep(env, vm, work),
+      agentUnitStep(env, vm),
+      createTapStep(env, vm),
+      bootStep(env, vm, [...bootNeeds, 'vm.fetch-image'], { rootfs, work }),
+      warmIdentityStep(env, { id: vm.id, name: vm.name, fileSync: vm.spec.fileSync }),
+      { ...waitSshStep(env, vm, wait), needs: ['vm.boot', 'vm.warm-identity'] },
+      agentWait,
+    ];
+  }
   return [
     fetchKernelStep(env, vm.kernel),
     fetchImageStep(env, vm.image),
-    buildRootfsStep(env, sizing),
-    syncFilesStep(env, { ...sizing, fileSync: vm.spec.fileSync }),
+    rootfs,
+    work,
     agentUnitStep(env, vm),
     runtimeDiskStep(env),
     createTapStep(env, vm),
-    bootStep(env, vm, ['vm.fetch-kernel', 'vm.build-rootfs', 'vm.agent-unit', 'vm.runtime-disk', 'vm.sync-files', 'vm.create-tap']),
+    bootStep(env, vm, bootNeeds),
     waitSshStep(env, vm, wait),
-    waitAgentStep(env, vm, wait.agentTimeoutMs !== undefined ? { timeoutMs: wait.agentTimeoutMs } : {}),
+    agentWait,
   ];
 }

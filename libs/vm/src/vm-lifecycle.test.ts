@@ -40,11 +40,24 @@ describe.skipIf(!findExecutable('qemu-system-x86_64'))('createVm', () => {
     registerImage(env);
     const store = new MemoryStepStateStore();
     const runner: VmGraphRunner = async ({ graphId, steps, signal }) => ({ explained: true, plan: summarizePlan(await plan(steps, { graphId, store, signal })) });
-    const result = await createVm(env, { name: 'sandbox', image: 'debian-minimal', explain: true }, io(runner));
+    const result = await createVm(env, { name: 'sandbox', image: 'debian-minimal', explain: true, cold: true }, io(runner));
     expect(result.plan?.graphId).toBe('vm:sandbox');
     expect(result.plan?.steps.map((s) => s.id).sort()).toEqual([...VM_CREATE_STEP_IDS].sort());
     expect(result.plan?.steps.every((s) => s.action === 'run' && s.reason === 'never ran')).toBe(true);
     expect(new VmRepository(env.db).list()).toEqual([]);
+  });
+
+  it('plans a warm VM by default under QEMU (the template and the identity steps), and a cold one with warm_start = false', async () => {
+    env = testEnv({ hypervisor: 'qemu' });
+    registerImage(env);
+    const store = new MemoryStepStateStore();
+    const runner: VmGraphRunner = async ({ graphId, steps, signal }) => ({ explained: true, plan: summarizePlan(await plan(steps, { graphId, store, signal })) });
+    const warm = await createVm(env, { name: 'sandbox', image: 'debian-minimal', explain: true }, io(runner));
+    expect(warm.plan?.steps.map((s) => s.id).sort()).toEqual([...VM_CREATE_STEP_IDS, 'vm.warm-template', 'vm.warm-identity'].sort());
+    env = testEnv({ hypervisor: 'qemu', warmStart: false });
+    registerImage(env);
+    const cold = await createVm(env, { name: 'sandbox', image: 'debian-minimal', explain: true }, io(runner));
+    expect(cold.plan?.steps.map((s) => s.id).sort()).toEqual([...VM_CREATE_STEP_IDS].sort());
   });
 
   it('prints the spec line before the graph runs', async () => {

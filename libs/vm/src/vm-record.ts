@@ -34,6 +34,8 @@ export interface VmCreateSpec {
   hypervisor: VmHypervisor;
   /** The file_sync entries copied onto the work disk at create time. */
   fileSync: Array<{ host: string; guest: string; mode?: string }>;
+  /** Created warm: started from a copy of its warm template (`vm.warm-template`) instead of a cold boot. */
+  warm?: boolean;
 }
 
 /** One row of `vms`, typed. */

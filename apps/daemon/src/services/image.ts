@@ -22,7 +22,7 @@ import {
 import { isOciRef, ociPublishStep, parseBundleRef, pruneImageBlobs, pullRegistryImage } from '@banger/oci';
 import { KernelsTable } from '@banger/store';
 import { SqliteStepStateStore } from '@banger/taskgraph';
-import { imageHome } from '@banger/vm';
+import { imageHome, pruneWarmTemplates, removeWarmTemplatesOf, warmTemplatesOf } from '@banger/vm';
 import { isGraphLocked, runGraph } from '../graph-runner.js';
 import type { Service } from '../service.js';
 
@@ -39,7 +39,7 @@ export const imageService: Service = (ctx, server) => {
   const images = new ImageRecords(ctx.db);
 
   server.handle('image.list', () => images.all().map((row) => images.info(row)));
-  server.handle('image.show', ({ name }) => images.info(images.get(name)));
+  server.handle('image.show', async ({ name }) => ({ ...images.info(images.get(name)), warmTemplates: await warmTemplatesOf(ctx.paths.vmsDir, name) }));
   server.handle('image.catalog', async (_params, { signal }) => {
     const catalog = await imageCatalog({ ...(ctx.config.catalogUrl ? { catalogUrl: ctx.config.catalogUrl } : {}), signal });
     return {
@@ -82,7 +82,9 @@ export const imageService: Service = (ctx, server) => {
   server.handle('image.prune', async () => {
     const result = await pruneImageBlobs(imageHome(ctx));
     log.info({ removed: result.removedBlobs.length, freedBytes: result.freedBytes, kept: result.keptImages }, 'OCI blob cache pruned');
-    return result;
+    const warm = await pruneWarmTemplates(ctx.paths.vmsDir, (image) => images.find(image)?.sha256);
+    if (warm.removed.length > 0) log.info({ removed: warm.removed, freedBytes: warm.freedBytes }, 'stale warm templates pruned');
+    return { ...result, removedTemplates: warm.removed, templateFreedBytes: warm.freedBytes };
   });
 
   server.handle('image.build', async ({ recipe: recipeName, publish, explain }, { signal, emit }) => {
@@ -173,7 +175,9 @@ export const imageService: Service = (ctx, server) => {
     store.forget(imagePullGraphId(name));
     store.forget(imageBuildGraphId(name));
     await rm(row.dir, { recursive: true, force: true });
-    log.info({ image: name }, 'image removed');
+    // Its warm templates go with it (they are copies of it, kept under <state>/warm).
+    const templates = await removeWarmTemplatesOf(ctx.paths.vmsDir, name);
+    log.info({ image: name, warmTemplates: templates.length }, 'image removed');
     return { name, dir: row.dir };
   });
 };

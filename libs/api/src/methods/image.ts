@@ -59,6 +59,10 @@ export const imageInfoSchema = z.object({
   usedBy: z.array(z.string()),
   /** Set for images pulled from an OCI registry. */
   oci: ociSourceSchema.optional(),
+  /** Its warm templates (`image show` only): one per kernel, agent and VM size, with their disk use. */
+  warmTemplates: z
+    .array(z.object({ fingerprint: z.string(), vcpu: z.number(), memoryMib: z.number(), diskBytes: z.number(), kernel: z.string(), bytes: z.number(), createdAt: z.string(), dir: z.string() }))
+    .optional(),
 });
 export type ImageInfo = z.infer<typeof imageInfoSchema>;
 
@@ -123,7 +127,7 @@ export const imageMethods = {
     event: StepEventSchema,
   }),
   'image.prune': defineMethod({
-    description: 'Deletes the cached OCI blobs no registered image uses (and stale temp files); refused while an OCI pull runs.',
+    description: 'Deletes the cached OCI blobs no registered image uses (and stale temp files), and the warm templates no new VM can use; refused while an OCI pull runs.',
     params: z.object({}).optional(),
     result: z.object({
       /** Digests of the blobs deleted. */
@@ -133,6 +137,9 @@ export const imageMethods = {
       keptImages: z.array(z.string()),
       /** The blob cache directory. */
       cacheDir: z.string(),
+      /** Warm templates removed (`<image>/<fingerprint>`: image gone or replaced, agent runtime gone) and the bytes freed. */
+      removedTemplates: z.array(z.string()).optional(),
+      templateFreedBytes: z.number().int().nonnegative().optional(),
     }),
   }),
   'image.build': defineMethod({

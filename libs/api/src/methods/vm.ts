@@ -75,6 +75,8 @@ export const newVmParamsSchema = z.object({
   vcpu: z.number().int().optional(),
   memoryMib: z.number().int().optional(),
   diskBytes: z.number().int().optional(),
+  /** `--cold`: boot cold even when warm_start is on. */
+  cold: z.boolean().optional(),
 });
 export type NewVmParams = z.infer<typeof newVmParamsSchema>;
 

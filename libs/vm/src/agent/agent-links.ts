@@ -38,7 +38,7 @@ export class AgentLinks {
   private readonly links = new Map<string, Link>();
 
   constructor(
-    private readonly hostVersion: string,
+    readonly hostVersion: string,
     private readonly log?: StepLogger,
   ) {}
 

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { NotFoundError, UserError } from '@banger/errors';
 import { pinHostKey } from '@banger/ssh';
-import { createDriver, processAlive, selectHypervisor, type VmSpec as DriverSpec } from '@banger/hypervisor';
+import { createDriver, processAlive, selectHypervisor, type VmHandle, type VmSpec as DriverSpec } from '@banger/hypervisor';
 import { guestNetworkFor } from '@banger/network';
 import type { Step } from '@banger/taskgraph';
 import { vmBootArgs, vmDisks } from '../boot-args.js';
@@ -11,6 +11,9 @@ import type { VmHypervisor } from '../vm-record.js';
 import type { RuntimeDiskOutputs } from './runtime-disk.js';
 import { recordBootedWith } from '../suspended-state.js';
 import { startOrResume } from '../start-or-resume.js';
+import type { BuildRootfsOutputs } from './build-rootfs.js';
+import type { SyncFilesOutputs } from './sync-files.js';
+import { restoreWarm } from '../warm/warm-restore.js';
 
 /** Outputs of `vm.boot`. */
 export interface BootOutputs { pid: number; startTime: string; hypervisor: string }
@@ -22,7 +25,13 @@ export interface BootOutputs { pid: number; startTime: string; hypervisor: strin
  * idempotent given the existing handle). The pid is recorded as soon as the
  * driver returns, so a daemon killed right after still finds the VM.
  */
-export function bootStep(env: VmEnv, vm: { id: string; name: string }, needs: readonly string[]): Step<BootOutputs> {
+export function bootStep(
+  env: VmEnv,
+  vm: { id: string; name: string },
+  needs: readonly string[],
+  /** A warm VM: the cold disk steps, to rebuild its template copies when the restore cannot happen. */
+  warm?: { rootfs: Step<BuildRootfsOutputs>; work: Step<SyncFilesOutputs> },
+): Step<BootOutputs> {
   const dir = vmDirOf(env, vm.name);
   return {
     id: 'vm.boot',
@@ -71,17 +80,27 @@ export function bootStep(env: VmEnv, vm: { id: string; name: string }, needs: re
       };
       const existing = handleOf(env, record);
       const driver = createDriver(choice);
-      const bootedWith = { binary: choice.binary, spec };
-      const { handle, resumed } = await startOrResume(driver, spec, {
-        dir,
-        vmName: vm.name,
-        bootedWith,
-        signal: ctx.signal,
-        existing,
-        existingAlive: !!existing && processAlive(existing.pid, existing.startTime),
-        line: (text) => report.line(text),
-      });
-      if (resumed) await writeFile(dir.resyncPending, '');
+      let bootedWith = { binary: choice.binary, spec };
+      let handle: VmHandle | undefined;
+      const alive = existing !== undefined && processAlive(existing.pid, existing.startTime);
+      if (warm && !alive) {
+        // A new warm VM: restore a copy of its template, or — when that cannot be — boot it cold.
+        const restored = await restoreWarm(env, { name: vm.name, tap: record.tap, dir, driver, bootedWith, cold: warm, ctx, report });
+        if (restored) ({ handle, bootedWith } = restored);
+      }
+      if (!handle) {
+        const started = await startOrResume(driver, spec, {
+          dir,
+          vmName: vm.name,
+          bootedWith,
+          signal: ctx.signal,
+          existing,
+          existingAlive: alive,
+          line: (text) => report.line(text),
+        });
+        handle = started.handle;
+        if (started.resumed) await writeFile(dir.resyncPending, '');
+      }
       await recordBootedWith(dir, bootedWith);
       repo.update(vm.id, {
         pid: handle.pid,

@@ -3,7 +3,7 @@
 // state dir is seeded with the cached kernel bundle and test image, so the
 // daemon adopts them instead of downloading (the netns has no network).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -46,11 +46,18 @@ export async function buildBangerBundles(): Promise<string> {
 }
 
 /** An isolated banger installation: its own BANGER_HOME, config and state. */
+/** What every e2e home's config.toml starts with unless the suite sets warm_start itself (docs/config.md). */
+const WARM_OFF = 'warm_start = false\n';
+
 export class BangerHome {
   readonly home: string;
   constructor(readonly binDir: string, prefix = 'bvm-') {
     // Short: the daemon socket path must fit in 107 bytes.
     this.home = mkdtempSync(join(tmpdir(), prefix));
+    // Warm start is on by default; it would make every suite boot a template first (a boot and a
+    // save more per suite). Suites opt out here; the warm suite writes `warm_start = true` itself.
+    mkdirSync(join(this.home, 'config'), { recursive: true });
+    writeFileSync(this.configFile, WARM_OFF);
   }
 
   get stateDir(): string { return join(this.home, 'state'); }
@@ -68,7 +75,7 @@ export class BangerHome {
   /** Writes config.toml. */
   async writeConfig(toml: string): Promise<void> {
     await mkdir(join(this.home, 'config'), { recursive: true });
-    writeFileSync(this.configFile, toml);
+    writeFileSync(this.configFile, /^\s*warm_start\s*=/m.test(toml) ? toml : `${WARM_OFF}${toml}`);
   }
 
   /** Copies a kernel bundle dir and an image dir into the state dir under the given names (reflink/sparse). */

@@ -68,7 +68,7 @@ export const imageCommands: CommandGroup = (program, ctx) => {
     .action((name: string, options: { json?: boolean }) => remove(ctx, name, options));
   image
     .command('prune')
-    .description('delete the cached OCI layers and manifests no registered image uses')
+    .description('delete the cached OCI layers and manifests no registered image uses, and the warm templates no new VM can use')
     .option('--json', 'print JSON')
     .action((options: { json?: boolean }) => prune(ctx, options));
   image
@@ -97,6 +97,15 @@ async function show(ctx: CliContext, name: string, options: { json?: boolean }):
   ctx.out(options.json ? toJson(image) : describe(image));
 }
 
+/** `image show`'s warm templates: one per kernel and VM size, with the disk they use. */
+function warmLine(image: ImageInfo): string {
+  const templates = image.warmTemplates ?? [];
+  if (templates.length === 0) return 'none (the next warm vm run of it builds one)';
+  const total = templates.reduce((sum, t) => sum + t.bytes, 0);
+  const each = templates.map((t) => `${t.fingerprint} (${t.kernel}, ${t.vcpu} vCPU, ${t.memoryMib} MiB, ${formatBytes(t.diskBytes)} disk: ${formatBytes(t.bytes)})`);
+  return `${templates.length}, ${formatBytes(total)} on disk: ${each.join('; ')}`;
+}
+
 /** The human `image show` text. */
 export function describe(image: ImageInfo): string {
   return [
@@ -112,6 +121,7 @@ export function describe(image: ImageInfo): string {
       ['built', image.builtAt],
       ['registered', image.registeredAt],
       ['used by', image.usedBy.join(', ') || '-'],
+      ['warm templates', warmLine(image)],
       ...(image.oci
         ? ([
             ['reference', image.oci.reference],
@@ -180,6 +190,8 @@ async function prune(ctx: CliContext, options: { json?: boolean }): Promise<void
       ? `nothing to prune in ${result.cacheDir}${kept}`
       : `removed ${result.removedBlobs.length} blob${result.removedBlobs.length === 1 ? '' : 's'}, freed ${formatBytes(result.freedBytes)} from ${result.cacheDir}${kept}`,
   );
+  const templates = result.removedTemplates ?? [];
+  if (templates.length > 0) ctx.out(`removed ${templates.length} stale warm template${templates.length === 1 ? '' : 's'} (${templates.join(', ')}), freed ${formatBytes(result.templateFreedBytes ?? 0)}`);
 }
 
 async function build(ctx: CliContext, recipe: string, options: { publish?: string; json?: boolean; explain?: boolean }): Promise<void> {

@@ -11,6 +11,7 @@ export interface NewVmOptions {
   vcpu?: number;
   memory?: number;
   disk?: number;
+  cold?: boolean;
 }
 
 /**
@@ -25,7 +26,8 @@ export function addNewVmOptions(command: Command, help: { name: string; suffix?:
     .addOption(nameOption('kernel', '--kernel <name>', `kernel${suffix} (default: the image's kernel; pulled on demand)`))
     .option('--vcpu <n>', `virtual CPUs${suffix}`, parseVcpu)
     .option('--memory <size>', `RAM${suffix} in MiB (2048) or with a unit (2G)`, parseMemory)
-    .option('--disk <size>', `disk size${suffix} (8G; a bare number is GiB)`, parseDisk);
+    .option('--disk <size>', `disk size${suffix} (8G; a bare number is GiB)`, parseDisk)
+    .option('--cold', `boot${suffix ? ' a new VM' : ''} cold, not from a warm template (warm_start in config.toml)`);
 }
 
 /** The `vm.create` parameters the flags set; unset flags stay out so the daemon's defaults apply. */
@@ -37,6 +39,7 @@ export function newVmParams(options: NewVmOptions): NewVmParams {
     ...(options.vcpu !== undefined ? { vcpu: options.vcpu } : {}),
     ...(options.memory !== undefined ? { memoryMib: options.memory } : {}),
     ...(options.disk !== undefined ? { diskBytes: options.disk } : {}),
+    ...(options.cold ? { cold: true } : {}),
   };
 }
 

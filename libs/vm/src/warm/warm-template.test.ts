@@ -1,0 +1,109 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { whyNotRestorable } from './warm-restore.js';
+import { pruneWarmTemplates, warmTemplatesOf } from './warm-housekeeping.js';
+import { readWarmTemplate, warmFingerprint, warmRoot, WarmTemplateDir, type WarmInputs, type WarmTemplateMeta } from './warm-template.js';
+import type { BootedWith } from '../suspended-state.js';
+
+const inputs: WarmInputs = {
+  image: 'debian-minimal', imageSha256: 'a'.repeat(64), kernel: 'debian-cloud', kernelFiles: '1:2,3:4,5:6',
+  runtimeDisk: '/state/runtime/k1.ext4', agentUnit: 'u1', qemu: '/usr/bin/qemu-system-x86_64', accel: 'tcg',
+  vcpu: '1', memoryMib: '512', diskBytes: String(2 ** 30), revision: '1',
+};
+
+const booted = (over: Partial<BootedWith['spec']> = {}, binary = '/usr/bin/qemu-system-x86_64'): BootedWith => ({
+  binary,
+  spec: {
+    id: 'tpl_x', name: 'template-x', vcpu: 1, memoryMib: 512,
+    kernel: { vmlinux: '/k/vmlinux', initrd: '/k/initrd' },
+    bootArgs: 'console=ttyS0 ip=172.16.0.254::172.16.0.1:255.255.255.0:banger-template:eth0:off:172.16.0.1',
+    disks: [
+      { id: 'rootfs', path: '/warm/x/rootfs.ext4', readOnly: false },
+      { id: 'work', path: '/warm/x/work.ext4', readOnly: false },
+      { id: 'modules', path: '/k/modules.ext4', readOnly: true },
+      { id: 'runtime', path: '/state/runtime/k1.ext4', readOnly: true },
+    ],
+    net: { tap: 'bgr-tpl', mac: '06:00:ac:10:00:fe' },
+    consoleLogPath: '/warm/x/console.log', agentSocketPath: '/warm/x/agent.sock', vmDir: '/warm/x',
+    ...over,
+  },
+});
+
+describe('warm template fingerprint', () => {
+  it('is 16 hex digits, stable, and changes with every input', () => {
+    const fp = warmFingerprint(inputs);
+    expect(fp).toMatch(/^[0-9a-f]{16}$/);
+    expect(warmFingerprint({ ...inputs })).toBe(fp);
+    for (const key of Object.keys(inputs) as Array<keyof WarmInputs>) {
+      expect(warmFingerprint({ ...inputs, [key]: `${inputs[key]}x` }), key).not.toBe(fp);
+    }
+  });
+});
+
+describe('whyNotRestorable', () => {
+  it('accepts another VM: its own disk copies, tap, MAC, name and boot arguments', () => {
+    const vm = booted({
+      id: 'vm_1', name: 'warm-a', bootArgs: 'console=ttyS0 ip=172.16.0.2::…',
+      disks: [
+        { id: 'rootfs', path: '/vms/warm-a/rootfs.ext4', readOnly: false },
+        { id: 'work', path: '/vms/warm-a/work.ext4', readOnly: false },
+        { id: 'modules', path: '/k/modules.ext4', readOnly: true },
+        { id: 'runtime', path: '/state/runtime/k1.ext4', readOnly: true },
+      ],
+      net: { tap: 'bgr-a', mac: '06:00:ac:10:00:02' }, vmDir: '/vms/warm-a',
+    });
+    expect(whyNotRestorable(booted(), vm)).toBeUndefined();
+  });
+
+  it('refuses another QEMU, machine size, kernel, shared disk or device set, naming it', () => {
+    expect(whyNotRestorable(booted(), booted({}, '/opt/qemu'))).toMatch(/saved by \/usr\/bin\/qemu-system-x86_64, not \/opt\/qemu/);
+    expect(whyNotRestorable(booted(), booted({ memoryMib: 1024 }))).toMatch(/memoryMib/);
+    expect(whyNotRestorable(booted(), booted({ vcpu: 2 }))).toMatch(/vcpu/);
+    expect(whyNotRestorable(booted(), booted({ kernel: { vmlinux: '/k2/vmlinux', initrd: '/k/initrd' } }))).toMatch(/kernel/);
+    const disks = booted().spec.disks;
+    expect(whyNotRestorable(booted(), booted({ disks: [...disks.slice(0, 3), { id: 'runtime', path: '/state/runtime/k2.ext4', readOnly: true }] }))).toMatch(/agent runtime disk/);
+    expect(whyNotRestorable(booted(), booted({ disks: disks.slice(0, 3) }))).toMatch(/other disks/);
+    const { net: _net, ...noNet } = booted().spec;
+    expect(whyNotRestorable(booted(), { binary: '/usr/bin/qemu-system-x86_64', spec: noNet })).toMatch(/other devices/);
+  });
+});
+
+describe('templates on disk', () => {
+  let root: string | undefined;
+  afterEach(() => root && rmSync(root, { recursive: true, force: true }));
+
+  const makeTemplate = (vmsDir: string, over: Partial<WarmInputs>, complete = true): WarmTemplateDir => {
+    const full = { ...inputs, ...over };
+    const dir = new WarmTemplateDir(join(warmRoot(vmsDir), warmFingerprint(full)));
+    mkdirSync(dir.root, { recursive: true });
+    for (const file of [dir.rootfs, dir.workDisk, dir.state]) writeFileSync(file, Buffer.alloc(8192, 1));
+    const meta: WarmTemplateMeta = { format: 1, fingerprint: warmFingerprint(full), inputs: full, bootedWith: booted(), createdAt: new Date().toISOString(), stateBytes: 8192 };
+    if (complete) writeFileSync(dir.meta, JSON.stringify(meta));
+    return dir;
+  };
+
+  it('lists an image\'s complete templates with their disk use; prune removes the stale ones only', async () => {
+    root = mkdtempSync(join(tmpdir(), 'banger-warm-'));
+    const vmsDir = join(root, 'vms');
+    const runtime = join(root, 'k1.ext4');
+    writeFileSync(runtime, '');
+    const current = makeTemplate(vmsDir, { runtimeDisk: runtime });
+    const otherSize = makeTemplate(vmsDir, { runtimeDisk: runtime, memoryMib: '1024' });
+    const replacedImage = makeTemplate(vmsDir, { runtimeDisk: runtime, imageSha256: 'b'.repeat(64) });
+    const oldRuntime = makeTemplate(vmsDir, { runtimeDisk: join(root, 'gone.ext4') });
+    const incomplete = makeTemplate(vmsDir, { runtimeDisk: runtime, vcpu: '4' }, false);
+    expect(readWarmTemplate(incomplete)).toBeUndefined();
+
+    const listed = await warmTemplatesOf(vmsDir, 'debian-minimal');
+    expect(listed.map((t) => t.dir).sort()).toEqual([current.root, otherSize.root, replacedImage.root, oldRuntime.root].sort());
+    expect(listed.every((t) => t.bytes >= 3 * 8192)).toBe(true);
+    expect(await warmTemplatesOf(vmsDir, 'debian-bookworm')).toEqual([]);
+
+    const pruned = await pruneWarmTemplates(vmsDir, (image) => (image === 'debian-minimal' ? 'a'.repeat(64) : undefined));
+    expect(pruned.removed).toHaveLength(2);
+    expect(pruned.freedBytes).toBeGreaterThan(0);
+    expect((await warmTemplatesOf(vmsDir, 'debian-minimal')).map((t) => t.dir).sort()).toEqual([current.root, otherSize.root].sort());
+  });
+});
