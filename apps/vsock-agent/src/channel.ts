@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Log } from './serve.js';
@@ -42,11 +42,16 @@ export function virtioDeviceIds(sysfsRoot = '/sys'): number[] {
   return ids;
 }
 
-/** Waits (checking every second, logging once) until the guest shows a channel device. */
-export async function waitForChannel(log: Log, sysfsRoot = '/sys'): Promise<'serial' | 'vsock'> {
+/**
+ * Waits (checking every second, logging once) until the guest shows a
+ * channel: the serial port itself counts as well as its device (QEMU never
+ * has a vsock device, so a QEMU guest always ends up on the serial port).
+ */
+export async function waitForChannel(log: Log, options: { serialPort: string; sysfsRoot?: string }): Promise<'serial' | 'vsock'> {
+  const sysfsRoot = options.sysfsRoot ?? '/sys';
   let logged = false;
   for (;;) {
-    const channel = pickChannel(virtioDeviceIds(sysfsRoot));
+    const channel = existsSync(options.serialPort) ? 'serial' : pickChannel(virtioDeviceIds(sysfsRoot));
     if (channel) return channel;
     if (!logged) log(`no virtio-serial or virtio-vsock device in ${sysfsRoot}/bus/virtio/devices yet; waiting`);
     logged = true;

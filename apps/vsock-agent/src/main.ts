@@ -26,7 +26,7 @@ async function main(): Promise<void> {
       return serveVsock(mode, log);
     case 'auto': {
       // The guest unit's mode: whichever channel this VM's hypervisor offers.
-      const channel = await waitForChannel(log);
+      const channel = await waitForChannel(log, { serialPort: AUTO_SERIAL_PORT });
       log(`channel: ${channel}`);
       if (channel === 'serial') return serveSerial(AUTO_SERIAL_PORT, log);
       return serveVsock({ port: AUTO_VSOCK_PORT, relaySocket: mode.relaySocket, ...(mode.relayTestUnix ? { relayTestUnix: mode.relayTestUnix } : {}) }, log);

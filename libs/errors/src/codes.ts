@@ -25,7 +25,7 @@ export const ERROR_CODES = {
   AGENT_RUNTIME_FAILED: 'the guest agent\'s runtime disk (node, its libraries, the agent) could not be built',
   AGENT_UNKNOWN_USER: 'the user or group named for a guest command or file does not exist in the guest',
   AGENT_USAGE: 'banger-vsock-agent was started with bad arguments',
-  AGENT_VSOCK_UNSUPPORTED: 'the guest agent cannot listen on AF_VSOCK (Node has no vsock sockets)',
+  AGENT_VSOCK_UNSUPPORTED: 'the guest agent cannot serve vsock (no banger-vsock-relay beside it, or no AF_VSOCK in the guest kernel), or the daemon does not use the agent of a Firecracker VM yet',
   API_DUPLICATE_HANDLER: 'an RPC method was given two handlers',
   API_INPUT_OVERFLOW: 'a client sent more call input than the daemon holds unconsumed (it ignored the acknowledgements)',
   API_INVALID_PARAMS: 'an RPC request\'s params do not match the method\'s schema',

@@ -12,7 +12,7 @@ import { MIN_FIRECRACKER_VERSION, versionAtLeast } from './select.js';
 import { startVmProcess, stopVmProcess, VmProcessDriver } from './vm-process.js';
 import { vmFiles } from './vm-spec.js';
 
-/** How long writing or loading a snapshot may take: generous for a loaded host (≈ 1 min per GiB, at least 2 min). */
+/** How long writing or loading a snapshot may take: generous for a loaded host (≈ 1 min per GiB, at least 2 min), as for QEMU's state files. */
 const snapshotTimeoutMs = (memoryMib: number): number => Math.max(120_000, Math.ceil(memoryMib / 1024) * 60_000);
 
 export interface FirecrackerDriverOptions {

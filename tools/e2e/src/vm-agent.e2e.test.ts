@@ -63,7 +63,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the guest agent in a real guest, 
     expect(mounts.exitCode, mounts.stderr).toBe(0);
     expect(mounts.stdout).toMatch(/^\/dev\/vd[a-z] \/run\/banger\/runtime ext4 ro[, ]/m);
     expect(mounts.stdout).toMatch(/^banger-runtime$/m);
-    expect(mounts.stdout).toContain('/run/banger/runtime/lib/ld-linux.so --library-path /run/banger/runtime/lib /run/banger/runtime/bin/node /run/banger/runtime/agent/banger-vsock-agent.mjs --serial /dev/virtio-ports/banger.agent');
+    expect(mounts.stdout).toContain('/run/banger/runtime/lib/ld-linux.so --library-path /run/banger/runtime/lib /run/banger/runtime/bin/node /run/banger/runtime/agent/banger-vsock-agent.mjs --auto');
   });
 
   it('vm exec: stdout and stderr apart, the exit status passed through', async () => {

@@ -26,7 +26,7 @@ describe.skipIf(needs.skip)(`the agent unit in a VM's rootfs${needs.missing.leng
     await installAgentUnit(rootfs);
     expect(await hasAgentUnit(rootfs)).toBe(true);
     const unit = await readImageText(rootfs, '/etc/systemd/system/banger-agent.service');
-    expect(unit).toContain('ExecStart=/run/banger/runtime/bin/banger-vsock-agent --serial /dev/virtio-ports/banger.agent\n');
+    expect(unit).toContain('ExecStart=/run/banger/runtime/bin/banger-vsock-agent --auto\n');
     expect(unit).toContain('mount -o ro LABEL=banger-runtime /run/banger/runtime');
     expect(unit).toMatch(/^Restart=always$/m);
     expect(unit).toMatch(/^DefaultDependencies=no$/m);

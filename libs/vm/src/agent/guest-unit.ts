@@ -7,7 +7,7 @@ import { RUNTIME_AGENT_LAUNCHER, RUNTIME_DISK_LABEL, RUNTIME_MOUNT_POINT } from 
 export const AGENT_UNIT_PATH = '/etc/systemd/system/banger-agent.service';
 /** Its enablement: wanted by sysinit.target, so it starts early — before the network and sshd. */
 export const AGENT_UNIT_WANTS = '/etc/systemd/system/sysinit.target.wants/banger-agent.service';
-/** The virtio-serial port the agent serves (QEMU's `banger.agent`). */
+/** The virtio-serial port the agent serves under QEMU (`banger.agent`); under Firecracker it serves vsock port 1024 through its relay. */
 export const AGENT_GUEST_PORT = '/dev/virtio-ports/banger.agent';
 
 /**
@@ -19,7 +19,9 @@ export const AGENT_GUEST_PORT = '/dev/virtio-ports/banger.agent';
  * ordering names no unit and does nothing). `mount LABEL=` probes the block devices itself (no udev symlink
  * needed); while the disk is not there yet the mount fails and the unit is
  * restarted after 1 s, forever (StartLimitIntervalSec=0), as is the agent
- * when it dies. The agent itself waits for the port to appear.
+ * when it dies. `--auto`: the agent serves the virtio-serial port when the
+ * VM has one (QEMU), else vsock port 1024 through banger-vsock-relay
+ * (Firecracker), and waits for the port to appear.
  */
 export function agentUnitText(): string {
   return [
@@ -35,7 +37,7 @@ export function agentUnitText(): string {
     '',
     '[Service]',
     `ExecStartPre=/bin/sh -c 'mkdir -p ${RUNTIME_MOUNT_POINT} && { mountpoint -q ${RUNTIME_MOUNT_POINT} || mount -o ro LABEL=${RUNTIME_DISK_LABEL} ${RUNTIME_MOUNT_POINT}; }'`,
-    `ExecStart=${RUNTIME_AGENT_LAUNCHER} --serial ${AGENT_GUEST_PORT}`,
+    `ExecStart=${RUNTIME_AGENT_LAUNCHER} --auto`,
     'Restart=always',
     'RestartSec=1',
     // Session keepers are started by the agent and must outlive it: a restart (or stop) of the unit ends only the agent.

@@ -33,14 +33,16 @@ describe.skipIf(needs.skip)(`the guest agent's runtime disk${needs.missing.lengt
   const dir = mkdtempSync(join(tmpdir(), 'banger-runtime-'));
   const agentBundle = join(dir, 'agent.js');
   const ptyHelper = join(dir, 'banger-pty');
+  const vsockRelay = join(dir, 'banger-vsock-relay');
   const disks = join(dir, 'disks');
-  const sources = () => ({ nodeBinary: process.execPath, agentBundle, ptyHelper });
+  const sources = () => ({ nodeBinary: process.execPath, agentBundle, ptyHelper, vsockRelay });
   beforeAll(async () => {
     needs.assert();
     // A stand-in agent: ESM (top-level await), printing its arguments, so the launcher's loader, node and module path are all exercised.
     writeFileSync(agentBundle, "await Promise.resolve();\nconsole.log(`agent ${process.argv.slice(2).join(' ')} on ${process.version}`);\n");
     // The real PTY helper, built as `nx build @banger/vsock-agent` builds it.
     await run('sh', [join(import.meta.dirname, '../../../../apps/vsock-agent/native/build.sh'), ptyHelper]);
+    await run('sh', [join(import.meta.dirname, '../../../../apps/vsock-agent/native/build.sh'), vsockRelay]);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -53,6 +55,7 @@ describe.skipIf(needs.skip)(`the guest agent's runtime disk${needs.missing.lengt
     expect(createHash('sha256').update(node).digest('hex')).toBe(createHash('sha256').update(readFileSync(process.execPath)).digest('hex'));
     expect((await readImageFile(first.path, '/agent/banger-vsock-agent.mjs')).toString()).toBe(readFileSync(agentBundle, 'utf8'));
     expect(Buffer.compare(await readImageFile(first.path, '/bin/banger-pty'), readFileSync(ptyHelper))).toBe(0);
+    expect(Buffer.compare(await readImageFile(first.path, '/bin/banger-vsock-relay'), readFileSync(vsockRelay))).toBe(0);
     // No temp left, one disk.
     expect(readdirSync(disks)).toEqual([`${first.key}.ext4`]);
 

@@ -15,7 +15,7 @@ export const RUNTIME_AGENT_LAUNCHER = `${RUNTIME_MOUNT_POINT}/bin/banger-vsock-a
  * Bumped when the disk's layout (paths, launcher) changes: part of the cache
  * key, so a new layout never reuses a disk built with the old one.
  */
-export const RUNTIME_LAYOUT_REVISION = '2';
+export const RUNTIME_LAYOUT_REVISION = '3';
 
 /** What goes on the runtime disk, from the host. */
 export interface RuntimeSources {
@@ -25,6 +25,8 @@ export interface RuntimeSources {
   agentBundle: string;
   /** The static PTY helper (`banger-pty`, built by gcc beside the bundle): the agent runs `--tty` commands through it. */
   ptyHelper: string;
+  /** The static vsock relay (`banger-vsock-relay`, built like banger-pty): the agent serves Firecracker's vsock through it. */
+  vsockRelay: string;
 }
 
 /** The shared libraries a dynamically linked binary needs and its loader, as `ldd` lists them. */
@@ -93,7 +95,7 @@ export interface RuntimeFile {
 
 /** Resolves what the disk holds: node, its libraries (by `ldd`), the loader, the agent bundle, the PTY helper. */
 export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal): Promise<RuntimeFile[]> {
-  for (const [what, path] of [['node', sources.nodeBinary], ['agent bundle', sources.agentBundle], ['PTY helper', sources.ptyHelper]] as const) {
+  for (const [what, path] of [['node', sources.nodeBinary], ['agent bundle', sources.agentBundle], ['PTY helper', sources.ptyHelper], ['vsock relay', sources.vsockRelay]] as const) {
     if (!existsSync(path)) throw new InternalError('AGENT_RUNTIME_FAILED', `the guest agent's ${what} ${path} does not exist`, { hint: 'build it (nx build @banger/vsock-agent) or reinstall banger (make install)' });
   }
   const ldd = await run('ldd', [sources.nodeBinary], { ...(signal ? { signal } : {}), allowFailure: true });
@@ -109,6 +111,8 @@ export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal
     { source: sources.agentBundle, target: 'agent/banger-session-keeper.mjs' },
     // Static: runs as is in any guest; the agent finds it at ../bin/banger-pty from its bundle.
     { source: sources.ptyHelper, target: 'bin/banger-pty' },
+    // Static too; the agent finds it at ../bin/banger-vsock-relay and runs it under Firecracker.
+    { source: sources.vsockRelay, target: 'bin/banger-vsock-relay' },
     ...libraries.map((lib) => ({ source: lib, target: `lib/${basename(lib)}` })),
     { source: loader, target: 'lib/ld-linux.so' },
   ];
