@@ -104,6 +104,19 @@ describe.skipIf(!process.env['BANGER_NETNS'])('warm start: VMs restored from one
     for (const key of ['hostname', 'mac', 'ip', 'machineId', 'hostKey', 'random'] as const) expect(a![key], key).not.toBe(b![key]);
   });
 
+  it('image show lists the template and its disk use', async () => {
+    const json = await cli(['image', 'show', 'debian-minimal', '--json']);
+    expect(json.exitCode, json.stderr).toBe(0);
+    const info = JSON.parse(json.stdout) as { warmTemplates?: Array<{ fingerprint: string; memoryMib: number; vcpu: number; bytes: number }> };
+    expect(info.warmTemplates?.map((t) => t.fingerprint)).toEqual(templates());
+    expect(info.warmTemplates?.[0]).toMatchObject({ vcpu: 1, memoryMib: 512 });
+    // At least the saved memory (≈ 170 MiB for this guest), not the disks' logical 2 × 1 GiB.
+    expect(info.warmTemplates?.[0]?.bytes).toBeGreaterThan(50 * 2 ** 20);
+    expect(info.warmTemplates?.[0]?.bytes).toBeLessThan(2 * 2 ** 30);
+    const text = await cli(['image', 'show', 'debian-minimal']);
+    expect(text.stdout).toMatch(new RegExp(`warm templates: +1, [\\d.]+ [MG]iB on disk: ${templates()[0]} \\(debian-cloud, 1 vCPU, 512 MiB`));
+  });
+
   it('both answer over ssh with their pinned keys, and reach each other by name over .vm', async () => {
     for (const vm of VMS) {
       const r = await cli(['vm', 'ssh', vm, '--', 'hostname']);
