@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,16 @@ describe('the CLI code cache', () => {
     expect(run(['--version'], { BANGER_CACHE_DIR: '/proc/banger-cache' }).trim()).toMatch(/^\d+\.\d+\.\d+/);
     expect(run(['--version'], { BANGER_CODE_CACHE: '0' }).trim()).toMatch(/^\d+\.\d+\.\d+/);
     expect(existsSync(join(home, 'cache'))).toBe(false);
+  });
+
+  it('names the missing body in one line when banger.js was copied alone', () => {
+    const alone = join(dir, `alone${n}`);
+    mkdirSync(alone);
+    writeFileSync(join(alone, 'package.json'), '{ "type": "module" }\n');
+    writeFileSync(join(alone, 'banger.js'), readFileSync(banger));
+    const r = spawnSync(process.execPath, [join(alone, 'banger.js'), '--version'], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', BANGER_HOME: home }, encoding: 'utf8' });
+    expect(r.status).toBe(125);
+    expect(r.stderr.trim().split('\n')).toEqual([`banger: cannot read ${join(alone, 'banger-cli.cjs')}: ENOENT (hint: reinstall with make install)`]);
   });
 
   it('runs from a read-only cache file without rewriting it', () => {

@@ -16,7 +16,14 @@ import { codeCacheDir, codeCacheFile, readCodeCache, writeCodeCache } from './co
  */
 export function runBody(bodyFile: string, bodyHash: string, encoding: 'latin1' | 'utf8', env: NodeJS.ProcessEnv): void {
   // latin1 when the build found the body ASCII-only: a one-byte string, no UTF-8 decoding.
-  const source = readFileSync(bodyFile, encoding);
+  let source: string;
+  try {
+    source = readFileSync(bodyFile, encoding);
+  } catch (error) {
+    // A half-copied install: one line naming the file, banger's internal-failure status (docs/exit-codes.md).
+    process.stderr.write(`banger: cannot read ${bodyFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)} (hint: reinstall with make install)\n`);
+    process.exit(125);
+  }
   const dir = codeCacheDir(env);
   const cacheFile = dir === undefined ? undefined : codeCacheFile(dir, bodyHash);
   const cachedData = cacheFile === undefined ? undefined : readCodeCache(cacheFile);
