@@ -1,17 +1,7 @@
+// The CLI as one ESM module: what tests and e2e helpers bundle on their own.
+// The installed banger.js is the launcher (launcher/launch.ts), which runs the
+// same code from cli-body.ts through V8's code cache.
 import './env-hygiene.js';
-import { ExitCode } from '@banger/errors';
-import { runCli } from './run-cli.js';
+import { startCli } from './start-cli.js';
 
-const controller = new AbortController();
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (controller.signal.aborted) process.exit(ExitCode.cancelled);
-    controller.abort();
-    // Commands that do not watch the signal still end promptly.
-    setTimeout(() => process.exit(ExitCode.cancelled), 1_500).unref();
-  });
-}
-
-const status = await runCli(process.argv, { stdout: process.stdout, stderr: process.stderr, env: process.env }, controller.signal);
-// Flush stdout (a pipe may still hold output) before exiting with the status.
-process.stdout.write('', () => process.exit(status));
+await startCli();

@@ -34,7 +34,8 @@ export async function buildBangerBundles(): Promise<string> {
     banner: { js: "import { createRequire as __bangerCreateRequire } from 'node:module'; const require = __bangerCreateRequire(import.meta.url);" },
     logLevel: 'silent' as const,
   };
-  await build({ ...common, entryPoints: [join(repoRoot, 'apps/cli/src/main.ts')], outfile: join(outDir, 'banger.js') });
+  // The CLI as nx builds it and make install copies it: the launcher banger.js and its code-cached body banger-cli.cjs.
+  await run(process.execPath, [join(repoRoot, 'apps/cli/scripts/build.mjs'), outDir]);
   // BANGER_E2E_DAEMON_ENTRY: a stand-in daemon entry, for debugging while a service elsewhere is unfinished.
   const daemonEntry = process.env['BANGER_E2E_DAEMON_ENTRY'] ?? join(repoRoot, 'apps/daemon/src/main.ts');
   await build({ ...common, entryPoints: [daemonEntry], outfile: join(outDir, 'bangerd.js') });

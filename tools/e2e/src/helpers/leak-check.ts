@@ -127,7 +127,9 @@ export async function snapshotHost(home: string): Promise<HostSnapshot> {
 
   const vmsDir = join(home, 'state', 'vms');
   const vmDirs = existsSync(vmsDir) ? readdirSync(vmsDir).sort() : [];
-  const files = [...walk(join(home, 'state')).map((f) => `state/${f}`), ...walk(join(home, 'cache')).map((f) => `cache/${f}`)].sort();
+  // cache/code-cache is the CLI's compiled code (written by the first CLI start, not by what is checked for leaks).
+  const cacheFiles = walk(join(home, 'cache')).filter((f) => !f.startsWith('code-cache/'));
+  const files = [...walk(join(home, 'state')).map((f) => `state/${f}`), ...cacheFiles.map((f) => `cache/${f}`)].sort();
   return { processes, taps, bridgePorts, nftRules: nftRules(nft.stdout), ...sqliteRows(join(home, 'state', 'banger.db')), mounts, loops, vmDirs, files };
 }
 
