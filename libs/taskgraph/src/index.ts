@@ -11,3 +11,4 @@ export * from './format-plan.js';
 export * from './progress-throttle.js';
 export * from './step-failed-error.js';
 export * from './runner.js';
+export * from './timings.js';

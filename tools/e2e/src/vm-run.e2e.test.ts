@@ -99,13 +99,20 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('--rm -- uname -r prints the guest kernel version, exits 0 and deletes the VM', async () => {
-    const result = await cli(['vm', 'run', '--rm', '--', 'uname', '-r']);
+  it('--rm -- uname -r prints the guest kernel version, exits 0 and deletes the VM; --timings says where the time went', async () => {
+    const result = await cli(['vm', 'run', '--rm', '--timings', '--', 'uname', '-r']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toBe(`${kernelVersion}\n`);
     expect(result.stderr.split('\n')[0]).toMatch(/^spec: /);
     expect(result.stderr).toMatch(/deleted vm \S+ \(--rm\)/);
     expect(await vmNames()).toEqual([]);
+    // The table comes last, after the VM was deleted: the boot took real time, and --rm is a phase of its own.
+    const timings = result.stderr.slice(result.stderr.indexOf('where the time went'));
+    expect(result.stderr.indexOf('where the time went'), result.stderr).toBeGreaterThan(result.stderr.search(/deleted vm \S+ \(--rm\)/));
+    expect(timings).toMatch(/^where the time went \(wall \d+(\.\d)? (ms|s)\)$/m);
+    expect(timings).toMatch(/^\s+vm\.boot\s+\d+(\.\d)? (ms|s)\s+\d+(\.\d)? (ms|s)/m);
+    expect(timings).toMatch(/^\s+vm\.wait-agent\s+\d/m);
+    expect(timings).toMatch(/^\s+--rm: VM deleted\s+\d/m);
   });
 
   describe('on one reused VM', () => {

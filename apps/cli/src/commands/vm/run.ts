@@ -2,13 +2,14 @@ import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError } from 'commander';
 import { BangerError, ExitError, InternalError, UserError } from '@banger/errors';
-import type { VmInfoWire } from '@banger/api';
+import type { ParamsOf, VmInfoWire } from '@banger/api';
 import type { CliContext } from '../../context.js';
 import { addNewVmOptions, newVmParams, type NewVmOptions } from './new-vm-options.js';
 import { guestCommandLine, guestShellLine, jsonOutputSink, runGuestCommand, runSystemSsh } from './run/session.js';
 import { streamedCall } from '../streamed-call.js';
 import { parseSessionName } from './session-format.js';
 import { execThroughAgent, NotStartedError, type AgentExecStdio } from './exec.js';
+import { RunClock } from './run/timings.js';
 
 /** Flags of `banger vm run`. */
 export interface RunOptions extends NewVmOptions {
@@ -19,6 +20,7 @@ export interface RunOptions extends NewVmOptions {
   sshTimeout?: number;
   explain?: boolean;
   session?: string;
+  timings?: boolean;
 }
 
 /** What the shell and tests get to decide: is stdin a terminal, where does this process's stdin come from. */
@@ -46,6 +48,7 @@ export function addVmRunCommand(vm: Command, ctx: CliContext): void {
     .option('--json', 'command mode: progress, output and the exit status as NDJSON on stdout')
     .option('--ssh-timeout <seconds>', 'how long to wait for the guest sshd at boot (default: the daemon\'s, 300 s under TCG)', parseSeconds)
     .option('--explain', 'print every step of the run (VM and workspace) with run/skip and the reason; change nothing')
+    .option('--timings', 'at the end, print where the time went: the phases of the run and every step of its graph (stderr; a "timings" line with --json)')
     .option('--session <name>', 'start the command as a long-lived session named <name> (banger vm session …) and return, instead of running it in the foreground', parseSessionName)
     .action((path: string | undefined, command: string[], options: RunOptions, self: Command) => {
       const split = splitOperands(rootOf(self).rawArgs, path, command);
@@ -106,8 +109,27 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
     });
   }
 
+  const clock = options.timings ? new RunClock() : undefined;
+  try {
+    await vmRunCalls(ctx, params, command, options, terminal, clock);
+  } finally {
+    if (clock) clock.print(ctx, json);
+  }
+}
+
+async function vmRunCalls(
+  ctx: CliContext,
+  params: Omit<ParamsOf<'vm.run'>, 'explain'>,
+  command: string[],
+  options: RunOptions,
+  terminal: RunTerminal,
+  clock: RunClock | undefined,
+): Promise<void> {
+  const json = options.json === true;
+  const hasCommand = command.length > 0;
   // One call: the daemon picks, creates or starts the VM and syncs the workspace; on failure or Ctrl-C it also applies --rm.
-  const result = await streamedCall(ctx, 'vm.run', params, { json }, { resultWithMethod: true });
+  const result = await streamedCall(ctx, 'vm.run', params, { json }, { resultWithMethod: true, ...(clock ? { tap: (event) => clock.event(event) } : {}) });
+  clock?.mark('vm.run returned');
   const { target, sync } = result;
   if (!target || !result.vm) throw new InternalError('VM_RUN_NO_TARGET', 'vm run: the daemon returned no VM to connect to');
   const vmName = result.vm.name;
@@ -146,9 +168,13 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
       status = ran.status;
       if (json) ctx.out(JSON.stringify({ type: 'exit', vm: vmName, status, ...(ran.signal ? { signal: ran.signal } : {}) }));
     }
+    clock?.mark('command exited');
     if (status !== 0) throw new ExitError(status);
   } finally {
-    if (options.rm) await removeVm(ctx, vmName, json);
+    if (options.rm) {
+      await removeVm(ctx, vmName, json);
+      clock?.mark('--rm: VM deleted');
+    }
   }
 }
 
