@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -17,7 +17,12 @@ export interface Harness {
   banger(args: string[], extraEnv?: Record<string, string>): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Remembers a daemon pid so killTracked()/dispose() can kill it if a test left it running. */
   track(pid: number): void;
-  /** SIGKILLs every tracked daemon (each test's daemon must not outlive it). */
+  /**
+   * SIGKILLs every tracked daemon, and any other daemon whose BANGER_HOME is
+   * under this harness's directory (one a command started on the side, e.g.
+   * `vm ssh <name> --help` passing `--help` on to ssh): each test's daemon
+   * must not outlive it.
+   */
   killTracked(): void;
   freshHome(): void;
   dispose(): Promise<void>;
@@ -49,6 +54,7 @@ export async function createHarness(options: { cliEntry?: string } = {}): Promis
       h.env = { PATH: `${binDir}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, HOME: h.home, BANGER_HOME: h.home, NO_COLOR: '1', LANG: 'C.UTF-8' };
     },
     killTracked() {
+      for (const pid of daemonsUnder(dir)) pids.add(pid);
       for (const pid of pids) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -65,6 +71,22 @@ export async function createHarness(options: { cliEntry?: string } = {}): Promis
   };
   h.freshHome();
   return h;
+}
+
+/** The pids of bangerd processes whose BANGER_HOME lies under `dir` (read from /proc; others' processes are never touched). */
+function daemonsUnder(dir: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'bangerd') continue;
+      const home = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').find((v) => v.startsWith('BANGER_HOME='));
+      if (home?.slice('BANGER_HOME='.length).startsWith(`${dir}/`)) found.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
 }
 
 export const readLog = (h: Harness): string => readFileSync(join(h.home, 'state', 'bangerd.log'), 'utf8');
