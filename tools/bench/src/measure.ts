@@ -1,5 +1,5 @@
 import type { Benchmark, RowsBenchmark } from './benchmark.js';
-import { median } from './stats.js';
+import { formatMs, median } from './stats.js';
 
 /** What one benchmark measured. */
 export interface BenchmarkResult {
@@ -87,18 +87,21 @@ export async function measureRows(benchmark: RowsBenchmark<any>): Promise<Benchm
   const runs = Math.max(1, Math.floor(benchmark.runs));
   const context = await benchmark.setup?.();
   const times = new Map<string, number[]>(benchmark.rows.map((row) => [row.label, []]));
-  const runRow = async (index: number, measured: boolean) => {
+  const runRow = async (index: number, round: number | undefined) => {
     const row = benchmark.rows[index]!;
     const start = performance.now();
     const reported = await row.run(context);
-    if (measured) times.get(row.label)!.push(typeof reported === 'number' ? reported : performance.now() - start);
+    const ms = typeof reported === 'number' ? reported : performance.now() - start;
+    if (round !== undefined) times.get(row.label)!.push(ms);
+    // Rows are slow (minutes a round): each time as it comes, so a stopped run still says something.
+    process.stderr.write(`  ${benchmark.name}: ${row.label}, ${round === undefined ? 'warm-up' : `round ${round + 1}/${runs}`}: ${formatMs(ms)}\n`);
   };
   let complete = false;
   try {
-    for (let i = 0; i < benchmark.rows.length; i++) await runRow(i, false);
+    for (let i = 0; i < benchmark.rows.length; i++) await runRow(i, undefined);
     for (let round = 0; round < runs; round++) {
       // Rotate the order so no row always runs right after the same one, or always first.
-      for (let k = 0; k < benchmark.rows.length; k++) await runRow((round + k) % benchmark.rows.length, true);
+      for (let k = 0; k < benchmark.rows.length; k++) await runRow((round + k) % benchmark.rows.length, round);
     }
     complete = true;
   } finally {
