@@ -28,3 +28,44 @@ export interface Benchmark<C = unknown> {
 export function defineBenchmark<C>(benchmark: Benchmark<C>): Benchmark<C> {
   return benchmark;
 }
+
+/**
+ * One row of a `RowsBenchmark`: a way of doing the job, timed. `run` returns
+ * the measured time in ms when only part of it counts (e.g. QEMU spawn → the
+ * agent's hello, not the kill after it); otherwise its wall time counts.
+ */
+export interface BenchRow<C> {
+  /** Row label, appended to the benchmark's name in the table. */
+  readonly label: string;
+  /** What the row does, printed under the table. */
+  readonly describe: string;
+  run(context: C): Promise<number | void> | number | void;
+}
+
+/**
+ * Several ways of doing one job measured side by side in one run (issue 19's
+ * floor: the floor, raw QEMU, banger): one untimed warm-up round, then `runs`
+ * rounds each starting at the next row (so every row goes first as often as
+ * the others), each row's median and its ratio to the first row's median.
+ * For jobs too slow for five rounds of each side (VM boots under TCG); each
+ * row is one line of the one table, its baseline column the first row's.
+ */
+export interface RowsBenchmark<C = unknown> {
+  readonly name: string;
+  /** The first row is the baseline every row's ratio is taken against. */
+  readonly rows: readonly BenchRow<C>[];
+  /** Measured rounds after the warm-up (at least 1). */
+  readonly runs: number;
+  skip?(): string | undefined | Promise<string | undefined>;
+  /** Not timed. */
+  setup?(): Promise<C> | C;
+  /** Not timed; also after a failure. Gets each row's measured times (warm-up excluded) when all rounds ran. */
+  teardown?(context: C, measured?: ReadonlyMap<string, readonly number[]>): Promise<void> | void;
+}
+
+/** Identity helper that types a rows benchmark's context from its `setup`. */
+export function defineRowsBenchmark<C>(benchmark: RowsBenchmark<C>): RowsBenchmark<C> {
+  return benchmark;
+}
+
+export const isRowsBenchmark = (b: Benchmark<any> | RowsBenchmark<any>): b is RowsBenchmark<any> => 'rows' in b;

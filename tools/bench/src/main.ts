@@ -4,9 +4,9 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Benchmark } from './benchmark.js';
+import { isRowsBenchmark, type Benchmark, type RowsBenchmark } from './benchmark.js';
 import { detectEnvironment, formatEnvironment } from './environment.js';
-import { measure, type BenchmarkResult, type SkippedBenchmark } from './measure.js';
+import { measure, measureRows, type BenchmarkResult, type SkippedBenchmark } from './measure.js';
 import { formatTable } from './table.js';
 
 const args = process.argv.slice(2);
@@ -14,9 +14,9 @@ const json = args.includes('--json');
 const filters = args.filter((arg) => !arg.startsWith('--'));
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'benchmarks');
 
-const benchmarks: Benchmark<any>[] = [];
+const benchmarks: (Benchmark<any> | RowsBenchmark<any>)[] = [];
 for (const file of readdirSync(dir).filter((name) => name.endsWith('.mjs')).sort()) {
-  const module = (await import(pathToFileURL(join(dir, file)).href)) as { default: Benchmark<any> | Benchmark<any>[] };
+  const module = (await import(pathToFileURL(join(dir, file)).href)) as { default: Benchmark<any> | RowsBenchmark<any> | (Benchmark<any> | RowsBenchmark<any>)[] };
   benchmarks.push(...[module.default].flat());
 }
 const selected = benchmarks.filter((b) => filters.length === 0 || filters.some((f) => b.name.includes(f)));
@@ -28,10 +28,16 @@ let failed = false;
 for (const benchmark of selected) {
   if (!json) process.stderr.write(`running: ${benchmark.name}\n`);
   try {
-    results.push(await measure(benchmark));
+    if (isRowsBenchmark(benchmark)) {
+      const measured = await measureRows(benchmark);
+      results.push(...[measured].flat());
+    } else {
+      results.push(await measure(benchmark));
+    }
   } catch (error) {
     failed = true;
-    results.push({ name: benchmark.name, baseline: benchmark.baseline, skipped: `FAILED: ${error instanceof Error ? error.message : String(error)}` });
+    const baseline = isRowsBenchmark(benchmark) ? (benchmark.rows[0]?.describe ?? '') : benchmark.baseline;
+    results.push({ name: benchmark.name, baseline, skipped: `FAILED: ${error instanceof Error ? error.message : String(error)}` });
   }
 }
 if (json) console.log(JSON.stringify({ environment, results }, null, 2));

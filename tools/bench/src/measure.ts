@@ -1,5 +1,5 @@
-import type { Benchmark } from './benchmark.js';
-import { median } from './stats.js';
+import type { Benchmark, RowsBenchmark } from './benchmark.js';
+import { formatMs, median } from './stats.js';
 
 /** What one benchmark measured. */
 export interface BenchmarkResult {
@@ -72,4 +72,56 @@ export async function measure(benchmark: Benchmark<any>): Promise<BenchmarkResul
     limitMs: benchmark.limitMs,
     overLimit: benchmark.limitMs !== undefined && bangerMedianMs > benchmark.limitMs,
   };
+}
+
+/**
+ * Runs a rows benchmark (see `RowsBenchmark`): setup, one untimed warm-up
+ * round, `runs` rounds rotating which row goes first, teardown always. One
+ * result per row, each against the first row (whose own ratio is 1).
+ */
+export async function measureRows(benchmark: RowsBenchmark<any>): Promise<BenchmarkResult[] | SkippedBenchmark> {
+  const first = benchmark.rows[0];
+  if (!first) throw new Error(`${benchmark.name}: no rows`);
+  const skipped = await benchmark.skip?.();
+  if (skipped) return { name: benchmark.name, baseline: first.describe, skipped };
+  const runs = Math.max(1, Math.floor(benchmark.runs));
+  const context = await benchmark.setup?.();
+  const times = new Map<string, number[]>(benchmark.rows.map((row) => [row.label, []]));
+  const runRow = async (index: number, round: number | undefined) => {
+    const row = benchmark.rows[index]!;
+    const start = performance.now();
+    const reported = await row.run(context);
+    const ms = typeof reported === 'number' ? reported : performance.now() - start;
+    if (round !== undefined) times.get(row.label)!.push(ms);
+    // Rows are slow (minutes a round): each time as it comes, so a stopped run still says something.
+    process.stderr.write(`  ${benchmark.name}: ${row.label}, ${round === undefined ? 'warm-up' : `round ${round + 1}/${runs}`}: ${formatMs(ms)}\n`);
+  };
+  let complete = false;
+  try {
+    for (let i = 0; i < benchmark.rows.length; i++) await runRow(i, undefined);
+    for (let round = 0; round < runs; round++) {
+      // Rotate the order so no row always runs right after the same one, or always first.
+      for (let k = 0; k < benchmark.rows.length; k++) await runRow((round + k) % benchmark.rows.length, round);
+    }
+    complete = true;
+  } finally {
+    await benchmark.teardown?.(context, complete ? times : undefined);
+  }
+  const baselineMs = times.get(first.label)!;
+  const baselineMedianMs = median(baselineMs);
+  return benchmark.rows.map((row, index) => {
+    const bangerMs = times.get(row.label)!;
+    const bangerMedianMs = median(bangerMs);
+    return {
+      name: `${benchmark.name}: ${row.label}`,
+      baseline: index === 0 ? `${row.describe} (the baseline of the rows below)` : `${row.describe}; ratio against ${first.label}`,
+      runs,
+      bangerMs,
+      baselineMs,
+      bangerMedianMs,
+      baselineMedianMs,
+      ratio: bangerMedianMs / baselineMedianMs,
+      overLimit: false,
+    };
+  });
 }
