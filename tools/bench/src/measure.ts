@@ -58,19 +58,19 @@ export async function measure(benchmark: Benchmark<any>): Promise<BenchmarkResul
   } finally {
     await benchmark.teardown?.(context);
   }
-  const bangerMedianMs = median(bangerMs);
-  const baselineMedianMs = median(baselineMs);
+  return resultOf({ name: benchmark.name, baseline: benchmark.baseline, runs, bangerMs, baselineMs, limitMs: benchmark.limitMs });
+}
+
+/** A result from its measured times: the medians, their ratio, and whether banger's median is over its limit. */
+function resultOf(r: { name: string; baseline: string; runs: number; bangerMs: number[]; baselineMs: number[]; limitMs?: number | undefined }): BenchmarkResult {
+  const bangerMedianMs = median(r.bangerMs);
+  const baselineMedianMs = median(r.baselineMs);
   return {
-    name: benchmark.name,
-    baseline: benchmark.baseline,
-    runs,
-    bangerMs,
-    baselineMs,
+    ...r,
     bangerMedianMs,
     baselineMedianMs,
     ratio: bangerMedianMs / baselineMedianMs,
-    limitMs: benchmark.limitMs,
-    overLimit: benchmark.limitMs !== undefined && bangerMedianMs > benchmark.limitMs,
+    overLimit: r.limitMs !== undefined && bangerMedianMs > r.limitMs,
   };
 }
 
@@ -108,20 +108,13 @@ export async function measureRows(benchmark: RowsBenchmark<any>): Promise<Benchm
     await benchmark.teardown?.(context, complete ? times : undefined);
   }
   const baselineMs = times.get(first.label)!;
-  const baselineMedianMs = median(baselineMs);
-  return benchmark.rows.map((row, index) => {
-    const bangerMs = times.get(row.label)!;
-    const bangerMedianMs = median(bangerMs);
-    return {
+  return benchmark.rows.map((row, index) =>
+    resultOf({
       name: `${benchmark.name}: ${row.label}`,
       baseline: index === 0 ? `${row.describe} (the baseline of the rows below)` : `${row.describe}; ratio against ${first.label}`,
       runs,
-      bangerMs,
+      bangerMs: times.get(row.label)!,
       baselineMs,
-      bangerMedianMs,
-      baselineMedianMs,
-      ratio: bangerMedianMs / baselineMedianMs,
-      overLimit: false,
-    };
-  });
+    }),
+  );
 }

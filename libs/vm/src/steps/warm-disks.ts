@@ -40,14 +40,10 @@ export function warmRootfsStep(env: VmEnv, vm: { name: string }, cold: Step<Buil
       const template = ctx.need<WarmTemplateOutputs>('vm.warm-template');
       if (!template.dir) return cold.run(ctx, report);
       dir.create();
-      const files = new WarmTemplateDir(template.dir);
-      const temp = ctx.tempPath(dir.rootfs);
-      await copyDisk(files.rootfs, temp, ctx.signal);
       const hostKey = generateHostKey(vm.name);
       await ctx.atomicWrite(dir.hostPrivateKey, async (path) => writeFile(path, hostKey.privateKey.endsWith('\n') ? hostKey.privateKey : `${hostKey.privateKey}\n`, { mode: 0o600 }));
       await ctx.atomicWrite(dir.hostPublicKey, `${hostKey.publicKey}\n`);
-      await ctx.atomicWrite(dir.warmCopy('rootfs'), `${template.dir}\n`);
-      await ctx.commit(temp, dir.rootfs);
+      await placeTemplateCopy(ctx, dir, 'rootfs', template.dir);
       report.line(`copy of template ${template.fingerprint}`);
       return { rootfs: dir.rootfs, method: 'warm-copy', machineId: '' };
     },
@@ -64,10 +60,7 @@ export function warmWorkDiskStep(env: VmEnv, vm: { name: string }, cold: Step<Sy
       const template = ctx.need<WarmTemplateOutputs>('vm.warm-template');
       if (!template.dir) return cold.run(ctx, report);
       dir.create();
-      const temp = ctx.tempPath(dir.workDisk);
-      await copyDisk(new WarmTemplateDir(template.dir).workDisk, temp, ctx.signal);
-      await ctx.atomicWrite(dir.warmCopy('work'), `${template.dir}\n`);
-      await ctx.commit(temp, dir.workDisk);
+      await placeTemplateCopy(ctx, dir, 'work', template.dir);
       return { workDisk: dir.workDisk, entries: 0 };
     },
   };
@@ -95,4 +88,18 @@ export async function rebuildColdDisks(
     await cold.work.run(ctx, report);
     await rm(dir.warmCopy('work'), { force: true });
   }
+}
+
+/**
+ * Copies one of the template's disks into the VM dir: a temp copy, the note of
+ * which template it came from, then the rename — so a disk in place is always
+ * a whole copy, and the note is never older than it.
+ */
+async function placeTemplateCopy(ctx: StepContext, dir: VmDir, disk: 'rootfs' | 'work', templateDir: string): Promise<void> {
+  const files = new WarmTemplateDir(templateDir);
+  const [source, target] = disk === 'rootfs' ? [files.rootfs, dir.rootfs] : [files.workDisk, dir.workDisk];
+  const temp = ctx.tempPath(target);
+  await copyDisk(source, temp, ctx.signal);
+  await ctx.atomicWrite(dir.warmCopy(disk), `${templateDir}\n`);
+  await ctx.commit(temp, target);
 }

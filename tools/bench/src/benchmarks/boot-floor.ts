@@ -20,11 +20,10 @@
 // three boots of 20–120 s each under TCG here).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { findExecutable } from '@banger/host';
 import { selectHypervisor } from '@banger/hypervisor';
 import { removeTap } from '@banger/network';
-import { ensureRuntimeDisk, runtimeFiles } from '@banger/vm';
 import { defineRowsBenchmark } from '../benchmark.js';
 import { logSetup } from '../fixtures/cache-dir.js';
 import { buildCliBundles } from '../fixtures/cli-bundles.js';
@@ -81,11 +80,7 @@ export default defineRowsBenchmark<Context>({
       const bundles = await buildCliBundles(dir);
       home = new BenchBangerHome(bundles.banger, join(dir, 'home'));
       await home.seed(cached, SIZING, NETWORK);
-      // The runtime disk the daemon would build (same node, same agent bundle, same helpers: the same
-      // content key), built now in its state dir so banger reuses it and the baselines attach that very file.
-      const lib = dirname(bundles.agent);
-      const files = await runtimeFiles({ nodeBinary: process.execPath, agentBundle: bundles.agent, ptyHelper: join(lib, 'banger-pty'), vsockRelay: join(lib, 'banger-vsock-relay') });
-      const runtime = await ensureRuntimeDisk(join(home.stateDir, 'runtime'), files);
+      const runtimeDisk = await home.seedRuntimeDisk(bundles.agent);
       const choice = await selectHypervisor({ preference: 'qemu' });
       const factory: RawVmFactory = {
         // The baselines boot the very files banger boots: the copies in its state dir.
@@ -95,10 +90,10 @@ export default defineRowsBenchmark<Context>({
         accel: choice.accel,
         userKey: await rawUserKey(dir),
         dir: join(dir, 'raw'),
-        runtimeDisk: runtime.path,
+        runtimeDisk,
       };
       daemonPid = await home.startDaemon();
-      logSetup(`bangerd pid ${daemonPid}, BANGER_HOME ${home.home}, ${choice.kind} ${choice.version ?? ''} accel ${choice.accel}, ${SIZING.vcpu} vCPU, ${SIZING.memoryMib} MiB, image ${IMAGE_NAME}, runtime disk ${runtime.path}`);
+      logSetup(`bangerd pid ${daemonPid}, BANGER_HOME ${home.home}, ${choice.kind} ${choice.version ?? ''} accel ${choice.accel}, ${SIZING.vcpu} vCPU, ${SIZING.memoryMib} MiB, image ${IMAGE_NAME}, runtime disk ${runtimeDisk}`);
       await setUpRawNetwork(NETWORK);
       const started = performance.now();
       const floorVms: RawVm[] = [];

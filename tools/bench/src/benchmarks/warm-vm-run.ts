@@ -14,11 +14,10 @@
 // breakdown of banger's median run (the graph's step-succeeded durations).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { findExecutable } from '@banger/host';
 import { selectHypervisor } from '@banger/hypervisor';
 import { removeTap } from '@banger/network';
-import { ensureRuntimeDisk, runtimeFiles } from '@banger/vm';
 import { defineBenchmark } from '../benchmark.js';
 import { logSetup } from '../fixtures/cache-dir.js';
 import { buildCliBundles } from '../fixtures/cli-bundles.js';
@@ -79,11 +78,7 @@ export default defineBenchmark<Context>({
       const bundles = await buildCliBundles(dir);
       home = new BenchBangerHome(bundles.banger, join(dir, 'home'));
       await home.seed(cached, SIZING, NETWORK);
-      // banger attaches the agent's runtime disk (content key), built now in its state dir so banger
-      // reuses it and the baseline attaches that very file: the same disks, the same QEMU options.
-      const lib = dirname(bundles.agent);
-      const files = await runtimeFiles({ nodeBinary: process.execPath, agentBundle: bundles.agent, ptyHelper: join(lib, 'banger-pty'), vsockRelay: join(lib, 'banger-vsock-relay') });
-      const runtime = await ensureRuntimeDisk(join(home.stateDir, 'runtime'), files);
+      const runtimeDisk = await home.seedRuntimeDisk(bundles.agent);
       // The baseline boots the very files banger boots: the copies in its state dir.
       const artifacts = artifactsIn(home.kernelDir, home.imageDir);
       const choice = await selectHypervisor({ preference: 'qemu' });
@@ -91,7 +86,7 @@ export default defineBenchmark<Context>({
         dir,
         home,
         qemuBinary: choice.binary,
-        factory: { artifacts, sizing: SIZING, network: NETWORK, accel: choice.accel, userKey: await rawUserKey(dir), dir: join(dir, 'raw'), runtimeDisk: runtime.path },
+        factory: { artifacts, sizing: SIZING, network: NETWORK, accel: choice.accel, userKey: await rawUserKey(dir), dir: join(dir, 'raw'), runtimeDisk },
         rawVms: [],
         rawUsed: 0,
         scriptPath: join(dir, 'raw-boot.sh'),
