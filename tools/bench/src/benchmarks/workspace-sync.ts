@@ -155,56 +155,76 @@ const NAME = 'workspace sync (20 000 files / 200 MB, guest: loopback sshd)';
 const AGENT_NAME = 'workspace sync through the agent (20 000 files / 200 MB, guest: agent on a Unix socket)';
 const RSYNC = '`rsync -a -e ssh repo/ root@127.0.0.1:dest/` to the same sshd';
 
-export default [
+/** One way banger syncs: its row name, what it starts first, the sync itself, and whether to log the host-side breakdown. */
+interface SyncWay {
+  name: string;
+  start?: (ctx: Context) => Promise<void>;
+  sync: (ctx: Context, guestDir: string, previous?: Manifest) => Promise<SyncWorkspaceResult>;
+  breakdown: boolean;
+}
+
+const SSH2: SyncWay = { name: NAME, sync: bangerSync, breakdown: true };
+const AGENT: SyncWay = { name: AGENT_NAME, start: startAgent, sync: agentSync, breakdown: false };
+
+/** baseSetup, then `then` (the way's start, the first copies), the context torn down if either fails. */
+async function setUpFor(way: SyncWay, then: (ctx: Context) => Promise<void> = async () => undefined): Promise<Context> {
+  const ctx = await baseSetup();
+  try {
+    await way.start?.(ctx);
+    await then(ctx);
+    return ctx;
+  } catch (error) {
+    await teardown(ctx);
+    throw error;
+  }
+}
+
+const firstSync = (way: SyncWay) =>
   defineBenchmark<Context>({
-    name: `${NAME}, first sync`,
+    name: `${way.name}, first sync`,
     baseline: `${RSYNC}, into an empty directory`,
     runs: 5,
     skip: sshdUnavailable,
-    setup: baseSetup,
+    setup: () => setUpFor(way),
     async teardown(ctx) {
       try {
         // The last copies of each side, checked before they go.
         await expectSameTree(ctx, join(ctx.work, 'guest', `banger-${ctx.bangerRuns - 1}`));
         await expectSameTree(ctx, join(ctx.work, 'guest', `rsync-${ctx.rsyncRuns - 1}`));
-        await logBreakdown(ctx);
+        if (way.breakdown) await logBreakdown(ctx);
       } finally {
         await teardown(ctx);
       }
     },
     // Each run copies into a new directory (removing 20 000 files would blur the timing); teardown removes them all.
     async banger(ctx) {
-      const result = await bangerSync(ctx, join(ctx.work, 'guest', `banger-${ctx.bangerRuns++}`));
+      const result = await way.sync(ctx, join(ctx.work, 'guest', `banger-${ctx.bangerRuns++}`));
       if (result.transferred.files < repoFiles().length) throw new Error(`first sync sent ${result.transferred.files} files, expected at least ${repoFiles().length}`);
     },
     async runBaseline(ctx) {
       await rsyncTo(ctx, join(ctx.work, 'guest', `rsync-${ctx.rsyncRuns++}`));
     },
-  }),
+  });
+
+const resync = (way: SyncWay) =>
   defineBenchmark<Context>({
-    name: `${NAME}, re-sync after touching 1 %`,
+    name: `${way.name}, re-sync after touching 1 %`,
     baseline: `${RSYNC}, onto the previous copy`,
     runs: 5,
     skip: sshdUnavailable,
-    async setup() {
-      const ctx = await baseSetup();
-      try {
-        ctx.manifest = (await bangerSync(ctx, ctx.bangerDest)).manifest;
+    setup: () =>
+      setUpFor(way, async (ctx) => {
+        ctx.manifest = (await way.sync(ctx, ctx.bangerDest)).manifest;
         await rsyncTo(ctx, ctx.rsyncDest);
-        return ctx;
-      } catch (error) {
-        await teardown(ctx);
-        throw error;
-      }
-    },
+      }),
     async teardown(ctx) {
       try {
         // The last round's other side touched files after this side synced: one more sync each, then both must match.
-        ctx.manifest = (await bangerSync(ctx, ctx.bangerDest, ctx.manifest)).manifest;
+        ctx.manifest = (await way.sync(ctx, ctx.bangerDest, ctx.manifest)).manifest;
         await rsyncTo(ctx, ctx.rsyncDest);
         await expectSameTree(ctx, ctx.bangerDest);
         await expectSameTree(ctx, ctx.rsyncDest);
-        await logBreakdown(ctx, ctx.manifest);
+        if (way.breakdown) await logBreakdown(ctx, ctx.manifest);
       } finally {
         await teardown(ctx);
       }
@@ -212,7 +232,7 @@ export default [
     // Both sides rewrite the same 200 files before syncing (a few ms), so each sees exactly 1 % changed.
     async banger(ctx) {
       await touchOnePercent(ctx);
-      const result = await bangerSync(ctx, ctx.bangerDest, ctx.manifest);
+      const result = await way.sync(ctx, ctx.bangerDest, ctx.manifest);
       // The row claims 1 %: fail rather than time a sync that sent something else.
       if (result.transferred.files !== ctx.touched.length) throw new Error(`re-sync sent ${result.transferred.files} files, expected ${ctx.touched.length}`);
       ctx.manifest = result.manifest;
@@ -221,74 +241,6 @@ export default [
       await touchOnePercent(ctx);
       await rsyncTo(ctx, ctx.rsyncDest);
     },
-  }),
-  defineBenchmark<Context>({
-    name: `${AGENT_NAME}, first sync`,
-    baseline: `${RSYNC}, into an empty directory`,
-    runs: 5,
-    skip: sshdUnavailable,
-    async setup() {
-      const ctx = await baseSetup();
-      try {
-        await startAgent(ctx);
-        return ctx;
-      } catch (error) {
-        await teardown(ctx);
-        throw error;
-      }
-    },
-    async teardown(ctx) {
-      try {
-        await expectSameTree(ctx, join(ctx.work, 'guest', `banger-${ctx.bangerRuns - 1}`));
-        await expectSameTree(ctx, join(ctx.work, 'guest', `rsync-${ctx.rsyncRuns - 1}`));
-      } finally {
-        await teardown(ctx);
-      }
-    },
-    async banger(ctx) {
-      const result = await agentSync(ctx, join(ctx.work, 'guest', `banger-${ctx.bangerRuns++}`));
-      if (result.transferred.files < repoFiles().length) throw new Error(`first sync sent ${result.transferred.files} files, expected at least ${repoFiles().length}`);
-    },
-    async runBaseline(ctx) {
-      await rsyncTo(ctx, join(ctx.work, 'guest', `rsync-${ctx.rsyncRuns++}`));
-    },
-  }),
-  defineBenchmark<Context>({
-    name: `${AGENT_NAME}, re-sync after touching 1 %`,
-    baseline: `${RSYNC}, onto the previous copy`,
-    runs: 5,
-    skip: sshdUnavailable,
-    async setup() {
-      const ctx = await baseSetup();
-      try {
-        await startAgent(ctx);
-        ctx.manifest = (await agentSync(ctx, ctx.bangerDest)).manifest;
-        await rsyncTo(ctx, ctx.rsyncDest);
-        return ctx;
-      } catch (error) {
-        await teardown(ctx);
-        throw error;
-      }
-    },
-    async teardown(ctx) {
-      try {
-        ctx.manifest = (await agentSync(ctx, ctx.bangerDest, ctx.manifest)).manifest;
-        await rsyncTo(ctx, ctx.rsyncDest);
-        await expectSameTree(ctx, ctx.bangerDest);
-        await expectSameTree(ctx, ctx.rsyncDest);
-      } finally {
-        await teardown(ctx);
-      }
-    },
-    async banger(ctx) {
-      await touchOnePercent(ctx);
-      const result = await agentSync(ctx, ctx.bangerDest, ctx.manifest);
-      if (result.transferred.files !== ctx.touched.length) throw new Error(`re-sync sent ${result.transferred.files} files, expected ${ctx.touched.length}`);
-      ctx.manifest = result.manifest;
-    },
-    async runBaseline(ctx) {
-      await touchOnePercent(ctx);
-      await rsyncTo(ctx, ctx.rsyncDest);
-    },
-  }),
-];
+  });
+
+export default [firstSync(SSH2), resync(SSH2), firstSync(AGENT), resync(AGENT)];
