@@ -217,14 +217,22 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
     expect(started, started.stderr).toMatchObject({ exitCode: 0, stdout: 'shell\n' });
     const launcher = join(binDir, 'banger');
     writeFileSync(launcher, `#!/bin/sh\nexec ${process.execPath} ${join(binDir, 'banger.js')} "$@"\n`, { mode: 0o755 });
-    const socket = join(home.home, 'tmux.sock');
+    // One tmux server per attach: a second `new-session` on the socket of a server that `kill-server`
+    // is still shutting down can fail, and left an empty screen (seen once in CI).
+    let socket = join(home.home, 'tmux-1.sock');
     const env = Object.entries(home.env({ TERM: 'xterm-256color' })).filter(([k]) => /^(BANGER_|PATH$|HOME$|NO_COLOR$)/.test(k)).map(([k, v]) => `${k}=${v}`);
+    let tmuxErrors = '';
     const tmux = (...args: string[]): Promise<string> =>
       new Promise((resolve) => {
         const child = spawn('tmux', ['-S', socket, ...args], { env: { ...process.env, TERM: 'xterm-256color' } });
         let out = '';
+        let err = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        child.once('close', () => resolve(out));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.once('close', (code) => {
+          if (code !== 0 && args[0] !== 'kill-server') tmuxErrors = `tmux ${args[0]} exited ${code}: ${err.trim()}`;
+          resolve(out);
+        });
       });
     const screenHas = async (text: string, timeoutMs = 60_000): Promise<string> => {
       const deadline = Date.now() + timeoutMs;
@@ -234,7 +242,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
         if (screen.includes(text)) return screen;
         await sleep(500);
       }
-      throw new Error(`"${text}" not on the tmux screen:\n${screen}`);
+      throw new Error(`"${text}" not on the tmux screen (${tmuxErrors || 'tmux reported no error'}):\n${screen}`);
     };
     const attach = `env ${env.map((e) => `'${e}'`).join(' ')} ${launcher} vm session attach sess shell; echo ATTACH-ENDED $?; sleep 600`;
     try {
@@ -251,6 +259,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
       expect(await session('shell')).toMatchObject({ state: 'running', tty: true });
       // Re-attach: the earlier output is replayed.
       await tmux('kill-server');
+      socket = join(home.home, 'tmux-2.sock');
       await tmux('new-session', '-d', '-s', 't', '-x', '120', '-y', '40', attach);
       const again = await screenHas('marker-42');
       expect(again).toContain('40 120');
