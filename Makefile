@@ -27,8 +27,8 @@ PRIV := $(shell if [ -w "$(PREFIX)" ]; then :; else [ "$$(id -u)" = 0 ] || echo 
 
 EXTERNALS := better-sqlite3 ssh2 cpu-features
 BUNDLES := apps/cli/dist/banger.js apps/cli/dist/banger-cli.cjs apps/daemon/dist/bangerd.js apps/vsock-agent/dist/banger-vsock-agent.js
-# Native files installed beside the bundles: the guest agent's PTY helper and vsock relay (static, copied onto the runtime disk).
-NATIVE := apps/vsock-agent/dist/banger-pty apps/vsock-agent/dist/banger-vsock-relay
+# Native files installed beside the bundles: the guest agent's PTY helper, vsock relay and RNG reseeder (static, copied onto the runtime disk).
+NATIVE := apps/vsock-agent/dist/banger-pty apps/vsock-agent/dist/banger-vsock-relay apps/vsock-agent/dist/banger-reseed
 
 .PHONY: help install uninstall host-packages check-node deps build stage test test-cold bench print-ci-packages
 

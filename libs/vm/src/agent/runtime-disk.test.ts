@@ -34,8 +34,9 @@ describe.skipIf(needs.skip)(`the guest agent's runtime disk${needs.missing.lengt
   const agentBundle = join(dir, 'agent.js');
   const ptyHelper = join(dir, 'banger-pty');
   const vsockRelay = join(dir, 'banger-vsock-relay');
+  const reseedHelper = join(dir, 'banger-reseed');
   const disks = join(dir, 'disks');
-  const sources = () => ({ nodeBinary: process.execPath, agentBundle, ptyHelper, vsockRelay });
+  const sources = () => ({ nodeBinary: process.execPath, agentBundle, ptyHelper, vsockRelay, reseedHelper });
   beforeAll(async () => {
     needs.assert();
     // A stand-in agent: ESM (top-level await), printing its arguments, so the launcher's loader, node and module path are all exercised.
@@ -43,6 +44,7 @@ describe.skipIf(needs.skip)(`the guest agent's runtime disk${needs.missing.lengt
     // The real PTY helper, built as `nx build @banger/vsock-agent` builds it.
     await run('sh', [join(import.meta.dirname, '../../../../apps/vsock-agent/native/build.sh'), ptyHelper]);
     await run('sh', [join(import.meta.dirname, '../../../../apps/vsock-agent/native/build.sh'), vsockRelay]);
+    await run('sh', [join(import.meta.dirname, '../../../../apps/vsock-agent/native/build.sh'), reseedHelper]);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -56,6 +58,7 @@ describe.skipIf(needs.skip)(`the guest agent's runtime disk${needs.missing.lengt
     expect((await readImageFile(first.path, '/agent/banger-vsock-agent.mjs')).toString()).toBe(readFileSync(agentBundle, 'utf8'));
     expect(Buffer.compare(await readImageFile(first.path, '/bin/banger-pty'), readFileSync(ptyHelper))).toBe(0);
     expect(Buffer.compare(await readImageFile(first.path, '/bin/banger-vsock-relay'), readFileSync(vsockRelay))).toBe(0);
+    expect(Buffer.compare(await readImageFile(first.path, '/bin/banger-reseed'), readFileSync(reseedHelper))).toBe(0);
     // No temp left, one disk.
     expect(readdirSync(disks)).toEqual([`${first.key}.ext4`]);
 

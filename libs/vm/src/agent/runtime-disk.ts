@@ -11,6 +11,8 @@ export const RUNTIME_DISK_LABEL = 'banger-runtime';
 export const RUNTIME_MOUNT_POINT = '/run/banger/runtime';
 /** The launcher on the disk the guest unit runs: loader + node + agent, all from the disk. */
 export const RUNTIME_AGENT_LAUNCHER = `${RUNTIME_MOUNT_POINT}/bin/banger-vsock-agent`;
+/** The RNG reseeder on the disk (banger-reseed): the host runs it through the agent after a restore or resume. */
+export const GUEST_RESEED_HELPER = `${RUNTIME_MOUNT_POINT}/bin/banger-reseed`;
 /**
  * Bumped when the disk's layout (paths, launcher) changes: part of the cache
  * key, so a new layout never reuses a disk built with the old one.
@@ -27,6 +29,8 @@ export interface RuntimeSources {
   ptyHelper: string;
   /** The static vsock relay (`banger-vsock-relay`, built like banger-pty): the agent serves Firecracker's vsock through it. */
   vsockRelay: string;
+  /** The static RNG reseeder (`banger-reseed`, built like banger-pty): run after a restore so no two guests share a CRNG state. */
+  reseedHelper: string;
 }
 
 /** The shared libraries a dynamically linked binary needs and its loader, as `ldd` lists them. */
@@ -95,7 +99,7 @@ export interface RuntimeFile {
 
 /** Resolves what the disk holds: node, its libraries (by `ldd`), the loader, the agent bundle, the PTY helper. */
 export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal): Promise<RuntimeFile[]> {
-  for (const [what, path] of [['node', sources.nodeBinary], ['agent bundle', sources.agentBundle], ['PTY helper', sources.ptyHelper], ['vsock relay', sources.vsockRelay]] as const) {
+  for (const [what, path] of [['node', sources.nodeBinary], ['agent bundle', sources.agentBundle], ['PTY helper', sources.ptyHelper], ['vsock relay', sources.vsockRelay], ['RNG reseeder', sources.reseedHelper]] as const) {
     if (!existsSync(path)) throw new InternalError('AGENT_RUNTIME_FAILED', `the guest agent's ${what} ${path} does not exist`, { hint: 'build it (nx build @banger/vsock-agent) or reinstall banger (make install)' });
   }
   const ldd = await run('ldd', [sources.nodeBinary], { ...(signal ? { signal } : {}), allowFailure: true });
@@ -113,6 +117,8 @@ export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal
     { source: sources.ptyHelper, target: 'bin/banger-pty' },
     // Static too; the agent finds it at ../bin/banger-vsock-relay and runs it under Firecracker.
     { source: sources.vsockRelay, target: 'bin/banger-vsock-relay' },
+    // Static; the host runs it (GUEST_RESEED_HELPER) after a warm restore or a resume.
+    { source: sources.reseedHelper, target: 'bin/banger-reseed' },
     ...libraries.map((lib) => ({ source: lib, target: `lib/${basename(lib)}` })),
     { source: loader, target: 'lib/ld-linux.so' },
   ];

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { CancelledError, InternalError } from '@banger/errors';
 import { processAlive, processStatus } from '@banger/hypervisor';
 import type { Step } from '@banger/taskgraph';
 import type { AgentStatus } from '../agent/agent-links.js';
+import { reseedGuestRng } from '../agent/reseed-guest-rng.js';
 import { vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
 import type { RuntimeDiskOutputs } from './runtime-disk.js';
 
@@ -81,10 +81,11 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
           // Just resumed from a saved state: the guest clock stood still while it was saved, and
           // its RNG would repeat what it produced after the save. Both are fixed before anyone uses it.
           const clock = await client.clock({ set: true });
-          const reseed = await client.run({ argv: ['sh', '-c', 'cat > /dev/urandom'] }, randomBytes(64));
-          if (reseed.code !== 0) report.line(`warning: could not reseed the guest RNG: ${reseed.stderr.toString().trim()}`);
+          const reseed = await reseedGuestRng(client).catch((error: unknown) => ({ kind: 'failed' as const, reason: error instanceof Error ? error.message : String(error) }));
+          if (reseed.kind === 'failed') report.line(`warning: could not reseed the guest RNG: ${reseed.reason}`);
+          if (reseed.kind === 'mixed') report.line(`warning: the guest RNG got fresh bytes but keeps its key until the kernel's next reseed: ${reseed.reason}`);
           await rm(resync, { force: true });
-          report.line(`guest clock set (it was ${(-clock.offsetMs / 1000).toFixed(1)} s behind), RNG reseeded`);
+          report.line(`guest clock set (it was ${(-clock.offsetMs / 1000).toFixed(1)} s behind)${reseed.kind === 'reseeded' ? ', RNG reseeded' : ''}`);
         }
         return { boot, agent: links.status(record) ?? { state: 'up', version: client.hello.agentVersion, pid: client.hello.pid, since: new Date().toISOString() } };
       } catch (error) {

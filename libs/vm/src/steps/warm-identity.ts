@@ -10,6 +10,7 @@ import { ensureUserKey } from '@banger/ssh';
 import type { Step } from '@banger/taskgraph';
 import { userKeyPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
 import type { VmCreateSpec } from '../vm-record.js';
+import { reseedGuestRng } from '../agent/reseed-guest-rng.js';
 import { IDENTITY_SCRIPT } from '../warm/identity-script.js';
 import { attachTap } from '../warm/warm-restore.js';
 
@@ -49,7 +50,11 @@ export function warmIdentityStep(env: VmEnv, vm: { id: string; name: string; fil
         if (r.code !== 0) throw new InternalError('WARM_IDENTITY_FAILED', `vm ${vm.name}: ${what} failed in the restored guest: ${r.stderr.toString().trim().split('\n').pop() ?? `exit ${r.code}`}`);
       };
       const clock = await client.clock({ set: true });
-      await must('reseeding the RNG', client.run({ argv: ['sh', '-c', 'cat > /dev/urandom'] }, randomBytes(64)));
+      // Every guest restored from this template holds its CRNG key: rekeyed before anything reads it.
+      const reseed = await reseedGuestRng(client).catch((error: unknown) => {
+        throw new InternalError('WARM_IDENTITY_FAILED', `vm ${vm.name}: reseeding the RNG failed in the restored guest: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      });
+      if (reseed.kind !== 'reseeded') throw new InternalError('WARM_IDENTITY_FAILED', `vm ${vm.name}: cannot reseed the restored guest's RNG: ${reseed.reason}`);
       // The host key pinned by vm.boot; sshd is restarted by the identity script.
       await client.putFile(GUEST_HOST_KEY_PATH, await readFile(dir.hostPrivateKey), { mode: 0o600, owner: 'root' });
       await client.putFile(`${GUEST_HOST_KEY_PATH}.pub`, await readFile(dir.hostPublicKey), { mode: 0o644, owner: 'root' });

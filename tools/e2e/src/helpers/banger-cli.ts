@@ -41,9 +41,10 @@ export async function buildBangerBundles(): Promise<string> {
   await build({ ...common, entryPoints: [daemonEntry], outfile: join(outDir, 'bangerd.js') });
   // The guest agent beside the daemon, as `make install` puts it: the daemon builds its VMs' runtime disk from it.
   await build({ ...common, entryPoints: [join(repoRoot, 'apps/vsock-agent/src/main.ts')], outfile: join(outDir, 'banger-vsock-agent.js') });
-  // And its static helpers (PTY, vsock relay), built as `nx build @banger/vsock-agent` builds them.
+  // And its static helpers (PTY, vsock relay, RNG reseeder), built as `nx build @banger/vsock-agent` builds them.
   await run('sh', [join(repoRoot, 'apps/vsock-agent/native/build.sh'), join(outDir, 'banger-pty')]);
   await run('sh', [join(repoRoot, 'apps/vsock-agent/native/build.sh'), join(outDir, 'banger-vsock-relay')]);
+  await run('sh', [join(repoRoot, 'apps/vsock-agent/native/build.sh'), join(outDir, 'banger-reseed')]);
   return outDir;
 }
 

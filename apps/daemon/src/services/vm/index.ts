@@ -145,14 +145,14 @@ export const vmService: Service = (ctx, server) => {
  * What the guest agent's runtime disk is built from: the node running this
  * daemon and the agent bundle installed beside the daemon's own bundle
  * (`make install` and the e2e harness put banger-vsock-agent.js,
- * banger-pty and banger-vsock-relay next to bangerd.js). Run from source there is no bundle: VMs then boot without an
+ * banger-pty, banger-vsock-relay and banger-reseed next to bangerd.js). Run from source there is no bundle: VMs then boot without an
  * agent, with a warning.
  */
-function agentRuntime(stateDir: string): { nodeBinary: string; agentBundle: string; ptyHelper: string; vsockRelay: string; dir: string } | undefined {
+function agentRuntime(stateDir: string): { nodeBinary: string; agentBundle: string; ptyHelper: string; vsockRelay: string; reseedHelper: string; dir: string } | undefined {
   const here = dirname(fileURLToPath(import.meta.url));
   const agentBundle = join(here, 'banger-vsock-agent.js');
   // The static helpers are installed beside it too; a missing one fails the runtime disk's build with its name.
   return existsSync(agentBundle)
-    ? { nodeBinary: process.execPath, agentBundle, ptyHelper: join(here, 'banger-pty'), vsockRelay: join(here, 'banger-vsock-relay'), dir: join(stateDir, 'runtime') }
+    ? { nodeBinary: process.execPath, agentBundle, ptyHelper: join(here, 'banger-pty'), vsockRelay: join(here, 'banger-vsock-relay'), reseedHelper: join(here, 'banger-reseed'), dir: join(stateDir, 'runtime') }
     : undefined;
 }
