@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   AGENT_CONNECT_TIMEOUT: 'the guest agent\'s vsock socket did not answer in time',
   AGENT_DISCONNECTED: 'the channel to the guest agent closed while a request was open',
   AGENT_EXEC_FAILED: 'the guest agent could not start the command',
+  GUEST_RESEED_FAILED: 'the guest kernel RNG could not be reseeded through the agent (banger-reseed failed)',
   AGENT_FILE_FAILED: 'the guest agent could not read or write a file',
   AGENT_HELLO_TIMEOUT: 'the guest agent did not answer the hello in time',
   AGENT_LISTEN_FAILED: 'the guest agent could not listen on its Unix socket',

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AgentClient } from '@banger/agent';
-import { BangerError } from '@banger/errors';
+import { BangerError, InternalError } from '@banger/errors';
 import { GUEST_RESEED_HELPER } from './runtime-disk.js';
 
 /** How the guest RNG was made its own: `reseeded` (the CRNG rekeyed at once), or only `mixed` into the pool, with why. */
@@ -24,8 +24,8 @@ export async function reseedGuestRng(client: Pick<AgentClient, 'run'>): Promise<
     throw error;
   });
   if (helper?.code === 0) return { kind: 'reseeded' };
-  if (helper) throw new Error(helper.stderr.toString().trim().split('\n').pop() || `${GUEST_RESEED_HELPER}: exit ${helper.code ?? helper.signal}`);
+  if (helper) throw new InternalError('GUEST_RESEED_FAILED', helper.stderr.toString().trim().split('\n').pop() || `${GUEST_RESEED_HELPER}: exit ${helper.code ?? helper.signal}`);
   const mixed = await client.run({ argv: ['sh', '-c', 'cat > /dev/urandom'] }, seed);
-  if (mixed.code !== 0) throw new Error(mixed.stderr.toString().trim().split('\n').pop() || `writing /dev/urandom: exit ${mixed.code}`);
+  if (mixed.code !== 0) throw new InternalError('GUEST_RESEED_FAILED', mixed.stderr.toString().trim().split('\n').pop() || `writing /dev/urandom: exit ${mixed.code}`);
   return { kind: 'mixed', reason: `${GUEST_RESEED_HELPER} is not on this VM's runtime disk` };
 }
