@@ -43,6 +43,8 @@ export interface WaitAgentOutputs {
 export interface AgentWaitOptions extends SshWaitOptions {
   graceMs?: number;
   networkMs?: number;
+  /** The guest's sshd port (22; tests point it at a listener of their own). */
+  sshPort?: number;
 }
 
 /**
@@ -108,7 +110,7 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
         stop.abort(new CancelledError(`waiting for the agent of vm ${vm.name}: ${why}`));
       };
       const started = Date.now();
-      const watch = watchBoot({ record, isDead, signal, timeoutMs, graceMs, started, end, onSsh: (at) => {
+      const watch = watchBoot({ record, sshPort: options.sshPort ?? 22, isDead, signal, timeoutMs, graceMs, started, end, onSsh: (at) => {
         report.line(`sshd listens after ${((at - started) / 1000).toFixed(1)} s; the agent has ${Math.round(graceMs / 1000)} s more to say hello`);
       } });
       let client: AgentClient;
@@ -142,6 +144,7 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
  */
 async function watchBoot(w: {
   record: VmRecord;
+  sshPort: number;
   isDead: () => boolean;
   signal: AbortSignal;
   timeoutMs: number;
@@ -154,7 +157,7 @@ async function watchBoot(w: {
   while (!w.signal.aborted) {
     const tick = Date.now();
     if (w.isDead()) return w.end('died');
-    if (sshSince === undefined && w.record.ip && (await tcpPortOpen(w.record.ip, 22, SSH_PROBE_MS, w.signal))) {
+    if (sshSince === undefined && w.record.ip && (await tcpPortOpen(w.record.ip, w.sshPort, SSH_PROBE_MS, w.signal))) {
       sshSince = Date.now();
       w.onSsh(sshSince);
     }
