@@ -5,7 +5,7 @@ import { serveSession, type GuestNetwork, type OpHandlers } from '@banger/agent'
 import { processStartTime } from '@banger/host';
 import { generateHostKey } from '@banger/ssh';
 import { freePort } from '@banger/ssh/testing';
-import type { Step, StepContext, StepReport } from '@banger/taskgraph';
+import type { Graph, StepContext, StepReport } from '@banger/taskgraph';
 import { testEnv } from '../__fixtures__/env.js';
 import { insertVmRecord } from '../__fixtures__/vm-records.js';
 import { AgentLinks } from '../agent/agent-links.js';
@@ -15,7 +15,7 @@ import type { VmRecord } from '../vm-record.js';
 import { waitAgentStep, type WaitAgentOutputs } from './wait-agent.js';
 import { waitSshStep, type WaitSshOutputs } from './wait-ssh.js';
 
-const needsOf = (steps: Step[], id: string): string[] => [...(steps.find((s) => s.id === id)?.needs ?? [])].sort();
+const needsOf = (steps: Graph, id: string): string[] => [...(steps.find((s) => s.id === id)?.needs ?? [])].sort();
 
 describe('the readiness order of a VM graph', () => {
   let env: ReturnType<typeof testEnv>;
