@@ -128,7 +128,21 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
         await watch;
       }
       report.line(`agent ${client.hello.agentVersion}, pid ${client.hello.pid}, after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      await resyncIfResumed(env, vm.name, client, report);
+      if (existsSync(vmDirOf(env, vm.name).resyncPending)) {
+        // Right after a restore the guest agent may still be in the session it had before the suspend:
+        // it answers our hello there, then sees that host hang up and opens a new session, and a request
+        // sent in between is lost. So the resync gets a deadline, and once a fresh connection.
+        const resync = (c: AgentClient) => withDeadline(resyncIfResumed(env, vm.name, c, report), RESYNC_ANSWER_MS, ctx.signal);
+        try {
+          await resync(client);
+        } catch (error) {
+          if (ctx.signal.aborted || isDead()) throw ctx.signal.aborted ? error : diedError(env, record, vm.name);
+          report.line(`the agent did not answer the resync (${(error as Error).message}): reconnecting`);
+          links.forget(record.id);
+          client = await links.client(record, env.paths.vmsDir, { timeoutMs: graceMs, signal: ctx.signal });
+          await resync(client);
+        }
+      }
       await waitForNetwork(client, { timeoutMs: options.networkMs ?? (tcg ? NETWORK_WAIT_TCG_MS : NETWORK_WAIT_KVM_MS), signal: ctx.signal, isDead }, report);
       if (isDead() && !ctx.signal.aborted) throw diedError(env, record, vm.name);
       return { boot, agent: links.status(record) ?? { state: 'up', version: client.hello.agentVersion, pid: client.hello.pid, since: new Date().toISOString() } };
@@ -216,6 +230,8 @@ async function waitForNetwork(client: AgentClient, w: { timeoutMs: number; signa
   }
 }
 
+/** How long the resync of a resumed guest (clock, RNG) may take before the link is opened anew. */
+const RESYNC_ANSWER_MS = 10_000;
 /** How long one facts question may take: an in-process read in the guest, so only a stalled link takes longer. */
 const FACTS_ANSWER_MS = 5_000;
 
