@@ -21,6 +21,9 @@ export interface SshWaitOptions {
   ssh?: 'always' | 'if-no-agent';
 }
 
+/** How long `if-no-agent` tries an agent this daemon has not met yet (a connect and a hello). */
+const AGENT_PROBE_MS = 3_000;
+
 /** Outputs of `vm.wait-ssh`: the address, and whether sshd was proven this time (not when the agent made it unneeded). */
 export interface WaitSshOutputs {
   ip: string;
@@ -69,6 +72,10 @@ export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: 
       const { record, options } = await target(ctx.signal);
       const pid = record.pid;
       const startTime = record.pidStartTime;
+      if (wait.ssh === 'if-no-agent' && env.agent && record.spec.hypervisor.kind !== 'firecracker' && env.agent.links.status(record) === undefined) {
+        // A daemon restarted since this boot has not met the agent (vm.wait-agent was satisfied by its record): ask briefly.
+        await env.agent.links.client(record, env.paths.vmsDir, { timeoutMs: AGENT_PROBE_MS, signal: ctx.signal }).catch(() => undefined);
+      }
       if (agentCarries(record) && pid !== undefined && startTime && processAlive(pid, startTime)) {
         report.line('not waited for: the guest agent is up and this run does not need ssh');
         return { ip: options.host, skipped: true };
