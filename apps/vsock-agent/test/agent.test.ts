@@ -208,6 +208,7 @@ describe('banger-vsock-agent on a Unix socket', () => {
     expect(facts.memory.totalBytes).toBeGreaterThan(facts.memory.availableBytes);
     expect(facts.disk.totalBytes).toBeGreaterThan(0);
     expect(facts.agent).toMatchObject({ version: AGENT_VERSION, pid: agent.child.pid });
+    expect(facts.network).toEqual({ defaultRoute: expect.any(Boolean), nameservers: expect.any(Array) });
   });
 
   it('reports the clock offset without setting the clock', async () => {

@@ -104,6 +104,16 @@ export interface GuestFacts {
   /** The root filesystem. */
   disk: { path: string; totalBytes: number; freeBytes: number; availableBytes: number };
   agent: { version: string; pid: number; rssBytes: number };
+  /**
+   * Whether the guest can reach out yet: a default route (/proc/net/route) and
+   * the nameservers of /etc/resolv.conf. Absent from agents older than it.
+   */
+  network?: GuestNetwork;
+}
+
+export interface GuestNetwork {
+  defaultRoute: boolean;
+  nameservers: string[];
 }
 
 export interface ClockResult {

@@ -7,3 +7,4 @@ export * from './exec.js';
 export * from './wait-for-ssh.js';
 export * from './open-ssh-args.js';
 export * from './ssh-config.js';
+export * from './port-open.js';

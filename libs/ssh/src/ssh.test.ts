@@ -12,6 +12,7 @@ import { exitStatusOf, openSshSession, sshExec } from './exec.js';
 import { HostKeyMismatchError } from './connect.js';
 import { openSshArgs } from './open-ssh-args.js';
 import { SshWaitTimeoutError, waitForSsh } from './wait-for-ssh.js';
+import { tcpPortOpen } from './port-open.js';
 
 const skip = sshdUnavailable();
 
@@ -146,6 +147,30 @@ describe.skipIf(skip)('ssh against a real OpenSSH sshd', () => {
       await late.stop();
       await rm(lateDir, { recursive: true, force: true });
     }
+  });
+
+  it('notices an sshd that starts late within a fixed short poll, not a growing backoff', async () => {
+    const lateDir = await mkdtemp(join(tmpdir(), 'banger-ssh-late-'));
+    const late = await prepareSshd(lateDir);
+    try {
+      const waiting = waitForSsh({ host: '127.0.0.1', port: late.port, privateKey: late.userKey.privateKey, hostKey: late.hostKey.publicKey, timeoutMs: 20_000 });
+      // Long enough that a doubling backoff from 0.2 s would be sleeping 1.6 s or more when sshd comes up.
+      await new Promise((r) => setTimeout(r, 3_000));
+      const listening = Date.now();
+      await late.start();
+      const startedIn = Date.now() - listening;
+      await waiting;
+      // sshd's own start is counted out: what is left is the poll's pause plus one handshake.
+      expect(Date.now() - listening - startedIn).toBeLessThan(700);
+    } finally {
+      await late.stop();
+      await rm(lateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('tells a listening port from a closed one without speaking ssh', async () => {
+    expect(await tcpPortOpen('127.0.0.1', sshd.port, 1_000)).toBe(true);
+    expect(await tcpPortOpen('127.0.0.1', await freePort(), 1_000)).toBe(false);
   });
 
   it('gives up with a hint to read the console when sshd never comes up', async () => {

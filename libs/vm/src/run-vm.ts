@@ -18,8 +18,10 @@ import { vmSshTarget, type VmSshTarget } from './vm-ssh-target.js';
 export interface RunVmParams extends CreateVmParams {
   /** Workspace mode: the host repository to sync into /root/<repo>, and the branch to put it on. */
   workspace?: { repoDir: string; branch?: string; from?: string };
-  /** How long the boot waits for sshd (`--ssh-timeout`); the step's default otherwise. */
+  /** How long the boot waits for the agent or sshd (`--ssh-timeout`); the steps' default otherwise. */
   sshTimeoutMs?: number;
+  /** False for `vm run -- cmd`: the command goes through the agent, so sshd is waited for only when the agent is down. */
+  sshNeeded?: boolean;
   /** `--rm`: a run that fails or is cancelled deletes its VM (except after an ssh timeout: kept for `vm logs`). */
   rm?: boolean;
   /** Plan only: every step with run/skip and the reason; nothing changes. */
@@ -42,7 +44,7 @@ const SIZING_FLAGS = { image: '--image', kernel: '--kernel', vcpu: '--vcpu', mem
  * `vm run`: one call, one graph. The daemon decides — a running `--name` is
  * reused, a stopped one started, an unfinished one resumed, otherwise a VM is
  * created — and runs the VM's graph (`vm:<name>`) with the workspace steps
- * appended after `vm.wait-ssh`, so `--explain` shows every step and a repeated
+ * appended after `vm.wait-agent` and `vm.wait-ssh`, so `--explain` shows every step and a repeated
  * run skips everything that still holds, the sync included. The repository is
  * checked before any VM is created. The result carries the ssh target the
  * CLI then attaches the user's terminal or command to.
@@ -65,15 +67,19 @@ export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo, optio
         manifestPath: vmDirOf(env, record.name).workspaceManifest(info.repoName),
         exec: link.exec,
         via: () => link.via(),
-        // After the agent wait: the sync goes through the agent when it said hello (ssh otherwise).
-        needs: ['vm.wait-ssh', 'vm.wait-agent'],
+        // After the agent wait: the sync goes through the agent when it said hello; else over ssh,
+        // which vm.wait-ssh has then waited for (it is a no-op only when the agent is up).
+        needs: ['vm.wait-agent', 'vm.wait-ssh'],
         log: env.log,
         ...(params.workspace?.branch !== undefined ? { branch: params.workspace.branch } : {}),
         ...(params.workspace?.from !== undefined ? { from: params.workspace.from } : {}),
       })
     : undefined;
   const steps = [
-    ...vmCreateGraph(env, record, params.sshTimeoutMs !== undefined ? { timeoutMs: params.sshTimeoutMs, timeoutSource: '--ssh-timeout' } : {}),
+    ...vmCreateGraph(env, record, {
+      ...(params.sshTimeoutMs !== undefined ? { timeoutMs: params.sshTimeoutMs, timeoutSource: '--ssh-timeout' } : {}),
+      ssh: params.sshNeeded === false ? 'if-no-agent' : 'always',
+    }),
     ...(workspace?.steps ?? []),
   ];
 

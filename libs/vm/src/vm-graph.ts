@@ -7,7 +7,7 @@ import { syncFilesStep } from './steps/sync-files.js';
 import { waitSshStep, type SshWaitOptions } from './steps/wait-ssh.js';
 import { runtimeDiskStep } from './steps/runtime-disk.js';
 import { agentUnitStep } from './steps/agent-unit.js';
-import { waitAgentStep } from './steps/wait-agent.js';
+import { waitAgentStep, type AgentWaitOptions } from './steps/wait-agent.js';
 import type { VmEnv } from './vm-env.js';
 import type { VmRecord } from './vm-record.js';
 import { warmTemplateStep } from './steps/warm-template.js';
@@ -27,8 +27,8 @@ export const VM_CREATE_STEP_IDS = [
   'vm.sync-files',
   'vm.create-tap',
   'vm.boot',
-  'vm.wait-ssh',
   'vm.wait-agent',
+  'vm.wait-ssh',
 ] as const;
 
 /** The steps a warm VM's graph adds (`spec.warm`): the template, and the identity after the restore. */
@@ -37,21 +37,23 @@ export const VM_WARM_STEP_IDS = ['vm.warm-template', 'vm.warm-identity'] as cons
 /**
  * The graph of a VM record: fetch kernel ‖ fetch image → build rootfs ‖ sync
  * files (work disk), agent unit (into the rootfs), runtime disk (shared, read-only),
- * create tap → boot → wait-ssh → wait-agent. Independent steps run
+ * create tap → boot → wait-agent (the agent's hello, then the guest's
+ * network) → wait-ssh (done at once with `ssh: 'if-no-agent'` and the agent
+ * up). Independent steps run
  * concurrently. It is the one graph of a VM, under `vmGraphId`: creating is
  * running it the first time, resuming an interrupted create is running it
  * again, and starting a stopped VM is running it once more (everything but
  * the tap, boot and wait is satisfied and skipped).
  */
-export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & { agentTimeoutMs?: number } = {}): Graph {
+export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & Pick<AgentWaitOptions, 'graceMs' | 'networkMs'> = {}): Graph {
   const sizing = { name: vm.name, diskBytes: vm.diskBytes };
   const rootfs = buildRootfsStep(env, sizing);
   const work = syncFilesStep(env, { ...sizing, fileSync: vm.spec.fileSync });
   const bootNeeds = ['vm.fetch-kernel', 'vm.build-rootfs', 'vm.agent-unit', 'vm.runtime-disk', 'vm.sync-files', 'vm.create-tap'];
-  const agentWait = waitAgentStep(env, vm, wait.agentTimeoutMs !== undefined ? { timeoutMs: wait.agentTimeoutMs } : {});
+  const agentWait = waitAgentStep(env, vm, { ...wait, warm: vm.spec.warm === true });
   if (vm.spec.warm) {
     // Warm start (docs/vm-lifecycle.md): the disks are copies of the template's, vm.boot restores
-    // its saved state, and vm.warm-identity makes the guest this VM before ssh is waited for.
+    // its saved state, and vm.warm-identity makes the guest this VM before its agent and ssh are waited for.
     return [
       fetchKernelStep(env, vm.kernel),
       fetchImageStep(env, vm.image),
@@ -63,8 +65,8 @@ export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & {
       createTapStep(env, vm),
       bootStep(env, vm, [...bootNeeds, 'vm.fetch-image'], { rootfs, work }),
       warmIdentityStep(env, { id: vm.id, name: vm.name, fileSync: vm.spec.fileSync }),
-      { ...waitSshStep(env, vm, wait), needs: ['vm.boot', 'vm.warm-identity'] },
       agentWait,
+      { ...waitSshStep(env, vm, wait), needs: ['vm.boot', 'vm.warm-identity', 'vm.wait-agent'] },
     ];
   }
   return [
@@ -76,7 +78,7 @@ export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & {
     runtimeDiskStep(env),
     createTapStep(env, vm),
     bootStep(env, vm, bootNeeds),
-    waitSshStep(env, vm, wait),
     agentWait,
+    waitSshStep(env, vm, wait),
   ];
 }

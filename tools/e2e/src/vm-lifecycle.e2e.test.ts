@@ -154,7 +154,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
 
     const again = await cli(['vm', 'create', '--name', 'alpha']);
     expect(again.exitCode, again.stderr).toBe(0);
-    for (const step of ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.agent-unit', 'vm.runtime-disk', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-ssh', 'vm.wait-agent']) {
+    for (const step of ['vm.fetch-kernel', 'vm.fetch-image', 'vm.build-rootfs', 'vm.agent-unit', 'vm.runtime-disk', 'vm.sync-files', 'vm.create-tap', 'vm.boot', 'vm.wait-agent', 'vm.wait-ssh']) {
       expect(again.stderr).toContain(`[${step}] skipped (satisfied)`);
     }
   });

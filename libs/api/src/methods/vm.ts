@@ -107,8 +107,10 @@ export const vmMethods = {
       "`vm run` in one call: reuses a running --name, starts a stopped one or creates a VM, then syncs the workspace (only changes), checks out --branch and starts the mise bootstrap — one task graph; returns the VM, how it was obtained, the sync and the ssh target.",
     params: newVmParamsSchema.extend({
       workspace: z.object({ repoDir: absolutePath, branch: z.string().min(1).optional(), from: z.string().min(1).optional() }).optional(),
-      /** How long the boot waits for sshd, in ms (`--ssh-timeout`). */
+      /** How long the boot waits for the agent or sshd, in ms (`--ssh-timeout`). */
       sshTimeoutMs: z.number().int().positive().max(3_600_000).optional(),
+      /** False when the caller goes through the guest agent (`vm run -- cmd`): sshd is waited for only when the agent is down. */
+      sshNeeded: z.boolean().optional(),
       /** Delete the VM when the run fails or is cancelled (except after an ssh timeout). */
       rm: z.boolean().optional(),
       explain: z.boolean().optional(),

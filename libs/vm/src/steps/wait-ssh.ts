@@ -4,27 +4,45 @@ import { connectSsh, ensureUserKey, SshWaitTimeoutError, waitForSsh } from '@ban
 import { processAlive, processStatus } from '@banger/hypervisor';
 import type { Step } from '@banger/taskgraph';
 import { userKeyPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
+import type { VmRecord } from '../vm-record.js';
+import { BOOT_TIMEOUT_KVM_MS, BOOT_TIMEOUT_TCG_MS } from './wait-agent.js';
 
-/** Under TCG a Debian guest on a loaded host needs 15–40 s to ssh; leave room. */
-const TIMEOUT_TCG_MS = 300_000;
-const TIMEOUT_KVM_MS = 120_000;
 
-/** How long `vm.wait-ssh` waits, when the caller decides (`vm run --ssh-timeout`). */
+/** How long the boot waits (`vm.wait-agent`, then `vm.wait-ssh`), when the caller decides (`vm run --ssh-timeout`). */
 export interface SshWaitOptions {
   timeoutMs?: number;
   /** What set it, named in the timeout error (`--ssh-timeout`). */
   timeoutSource?: string;
+  /**
+   * Whether the caller needs sshd: `always` (interactive `vm run`, `vm create`,
+   * `vm start`: the user's next step is ssh), or `if-no-agent` (`vm run -- cmd`:
+   * the command goes through the agent, so ssh is only waited for when it is down).
+   */
+  ssh?: 'always' | 'if-no-agent';
+}
+
+/** How long `if-no-agent` tries an agent this daemon has not met yet (a connect and a hello). */
+const AGENT_PROBE_MS = 3_000;
+
+/** Outputs of `vm.wait-ssh`: the address, and whether sshd was proven this time (not when the agent made it unneeded). */
+export interface WaitSshOutputs {
+  ip: string;
+  skipped?: boolean;
 }
 
 /**
  * `vm.wait-ssh`: the guest's sshd accepts banger's key and presents the host
- * key banger pinned for this VM. Fails fast, with the hypervisor's exit
- * reason, when the VM process dies while waiting. The timeout is a parameter
- * of the run, not a fingerprinted input: a different timeout does not make a
- * satisfied wait run again.
+ * key banger pinned for this VM. After `vm.wait-agent`: with `ssh:
+ * 'if-no-agent'` and the agent up it is done at once (nothing of this run
+ * needs ssh). Fails fast, with the hypervisor's exit reason, when the VM
+ * process dies while waiting. The timeout and the mode are parameters of the
+ * run, not fingerprinted inputs: a different one does not make a satisfied
+ * wait run again (`isSatisfied` asks the guest itself).
  */
-export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: SshWaitOptions = {}): Step<{ ip: string }> {
+export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: SshWaitOptions = {}): Step<WaitSshOutputs> {
   const dir = vmDirOf(env, vm.name);
+  // `if-no-agent`: the agent said hello during this boot (vm.wait-agent ran first), so ssh is not needed.
+  const agentCarries = (record: VmRecord): boolean => wait.ssh === 'if-no-agent' && env.agent?.links.status(record)?.state === 'up';
   const target = async (signal?: AbortSignal) => {
     const record = vmRepository(env).findById(vm.id);
     if (!record?.ip) throw new NotFoundError('VM_NO_ADDRESS', `vm ${vm.name} has no address`);
@@ -35,13 +53,14 @@ export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: 
   return {
     id: 'vm.wait-ssh',
     title: 'Wait for ssh',
-    needs: ['vm.boot'],
+    needs: ['vm.boot', 'vm.wait-agent'],
     inputs: () => ({}),
     isSatisfied: async () => {
       const { record, options } = await target().catch(() => ({ record: undefined, options: undefined }));
       if (!record || !options || record.pid === undefined || !record.pidStartTime || !processAlive(record.pid, record.pidStartTime)) {
         return { satisfied: false, reason: 'the VM is not running' };
       }
+      if (agentCarries(record)) return true;
       try {
         (await connectSsh({ ...options, readyTimeoutMs: 5_000 })).end();
         return true;
@@ -53,6 +72,14 @@ export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: 
       const { record, options } = await target(ctx.signal);
       const pid = record.pid;
       const startTime = record.pidStartTime;
+      if (wait.ssh === 'if-no-agent' && env.agent && record.spec.hypervisor.kind !== 'firecracker' && env.agent.links.status(record) === undefined) {
+        // A daemon restarted since this boot has not met the agent (vm.wait-agent was satisfied by its record): ask briefly.
+        await env.agent.links.client(record, env.paths.vmsDir, { timeoutMs: AGENT_PROBE_MS, signal: ctx.signal }).catch(() => undefined);
+      }
+      if (agentCarries(record) && pid !== undefined && startTime && processAlive(pid, startTime)) {
+        report.line('not waited for: the guest agent is up and this run does not need ssh');
+        return { ip: options.host, skipped: true };
+      }
       const died = new AbortController();
       const signal = AbortSignal.any([ctx.signal, died.signal]);
       // No pid at all counts as dead: the watcher clears it when the process dies between vm.boot and
@@ -68,7 +95,7 @@ export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: 
           ...options,
           signal,
           vmName: vm.name,
-          timeoutMs: wait.timeoutMs ?? (record.spec.hypervisor.accel === 'tcg' ? TIMEOUT_TCG_MS : TIMEOUT_KVM_MS),
+          timeoutMs: wait.timeoutMs ?? (record.spec.hypervisor.accel === 'tcg' ? BOOT_TIMEOUT_TCG_MS : BOOT_TIMEOUT_KVM_MS),
           onAttempt: (attempt, error) => {
             if (Date.now() - lastShown < 5_000) return;
             lastShown = Date.now();

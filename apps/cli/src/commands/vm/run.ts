@@ -5,7 +5,7 @@ import { BangerError, ExitError, InternalError, UserError } from '@banger/errors
 import type { ParamsOf, VmInfoWire } from '@banger/api';
 import type { CliContext } from '../../context.js';
 import { addNewVmOptions, newVmParams, type NewVmOptions } from './new-vm-options.js';
-import { guestCommandLine, guestShellLine, jsonOutputSink, runGuestCommand, runSystemSsh } from './run/session.js';
+import { guestCommandLine, guestShellLine, jsonOutputSink, runGuestCommand, runSystemSsh, waitForGuestSsh } from './run/session.js';
 import { streamedCall } from '../streamed-call.js';
 import { parseSessionName } from './session-format.js';
 import { execThroughAgent, NotStartedError, type AgentExecStdio } from './exec.js';
@@ -97,6 +97,8 @@ export async function vmRun(ctx: CliContext, path: string | undefined, command: 
     ...newVmParams(options),
     ...(path ? { workspace: { repoDir: resolve(path), ...(options.branch !== undefined ? { branch: options.branch } : {}), ...(options.from !== undefined ? { from: options.from } : {}) } } : {}),
     ...(options.sshTimeout !== undefined ? { sshTimeoutMs: options.sshTimeout * 1000 } : {}),
+    // A command goes through the guest agent: the boot waits for sshd only when the agent is down.
+    ...(hasCommand ? { sshNeeded: false } : {}),
     ...(options.rm ? { rm: true } : {}),
   };
   if (options.explain) {
@@ -163,6 +165,8 @@ async function vmRunCalls(
       // A terminal: the command gets a real pty (an editor, top, a REPL work); output is merged as on any terminal.
       let ran = await runOverAgent(ctx, result.vm, target.user, line, { stdin: terminal.stdin as AgentExecStdio['stdin'], ...sinks }, terminal.stdinIsTty);
       if (!ran) {
+        // The daemon did not wait for sshd if the agent was up when the boot ended (sshNeeded: false).
+        await waitForGuestSsh(ctx, target);
         ran = terminal.stdinIsTty ? { status: await runSystemSsh(target, { tty: true, remote: line }) } : await runGuestCommand(ctx, target, line, sinks, terminal.stdin);
       }
       status = ran.status;

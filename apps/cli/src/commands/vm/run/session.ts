@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
 import type { SshTargetWire } from '@banger/api';
 import { HostCommandError, InternalError } from '@banger/errors';
-import { exitStatusOf, openSshArgs, shellQuote, sshExec } from '@banger/ssh';
+import { exitStatusOf, openSshArgs, shellQuote, sshExec, waitForSsh } from '@banger/ssh';
 import type { CliContext } from '../../../context.js';
 
 /**
@@ -56,6 +56,25 @@ export interface CommandSinks {
   stderr: Writable;
 }
 
+/** How long the fallback to ssh waits for a guest's sshd the daemon did not wait for. */
+const FALLBACK_SSH_WAIT_MS = 120_000;
+
+/**
+ * `vm run -- cmd` asks the daemon not to wait for sshd when the guest agent
+ * is up (the command goes through it): when the command has to go over ssh
+ * after all (the agent did not take it), sshd is waited for here first.
+ */
+export async function waitForGuestSsh(ctx: CliContext, target: SshTargetWire): Promise<void> {
+  const privateKey = await readKey(target);
+  await waitForSsh({ host: target.ip, user: target.user, privateKey, hostKey: target.hostKey, timeoutMs: FALLBACK_SSH_WAIT_MS, vmName: target.vm, signal: ctx.signal });
+}
+
+function readKey(target: SshTargetWire): Promise<string> {
+  return readFile(target.keyPath, 'utf8').catch((error: unknown) => {
+    throw new InternalError('VM_RUN_KEY_UNREADABLE', `vm run: cannot read banger's ssh key ${target.keyPath}: ${(error as Error).message}`, { cause: error });
+  });
+}
+
 /**
  * Runs a command in the guest without a pty over banger's own ssh client
  * (ssh2, the pinned host key): stdout and stderr arrive separately and
@@ -66,9 +85,7 @@ export interface CommandSinks {
  * command and rejects with CancelledError.
  */
 export async function runGuestCommand(ctx: CliContext, target: SshTargetWire, commandLine: string, sinks: CommandSinks, stdin?: Readable): Promise<{ status: number; signal?: string }> {
-  const privateKey = await readFile(target.keyPath, 'utf8').catch((error: unknown) => {
-    throw new InternalError('VM_RUN_KEY_UNREADABLE', `vm run: cannot read banger's ssh key ${target.keyPath}: ${(error as Error).message}`, { cause: error });
-  });
+  const privateKey = await readKey(target);
   const result = await sshExec({
     host: target.ip,
     user: target.user,
@@ -79,7 +96,7 @@ export async function runGuestCommand(ctx: CliContext, target: SshTargetWire, co
     stderr: sinks.stderr,
     ...(stdin ? { stdin } : {}),
     signal: ctx.signal,
-    // vm.wait-ssh has just proven sshd answers; a slow handshake now means a loaded host (six TCG
+    // sshd was just proven to answer (vm.wait-ssh, or waitForGuestSsh); a slow handshake now means a loaded host (six TCG
     // guests on two cores took over 20 s), not a dead guest, so it gets a minute before giving up.
     readyTimeoutMs: 60_000,
   });
