@@ -29,8 +29,9 @@ export interface WaitAgentOutputs {
  * recorded with the daemon's link and shown by `vm show` / `vm list --json`).
  * An agent that does not answer is a warning, not a failure: the VM works
  * over ssh as before, the reason is recorded, and this boot is not waited for
- * again (the next `vm exec` tries to connect anew). Firecracker guests have
- * no agent yet (vsock needs native code in the guest): recorded as down.
+ * again (the next `vm exec` tries to connect anew). The channel is the
+ * hypervisor's (QEMU: virtio-serial socket; Firecracker: vsock port 1024
+ * through the VM's vsock UDS), chosen by the driver of the VM's kind.
  * The timeout is a parameter of the run, not an input.
  */
 export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, options: { timeoutMs?: number } = {}): Step<WaitAgentOutputs> {
@@ -60,7 +61,6 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
         return { boot, agent: { state: 'down', reason, since: new Date().toISOString() } };
       };
       if (!record || !links) return down('this daemon does not connect to guest agents');
-      if (record.spec.hypervisor.kind === 'firecracker') return down('no guest agent under Firecracker yet (vsock needs native code in the guest)');
       const disk = ctx.need<RuntimeDiskOutputs>('vm.runtime-disk');
       if (!disk.path) return down(disk.missing ?? 'no agent runtime disk');
       const timeoutMs = options.timeoutMs ?? (record.spec.hypervisor.accel === 'tcg' ? AGENT_WAIT_TCG_MS : AGENT_WAIT_KVM_MS);
