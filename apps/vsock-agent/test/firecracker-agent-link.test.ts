@@ -1,4 +1,4 @@
-// The daemon's link to the guest agent of a Firecracker VM, end to end on this host (no KVM, no
+// The daemon's link (AgentLinks of @banger/vm) to the guest agent of a Firecracker VM, end to end on this host (no KVM, no
 // Firecracker binary here). Everything guest-side is real: the agent bundle runs `--vsock-port 1024`
 // and keeps the real banger-vsock-relay (built by native/build.sh) in its test mode, listening on a
 // Unix socket in place of vsock port 1024. The one stand-in is Firecracker's vsock UDS multiplexer,
@@ -15,9 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { processStartTime } from '@banger/host';
 import { prerequisites } from '@banger/host/testing';
-import { startAgent, type AgentProcess } from '../../../../apps/vsock-agent/test/agent-process.js';
-import type { VmRecord } from '../vm-record.js';
-import { AgentLinks } from './agent-links.js';
+import { AgentLinks, type VmRecord } from '@banger/vm';
+import { startAgent, type AgentProcess } from './agent-process.js';
 
 const needs = prerequisites(['gcc']);
 
@@ -97,7 +96,8 @@ class VsockMux {
   }
 }
 
-describe.skipIf(needs.skip)('the daemon\'s link to the agent of a Firecracker VM (vsock UDS, CONNECT 1024)', () => {
+// Each test builds and starts a real agent (esbuild, gcc): seconds on a loaded machine.
+describe.skipIf(needs.skip)('the daemon\'s link to the agent of a Firecracker VM (vsock UDS, CONNECT 1024)', { timeout: 90_000 }, () => {
   let dir: string;
   let agent: AgentProcess | undefined;
   let mux: VsockMux;
