@@ -32,10 +32,13 @@ export async function connectFirecrackerVsock(udsPath: string, port: number, opt
   const started = Date.now();
   const socket = await connectUnix(udsPath, options);
   return new Promise((resolve, reject) => {
+    // The reply is read in paused mode (`readable` + read()): the guest's first bytes may share a
+    // packet with it, and unshifting them back in flowing mode would re-emit them at once (to this
+    // reader) or drop them before the caller listens. Paused, they wait in the buffer for the caller.
     let buffered = Buffer.alloc(0);
     const done = (error?: Error) => {
       clearTimeout(timer);
-      socket.removeListener('data', onData);
+      socket.removeListener('readable', onReadable);
       socket.removeListener('close', onClose);
       socket.removeListener('error', onError);
       options.signal?.removeEventListener('abort', onAbort);
@@ -50,19 +53,22 @@ export async function connectFirecrackerVsock(udsPath: string, port: number, opt
       new InternalError('AGENT_VSOCK_BAD_REPLY', `vsock ${udsPath}: CONNECT ${port} was answered ${JSON.stringify(reply)}, not "OK <port>"`, {
         hint: 'the socket is not a Firecracker vsock device (or the Firecracker version is not one banger supports)',
       });
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      const nl = buffered.indexOf(10);
-      if (nl < 0) {
-        if (buffered.length > MAX_REPLY_BYTES) done(badReply(`${buffered.subarray(0, MAX_REPLY_BYTES).toString('utf8')}…`));
+    const onReadable = () => {
+      for (let chunk: Buffer | null; (chunk = socket.read() as Buffer | null) !== null; ) {
+        buffered = Buffer.concat([buffered, chunk]);
+        const nl = buffered.indexOf(10);
+        if (nl < 0) {
+          if (buffered.length > MAX_REPLY_BYTES) return done(badReply(`${buffered.subarray(0, MAX_REPLY_BYTES).toString('utf8')}…`));
+          continue;
+        }
+        const line = buffered.subarray(0, nl).toString('utf8');
+        if (parseVsockConnectReply(line) === undefined) return done(badReply(line));
+        // Bytes after the reply are already the guest's: put back for the caller.
+        const rest = buffered.subarray(nl + 1);
+        done();
+        if (rest.length > 0) socket.unshift(rest);
         return;
       }
-      const line = buffered.subarray(0, nl).toString('utf8');
-      if (parseVsockConnectReply(line) === undefined) return done(badReply(line));
-      // Bytes after the reply are already the guest's: hand them on with the stream.
-      const rest = buffered.subarray(nl + 1);
-      if (rest.length > 0) socket.unshift(rest);
-      done();
     };
     const onClose = () =>
       done(
@@ -77,7 +83,7 @@ export async function connectFirecrackerVsock(udsPath: string, port: number, opt
     const timer = setTimeout(() => done(new InternalError('AGENT_CONNECT_TIMEOUT', `vsock ${udsPath}: no answer to CONNECT ${port} after ${timeoutMs} ms`)), left);
     if (options.signal?.aborted) return onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    socket.on('data', onData);
+    socket.on('readable', onReadable);
     socket.once('close', onClose);
     socket.on('error', onError);
     socket.write(`CONNECT ${port}\n`);
