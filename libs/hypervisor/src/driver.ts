@@ -186,13 +186,19 @@ export interface SnapshotCapable {
   createSnapshot(handle: VmHandle, paths: { stateFile: string; memFile: string }): Promise<void>;
 }
 
+/** One attempt to open the agent channel. */
+export interface AgentConnectOptions extends DriverCallOptions {
+  /** How long this attempt (connect, and Firecracker's CONNECT handshake) may take. */
+  timeoutMs?: number;
+}
+
 /** Optional: the host↔guest agent channel, as a connected byte stream. */
 export interface AgentChannelCapable {
   /**
    * Connects to the guest agent (QEMU: the virtio-serial Unix socket;
    * Firecracker: the vsock UDS with `CONNECT <port>`). Rejects when nothing is listening.
    */
-  connectAgent(handle: VmHandle, spec: Pick<VmSpec, 'agentSocketPath'>, options?: DriverCallOptions): Promise<import('node:net').Socket>;
+  connectAgent(handle: VmHandle, spec: Pick<VmSpec, 'agentSocketPath'>, options?: AgentConnectOptions): Promise<import('node:net').Socket>;
 }
 
 export const hasSnapshots = (d: HypervisorDriver): d is HypervisorDriver & SnapshotCapable =>

@@ -2,8 +2,8 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, HostCommandError, InternalError, UserError } from '@banger/errors';
-import { AGENT_VSOCK_PORT, savedStateFiles, type AgentChannelCapable, type SnapshotCapable, type SuspendCapable, type DriverCallOptions, type HypervisorDriver, type StartOptions, type StopOptions, type VmHandle, type VmSpec, type VmStatus } from './driver.js';
-import { connectFirecrackerVsock } from './agent-connect.js';
+import { AGENT_VSOCK_PORT, savedStateFiles, type AgentChannelCapable, type AgentConnectOptions, type SnapshotCapable, type SuspendCapable, type DriverCallOptions, type HypervisorDriver, type StartOptions, type StopOptions, type VmHandle, type VmSpec, type VmStatus } from './driver.js';
+import { connectFirecrackerVsock } from './firecracker-vsock.js';
 import { logTail, removeQuietly } from './cleanup-files.js';
 import { FirecrackerApiError, firecrackerRequest, type FirecrackerCall } from './firecracker-api.js';
 import { buildFirecrackerArgs, buildFirecrackerCalls, buildFirecrackerRestoreCalls, buildSnapshotCreateCall, SNAPSHOT_MIN_FIRECRACKER_VERSION } from './firecracker-calls.js';
@@ -164,10 +164,10 @@ export class FirecrackerDriver extends VmProcessDriver implements HypervisorDriv
   }
 
   /** A vsock connection to the guest agent on port 1024, through the VM's vsock UDS (`CONNECT 1024`). */
-  async connectAgent(handle: VmHandle, spec: Pick<VmSpec, 'agentSocketPath'>, options: DriverCallOptions = {}): Promise<Socket> {
+  async connectAgent(handle: VmHandle, spec: Pick<VmSpec, 'agentSocketPath'>, options: AgentConnectOptions = {}): Promise<Socket> {
     const uds = spec.agentSocketPath ?? handle.agentSocketPath;
     if (!uds) throw new InternalError('AGENT_NOT_CONFIGURED', `VM in ${handle.vmDir} was started without a vsock device`);
-    return connectFirecrackerVsock(uds, AGENT_VSOCK_PORT, { signal: options.signal });
+    return connectFirecrackerVsock(uds, AGENT_VSOCK_PORT, options);
   }
 
   /** Pauses the vCPUs (`PATCH /vm Paused`); idempotent in Firecracker. */

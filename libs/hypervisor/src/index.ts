@@ -10,3 +10,4 @@ export * from './firecracker-calls.js';
 export * from './firecracker-driver.js';
 export * from './create-driver.js';
 export * from './agent-connect.js';
+export * from './firecracker-vsock.js';

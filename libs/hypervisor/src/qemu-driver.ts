@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError, HostCommandError, InternalError } from '@banger/errors';
 import { hostTscKhz } from '@banger/host';
-import type { AgentChannelCapable, DriverCallOptions, HypervisorDriver, StartOptions, StopOptions, SuspendCapable, VmHandle, VmSpec, VmStatus } from './driver.js';
+import type { AgentChannelCapable, AgentConnectOptions, DriverCallOptions, HypervisorDriver, StartOptions, StopOptions, SuspendCapable, VmHandle, VmSpec, VmStatus } from './driver.js';
 import { connectUnix } from './agent-connect.js';
 import { logTail } from './cleanup-files.js';
 import { buildQemuArgs } from './qemu-args.js';
@@ -114,9 +114,9 @@ export class QemuDriver extends VmProcessDriver implements HypervisorDriver, Age
   }
 
   /** The virtio-serial port's host end: QEMU listens on agentSocketPath; the bytes reach /dev/virtio-ports/banger.agent. */
-  async connectAgent(handle: VmHandle, spec: Pick<VmSpec, 'agentSocketPath'>, options: DriverCallOptions = {}): Promise<Socket> {
+  async connectAgent(handle: VmHandle, spec: Pick<VmSpec, 'agentSocketPath'>, options: AgentConnectOptions = {}): Promise<Socket> {
     if (!spec.agentSocketPath) throw new InternalError('AGENT_NOT_CONFIGURED', `VM in ${handle.vmDir} was started without an agent channel`);
-    return connectUnix(spec.agentSocketPath, { signal: options.signal });
+    return connectUnix(spec.agentSocketPath, options);
   }
 }
 

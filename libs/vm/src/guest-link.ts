@@ -80,7 +80,6 @@ export class GuestLink {
     if (!links) return 'is not configured in this daemon';
     const record = vmRepository(this.env).findById(this.vm.id);
     if (!record || record.pid === undefined || !record.pidStartTime || !processAlive(record.pid, record.pidStartTime)) return 'is unreachable (the VM is not running)';
-    if (record.spec.hypervisor.kind === 'firecracker') return 'is not available under Firecracker yet';
     const status = links.status(record);
     if (status?.state === 'up') return undefined;
     try {

@@ -118,11 +118,10 @@ const AGENT_PROBE_MS = 3_000;
  * from `vm.wait-agent`; otherwise (a VM reused after a daemon restart, an
  * agent seen down earlier that may be back) it is tried once, briefly, so a
  * VM with a broken agent costs a `vm run` at most AGENT_PROBE_MS before ssh.
- * Firecracker guests have no reachable agent yet (docs/agent.md): not tried.
  */
 async function agentStatus(env: VmEnv, vm: VmRecord, signal: AbortSignal): Promise<AgentStatus | undefined> {
   const links = env.agent?.links;
-  if (!links || vm.spec.hypervisor.kind === 'firecracker') return links?.status(vm);
+  if (!links) return undefined;
   if (links.status(vm)?.state !== 'up') await links.client(vm, env.paths.vmsDir, { timeoutMs: AGENT_PROBE_MS, signal }).catch(() => undefined);
   return links.status(vm);
 }

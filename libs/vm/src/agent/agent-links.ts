@@ -26,9 +26,12 @@ interface Link {
 
 /**
  * The daemon's connections to guest agents: at most one per VM (a QEMU
- * virtio-serial chardev takes one host connection at a time), opened on first
- * use and re-opened when it closed — the agent restarted, or the daemon did
- * (a new daemon starts with no links and connects again). A restarted agent
+ * virtio-serial chardev takes one host connection at a time; under
+ * Firecracker the guest's relay keeps only the newest), through the VM's
+ * driver (QEMU: its chardev socket; Firecracker: vsock port 1024 through the
+ * vsock UDS), opened on first use and re-opened when it closed — the agent
+ * restarted, the daemon did (a new daemon starts with no links and connects
+ * again), or a Firecracker snapshot restore reset the vsock transport. A restarted agent
  * behind a connection the host still holds (virtio-serial does not tell the
  * host the guest closed the port) answers the next request with "a request
  * before the hello"; `withClient` then reconnects and retries once, safe
@@ -128,16 +131,18 @@ export class AgentLinks {
       if (left <= 0) break;
       try {
         const handle = { kind: vm.spec.hypervisor.kind, pid: vm.pid, startTime: vm.pidStartTime, vmDir: dir.root };
-        const socket = await driver.connectAgent(handle, { agentSocketPath: dir.agentSocket }, options.signal ? { signal: options.signal } : {});
-        const client = await AgentClient.connect(socket, { hostVersion: this.hostVersion, timeoutMs: Math.min(HELLO_ATTEMPT_MS, Math.max(left, 1_000)) });
+        // One attempt is bounded (a Firecracker CONNECT that is never answered must not eat the whole wait).
+        const attemptMs = Math.min(HELLO_ATTEMPT_MS, Math.max(left, 1_000));
+        const socket = await driver.connectAgent(handle, { agentSocketPath: dir.agentSocket }, { timeoutMs: attemptMs, ...(options.signal ? { signal: options.signal } : {}) });
+        const client = await AgentClient.connect(socket, { hostVersion: this.hostVersion, timeoutMs: attemptMs });
         link.client = client;
         link.status = { state: 'up', version: client.hello.agentVersion, pid: client.hello.pid, since: new Date().toISOString() };
         this.log?.info({ vm: vm.name, agentVersion: client.hello.agentVersion, agentPid: client.hello.pid }, 'guest agent connected');
         return client;
       } catch (error) {
         last = error as Error;
-        // A protocol mismatch does not heal by retrying.
-        if (error instanceof BangerError && error.code === 'AGENT_PROTOCOL_MISMATCH') {
+        // A protocol mismatch, or a vsock socket that is not Firecracker's, does not heal by retrying.
+        if (error instanceof BangerError && (error.code === 'AGENT_PROTOCOL_MISMATCH' || error.code === 'AGENT_VSOCK_BAD_REPLY')) {
           link.status = { state: 'down', reason: error.message, since: new Date().toISOString() };
           throw error;
         }

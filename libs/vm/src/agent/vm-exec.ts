@@ -49,9 +49,6 @@ export async function execInVm(env: VmEnv, name: string, request: VmExecRequest,
   if (vm.state !== 'running' || vm.pid === undefined || !vm.pidStartTime || !processAlive(vm.pid, vm.pidStartTime)) {
     throw new UserError('VM_NOT_RUNNING', `vm ${name} is not running (state ${vm.state}${vm.stateReason ? `: ${vm.stateReason}` : ''})`, { hint: `start it: banger vm start ${name}` });
   }
-  if (vm.spec.hypervisor.kind === 'firecracker') {
-    throw new UserError('AGENT_VSOCK_UNSUPPORTED', `vm ${name} runs under Firecracker: banger vm exec needs the guest agent, which runs only under QEMU yet`, { hint: `use banger vm ssh ${name} -- …` });
-  }
   const links = env.agent?.links;
   if (!links) throw new UserError('AGENT_NOT_CONFIGURED', 'this daemon does not connect to guest agents', { hint: 'reinstall banger (make install) so the agent is beside the daemon' });
   const exec = {

@@ -58,10 +58,10 @@ export interface AgentWaitOptions extends SshWaitOptions {
  * a grace and is then recorded as down (a warning, not a failure: the VM
  * works over ssh, `vm show` says why, and this boot is not waited for again).
  * Neither answering within the boot timeout fails the step (SSH_WAIT_TIMEOUT,
- * the VM kept for `vm logs`); a hypervisor that dies fails it at once.
- * Firecracker guests have no agent yet (vsock needs native code in the
- * guest): recorded as down, and `vm.wait-ssh` does the waiting. The timeouts
- * are parameters of the run, not inputs.
+ * the VM kept for `vm logs`); a hypervisor that dies fails it at once. The
+ * channel is the hypervisor's (QEMU: virtio-serial socket; Firecracker: vsock
+ * port 1024 through the VM's vsock UDS), chosen by the driver of the VM's
+ * kind. The timeouts are parameters of the run, not inputs.
  */
 export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, options: AgentWaitOptions & { warm?: boolean } = {}): Step<WaitAgentOutputs> {
   const bootOf = () => {
@@ -90,7 +90,6 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
         return { boot, agent: { state: 'down', reason, since: new Date().toISOString() } };
       };
       if (!record || !links) return down('this daemon does not connect to guest agents');
-      if (record.spec.hypervisor.kind === 'firecracker') return down('no guest agent under Firecracker yet (vsock needs native code in the guest)');
       const disk = ctx.need<RuntimeDiskOutputs>('vm.runtime-disk');
       if (!disk.path) return down(disk.missing ?? 'no agent runtime disk');
       const tcg = record.spec.hypervisor.accel === 'tcg';

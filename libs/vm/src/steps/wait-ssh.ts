@@ -72,7 +72,7 @@ export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: 
       const { record, options } = await target(ctx.signal);
       const pid = record.pid;
       const startTime = record.pidStartTime;
-      if (wait.ssh === 'if-no-agent' && env.agent && record.spec.hypervisor.kind !== 'firecracker' && env.agent.links.status(record) === undefined) {
+      if (wait.ssh === 'if-no-agent' && env.agent && env.agent.links.status(record) === undefined) {
         // A daemon restarted since this boot has not met the agent (vm.wait-agent was satisfied by its record): ask briefly.
         await env.agent.links.client(record, env.paths.vmsDir, { timeoutMs: AGENT_PROBE_MS, signal: ctx.signal }).catch(() => undefined);
       }
