@@ -23,6 +23,25 @@ const reasons = (p: Awaited<ReturnType<typeof plan>>): Record<string, string> =>
   Object.fromEntries(p.steps.map((s) => [s.id, `${s.action} (${s.reason})`]));
 
 describe('plan', () => {
+  it('appends what a step plans to an own reason to run, and asks nothing of a step it skips', async () => {
+    const store = new MemoryStepStateStore();
+    let asked = 0;
+    const planned = (): Step => ({
+      ...fileStep({ id: 'vm.template', dir }),
+      plans: () => {
+        asked += 1;
+        return 'builds template t1';
+      },
+    });
+    const first = await plan([planned()], { graphId: 'vm:p', store });
+    expect(reasons(first)).toEqual({ 'vm.template': 'run (never ran — builds template t1)' });
+    await run([planned()], { graphId: 'vm:p', store });
+    asked = 0;
+    const again = await plan([planned()], { graphId: 'vm:p', store });
+    expect(reasons(again)).toEqual({ 'vm.template': 'skip (satisfied)' });
+    expect(asked).toBe(0);
+  });
+
   it('gives every step its exact reason, in run order', async () => {
     const store = new MemoryStepStateStore();
     const config = join(dir, 'config.txt');

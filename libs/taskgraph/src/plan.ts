@@ -18,7 +18,9 @@ export interface PlannedStep {
    * Why, as one of these exact strings: `satisfied`, `never ran`, `interrupted`,
    * `failed last time`, `cancelled last time`, `inputs changed: <names>`,
    * `dependency re-ran: <id>`, `dependency changed: <ids>`, `not satisfied`,
-   * `not satisfied: <what isSatisfied said>`.
+   * `not satisfied: <what isSatisfied said>`; an own reason (never ran,
+   * interrupted, failed, cancelled, inputs changed) is followed by
+   * ` — <what the step plans>` when the step has `plans`.
    */
   readonly reason: string;
   /** The fingerprint computed while planning (recomputed when the step actually starts). */
@@ -123,7 +125,9 @@ async function ownChecks(graphId: string, step: Step<unknown>, records: Map<stri
   const previous = records.get(step.id);
   const inputs = await stepCall(graphId, step, 'inputs', () => step.inputs(ctx));
   const before = previous?.status === 'succeeded' ? parseFingerprint(previous.fingerprint) : undefined;
-  const ownReason = statusReason(previous) ?? inputsReason(before, inputs);
+  const bare = statusReason(previous) ?? inputsReason(before, inputs);
+  const plans = bare !== undefined && step.plans ? await stepCall(graphId, step, 'plans', () => step.plans!(ctx)) : undefined;
+  const ownReason = plans ? `${bare} — ${plans}` : bare;
   const satisfied =
     ownReason === undefined
       ? await stepCall(graphId, step, 'isSatisfied', () => step.isSatisfied(ctx)).then(

@@ -97,6 +97,14 @@ export interface Step<O = unknown> {
   /** Shown when the step fails and its error carries no hint of its own. */
   readonly hint?: string;
   /**
+   * What running this step would do, when the reason alone does not say it
+   * (a new VM's step `never ran`, yet whether its warm template is built or
+   * reused is the news). Only asked for steps the plan will run for a reason
+   * of their own (never ran, interrupted, failed, inputs changed); appended
+   * to that reason after ` — `.
+   */
+  plans?(ctx: PlanContext): Promise<string | undefined> | string | undefined;
+  /**
    * When running this step would destroy user data, a one-line description
    * ("recreates the disk of vm sandbox"); undefined when it would not. Only
    * asked for steps the plan will run. The engine refuses such a plan unless

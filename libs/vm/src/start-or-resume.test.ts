@@ -90,6 +90,8 @@ describe('starting a suspended Firecracker VM', () => {
       /^warning: could not resume vm box from its saved state \(firecracker API PUT \/snapshot\/load failed \(400\): Load snapshot error: .*CRC64.*\); booting it cold$/],
     ['the memory file is missing', () => rmSync(`${dir.suspendState}.mem`),
       /^warning: could not resume vm box from its saved state \(the saved state .*suspend\.state\.mem is missing\); booting it cold$/],
+    ['it was saved by another banger (suspend.json of another format)', () => writeFileSync(dir.suspendMeta, JSON.stringify({ format: 2, suspendedAt: new Date().toISOString() })),
+      /^warning: not resuming vm box from its saved state: its description \(suspend\.json\) is missing or unreadable; booting it cold$/],
   ];
   it.each(spoiled)('boots it cold with one warning when %s, and removes the state', async (_what, spoil, warning) => {
     const driver = new FirecrackerDriver({ binary: binary() });

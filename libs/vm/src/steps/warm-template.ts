@@ -86,6 +86,8 @@ export function warmTemplateStep(env: VmEnv, vm: { id: string; name: string; rec
       if (existsSync(dir.rootfs)) return true;
       return { satisfied: false, reason: await plannedTemplate() };
     },
+    // A new VM's step `never ran`: the plan still says whether its template is reused or built, and why.
+    plans: async () => (existsSync(dir.rootfs) ? undefined : plannedTemplate()),
     run: async (ctx, report) => {
       const inputs = await inputsFrom(ctx.outputs);
       const runtime = ctx.need<RuntimeDiskOutputs>('vm.runtime-disk');
@@ -101,6 +103,8 @@ export function warmTemplateStep(env: VmEnv, vm: { id: string; name: string; rec
         const record = vmRepository(env).findById(vm.id);
         const kernel = record ? await findKernel(kernelHome(env), record.kernel) : undefined;
         if (!record || !kernel || !runtime.path) return { cold: 'the VM or its kernel disappeared' };
+        // Why it is built (no template of the image yet, or which input differs from the one there is).
+        report.line((await plannedTemplate()).replace(/^new VM: /, ''));
         try {
           const choice = await selectHypervisor({
             preference: env.config.hypervisor,

@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs';
-import { listWarmTemplates, removeWarmTemplate } from './warm-template.js';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { run } from '@banger/host';
+import { listWarmTemplates, readWarmTemplate, removeWarmTemplate, warmRoot, WarmTemplateDir } from './warm-template.js';
 
 /** One warm template, as `image show` lists it. */
 export interface WarmTemplateInfo {
@@ -30,10 +32,35 @@ export async function warmTemplatesOf(vmsDir: string, image: string): Promise<Wa
     }));
 }
 
-/** Removes every warm template of an image (`image rm`). */
+/**
+ * The template directories no VM can use: renamed into place only once
+ * complete, so one that is not (its state or a disk deleted, its
+ * template.json unreadable) was damaged afterwards. `image` is what its
+ * template.json names, when it can be read. Builds in progress (temp
+ * siblings) are not listed.
+ */
+function incompleteTemplates(vmsDir: string): Array<{ dir: string; image?: string }> {
+  const root = warmRoot(vmsDir);
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((name) => !name.startsWith('.') && !name.includes('.tmp-'))
+    .map((name) => new WarmTemplateDir(join(root, name)))
+    .filter((dir) => readWarmTemplate(dir) === undefined)
+    .map((dir) => {
+      try {
+        const image = (JSON.parse(readFileSync(dir.meta, 'utf8')) as { inputs?: { image?: unknown } }).inputs?.image;
+        return typeof image === 'string' ? { dir: dir.root, image } : { dir: dir.root };
+      } catch {
+        return { dir: dir.root };
+      }
+    });
+}
+
+/** Removes every warm template of an image (`image rm`), a damaged one as well. */
 export async function removeWarmTemplatesOf(vmsDir: string, image: string): Promise<WarmTemplateInfo[]> {
   const templates = await warmTemplatesOf(vmsDir, image);
   for (const t of templates) await removeWarmTemplate(t.dir);
+  for (const t of incompleteTemplates(vmsDir)) if (t.image === image) await removeWarmTemplate(t.dir);
   return templates;
 }
 
@@ -42,6 +69,7 @@ export async function removeWarmTemplatesOf(vmsDir: string, image: string): Prom
  * image is gone or was replaced (another content digest), or their agent
  * runtime disk is gone (another banger or node made a new one). A template
  * of the current inputs is kept: it is what makes the next `vm run` warm.
+ * A damaged template (see incompleteTemplates) is removed too.
  */
 export async function pruneWarmTemplates(vmsDir: string, imageSha256: (name: string) => string | undefined): Promise<{ removed: string[]; freedBytes: number }> {
   const removed: string[] = [];
@@ -52,6 +80,12 @@ export async function pruneWarmTemplates(vmsDir: string, imageSha256: (name: str
     await removeWarmTemplate(t.dir);
     removed.push(`${t.meta.inputs.image}/${t.meta.fingerprint}`);
     freedBytes += t.bytes;
+  }
+  for (const t of incompleteTemplates(vmsDir)) {
+    const du = await run('du', ['-s', '--block-size=1', t.dir], { allowFailure: true });
+    await removeWarmTemplate(t.dir);
+    removed.push(`${t.image ?? 'unknown image'}/${basename(t.dir)} (incomplete)`);
+    freedBytes += Number(du.stdout.split(/\s/)[0]) || 0;
   }
   return { removed, freedBytes };
 }

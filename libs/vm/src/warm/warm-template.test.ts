@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { whyNotRestorable } from './warm-restore.js';
-import { pruneWarmTemplates, warmTemplatesOf } from './warm-housekeeping.js';
+import { pruneWarmTemplates, removeWarmTemplatesOf, warmTemplatesOf } from './warm-housekeeping.js';
 import { readWarmTemplate, warmFingerprint, warmRoot, WarmTemplateDir, type WarmInputs, type WarmTemplateMeta } from './warm-template.js';
 import type { BootedWith } from '../suspended-state.js';
 
@@ -84,7 +84,7 @@ describe('templates on disk', () => {
     return dir;
   };
 
-  it('lists an image\'s complete templates with their disk use; prune removes the stale ones only', async () => {
+  it('lists an image\'s complete templates with their disk use; prune removes the stale and incomplete ones only', async () => {
     root = mkdtempSync(join(tmpdir(), 'banger-warm-'));
     const vmsDir = join(root, 'vms');
     const runtime = join(root, 'k1.ext4');
@@ -102,8 +102,29 @@ describe('templates on disk', () => {
     expect(await warmTemplatesOf(vmsDir, 'debian-bookworm')).toEqual([]);
 
     const pruned = await pruneWarmTemplates(vmsDir, (image) => (image === 'debian-minimal' ? 'a'.repeat(64) : undefined));
-    expect(pruned.removed).toHaveLength(2);
+    expect(pruned.removed).toHaveLength(3);
+    expect(pruned.removed).toContain(`unknown image/${basename(incomplete.root)} (incomplete)`);
     expect(pruned.freedBytes).toBeGreaterThan(0);
     expect((await warmTemplatesOf(vmsDir, 'debian-minimal')).map((t) => t.dir).sort()).toEqual([current.root, otherSize.root].sort());
+  });
+
+  it('prune and image rm remove a damaged template too (its memory state deleted, or no template.json)', async () => {
+    root = mkdtempSync(join(tmpdir(), 'banger-warm-'));
+    const vmsDir = join(root, 'vms');
+    const noState = makeTemplate(vmsDir, { memoryMib: '1024' });
+    rmSync(noState.state);
+    const noMeta = makeTemplate(vmsDir, { vcpu: '4' }, false);
+    const otherImage = makeTemplate(vmsDir, { image: 'debian-bookworm' });
+    rmSync(otherImage.state);
+
+    await removeWarmTemplatesOf(vmsDir, 'debian-minimal');
+    expect(existsSync(noState.root), 'the damaged template of the removed image').toBe(false);
+    expect(existsSync(noMeta.root), 'unreadable: it names no image').toBe(true);
+    expect(existsSync(otherImage.root), "another image's").toBe(true);
+
+    const pruned = await pruneWarmTemplates(vmsDir, () => 'a'.repeat(64));
+    expect(pruned.removed.sort()).toEqual([`debian-bookworm/${basename(otherImage.root)} (incomplete)`, `unknown image/${basename(noMeta.root)} (incomplete)`]);
+    expect(pruned.freedBytes).toBeGreaterThan(0);
+    expect(existsSync(noMeta.root) || existsSync(otherImage.root)).toBe(false);
   });
 });
