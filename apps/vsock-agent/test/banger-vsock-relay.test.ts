@@ -53,10 +53,21 @@ describe.skipIf(needs.skip)(`banger-vsock-relay${needs.missing.length ? ` (missi
   async function startRelay(): Promise<ChildProcess> {
     rmSync(front, { force: true }); // a killed relay's socket file stays
     relay = spawn(relayBin, ['--listen-unix', front, '--connect-unix', back], { stdio: ['ignore', 'ignore', 'pipe'] });
-    for (let i = 0; i < 100 && !existsSync(front); i++) await sleep(20);
-    expect(existsSync(front)).toBe(true);
+    // The file appears at bind(), before listen(): wait for the listening socket itself (a probe
+    // connection would reach the agent and count as the host's connection), or a loaded host refuses.
+    for (let i = 0; i < 250 && !listening(front); i++) await sleep(20);
+    expect(listening(front)).toBe(true);
     return relay;
   }
+
+  /** Whether a Unix socket at `path` is listening: /proc/net/unix flags __SO_ACCEPTCON (0x10000). */
+  const listening = (path: string): boolean =>
+    readFileSync('/proc/net/unix', 'utf8')
+      .split('\n')
+      .some((line) => {
+        const cols = line.trim().split(/\s+/);
+        return cols[7] === path && (parseInt(cols[3] ?? '0', 16) & 0x10000) !== 0;
+      });
 
   const connect = () =>
     new Promise<Socket>((done, fail) => {
