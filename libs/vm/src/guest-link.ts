@@ -5,9 +5,7 @@ import { processAlive } from '@banger/hypervisor';
 import { ensureUserKey, openSshSession, type SshSession } from '@banger/ssh';
 import { agentGuestExec, sshGuestExec, type GuestExec } from '@banger/workspace';
 import { userKeyPath, vmDirOf, vmRepository, type VmEnv } from './vm-env.js';
-
-/** How long the link tries to reach an agent not known to be up before it uses ssh (each try: a connect and a hello). */
-const AGENT_PROBE_MS = 3_000;
+import { AGENT_PROBE_MS } from './agent/agent-links.js';
 
 /**
  * The guest commands of one run (the workspace probe, sync, branch and mise

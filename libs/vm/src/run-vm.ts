@@ -110,9 +110,6 @@ export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo, optio
   }
 }
 
-/** How long `vm run` tries to reach an agent that is not known to be up (each try: a connect and a hello). */
-const AGENT_PROBE_MS = 3_000;
-
 /**
  * The agent's state for the run's result. A VM booted by this daemon has it
  * from `vm.wait-agent`; otherwise (a VM reused after a daemon restart, an
@@ -120,10 +117,7 @@ const AGENT_PROBE_MS = 3_000;
  * VM with a broken agent costs a `vm run` at most AGENT_PROBE_MS before ssh.
  */
 async function agentStatus(env: VmEnv, vm: VmRecord, signal: AbortSignal): Promise<AgentStatus | undefined> {
-  const links = env.agent?.links;
-  if (!links) return undefined;
-  if (links.status(vm)?.state !== 'up') await links.client(vm, env.paths.vmsDir, { timeoutMs: AGENT_PROBE_MS, signal }).catch(() => undefined);
-  return links.status(vm);
+  return env.agent?.links.probe(vm, env.paths.vmsDir, signal);
 }
 
 function isAlive(vm: VmRecord): boolean {

@@ -37,6 +37,9 @@ interface Link {
  * before the hello"; `withClient` then reconnects and retries once, safe
  * because that request never started.
  */
+/** How long a probe of an agent not known to be up may take (a connect and a hello): what a VM with a broken agent costs a run before ssh. */
+export const AGENT_PROBE_MS = 3_000;
+
 export class AgentLinks {
   private readonly links = new Map<string, Link>();
 
@@ -68,6 +71,17 @@ export class AgentLinks {
   forget(vmId: string): void {
     this.links.get(vmId)?.client?.close();
     this.links.delete(vmId);
+  }
+
+  /**
+   * Tries, briefly (AGENT_PROBE_MS), to reach an agent this daemon does not
+   * know to be up — a VM booted before a daemon restart, or one whose agent
+   * was seen down and may be back — and returns the status after the try.
+   * Never throws: a failure is recorded in the status.
+   */
+  async probe(vm: VmRecord, vmsDir: string, signal?: AbortSignal): Promise<AgentStatus | undefined> {
+    if (this.status(vm)?.state !== 'up') await this.client(vm, vmsDir, { timeoutMs: AGENT_PROBE_MS, ...(signal ? { signal } : {}) }).catch(() => undefined);
+    return this.status(vm);
   }
 
   /**

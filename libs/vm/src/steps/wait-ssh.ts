@@ -21,9 +21,6 @@ export interface SshWaitOptions {
   ssh?: 'always' | 'if-no-agent';
 }
 
-/** How long `if-no-agent` tries an agent this daemon has not met yet (a connect and a hello). */
-const AGENT_PROBE_MS = 3_000;
-
 /** Outputs of `vm.wait-ssh`: the address, and whether sshd was proven this time (not when the agent made it unneeded). */
 export interface WaitSshOutputs {
   ip: string;
@@ -74,7 +71,7 @@ export function waitSshStep(env: VmEnv, vm: { id: string; name: string }, wait: 
       const startTime = record.pidStartTime;
       if (wait.ssh === 'if-no-agent' && env.agent && env.agent.links.status(record) === undefined) {
         // A daemon restarted since this boot has not met the agent (vm.wait-agent was satisfied by its record): ask briefly.
-        await env.agent.links.client(record, env.paths.vmsDir, { timeoutMs: AGENT_PROBE_MS, signal: ctx.signal }).catch(() => undefined);
+        await env.agent.links.probe(record, env.paths.vmsDir, ctx.signal);
       }
       if (agentCarries(record) && pid !== undefined && startTime && processAlive(pid, startTime)) {
         report.line('not waited for: the guest agent is up and this run does not need ssh');
