@@ -5,9 +5,9 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentClient } from '@banger/agent';
 import { CancelledError, InternalError } from '@banger/errors';
-import { cleanStaleTemps, formatIpv4, run, runPrivileged, tempSibling, writeFileAtomic } from '@banger/host';
+import { cleanStaleTemps, formatIpv4, run, runPrivileged, tempSibling, testPausePoint, writeFileAtomic } from '@banger/host';
 import { createDriver, hasAgentChannel, isSuspendCapable, processAlive, type HypervisorChoice, type VmHandle, type VmSpec as DriverSpec } from '@banger/hypervisor';
-import { guestNetworkFor, ipToInt, parseSubnet, removeTap, tapNameFor } from '@banger/network';
+import { guestNetworkFor, ipToInt, parseSubnet, removeTap } from '@banger/network';
 import { installHostKey, makeWorkDisk, stageWorkDisk } from '@banger/disks';
 import { ensureUserKey, generateHostKey } from '@banger/ssh';
 import type { ImageRef } from '@banger/images';
@@ -17,6 +17,7 @@ import { writeMachineIdentity } from '../machine-identity.js';
 import { relaxWorkDiskTimeout } from '../work-disk-timeout.js';
 import { agentUnitText, installAgentUnit } from '../agent/guest-unit.js';
 import type { BootedWith } from '../suspended-state.js';
+import { removeStaleTemplateBuild, templateTapName } from './stale-template-builds.js';
 
 /**
  * Bump when what a template guest looks like at its snapshot changes in a way
@@ -174,14 +175,15 @@ export interface BuildTemplateOptions {
 export async function buildWarmTemplate(options: BuildTemplateOptions): Promise<WarmTemplateMeta> {
   const { signal, line } = options;
   const final = options.root;
-  // A build killed with its daemon left `<fingerprint>.tmp-<pid>-<hex>`: removed here (that pid is gone).
+  // A build killed with its daemon left `<fingerprint>.tmp-<pid>-<hex>` and maybe its guest running:
+  // both removed here (that pid is gone; the caller holds the build key).
   await mkdir(dirname(final), { recursive: true, mode: 0o700 });
-  await cleanStaleTemps(final);
+  await cleanStaleTemps(final, removeStaleTemplateBuild);
   const temp = tempSibling(final);
   const dir = new WarmTemplateDir(temp);
   await mkdir(temp, { recursive: true, mode: 0o700 });
   const id = `tpl_${options.fingerprint}`;
-  const tap = tapNameFor(id);
+  const tap = templateTapName(options.fingerprint);
   let handle: VmHandle | undefined;
   const driver = createDriver(options.choice);
   try {
@@ -234,6 +236,8 @@ export async function buildWarmTemplate(options: BuildTemplateOptions): Promise<
     } finally {
       client.close();
     }
+    // The fault suite's point with the template guest up and not saved yet (tests only: see testPausePoint).
+    await testPausePoint('vm.warm-template:guest-ready', signal);
     await driver.suspend(handle, dir.state);
     handle = undefined;
     const stateBytes = statSync(dir.state).size;
