@@ -166,6 +166,14 @@ export interface BuildTemplateOptions {
 }
 
 /**
+ * Waits (at most $1 seconds) for the end of the guest's boot, syncs, prints
+ * the system state and, while it is still starting, the jobs it waits for.
+ */
+const READY_SCRIPT = `timeout "$1" systemctl is-system-running --wait >/dev/null 2>&1; sync
+state=$(systemctl is-system-running 2>/dev/null); echo "$state"
+case "$state" in starting|initializing) systemctl list-jobs --no-legend --no-pager 2>/dev/null | awk '{print $2 " (" $3 " " $4 ")"}' | head -n 5;; esac`;
+
+/**
  * Builds a template: a guest of the image booted to the end of its boot
  * (`systemctl is-system-running --wait`: sshd and the agent are up), then
  * suspended to `template.state` with its disks kept as they were at that
@@ -231,8 +239,14 @@ export async function buildWarmTemplate(options: BuildTemplateOptions): Promise<
     const client = await connectAgent(driver, handle, spec, options, () => handle !== undefined && processAlive(handle.pid, handle.startTime));
     try {
       // The end of the boot: sshd, networkd and the resolver one-shot are done; the snapshot is "ready".
-      const ready = await client.run({ argv: ['sh', '-c', 'systemctl is-system-running --wait >/dev/null 2>&1; sync; systemctl is-system-running'] });
-      line(`template guest ready (${ready.stdout.toString().trim()}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      // Bounded by what is left of the boot timeout: a job that never ends must not hang the run (it is named).
+      const leftS = Math.max(5, Math.round((options.bootTimeoutMs - (Date.now() - started)) / 1000));
+      const ready = await client.run({ argv: ['sh', '-c', READY_SCRIPT, 'banger-ready', String(leftS)] });
+      const [state = '', ...waiting] = ready.stdout.toString().trim().split('\n');
+      if (state === 'starting' || state === 'initializing') {
+        throw new InternalError('WARM_TEMPLATE_TIMEOUT', `the template guest did not finish booting within ${Math.round(options.bootTimeoutMs / 1000)} s (still ${state}${waiting.length > 0 ? `; waiting: ${waiting.join(', ')}` : ''})`);
+      }
+      line(`template guest ready (${state}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     } finally {
       client.close();
     }
