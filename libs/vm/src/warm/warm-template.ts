@@ -169,6 +169,9 @@ export interface BuildTemplateOptions {
  * Waits (at most $1 seconds) for the end of the guest's boot, syncs, prints
  * the system state and, while it is still starting, the jobs it waits for.
  */
+/** How much longer than the guest's own bound (READY_SCRIPT) the host waits for its answer. */
+const READY_ANSWER_GRACE_S = 30;
+
 const READY_SCRIPT = `timeout "$1" systemctl is-system-running --wait >/dev/null 2>&1; sync
 state=$(systemctl is-system-running 2>/dev/null); echo "$state"
 case "$state" in starting|initializing) systemctl list-jobs --no-legend --no-pager 2>/dev/null | awk '{print $2 " (" $3 " " $4 ")"}' | head -n 5;; esac`;
@@ -241,7 +244,14 @@ export async function buildWarmTemplate(options: BuildTemplateOptions): Promise<
       // The end of the boot: sshd, networkd and the resolver one-shot are done; the snapshot is "ready".
       // Bounded by what is left of the boot timeout: a job that never ends must not hang the run (it is named).
       const leftS = Math.max(5, Math.round((options.bootTimeoutMs - (Date.now() - started)) / 1000));
-      const ready = await client.run({ argv: ['sh', '-c', READY_SCRIPT, 'banger-ready', String(leftS)] });
+      // The host's own backstop, should the answer never come (the client is closed below, the guest stopped by the catch).
+      let backstop: NodeJS.Timeout | undefined;
+      const ready = await Promise.race([
+        client.run({ argv: ['sh', '-c', READY_SCRIPT, 'banger-ready', String(leftS)] }),
+        new Promise<never>((_, reject) => {
+          backstop = setTimeout(() => reject(new InternalError('WARM_TEMPLATE_TIMEOUT', `the template guest's agent did not answer whether its boot finished within ${leftS + READY_ANSWER_GRACE_S} s`)), (leftS + READY_ANSWER_GRACE_S) * 1000);
+        }),
+      ]).finally(() => clearTimeout(backstop));
       const [state = '', ...waiting] = ready.stdout.toString().trim().split('\n');
       if (state === 'starting' || state === 'initializing') {
         throw new InternalError('WARM_TEMPLATE_TIMEOUT', `the template guest did not finish booting within ${Math.round(options.bootTimeoutMs / 1000)} s (still ${state}${waiting.length > 0 ? `; waiting: ${waiting.join(', ')}` : ''})`);
