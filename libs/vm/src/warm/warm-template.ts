@@ -165,13 +165,13 @@ export interface BuildTemplateOptions {
   bootTimeoutMs: number;
 }
 
+/** How much longer than the guest's own bound (READY_SCRIPT) the host waits for its answer. */
+const READY_ANSWER_GRACE_S = 30;
+
 /**
  * Waits (at most $1 seconds) for the end of the guest's boot, syncs, prints
  * the system state and, while it is still starting, the jobs it waits for.
  */
-/** How much longer than the guest's own bound (READY_SCRIPT) the host waits for its answer. */
-const READY_ANSWER_GRACE_S = 30;
-
 const READY_SCRIPT = `timeout "$1" systemctl is-system-running --wait >/dev/null 2>&1; sync
 state=$(systemctl is-system-running 2>/dev/null); echo "$state"
 case "$state" in starting|initializing) systemctl list-jobs --no-legend --no-pager 2>/dev/null | awk '{print $2 " (" $3 " " $4 ")"}' | head -n 5;; esac`;
