@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,12 +50,20 @@ describe('why a restored guest could not be given its identity, and whether the 
     return { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: dir };
   };
   const driver = new QemuDriver({ binary: 'qemu-system-x86_64', accel: 'tcg' });
+  /** Until the daemon side has the child's exit status (bounded: a test, not a hang). */
+  const exitSeen = async (handle: VmHandle): Promise<void> => {
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
+      const status = await driver.status(handle);
+      if (status.state !== 'running' && status.reason !== 'process gone') return;
+    }
+  };
   const agentSilent = new InternalError('AGENT_HELLO_TIMEOUT', 'guest agent: no hello after 60000 ms');
 
   it('a guest that aborted after the restore: the template is to blame, and the line says how it ended', async () => {
     const handle = await guestProcess();
     process.kill(handle.pid, 'SIGABRT');
-    // The link to its agent breaks first, then the exit is seen.
+    // The link to its agent breaks first, then the exit is seen (on a loaded host Node may deliver it seconds later).
+    await exitSeen(handle);
     const failure = identityFailure(new InternalError('AGENT_DISCONNECTED', 'agent channel: the connection closed'), await guestState(driver, handle));
     expect(failure).toEqual({ kind: 'died', exit: 'qemu killed by SIGABRT' });
     expect(templateToBlame(failure)).toBe(true);
@@ -64,6 +73,7 @@ describe('why a restored guest could not be given its identity, and whether the 
   it('a guest killed from outside (SIGKILL: the OOM killer, a user) says nothing against the template', async () => {
     const handle = await guestProcess();
     process.kill(handle.pid, 'SIGKILL');
+    await exitSeen(handle);
     const failure = identityFailure(new UserError('VM_NOT_RUNNING', 'vm w is not running'), await guestState(driver, handle));
     expect(failure).toEqual({ kind: 'died', exit: 'qemu killed by SIGKILL' });
     expect(templateToBlame(failure)).toBe(false);
