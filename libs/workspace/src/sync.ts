@@ -11,7 +11,7 @@ import type { ProgressSink } from '@banger/host';
 import { shellQuote } from '@banger/ssh';
 import { coalesce } from './coalesce.js';
 import type { GuestExec, GuestExecResult } from './guest-exec.js';
-import { listWorkspaceFiles } from './list-files.js';
+import { listWorkspace } from './list-files.js';
 import { buildManifest, diffManifests, type Manifest } from './manifest.js';
 
 /** Options of `syncWorkspace`. */
@@ -56,8 +56,8 @@ const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 export async function syncWorkspace(options: SyncWorkspaceOptions): Promise<SyncWorkspaceResult> {
   const { exec, repoDir, signal, progress } = options;
   const guestDir = checkGuestDir(options.guestDir);
-  const files = await listWorkspaceFiles(repoDir);
-  const manifest = await buildManifest(repoDir, files, options.previous);
+  const { files, stats } = await listWorkspace(repoDir);
+  const manifest = await buildManifest(repoDir, files, options.previous, stats);
   const { changed, deleted } = diffManifests(options.previous, manifest);
   progress?.line?.(`workspace: ${changed.length} changed, ${deleted.length} deleted of ${files.length} files`);
 
