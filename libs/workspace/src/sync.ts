@@ -1,6 +1,5 @@
-import { lstat, readFile, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { createReadStream } from 'node:fs';
+import { createReadStream, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -163,17 +162,25 @@ async function* readAhead(repoDir: string, paths: readonly string[]): AsyncGener
   }
 }
 
+/**
+ * Reads one entry synchronously: a small file costs an lstat and a read here
+ * (≈ 20–30 µs), where the promise API's open, fstat, read and close are four
+ * thread-pool round trips each; 20 000 of them made the host side of a first
+ * sync 3.7 s against `tar -c`'s 1.9 s (measured). The read-ahead bounds how
+ * much one fill reads (READ_AHEAD_FILES, READ_AHEAD_BYTES) and so how long it
+ * holds the event loop.
+ */
 async function readEntry(repoDir: string, path: string): Promise<ReadEntry> {
   const full = join(repoDir, path);
   try {
-    const stat = await lstat(full).catch((error: unknown) => {
+    const stat = lstatSync(full, { throwIfNoEntry: false });
+    if (!stat) {
       throw new UserError('WORKSPACE_FILE_CHANGED', `workspace sync: ${path} changed while it was being copied: it disappeared`, {
         hint: 'run the command again once the file is written',
-        cause: error,
       });
-    });
-    if (stat.isSymbolicLink()) return { path, stat, linkname: await readlink(full) };
-    if (stat.size <= WHOLE_FILE_LIMIT) return { path, stat, content: await readFile(full) };
+    }
+    if (stat.isSymbolicLink()) return { path, stat, linkname: readlinkSync(full) };
+    if (stat.size <= WHOLE_FILE_LIMIT) return { path, stat, content: readFileSync(full) };
     return { path, stat };
   } catch (error) {
     throw fileError(path, error);
