@@ -12,3 +12,5 @@ export * from './progress-throttle.js';
 export * from './step-failed-error.js';
 export * from './runner.js';
 export * from './timings.js';
+export * from './lazy-schema.js';
+export * from './lazy-schema.js';
