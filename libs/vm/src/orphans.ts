@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processAlive } from '@banger/hypervisor';
@@ -8,6 +8,7 @@ import { isGraphRunning, SqliteStepStateStore } from '@banger/taskgraph';
 import { removeVm } from './vm-lifecycle.js';
 import { handleOf, vmDirOf, vmRepository, type VmEnv } from './vm-env.js';
 import { vmGraphId } from './vm-graph.js';
+import { processesMentioning } from './processes-mentioning.js';
 
 /** The kinds of leftovers `banger doctor` reports and `doctor --fix` removes. */
 export type OrphanKind = 'tap' | 'unowned-tap' | 'bridge-port' | 'vm-dir' | 'vm-row' | 'lease' | 'hypervisor' | 'runtime-disk';
@@ -143,19 +144,4 @@ export async function removeOrphans(env: VmEnv, orphans: readonly Orphan[]): Pro
     }
   }
   return lines;
-}
-
-/** Processes whose command line contains `needle` (from /proc, no `ps`). */
-function processesMentioning(needle: string): Array<{ pid: number; args: string }> {
-  const found: Array<{ pid: number; args: string }> = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-      if (args.includes(needle)) found.push({ pid: Number(entry), args });
-    } catch {
-      // Gone meanwhile, or not ours to read.
-    }
-  }
-  return found;
 }

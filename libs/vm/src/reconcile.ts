@@ -2,6 +2,7 @@ import { processAlive } from '@banger/hypervisor';
 import { listTaps, removeTap, tapNameFor, tapOwnerKey } from '@banger/network';
 import { IpLeasesTable } from '@banger/store';
 import { handleOf, vmRepository, type VmEnv } from './vm-env.js';
+import { cleanStaleTemplateBuilds } from './warm/warm-housekeeping.js';
 
 /** What `reconcileVms` found and did, for the daemon log. */
 export interface ReconcileReport {
@@ -15,6 +16,8 @@ export interface ReconcileReport {
   removedTaps: string[];
   /** `bgr-…` taps with no banger owner alias and no VM here: left alone (maybe another home's), logged. */
   unownedTaps: string[];
+  /** Warm template builds a killed daemon left (their guest killed, tap and directory removed). */
+  staleTemplateBuilds: string[];
   /** Clean-ups that failed (e.g. no privilege to delete a tap); logged, not fatal. */
   problems: string[];
 }
@@ -24,13 +27,15 @@ export interface ReconcileReport {
  * daemon, so: adopt every hypervisor process that is still the one recorded
  * (pid and /proc start time, never the pid alone), mark dead ones stopped
  * with the reason, release leases of deleted VMs, and remove leaked taps of
- * this home (aliased `banger:<key>`; other homes' and unaliased taps stay).
+ * this home (aliased `banger:<key>`; other homes' and unaliased taps stay),
+ * and what a daemon killed while building a warm template left: its guest
+ * still running, its tap and temp directory (the next VM rebuilds it).
  * Half-done creations are left as they are (`creating`): their step state
  * makes the next `vm create` of that name resume.
  */
 export async function reconcileVms(env: VmEnv): Promise<ReconcileReport> {
   const repo = vmRepository(env);
-  const report: ReconcileReport = { adopted: [], stopped: [], releasedLeases: 0, removedTaps: [], unownedTaps: [], problems: [] };
+  const report: ReconcileReport = { adopted: [], stopped: [], releasedLeases: 0, removedTaps: [], unownedTaps: [], staleTemplateBuilds: [], problems: [] };
   const vms = repo.list();
   for (const vm of vms) {
     const handle = handleOf(env, vm);
@@ -42,6 +47,12 @@ export async function reconcileVms(env: VmEnv): Promise<ReconcileReport> {
       repo.update(vm.id, { state: vm.state === 'creating' ? 'creating' : 'stopped', stateReason: reason, pid: null, pidStartTime: null });
       report.stopped.push(vm.name);
     }
+  }
+  // Before the taps are listed: a stale build's tap (on no bridge, no owner alias) goes with it.
+  try {
+    report.staleTemplateBuilds = await cleanStaleTemplateBuilds(env.paths.vmsDir);
+  } catch (error) {
+    report.problems.push(`remove stale warm template builds: ${(error as Error).message}`);
   }
   report.releasedLeases = new IpLeasesTable(env.db).removeOrphans();
   const owned = new Set(vms.map((vm) => vm.tap ?? tapNameFor(vm.id)));

@@ -12,7 +12,6 @@ import type { VmEnv } from './vm-env.js';
 import type { VmRecord } from './vm-record.js';
 import { warmTemplateStep } from './steps/warm-template.js';
 import { warmRootfsStep, warmWorkDiskStep } from './steps/warm-disks.js';
-import { warmIdentityStep } from './steps/warm-identity.js';
 
 /** The task-graph id of a VM's creation: its step state is kept under it until the VM is deleted. */
 export const vmGraphId = (name: string): string => `vm:${name}`;
@@ -31,8 +30,8 @@ export const VM_CREATE_STEP_IDS = [
   'vm.wait-ssh',
 ] as const;
 
-/** The steps a warm VM's graph adds (`spec.warm`): the template, and the identity after the restore. */
-export const VM_WARM_STEP_IDS = ['vm.warm-template', 'vm.warm-identity'] as const;
+/** The step a warm VM's graph adds (`spec.warm`): the template (the restore and the identity are `vm.boot`'s). */
+export const VM_WARM_STEP_IDS = ['vm.warm-template'] as const;
 
 /**
  * The graph of a VM record: fetch kernel ‖ fetch image → build rootfs ‖ sync
@@ -50,10 +49,10 @@ export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & P
   const rootfs = buildRootfsStep(env, sizing);
   const work = syncFilesStep(env, { ...sizing, fileSync: vm.spec.fileSync });
   const bootNeeds = ['vm.fetch-kernel', 'vm.build-rootfs', 'vm.agent-unit', 'vm.runtime-disk', 'vm.sync-files', 'vm.create-tap'];
-  const agentWait = waitAgentStep(env, vm, { ...wait, warm: vm.spec.warm === true });
+  const agentWait = waitAgentStep(env, vm, wait);
   if (vm.spec.warm) {
-    // Warm start (docs/vm-lifecycle.md): the disks are copies of the template's, vm.boot restores
-    // its saved state, and vm.warm-identity makes the guest this VM before its agent and ssh are waited for.
+    // Warm start (docs/vm-lifecycle.md): the disks are copies of the template's; vm.boot restores its
+    // saved state and makes the guest this VM (or boots it cold) before its agent and ssh are waited for.
     return [
       fetchKernelStep(env, vm.kernel),
       fetchImageStep(env, vm.image),
@@ -63,10 +62,9 @@ export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & P
       warmWorkDiskStep(env, vm, work),
       agentUnitStep(env, vm),
       createTapStep(env, vm),
-      bootStep(env, vm, [...bootNeeds, 'vm.fetch-image'], { rootfs, work }),
-      warmIdentityStep(env, { id: vm.id, name: vm.name, fileSync: vm.spec.fileSync }),
+      bootStep(env, vm, [...bootNeeds, 'vm.fetch-image'], { rootfs, work, fileSync: vm.spec.fileSync }),
       agentWait,
-      { ...waitSshStep(env, vm, wait), needs: ['vm.boot', 'vm.warm-identity', 'vm.wait-agent'] },
+      waitSshStep(env, vm, wait),
     ];
   }
   return [

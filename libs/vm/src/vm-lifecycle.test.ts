@@ -47,13 +47,13 @@ describe.skipIf(!findExecutable('qemu-system-x86_64'))('createVm', () => {
     expect(new VmRepository(env.db).list()).toEqual([]);
   });
 
-  it('plans a warm VM by default under QEMU (the template and the identity steps), and a cold one with warm_start = false', async () => {
+  it('plans a warm VM by default under QEMU (the template step), and a cold one with warm_start = false', async () => {
     env = testEnv({ hypervisor: 'qemu' });
     registerImage(env);
     const store = new MemoryStepStateStore();
     const runner: VmGraphRunner = async ({ graphId, steps, signal }) => ({ explained: true, plan: summarizePlan(await plan(steps, { graphId, store, signal })) });
     const warm = await createVm(env, { name: 'sandbox', image: 'debian-minimal', explain: true }, io(runner));
-    expect(warm.plan?.steps.map((s) => s.id).sort()).toEqual([...VM_CREATE_STEP_IDS, 'vm.warm-template', 'vm.warm-identity'].sort());
+    expect(warm.plan?.steps.map((s) => s.id).sort()).toEqual([...VM_CREATE_STEP_IDS, 'vm.warm-template'].sort());
     env = testEnv({ hypervisor: 'qemu', warmStart: false });
     registerImage(env);
     const cold = await createVm(env, { name: 'sandbox', image: 'debian-minimal', explain: true }, io(runner));

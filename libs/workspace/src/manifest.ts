@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -33,15 +33,16 @@ export interface Manifest {
  * when `previous` knows it and its size, mtime or mode changed, so a re-sync of
  * a 20 000-file repository costs a `stat` per file, and a touched file with the
  * same content is not re-sent. New files are not hashed (they are sent anyway).
+ * `stats`: the listing's `lstat`s (listWorkspace), used instead of a second one.
  */
-export async function buildManifest(repoDir: string, files: readonly string[], previous?: Manifest): Promise<Manifest> {
+export async function buildManifest(repoDir: string, files: readonly string[], previous?: Manifest, stats?: ReadonlyMap<string, Stats>): Promise<Manifest> {
   const entries: Record<string, ManifestEntry> = {};
   // A few files in flight: overlapped reads without opening 20 000 descriptors at once.
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < files.length) {
       const path = files[next++] as string;
-      const entry = await describe(join(repoDir, path), previous?.entries[path]).catch((error: unknown) => {
+      const entry = await describe(join(repoDir, path), previous?.entries[path], stats?.get(path)).catch((error: unknown) => {
         throw new UserError('WORKSPACE_FILE_UNREADABLE', `workspace ${repoDir}: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
           hint: 'fix its permissions, or add it to .gitignore',
           cause: error,
@@ -56,8 +57,8 @@ export async function buildManifest(repoDir: string, files: readonly string[], p
   return { version: 1, entries: sorted };
 }
 
-async function describe(full: string, before: ManifestEntry | undefined): Promise<ManifestEntry | undefined> {
-  const stat = await lstat(full).catch(() => undefined);
+async function describe(full: string, before: ManifestEntry | undefined, listed: Stats | undefined): Promise<ManifestEntry | undefined> {
+  const stat = listed ?? (await lstat(full).catch(() => undefined));
   if (!stat) return undefined; // deleted since it was listed
   const mode = stat.mode & 0o7777;
   if (stat.isSymbolicLink()) {

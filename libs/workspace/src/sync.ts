@@ -1,6 +1,5 @@
-import { lstat, readFile, readlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { createReadStream } from 'node:fs';
+import { createReadStream, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,7 +10,7 @@ import type { ProgressSink } from '@banger/host';
 import { shellQuote } from '@banger/ssh';
 import { coalesce } from './coalesce.js';
 import type { GuestExec, GuestExecResult } from './guest-exec.js';
-import { listWorkspaceFiles } from './list-files.js';
+import { listWorkspace } from './list-files.js';
 import { buildManifest, diffManifests, type Manifest } from './manifest.js';
 
 /** Options of `syncWorkspace`. */
@@ -56,8 +55,8 @@ const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 export async function syncWorkspace(options: SyncWorkspaceOptions): Promise<SyncWorkspaceResult> {
   const { exec, repoDir, signal, progress } = options;
   const guestDir = checkGuestDir(options.guestDir);
-  const files = await listWorkspaceFiles(repoDir);
-  const manifest = await buildManifest(repoDir, files, options.previous);
+  const { files, stats } = await listWorkspace(repoDir);
+  const manifest = await buildManifest(repoDir, files, options.previous, stats);
   const { changed, deleted } = diffManifests(options.previous, manifest);
   progress?.line?.(`workspace: ${changed.length} changed, ${deleted.length} deleted of ${files.length} files`);
 
@@ -163,17 +162,25 @@ async function* readAhead(repoDir: string, paths: readonly string[]): AsyncGener
   }
 }
 
+/**
+ * Reads one entry synchronously: a small file costs an lstat and a read here
+ * (≈ 20–30 µs), where the promise API's open, fstat, read and close are four
+ * thread-pool round trips each; 20 000 of them made the host side of a first
+ * sync 3.7 s against `tar -c`'s 1.9 s (measured). The read-ahead bounds how
+ * much one fill reads (READ_AHEAD_FILES, READ_AHEAD_BYTES) and so how long it
+ * holds the event loop.
+ */
 async function readEntry(repoDir: string, path: string): Promise<ReadEntry> {
   const full = join(repoDir, path);
   try {
-    const stat = await lstat(full).catch((error: unknown) => {
+    const stat = lstatSync(full, { throwIfNoEntry: false });
+    if (!stat) {
       throw new UserError('WORKSPACE_FILE_CHANGED', `workspace sync: ${path} changed while it was being copied: it disappeared`, {
         hint: 'run the command again once the file is written',
-        cause: error,
       });
-    });
-    if (stat.isSymbolicLink()) return { path, stat, linkname: await readlink(full) };
-    if (stat.size <= WHOLE_FILE_LIMIT) return { path, stat, content: await readFile(full) };
+    }
+    if (stat.isSymbolicLink()) return { path, stat, linkname: readlinkSync(full) };
+    if (stat.size <= WHOLE_FILE_LIMIT) return { path, stat, content: readFileSync(full) };
     return { path, stat };
   } catch (error) {
     throw fileError(path, error);

@@ -4,7 +4,7 @@ import type { Step, StepLogger } from '@banger/taskgraph';
 import { interpretBranchResult, workspaceGitCommands } from './git-branch.js';
 import type { GuestExec } from './guest-exec.js';
 import type { WorkspaceInfo } from './inspect.js';
-import { listWorkspaceFiles } from './list-files.js';
+import { listWorkspace } from './list-files.js';
 import { buildManifest, diffManifests, type Manifest } from './manifest.js';
 import { readManifest, writeManifest } from './manifest-file.js';
 import { miseBootstrapCommand, miseCommandPrefix, miseLockPath, miseLogPath } from './mise/bootstrap.js';
@@ -85,7 +85,7 @@ export function workspaceSteps(options: WorkspaceStepsOptions): WorkspaceSteps {
       isSatisfied: async (ctx) => {
         const previous = await readManifest(options.manifestPath);
         if (!previous) return { satisfied: false, reason: 'first sync to this VM' };
-        const diff = diffManifests(previous, await buildManifest(info.repoDir, await listWorkspaceFiles(info.repoDir), previous));
+        const diff = diffManifests(previous, await manifestOf(info.repoDir, previous));
         if (diff.changed.length + diff.deleted.length > 0) return { satisfied: false, reason: `${diff.changed.length} changed, ${diff.deleted.length} deleted` };
         try {
           if (!(await guestCopyExists(ctx.signal))) return { satisfied: false, reason: `${info.guestDir} is missing in the guest: copying everything again` };
@@ -160,4 +160,10 @@ export function workspaceSteps(options: WorkspaceStepsOptions): WorkspaceSteps {
       ...(info.miseConfig && !outcome.mise ? { mise: { started: false, log: logPath, commandPrefix, detail: 'unchanged workspace: the bootstrap already ran for it' } } : {}),
     }),
   };
+}
+
+/** The workspace as a manifest now (one listing, its lstats reused). */
+async function manifestOf(repoDir: string, previous: Manifest | undefined): Promise<Manifest> {
+  const { files, stats } = await listWorkspace(repoDir);
+  return buildManifest(repoDir, files, previous, stats);
 }

@@ -28,11 +28,19 @@ class FakePort {
   readonly server: Server;
   sessions = 0;
   connections = 0;
+  /** Connections whose bytes are swallowed, as a just-restored guest drops the hello that reaches it while it reopens its port. */
+  deaf = 0;
   private current?: { socket: Socket; toAgent: PassThrough; fromAgent: PassThrough };
 
   constructor(readonly path: string) {
     this.server = createServer((socket) => {
       this.connections += 1;
+      if (this.deaf > 0) {
+        this.deaf -= 1;
+        socket.on('error', () => undefined);
+        socket.resume();
+        return;
+      }
       this.attach(socket);
     });
   }
@@ -102,6 +110,18 @@ describe('AgentLinks: one connection per VM, re-opened when the agent restarted 
     expect(port.connections).toBe(2);
     expect(facts.agent.version).toBe('session-3');
     expect(links.status(vm)).toMatchObject({ state: 'up', version: '0.0.3' });
+    links.forget(vm.id);
+  });
+
+  it('reaches a restored agent that dropped the first hello after a short first attempt, not a whole one', async () => {
+    port.deaf = 1;
+    const links = new AgentLinks('9.9.9');
+    const started = Date.now();
+    await links.client(vm, dir, { timeoutMs: 30_000, firstAttemptMs: 300 });
+    // The default attempt waits 5 s for a hello: a short first attempt and a quick retry are well under that.
+    expect(Date.now() - started).toBeLessThan(2_500);
+    expect(port.connections).toBe(2);
+    expect(links.status(vm)).toMatchObject({ state: 'up' });
     links.forget(vm.id);
   });
 

@@ -15,6 +15,23 @@ export type AgentStatus =
 /** How long one attempt waits for the agent's hello before the connection is dropped and tried again. */
 const HELLO_ATTEMPT_MS = 5_000;
 const RETRY_MS = 500;
+/** The pause before the next attempt when the caller asked for short first attempts (the agent is known to be running). */
+const QUICK_RETRY_MS = 100;
+
+/** Options of one wait for an agent's hello. */
+export interface AgentWaitOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /**
+   * How long the first attempt waits for the hello (then doubling up to
+   * HELLO_ATTEMPT_MS), for an agent known to be running already: in a guest
+   * just restored from a saved state, the agent still holds the port it had
+   * open at the save and drops the host's first hello while it reopens it
+   * (seen under QEMU's virtio-serial), so a short first attempt costs one
+   * retry instead of a whole HELLO_ATTEMPT_MS.
+   */
+  firstAttemptMs?: number;
+}
 
 interface Link {
   /** The VM boot the link belongs to: a new boot (pid + start time) is a new agent. */
@@ -89,7 +106,7 @@ export class AgentLinks {
    * is not up yet) until `timeoutMs`. Fails with AGENT_HELLO_TIMEOUT naming
    * the last error, or VM_NOT_RUNNING when the hypervisor process is gone.
    */
-  async client(vm: VmRecord, vmsDir: string, options: { timeoutMs: number; signal?: AbortSignal }): Promise<AgentClient> {
+  async client(vm: VmRecord, vmsDir: string, options: AgentWaitOptions): Promise<AgentClient> {
     const link = this.linkOf(vm);
     if (link.client && !link.client.closed) return link.client;
     link.client = undefined;
@@ -130,12 +147,13 @@ export class AgentLinks {
     return link;
   }
 
-  private async connect(vm: VmRecord, vmsDir: string, link: Link, options: { timeoutMs: number; signal?: AbortSignal }): Promise<AgentClient> {
+  private async connect(vm: VmRecord, vmsDir: string, link: Link, options: AgentWaitOptions): Promise<AgentClient> {
     const driver = driverFor(vm.spec.hypervisor);
     if (!hasAgentChannel(driver)) throw new InternalError('AGENT_NOT_CONFIGURED', `vm ${vm.name}: its hypervisor has no agent channel`);
     const dir = new VmDir(vmsDir, vm.name);
     const deadline = Date.now() + options.timeoutMs;
     let last: Error | undefined;
+    let attemptLimitMs = options.firstAttemptMs ?? HELLO_ATTEMPT_MS;
     for (;;) {
       if (options.signal?.aborted) throw new CancelledError(`waiting for the agent of vm ${vm.name}: cancelled`);
       if (vm.pid === undefined || !vm.pidStartTime || !processAlive(vm.pid, vm.pidStartTime)) {
@@ -146,7 +164,8 @@ export class AgentLinks {
       try {
         const handle = { kind: vm.spec.hypervisor.kind, pid: vm.pid, startTime: vm.pidStartTime, vmDir: dir.root };
         // One attempt is bounded (a Firecracker CONNECT that is never answered must not eat the whole wait).
-        const attemptMs = Math.min(HELLO_ATTEMPT_MS, Math.max(left, 1_000));
+        const attemptMs = Math.min(attemptLimitMs, Math.max(left, 1_000));
+        attemptLimitMs = Math.min(attemptLimitMs * 2, HELLO_ATTEMPT_MS);
         const socket = await driver.connectAgent(handle, { agentSocketPath: dir.agentSocket }, { timeoutMs: attemptMs, ...(options.signal ? { signal: options.signal } : {}) });
         const client = await AgentClient.connect(socket, { hostVersion: this.hostVersion, timeoutMs: attemptMs });
         link.client = client;
@@ -161,7 +180,7 @@ export class AgentLinks {
           throw error;
         }
       }
-      await sleep(Math.min(RETRY_MS, Math.max(deadline - Date.now(), 0)), undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
+      await sleep(Math.min(options.firstAttemptMs ? QUICK_RETRY_MS : RETRY_MS, Math.max(deadline - Date.now(), 0)), undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
     }
     const reason = `no hello within ${Math.round(options.timeoutMs / 1000)} s${last ? ` (last: ${last.message})` : ''}`;
     link.status = { state: 'down', reason, since: new Date().toISOString() };

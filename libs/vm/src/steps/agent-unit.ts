@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { statInode } from '@banger/disks';
 import { processAlive } from '@banger/hypervisor';
 import type { Step } from '@banger/taskgraph';
@@ -38,6 +39,11 @@ export function agentUnitStep(env: VmEnv, vm: { id: string; name: string }): Ste
       if (running()) {
         report.line('the VM is running: the unit is installed at its next start');
         return { installed: false };
+      }
+      // A copy of a warm template's rootfs has this very unit (its text is part of the template's fingerprint).
+      if (existsSync(dir.warmCopy('rootfs'))) {
+        report.line('the warm template this rootfs was copied from has this unit');
+        return { installed: true };
       }
       // An image without systemd (no unit directory) gets no agent; the VM still works over ssh.
       if ((await statInode(dir.rootfs, '/etc/systemd/system'))?.type !== 'directory') {

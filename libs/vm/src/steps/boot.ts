@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { NotFoundError, UserError } from '@banger/errors';
 import { pinHostKey } from '@banger/ssh';
@@ -7,13 +8,13 @@ import type { Step } from '@banger/taskgraph';
 import { vmBootArgs, vmDisks } from '../boot-args.js';
 import { findKernel } from '@banger/kernels';
 import { handleOf, kernelHome, knownHostsPath, vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
-import type { VmHypervisor } from '../vm-record.js';
+import type { VmCreateSpec, VmHypervisor } from '../vm-record.js';
 import type { RuntimeDiskOutputs } from './runtime-disk.js';
-import { recordBootedWith } from '../suspended-state.js';
+import { recordBootedWith, type BootedWith } from '../suspended-state.js';
 import { startOrResume } from '../start-or-resume.js';
 import type { BuildRootfsOutputs } from './build-rootfs.js';
 import type { SyncFilesOutputs } from './sync-files.js';
-import { restoreWarm } from '../warm/warm-restore.js';
+import { bootWarm } from '../warm/warm-boot.js';
 
 /** Outputs of `vm.boot`. */
 export interface BootOutputs { pid: number; startTime: string; hypervisor: string }
@@ -23,14 +24,17 @@ export interface BootOutputs { pid: number; startTime: string; hypervisor: strin
  * with the recorded pid *and* start time is alive (a reused pid is not the
  * VM). Running it again adopts a VM that is still up (the driver's start is
  * idempotent given the existing handle). The pid is recorded as soon as the
- * driver returns, so a daemon killed right after still finds the VM.
+ * driver returns, so a daemon killed right after still finds the VM. A new
+ * warm VM is restored from its template and given its identity here, in the
+ * same step, falling back to a cold boot when either fails (warm/warm-boot.ts);
+ * until it has its identity the step is not satisfied.
  */
 export function bootStep(
   env: VmEnv,
   vm: { id: string; name: string },
   needs: readonly string[],
-  /** A warm VM: the cold disk steps, to rebuild its template copies when the restore cannot happen. */
-  warm?: { rootfs: Step<BuildRootfsOutputs>; work: Step<SyncFilesOutputs> },
+  /** A warm VM: the cold disk steps, to rebuild its template copies when the restore or the identity fails, and its file_sync (identity). */
+  warm?: { rootfs: Step<BuildRootfsOutputs>; work: Step<SyncFilesOutputs>; fileSync: VmCreateSpec['fileSync'] },
 ): Step<BootOutputs> {
   const dir = vmDirOf(env, vm.name);
   return {
@@ -42,6 +46,8 @@ export function bootStep(
       return { vcpu: String(record?.vcpu), memoryMib: String(record?.memoryMib) };
     },
     isSatisfied: () => {
+      // Restored from the warm template, and the run stopped before the guest got this VM's identity.
+      if (existsSync(dir.identityPending)) return { satisfied: false, reason: 'restored from the warm template: the guest is still the template' };
       const record = vmRepository(env).findById(vm.id);
       if (record?.pid === undefined || record.pidStartTime === undefined) return { satisfied: false, reason: 'no hypervisor process recorded' };
       return processAlive(record.pid, record.pidStartTime) || { satisfied: false, reason: `hypervisor process ${record.pid} is not running` };
@@ -82,13 +88,31 @@ export function bootStep(
       const driver = createDriver(choice);
       let bootedWith = { binary: choice.binary, spec };
       let handle: VmHandle | undefined;
-      const alive = existing !== undefined && processAlive(existing.pid, existing.startTime);
-      if (warm && !alive) {
-        // A new warm VM: restore a copy of its template, or — when that cannot be — boot it cold.
-        const restored = await restoreWarm(env, { name: vm.name, tap: record.tap, dir, driver, bootedWith, cold: warm, ctx, report });
-        if (restored) ({ handle, bootedWith } = restored);
+      const recordStarted = async (started: VmHandle, startedWith: BootedWith): Promise<void> => {
+        await recordBootedWith(dir, startedWith);
+        repo.update(vm.id, {
+          pid: started.pid,
+          pidStartTime: started.startTime,
+          hypervisor: choice.kind,
+          spec: { ...record.spec, hypervisor },
+          stateReason: null,
+          ...(record.state === 'creating' ? {} : { state: 'running' as const }),
+        });
+        env.watcher.watch(vm.id, vm.name, hypervisor, started);
+      };
+      if (warm) {
+        // A new warm VM: restore a copy of its template and give it its identity, or — when either fails — boot it cold.
+        const warmed = await bootWarm(env, {
+          vm: { id: vm.id, name: vm.name, fileSync: warm.fileSync },
+          record, dir, driver, bootedWith, existing,
+          alive: existing !== undefined && processAlive(existing.pid, existing.startTime),
+          cold: warm, recordStarted, ctx, report,
+        });
+        if (warmed) ({ handle, bootedWith } = warmed);
       }
       if (!handle) {
+        // Asked again: a warm fallback may have stopped the process recorded when the step began.
+        const alive = existing !== undefined && processAlive(existing.pid, existing.startTime);
         const started = await startOrResume(driver, spec, {
           dir,
           vmName: vm.name,
@@ -101,16 +125,7 @@ export function bootStep(
         handle = started.handle;
         if (started.resumed) await writeFile(dir.resyncPending, '');
       }
-      await recordBootedWith(dir, bootedWith);
-      repo.update(vm.id, {
-        pid: handle.pid,
-        pidStartTime: handle.startTime,
-        hypervisor: choice.kind,
-        spec: { ...record.spec, hypervisor },
-        stateReason: null,
-        ...(record.state === 'creating' ? {} : { state: 'running' as const }),
-      });
-      env.watcher.watch(vm.id, vm.name, hypervisor, handle);
+      await recordStarted(handle, bootedWith);
       // Pin before anyone can dial: `vm ssh` checks `<name>.vm` (HostKeyAlias), plain ssh the address.
       const publicKey = (await readFile(dir.hostPublicKey, 'utf8')).trim();
       await pinHostKey(knownHostsPath(env), { names: [`${vm.name}.vm`, record.ip], publicKey });

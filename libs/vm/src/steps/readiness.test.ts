@@ -29,12 +29,13 @@ describe('the readiness order of a VM graph', () => {
     expect(VM_CREATE_STEP_IDS.slice(-3)).toEqual(['vm.boot', 'vm.wait-agent', 'vm.wait-ssh']);
   });
 
-  it('waits for the agent of a warm VM only once it has its identity (its tap is back on the bridge)', () => {
+  it('a warm VM has no step between its restore and its identity: vm.boot does both, then the waits follow as for a cold VM', () => {
     env = testEnv();
     const record = insertVmRecord(env, 'warm');
     const steps = vmCreateGraph(env, { ...record, spec: { ...record.spec, warm: true } } as VmRecord);
-    expect(needsOf(steps, 'vm.wait-agent')).toEqual(['vm.boot', 'vm.runtime-disk', 'vm.warm-identity']);
-    expect(needsOf(steps, 'vm.wait-ssh')).toEqual(['vm.boot', 'vm.wait-agent', 'vm.warm-identity']);
+    expect(steps.map((s) => s.id)).not.toContain('vm.warm-identity');
+    expect(needsOf(steps, 'vm.wait-agent')).toEqual(['vm.boot', 'vm.runtime-disk']);
+    expect(needsOf(steps, 'vm.wait-ssh')).toEqual(['vm.boot', 'vm.wait-agent']);
   });
 });
 

@@ -49,7 +49,7 @@ export interface AgentWaitOptions extends SshWaitOptions {
 
 /**
  * `vm.wait-agent`: the readiness of a booted VM, from inside it. Right after
- * `vm.boot` (and, when restored warm, `vm.warm-identity`) it waits for the
+ * `vm.boot` (which gives a guest restored warm its identity) it waits for the
  * guest agent's hello — its version and pid are recorded with the daemon's
  * link and shown by `vm show` / `vm list --json` — and then for the guest's
  * network (a default route and nameservers, asked through the agent), so a
@@ -63,7 +63,7 @@ export interface AgentWaitOptions extends SshWaitOptions {
  * port 1024 through the VM's vsock UDS), chosen by the driver of the VM's
  * kind. The timeouts are parameters of the run, not inputs.
  */
-export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, options: AgentWaitOptions & { warm?: boolean } = {}): Step<WaitAgentOutputs> {
+export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, options: AgentWaitOptions = {}): Step<WaitAgentOutputs> {
   const bootOf = () => {
     const record = vmRepository(env).findById(vm.id);
     return { record, boot: `${record?.pid}:${record?.pidStartTime}` };
@@ -71,7 +71,7 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
   return {
     id: 'vm.wait-agent',
     title: 'Wait for the guest agent',
-    needs: ['vm.boot', 'vm.runtime-disk', ...(options.warm ? ['vm.warm-identity'] : [])],
+    needs: ['vm.boot', 'vm.runtime-disk'],
     inputs: () => ({}),
     isSatisfied: (ctx) => {
       const { record, boot } = bootOf();

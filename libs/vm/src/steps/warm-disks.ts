@@ -69,21 +69,24 @@ export function warmWorkDiskStep(env: VmEnv, vm: { name: string }, cold: Step<Sy
 /**
  * After a restore that could not happen: the disks that are template copies
  * are built again as a cold VM's (own host key, machine-id, file_sync; the
- * agent unit), so the cold boot that follows is an ordinary one.
+ * agent unit), so the cold boot that follows is an ordinary one. `restored`:
+ * a guest restored from the template ran on both disks (and was abandoned
+ * before it got its identity), so both are rebuilt whatever their notes say.
  */
 export async function rebuildColdDisks(
   dir: VmDir,
   cold: { rootfs: Step<BuildRootfsOutputs>; work: Step<SyncFilesOutputs> },
   ctx: StepContext,
   report: StepReport,
+  options: { restored?: boolean } = {},
 ): Promise<void> {
-  if (await warmCopyOf(dir, 'rootfs')) {
+  if (options.restored || (await warmCopyOf(dir, 'rootfs'))) {
     await rm(dir.rootfs, { force: true });
     await cold.rootfs.run(ctx, report);
     await installAgentUnit(dir.rootfs, { signal: ctx.signal });
     await rm(dir.warmCopy('rootfs'), { force: true });
   }
-  if (await warmCopyOf(dir, 'work')) {
+  if (options.restored || (await warmCopyOf(dir, 'work'))) {
     await rm(dir.workDisk, { force: true });
     await cold.work.run(ctx, report);
     await rm(dir.warmCopy('work'), { force: true });

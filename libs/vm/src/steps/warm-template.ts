@@ -10,6 +10,7 @@ import { imageHome, kernelHome, userKeyPath, vmDirOf, vmRepository, type VmEnv }
 import type { VmRecord } from '../vm-record.js';
 import { runtimeDiskPath, runtimeFiles, runtimeKey } from '../agent/runtime-disk.js';
 import { warmTemplatesOf } from '../warm/warm-housekeeping.js';
+import { templateBuildKey } from '../warm/stale-template-builds.js';
 import type { RuntimeDiskOutputs } from './runtime-disk.js';
 import { buildWarmTemplate, readWarmTemplate, warmFingerprint, warmInputs, warmRoot, WarmTemplateDir, type WarmInputs } from '../warm/warm-template.js';
 
@@ -94,7 +95,7 @@ export function warmTemplateStep(env: VmEnv, vm: { id: string; name: string; rec
       if (!inputs) return { cold: runtime.path ? 'its kernel is not registered' : `no agent runtime disk (${runtime.missing ?? 'not built'})` };
       const fingerprint = warmFingerprint(inputs);
       const root = join(warmRoot(env.paths.vmsDir), fingerprint);
-      return serialized(`warm-template:${root}`, async () => {
+      return serialized(templateBuildKey(root), async () => {
         const existing = readWarmTemplate(new WarmTemplateDir(root));
         if (existing) {
           report.line(`template ${fingerprint} (built ${existing.createdAt})`);

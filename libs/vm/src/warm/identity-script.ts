@@ -1,65 +1,135 @@
 /**
- * The shell script the agent runs in a guest restored from a warm template,
- * giving it this VM's identity where the cold path gets it from the kernel
- * command line and the rootfs copy (docs/vm-lifecycle.md, guest contract):
- *
- * - network: the `.network` file systemd-network-generator writes for `ip=`
- *   (eth0, Address, Gateway, DNS) replaced by this VM's, networkd reloaded;
- *   the NIC's MAC set to the VM's (virtio-net passes it on to QEMU);
- * - /etc/resolv.conf and the 127.0.1.1 line of /etc/hosts, as banger-resolv.service does;
- * - the hostname (kernel and /etc/hostname) and /etc/machine-id;
- * - sshd restarted, so it serves the host key installed just before.
- *
- * Arguments: mac ip prefix gateway dns hostname machine-id. Prints the
- * time each phase took (`network 1.2`…), for the step's report.
+ * What a guest restored from a warm template is given to become this VM,
+ * where the cold path gets it from the kernel command line and the rootfs
+ * copy (docs/vm-lifecycle.md, guest contract). Under TCG every process the
+ * guest starts costs 0.2–0.9 s, so the files are made here on the host and
+ * written by the agent in-process (`identityFiles`), and only what needs a
+ * syscall no file gives runs in the guest, as one short script
+ * (`IDENTITY_SCRIPT`: two processes, sh and ip).
+ */
+
+/** The address a VM gets, as the cold path's `ip=` gives it. */
+export interface GuestAddress {
+  ip: string;
+  prefix: number;
+  gateway: string;
+  dns: string;
+}
+
+/** One file the agent writes (atomically: a temp file renamed into place). */
+export interface IdentityFile {
+  path: string;
+  content: string;
+  mode: number;
+}
+
+/**
+ * The `.network` file systemd-network-generator writes for `ip=…:eth0:…`
+ * (`/run/systemd/network/70-eth0.network`), with this VM's address: written
+ * under the same name, it replaces the template's.
+ */
+export const NETWORK_FILE = '/run/systemd/network/70-eth0.network';
+
+export function networkFileText(address: GuestAddress): string {
+  return `[Match]\nName=eth0\n\n[Network]\nAddress=${address.ip}/${address.prefix}\nGateway=${address.gateway}\nDNS=${address.dns}\n`;
+}
+
+/** `/etc/resolv.conf` as `banger-resolv.service` writes it on a cold boot. */
+export function resolvConfText(dns: string): string {
+  return `# Written by banger when this VM was restored from its warm template.\nnameserver ${dns}\n`;
+}
+
+/** `/etc/hosts` with its `127.0.1.1` line naming `name` (replaced, or added when there is none). */
+export function hostsWithName(hosts: string, name: string): string {
+  const lines = hosts.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const at = lines.findIndex((line) => /^127\.0\.1\.1[ \t]/.test(line));
+  if (at >= 0) lines[at] = `127.0.1.1 ${name}`;
+  else lines.push(`127.0.1.1 ${name}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The files of a VM's identity: network, resolver, names and machine-id (the host key and /root are written apart). */
+export function identityFiles(options: { name: string; machineId: string; address: GuestAddress; hosts: string }): IdentityFile[] {
+  return [
+    { path: NETWORK_FILE, content: networkFileText(options.address), mode: 0o644 },
+    { path: '/etc/resolv.conf', content: resolvConfText(options.address.dns), mode: 0o644 },
+    { path: '/etc/hostname', content: `${options.name}\n`, mode: 0o644 },
+    { path: '/etc/hosts', content: hostsWithName(options.hosts, options.name), mode: 0o644 },
+    { path: '/etc/machine-id', content: `${options.machineId}\n`, mode: 0o444 },
+  ];
+}
+
+/**
+ * The IPv6 link-local address the kernel derives from a MAC (EUI-64: the
+ * universal/local bit flipped, ff:fe in the middle), as a cold boot's eth0 has it.
+ */
+export function linkLocalOf(mac: string): string {
+  const b = mac.split(':').map((part) => Number.parseInt(part, 16));
+  if (b.length !== 6 || b.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) throw new Error(`not a MAC address: ${mac}`);
+  const [b0, b1, b2, b3, b4, b5] = b as [number, number, number, number, number, number];
+  const groups = [((b0 ^ 0x02) << 8) | b1, (b2 << 8) | 0xff, (0xfe << 8) | b3, (b4 << 8) | b5];
+  return `fe80::${groups.map((g) => g.toString(16)).join(':')}`;
+}
+
+/**
+ * The `ip -batch` input that moves eth0 to this VM without taking the link
+ * down: its MAC (virtio-net tells QEMU), the template's addresses flushed,
+ * this VM's address, the link-local address of its MAC and the default
+ * route. Not bouncing the link matters: the guest's networkd (no D-Bus in the
+ * images, so `networkctl reload` cannot reach it) still holds the template's
+ * `.network` in memory and re-applies the template's address on every link
+ * up; without a link event it leaves eth0 alone.
+ */
+export function ipBatch(mac: string, address: GuestAddress): string {
+  return [
+    `link set dev eth0 address ${mac}`,
+    'addr flush dev eth0',
+    `addr add ${address.ip}/${address.prefix} dev eth0`,
+    `addr add ${linkLocalOf(mac)}/64 dev eth0`,
+    `route replace default via ${address.gateway} dev eth0`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The guest's part, run after the files are in place: networkd told to
+ * re-read its files where it can be (a system bus: images without D-Bus
+ * have none, and `networkctl` would only fail after a process start), then
+ * `ip -batch` (from stdin: `ipBatch`), the kernel's hostname (the file under
+ * /proc, no `hostname` process), and sshd told to re-execute (SIGHUP: it
+ * re-reads the host key written just before; a restart when there is no pid
+ * file). Argument: the hostname. Everything but networkctl and ip is a
+ * shell builtin.
  */
 export const IDENTITY_SCRIPT = `set -eu
-mac=$1 ip=$2 prefix=$3 gw=$4 dns=$5 name=$6 mid=$7
-t0=$(date +%s.%N)
-phase() { t1=$(date +%s.%N); echo "$1 $(echo "$t1 $t0" | awk '{printf "%.1f", $1 - $2}')"; t0=$t1; }
-mkdir -p /run/systemd/network
-for f in /run/systemd/network/*.network; do
-  if [ -e "$f" ] && grep -qx 'Name=eth0' "$f"; then rm -f "$f"; fi
-done
-printf '[Match]\\nName=eth0\\n\\n[Network]\\nAddress=%s/%s\\nGateway=%s\\nDNS=%s\\n' "$ip" "$prefix" "$gw" "$dns" > /run/systemd/network/70-eth0.network
-# networkd must know the new file before the link goes down and up, or it re-applies the template's address.
-if command -v networkctl >/dev/null 2>&1; then networkctl reload >/dev/null 2>&1 || true; fi
-ip link set dev eth0 down
-ip link set dev eth0 address "$mac"
-ip addr flush dev eth0
-ip link set dev eth0 up
-ip addr replace "$ip/$prefix" dev eth0
-ip route replace default via "$gw" dev eth0
-if command -v networkctl >/dev/null 2>&1; then networkctl reconfigure eth0 >/dev/null 2>&1 || true; fi
-# Only this VM's address may stay: a guest still answering for the template's would make ARP
-# between two restored VMs fail (each sees the other's requests come from its own address).
-i=0
-while [ $i -lt 20 ]; do
-  extra=$(ip -4 -o addr show dev eth0 | awk '{print $4}' | grep -vx "$ip/$prefix" || true)
-  if [ -z "$extra" ] && [ $i -ge 2 ]; then break; fi
-  for a in $extra; do ip addr del "$a" dev eth0 2>/dev/null || true; done
-  ip addr replace "$ip/$prefix" dev eth0
-  i=$((i+1))
-  sleep 0.2
-done
-ip route replace default via "$gw" dev eth0
-phase network
-{
-  echo "# Written by banger when this VM was restored from its warm template."
-  echo "nameserver $dns"
-} > /etc/resolv.conf.banger-tmp && mv -f /etc/resolv.conf.banger-tmp /etc/resolv.conf
-hostname "$name"
-printf '%s\\n' "$name" > /etc/hostname
-if grep -qE '^127\\.0\\.1\\.1[[:space:]]' /etc/hosts 2>/dev/null; then
-  sed -i "s/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1 $name/" /etc/hosts
-else
-  echo "127.0.1.1 $name" >> /etc/hosts
-fi
-printf '%s\\n' "$mid" > /etc/machine-id
-phase names
-# sshd re-reads its host keys when it re-executes itself on SIGHUP (cheaper than a restart under TCG).
-if [ -s /run/sshd.pid ] && kill -HUP "$(cat /run/sshd.pid)" 2>/dev/null; then :
+name=$1
+if [ -S /run/dbus/system_bus_socket ] && command -v networkctl >/dev/null 2>&1; then networkctl reload >/dev/null 2>&1 || true; fi
+ip -batch -
+printf '%s' "$name" > /proc/sys/kernel/hostname
+pid=
+if [ -s /run/sshd.pid ]; then read -r pid < /run/sshd.pid || true; fi
+if [ -n "$pid" ] && kill -HUP "$pid" 2>/dev/null; then :
 elif systemctl is-active -q ssh.service 2>/dev/null; then systemctl restart ssh.service
 elif systemctl is-active -q sshd.service 2>/dev/null; then systemctl restart sshd.service; fi
-phase sshd
 `;
+
+/**
+ * The IPv4 addresses the guest answers for, other than loopback, from
+ * `/proc/net/fib_trie` (read in-process by the agent: no `ip` to start). A
+ * local address is a leaf followed by a `/32 host LOCAL` line. The guest has
+ * lo and eth0 only, so these are eth0's.
+ */
+export function localIpv4Addresses(fibTrie: string): string[] {
+  const found = new Set<string>();
+  let leaf: string | undefined;
+  for (const line of fibTrie.split('\n')) {
+    const node = /^\s*\|--\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(line);
+    if (node) {
+      leaf = node[1];
+      continue;
+    }
+    if (leaf && /^\s*\/32 host LOCAL\s*$/.test(line) && !leaf.startsWith('127.')) found.add(leaf);
+  }
+  return [...found].sort();
+}

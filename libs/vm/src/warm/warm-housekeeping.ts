@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { run } from '@banger/host';
+import { cleanStaleTemps, run, serialized } from '@banger/host';
+import { fingerprintOf, removeStaleTemplateBuild, templateBuildKey } from './stale-template-builds.js';
 import { listWarmTemplates, readWarmTemplate, removeWarmTemplate, warmRoot, WarmTemplateDir } from './warm-template.js';
 
 /** One warm template, as `image show` lists it. */
@@ -88,4 +89,16 @@ export async function pruneWarmTemplates(vmsDir: string, imageSha256: (name: str
     freedBytes += Number(du.stdout.split(/\s/)[0]) || 0;
   }
   return { removed, freedBytes };
+}
+
+/**
+ * Every stale template build under `<state>/warm` (its daemon is gone),
+ * removed with its processes and tap (removeStaleTemplateBuild), each under
+ * its template's build key: at daemon start (reconcileVms). A build of a
+ * live daemon is left alone. Returns the removed directories.
+ */
+export function cleanStaleTemplateBuilds(vmsDir: string): Promise<string[]> {
+  const root = warmRoot(vmsDir);
+  // cleanStaleTemps looks at every temp sibling in the directory of the path it is given.
+  return cleanStaleTemps(join(root, 'template'), (dir) => serialized(templateBuildKey(join(root, fingerprintOf(dir))), () => removeStaleTemplateBuild(dir)));
 }

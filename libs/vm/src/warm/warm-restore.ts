@@ -10,6 +10,7 @@ import type { BuildRootfsOutputs } from '../steps/build-rootfs.js';
 import type { SyncFilesOutputs } from '../steps/sync-files.js';
 import { rebuildColdDisks, warmCopyOf } from '../steps/warm-disks.js';
 import { readWarmTemplate, removeWarmTemplate, WarmTemplateDir } from './warm-template.js';
+import { warmFallbackWarning } from './warm-fallback.js';
 
 /**
  * Why a template saved under `template` cannot be restored as a VM started
@@ -39,13 +40,14 @@ export async function attachTap(env: VmEnv, tap: string): Promise<void> {
 
 /**
  * Starts a warm VM from its template: QEMU with the VM's own disk copies and
- * tap, loading the template's state. Until `vm.warm-identity` has run, the
- * guest still has the template's MAC and address, so its tap is taken off the
- * bridge first: no two restored VMs are ever on the bridge with the same MAC
- * or IP. When the restore cannot happen (the template is gone, incomplete,
- * saved under another QEMU or machine, or QEMU refuses its state) the run
- * prints one warning, removes the bad template, rebuilds the copied disks as
- * a cold VM's and returns undefined: the caller boots cold.
+ * tap, loading the template's state. Until its identity is applied
+ * (applyWarmIdentity, in the same step) the guest still has the template's
+ * MAC and address, so its tap is taken off the bridge first: no two restored
+ * VMs are ever on the bridge with the same MAC or IP. When the restore cannot
+ * happen (the template is gone, incomplete, saved under another QEMU or
+ * machine, or QEMU refuses its state) it falls back (fallBackCold: one
+ * warning, the bad template removed, the copied disks rebuilt as a cold VM's)
+ * and returns undefined: the caller boots cold.
  */
 export async function restoreWarm(
   env: VmEnv,
@@ -77,7 +79,8 @@ export async function restoreWarm(
     try {
       await runPrivileged('ip', ['link', 'set', 'dev', options.tap, 'nomaster']);
       const handle = await driver.start(spec, { signal: ctx.signal, restoreFrom: template.state });
-      await writeFile(dir.identityPending, '');
+      // Names the template: a guest abandoned before its identity may put the blame on it (warm-boot.ts).
+      await writeFile(dir.identityPending, `${template.root}\n`);
       await rm(dir.warmCopy('rootfs'), { force: true });
       await rm(dir.warmCopy('work'), { force: true });
       report.line(`restored from warm template ${meta.fingerprint} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -87,9 +90,37 @@ export async function restoreWarm(
       why = (error as Error).message.split('\n')[0] ?? 'unknown error';
     }
   }
-  report.line(`warning: could not start vm ${options.name} from its warm template (${why}); booting it cold`);
-  await removeWarmTemplate(template.root);
-  await rebuildColdDisks(dir, options.cold, ctx, report);
-  await attachTap(env, options.tap);
+  await fallBackCold(env, { ...options, why: why ?? 'unknown error', template: template.root });
   return undefined;
+}
+
+/**
+ * Every warm fallback ends here, whatever failed (the restore, or the
+ * identity of a restored guest that was then stopped): one warning line
+ * naming the cause, the template removed when it is to blame (`template`),
+ * the disks rebuilt as a cold VM's, the tap back on the bridge, and no
+ * `identity-pending` left. The caller then boots cold, in the same step.
+ */
+export async function fallBackCold(
+  env: VmEnv,
+  options: {
+    name: string;
+    tap: string;
+    dir: VmDir;
+    why: string;
+    /** The template to remove (it is to blame); undefined keeps it. */
+    template: string | undefined;
+    /** A restored guest ran on both disks: both are rebuilt. */
+    restored?: boolean;
+    cold: { rootfs: Step<BuildRootfsOutputs>; work: Step<SyncFilesOutputs> };
+    ctx: StepContext;
+    report: StepReport;
+  },
+): Promise<void> {
+  const { dir, ctx, report } = options;
+  report.line(warmFallbackWarning(options.name, options.why));
+  if (options.template) await removeWarmTemplate(options.template);
+  await rebuildColdDisks(dir, options.cold, ctx, report, { restored: options.restored ?? false });
+  await attachTap(env, options.tap);
+  await rm(dir.identityPending, { force: true });
 }

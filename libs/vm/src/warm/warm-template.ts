@@ -5,9 +5,9 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentClient } from '@banger/agent';
 import { CancelledError, InternalError } from '@banger/errors';
-import { cleanStaleTemps, formatIpv4, run, runPrivileged, tempSibling, writeFileAtomic } from '@banger/host';
+import { cleanStaleTemps, formatIpv4, run, runPrivileged, tempSibling, testPausePoint, writeFileAtomic } from '@banger/host';
 import { createDriver, hasAgentChannel, isSuspendCapable, processAlive, type HypervisorChoice, type VmHandle, type VmSpec as DriverSpec } from '@banger/hypervisor';
-import { guestNetworkFor, ipToInt, parseSubnet, removeTap, tapNameFor } from '@banger/network';
+import { guestNetworkFor, ipToInt, parseSubnet, removeTap } from '@banger/network';
 import { installHostKey, makeWorkDisk, stageWorkDisk } from '@banger/disks';
 import { ensureUserKey, generateHostKey } from '@banger/ssh';
 import type { ImageRef } from '@banger/images';
@@ -17,6 +17,7 @@ import { writeMachineIdentity } from '../machine-identity.js';
 import { relaxWorkDiskTimeout } from '../work-disk-timeout.js';
 import { agentUnitText, installAgentUnit } from '../agent/guest-unit.js';
 import type { BootedWith } from '../suspended-state.js';
+import { removeStaleTemplateBuild, templateTapName } from './stale-template-builds.js';
 
 /**
  * Bump when what a template guest looks like at its snapshot changes in a way
@@ -164,6 +165,17 @@ export interface BuildTemplateOptions {
   bootTimeoutMs: number;
 }
 
+/** How much longer than the guest's own bound (READY_SCRIPT) the host waits for its answer. */
+const READY_ANSWER_GRACE_S = 30;
+
+/**
+ * Waits (at most $1 seconds) for the end of the guest's boot, syncs, prints
+ * the system state and, while it is still starting, the jobs it waits for.
+ */
+const READY_SCRIPT = `timeout "$1" systemctl is-system-running --wait >/dev/null 2>&1; sync
+state=$(systemctl is-system-running 2>/dev/null); echo "$state"
+case "$state" in starting|initializing) systemctl list-jobs --no-legend --no-pager 2>/dev/null | awk '{print $2 " (" $3 " " $4 ")"}' | head -n 5;; esac`;
+
 /**
  * Builds a template: a guest of the image booted to the end of its boot
  * (`systemctl is-system-running --wait`: sshd and the agent are up), then
@@ -174,14 +186,15 @@ export interface BuildTemplateOptions {
 export async function buildWarmTemplate(options: BuildTemplateOptions): Promise<WarmTemplateMeta> {
   const { signal, line } = options;
   const final = options.root;
-  // A build killed with its daemon left `<fingerprint>.tmp-<pid>-<hex>`: removed here (that pid is gone).
+  // A build killed with its daemon left `<fingerprint>.tmp-<pid>-<hex>` and maybe its guest running:
+  // both removed here (that pid is gone; the caller holds the build key).
   await mkdir(dirname(final), { recursive: true, mode: 0o700 });
-  await cleanStaleTemps(final);
+  await cleanStaleTemps(final, removeStaleTemplateBuild);
   const temp = tempSibling(final);
   const dir = new WarmTemplateDir(temp);
   await mkdir(temp, { recursive: true, mode: 0o700 });
   const id = `tpl_${options.fingerprint}`;
-  const tap = tapNameFor(id);
+  const tap = templateTapName(options.fingerprint);
   let handle: VmHandle | undefined;
   const driver = createDriver(options.choice);
   try {
@@ -229,11 +242,26 @@ export async function buildWarmTemplate(options: BuildTemplateOptions): Promise<
     const client = await connectAgent(driver, handle, spec, options, () => handle !== undefined && processAlive(handle.pid, handle.startTime));
     try {
       // The end of the boot: sshd, networkd and the resolver one-shot are done; the snapshot is "ready".
-      const ready = await client.run({ argv: ['sh', '-c', 'systemctl is-system-running --wait >/dev/null 2>&1; sync; systemctl is-system-running'] });
-      line(`template guest ready (${ready.stdout.toString().trim()}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      // Bounded by what is left of the boot timeout: a job that never ends must not hang the run (it is named).
+      const leftS = Math.max(5, Math.round((options.bootTimeoutMs - (Date.now() - started)) / 1000));
+      // The host's own backstop, should the answer never come (the client is closed below, the guest stopped by the catch).
+      let backstop: NodeJS.Timeout | undefined;
+      const ready = await Promise.race([
+        client.run({ argv: ['sh', '-c', READY_SCRIPT, 'banger-ready', String(leftS)] }),
+        new Promise<never>((_, reject) => {
+          backstop = setTimeout(() => reject(new InternalError('WARM_TEMPLATE_TIMEOUT', `the template guest's agent did not answer whether its boot finished within ${leftS + READY_ANSWER_GRACE_S} s`)), (leftS + READY_ANSWER_GRACE_S) * 1000);
+        }),
+      ]).finally(() => clearTimeout(backstop));
+      const [state = '', ...waiting] = ready.stdout.toString().trim().split('\n');
+      if (state === 'starting' || state === 'initializing') {
+        throw new InternalError('WARM_TEMPLATE_TIMEOUT', `the template guest did not finish booting within ${Math.round(options.bootTimeoutMs / 1000)} s (still ${state}${waiting.length > 0 ? `; waiting: ${waiting.join(', ')}` : ''})`);
+      }
+      line(`template guest ready (${state}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     } finally {
       client.close();
     }
+    // The fault suite's point with the template guest up and not saved yet (tests only: see testPausePoint).
+    await testPausePoint('vm.warm-template:guest-ready', signal);
     await driver.suspend(handle, dir.state);
     handle = undefined;
     const stateBytes = statSync(dir.state).size;
