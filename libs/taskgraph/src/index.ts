@@ -13,4 +13,3 @@ export * from './step-failed-error.js';
 export * from './runner.js';
 export * from './timings.js';
 export * from './lazy-schema.js';
-export * from './lazy-schema.js';
