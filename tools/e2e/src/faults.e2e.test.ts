@@ -89,7 +89,7 @@ interface LiveCli {
 }
 
 function startCli(home: BangerHome, args: string[], env: NodeJS.ProcessEnv): LiveCli {
-  const child = spawn(process.execPath, [join(home.binDir, 'banger.js'), ...args], { env: home.env(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(home.binDir, 'banger.cjs'), ...args], { env: home.env(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -45,7 +45,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('warm start falls back to a cold b
   const templates = (): string[] => warmEntries().filter((n) => !n.includes('.tmp-') && existsSync(join(warmDir(), n, 'template.json')));
 
   const startCli = (args: string[]): LiveCli => {
-    const child = spawn(process.execPath, [join(home.binDir, 'banger.js'), ...args], { env: home.env(env()), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(home.binDir, 'banger.cjs'), ...args], { env: home.env(env()), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
