@@ -26,7 +26,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 PRIV := $(shell if [ -w "$(PREFIX)" ]; then :; else [ "$$(id -u)" = 0 ] || echo sudo -n; fi)
 
 EXTERNALS := better-sqlite3 ssh2 cpu-features
-BUNDLES := apps/cli/dist/banger.cjs apps/cli/dist/banger-cli.cjs apps/daemon/dist/bangerd.js apps/vsock-agent/dist/banger-vsock-agent.js
+BUNDLES := apps/cli/dist/banger.cjs apps/cli/dist/banger-cli.cjs apps/cli/dist/banger-complete.cjs apps/daemon/dist/bangerd.js apps/vsock-agent/dist/banger-vsock-agent.js
 # Native files installed beside the bundles: the guest agent's PTY helper, vsock relay and RNG reseeder (static, copied onto the runtime disk).
 NATIVE := apps/vsock-agent/dist/banger-pty apps/vsock-agent/dist/banger-vsock-relay apps/vsock-agent/dist/banger-reseed
 

@@ -5,8 +5,10 @@
 // by `nx build @banger/cli` (→ apps/cli/dist), the CLI tests and the
 // benchmarks, so all of them run the layout `make install` copies.
 // Usage: build.mjs <outDir> [--clean]
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -29,7 +31,43 @@ export const CLI_ESBUILD_COMMON = {
 /** The body's wrapper parameters, as run-body.ts passes them. */
 const WRAPPER_OPEN = '(function (exports, require, module, __filename, __dirname, __bangerImportMetaUrl) {';
 
-/** Builds `<outDir>/banger.cjs` and `<outDir>/banger-cli.cjs` (with source maps). Returns their paths and the body's hash. */
+/**
+ * The completion spec of the CLI as built (src/completion/spec.ts): the whole
+ * CLI bundled to a temp file that prints it (src/completion/dump-spec.ts).
+ */
+async function completionSpecJson() {
+  const dir = mkdtempSync(join(tmpdir(), 'banger-spec-'));
+  try {
+    const file = join(dir, 'dump-spec.cjs');
+    await build({
+      ...CLI_ESBUILD_COMMON,
+      entryPoints: [join(app, 'src/completion/dump-spec.ts')],
+      outfile: file,
+      format: 'cjs',
+      define: { 'import.meta.url': '__bangerImportMetaUrl' },
+      banner: { js: "const __bangerImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    });
+    const json = execFileSync(process.execPath, [file], { encoding: 'utf8' });
+    if (!JSON.parse(json).commands?.length) throw new Error(`${file} printed no completion spec`);
+    return json;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** tab's shell-script generator asserts with node:assert (≈ 5 ms to load); completion never generates a script. */
+const noNodeAssert = {
+  name: 'no-node-assert',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?assert$/ }, () => ({ path: 'assert', namespace: 'banger-assert' }));
+    b.onLoad({ filter: /.*/, namespace: 'banger-assert' }, () => ({
+      contents: 'module.exports = function assert(ok, message) { if (!ok) throw new Error(message); };',
+      loader: 'js',
+    }));
+  },
+};
+
+/** Builds `<outDir>/banger.cjs`, `<outDir>/banger-cli.cjs` and `<outDir>/banger-complete.cjs` (with source maps). Returns their paths and the body's hash. */
 export async function buildCli(outDir) {
   mkdirSync(outDir, { recursive: true });
   const bodyFile = join(outDir, 'banger-cli.cjs');
@@ -57,6 +95,19 @@ export async function buildCli(outDir) {
   const encoding = /[^\x00-\x7f]/.test(code) ? 'utf8' : 'latin1';
   const bodyHash = createHash('sha256').update(code).digest('hex').slice(0, 16);
 
+  // The launcher's fast path for TAB (src/launcher/complete-fast.ts): the spec and the completion code only.
+  const completeFile = join(outDir, 'banger-complete.cjs');
+  await build({
+    ...CLI_ESBUILD_COMMON,
+    entryPoints: [join(app, 'src/completion/fast-entry.ts')],
+    outfile: completeFile,
+    format: 'cjs',
+    define: { __BANGER_COMPLETION_SPEC__: await completionSpecJson() },
+    plugins: [noNodeAssert],
+    minifyWhitespace: true,
+    sourcemap: true,
+  });
+
   const launcherFile = join(outDir, 'banger.cjs');
   await build({
     ...CLI_ESBUILD_COMMON,
@@ -67,7 +118,7 @@ export async function buildCli(outDir) {
     banner: { js: '#!/usr/bin/env node' },
     sourcemap: true,
   });
-  return { banger: launcherFile, body: bodyFile, bodyHash, encoding };
+  return { banger: launcherFile, body: bodyFile, complete: completeFile, bodyHash, encoding };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
@@ -78,5 +129,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }
   if (flag === '--clean') rmSync(outDir, { recursive: true, force: true });
   const { bodyHash, encoding } = await buildCli(resolve(outDir));
-  console.log(`built ${outDir}/banger.cjs and banger-cli.cjs (body ${bodyHash}, ${encoding})`);
+  console.log(`built ${outDir}/banger.cjs, banger-cli.cjs and banger-complete.cjs (body ${bodyHash}, ${encoding})`);
 }

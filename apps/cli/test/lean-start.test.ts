@@ -38,4 +38,10 @@ describe('what a CLI start loads', () => {
     expect(sources.length).toBeGreaterThan(100);
     expect(locales).toEqual(['en']);
   });
+
+  it('answers TAB without commander, zod or any command module (banger-complete.cjs)', () => {
+    const { sources } = JSON.parse(readFileSync(join(dir, 'lib', 'banger-complete.cjs.map'), 'utf8')) as { sources: string[] };
+    expect(sources.some((source) => source.includes('@bomb.sh/tab'))).toBe(true);
+    expect(sources.filter((source) => /node_modules\/(zod|commander)\/|\/src\/commands\//.test(source))).toEqual([]);
+  });
 });

@@ -4,9 +4,12 @@
 // Node's ESM loader (resolving, translating, and the `node:fs` facade, whose
 // getters load fs streams), ≈ 10 ms of every start.
 import { join } from 'node:path';
+import { completeFastOrFalse } from './complete-fast.js';
 import { runBody } from './run-body.js';
 
 declare const __BANGER_BODY_HASH__: string;
 declare const __BANGER_BODY_ENCODING__: 'latin1' | 'utf8';
 
-runBody(join(__dirname, 'banger-cli.cjs'), __BANGER_BODY_HASH__, __BANGER_BODY_ENCODING__, process.env);
+if (!completeFastOrFalse(join(__dirname, 'banger-complete.cjs'), process.argv)) {
+  runBody(join(__dirname, 'banger-cli.cjs'), __BANGER_BODY_HASH__, __BANGER_BODY_ENCODING__, process.env);
+}
