@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { CliContext } from './context.js';
+import { commandGroups } from './commands/index.js';
 import type { CommandGroup } from './commands/command-group.js';
 import { setupCompletion } from './completion/setup-completion.js';
 
@@ -8,7 +9,7 @@ import { setupCompletion } from './completion/setup-completion.js';
  * usage errors become CommanderError (exit 1) and are printed in banger's
  * one-line error format by the top-level handler's output hook.
  */
-export function createProgram(ctx: CliContext, groups: readonly CommandGroup[]): Command {
+export function createProgram(ctx: CliContext, groups: readonly CommandGroup[] = commandGroups): Command {
   const program = new Command('banger')
     .description('One-command development sandboxes on Firecracker microVMs.')
     .version(ctx.version, '-V, --version', 'print the banger version')
