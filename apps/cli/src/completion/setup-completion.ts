@@ -1,37 +1,45 @@
-import type { Command } from 'commander';
-import tab from '@bomb.sh/tab/commander';
+import { Argument, type Command } from 'commander';
 import { InternalError } from '@banger/errors';
 import type { CliContext } from '../context.js';
-import { captureConsole } from './complete-words.js';
 import { COMPLETION_RECIPES } from './recipes.js';
-import { runComplete } from './run-complete.js';
-import { completionSpec } from './spec.js';
+
+const SHELLS = ['zsh', 'bash', 'fish', 'powershell'];
 
 /**
  * Adds `banger completion <shell>` and the hidden `banger complete -- <words>`
  * entry point the generated scripts call. Call it after every command is
- * registered: @bomb.sh/tab copies the command tree when it is set up.
+ * registered: `complete` reads the whole tree when it runs.
  *
  * The installed launcher answers `complete --` itself from banger-complete.cjs
  * (a spec of this tree made at build time, completion/fast-entry.ts); this
- * action is the same code on the live tree, for any other way of running the CLI.
+ * action is the same code on the live tree, for any other way of running the
+ * CLI. @bomb.sh/tab and the completion code are loaded only by these two
+ * commands: every other start skips them (and node:assert, which tab loads).
  */
 export function setupCompletion(program: Command, ctx: CliContext): void {
-  const root = tab(program, { completionCommandName: 'completion' });
-
-  const completion = program.commands.find((c) => c.name() === 'completion');
-  completion
-    ?.description('print the shell completion script for bash, zsh, fish or powershell')
+  program
+    .command('completion')
+    .description('print the shell completion script for bash, zsh, fish or powershell')
+    .addArgument(new Argument('<shell>', 'Shell type for completion script').choices(SHELLS))
     .addHelpText('after', COMPLETION_RECIPES)
-    .action((shell: string) => ctx.out(completionScript(() => root.setup('banger', 'banger', shell), shell)));
+    .action(async (shell: string) => {
+      const { script } = await import('@bomb.sh/tab');
+      const { captureConsole } = await import('./complete-words.js');
+      ctx.out(completionScript(captureConsole(() => script(shell, 'banger', 'banger')).join('\n'), shell));
+    });
 
-  program.commands
-    .find((c) => c.name() === 'complete')
-    ?.action(async (words: string[] = []) => ctx.out(await runComplete(completionSpec(program), words, ctx.env)));
+  program
+    .command('complete', { hidden: true })
+    .description('Generate completion suggestions')
+    .usage('-- [args...]')
+    .argument('[args...]')
+    .action(async (words: string[] = []) => {
+      const [{ runComplete }, { completionSpec }] = await Promise.all([import('./run-complete.js'), import('./spec.js')]);
+      ctx.out(await runComplete(completionSpec(program), words, ctx.env));
+    });
 }
 
-function completionScript(generate: () => void, shell: string): string {
-  const script = captureConsole(generate).join('\n');
+function completionScript(script: string, shell: string): string {
   return shell === 'bash' ? saferBashScript(script) : script;
 }
 
