@@ -26,7 +26,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 PRIV := $(shell if [ -w "$(PREFIX)" ]; then :; else [ "$$(id -u)" = 0 ] || echo sudo -n; fi)
 
 EXTERNALS := better-sqlite3 ssh2 cpu-features
-BUNDLES := apps/cli/dist/banger.cjs apps/cli/dist/banger-cli.cjs apps/daemon/dist/bangerd.js apps/vsock-agent/dist/banger-vsock-agent.js
+# The CLI is the launcher banger.cjs and the files it runs (banger-cli*.cjs, banger-complete.cjs: apps/cli/scripts/build.mjs);
+# `=`, not `:=`: the list is read when stage runs, after build made them.
+BUNDLES = $(wildcard apps/cli/dist/banger*.cjs) apps/daemon/dist/bangerd.js apps/vsock-agent/dist/banger-vsock-agent.js
 # Native files installed beside the bundles: the guest agent's PTY helper, vsock relay and RNG reseeder (static, copied onto the runtime disk).
 NATIVE := apps/vsock-agent/dist/banger-pty apps/vsock-agent/dist/banger-vsock-relay apps/vsock-agent/dist/banger-reseed
 

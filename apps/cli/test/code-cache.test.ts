@@ -75,7 +75,8 @@ describe('the CLI code cache', () => {
   it('survives a truncated file and rewrites it', () => {
     const file = firstRun();
     writeFileSync(file, readFileSync(file).subarray(0, 1_000));
-    expect(run(['vm', '--help'])).toContain('Usage: banger vm');
+    // `help vm`, not `vm --help`: that one runs the vm group's own body, with its own cache.
+    expect(run(['help', 'vm'])).toContain('Usage: banger vm');
     expect(isValid(readFileSync(file))).toBe(true);
   });
 
@@ -95,6 +96,18 @@ describe('the CLI code cache', () => {
     writeFileSync(join(cacheDir(), 'cli-18.0.0-x64-0123456789abcdef.bin'), 'old');
     const file = firstRun();
     expect(cacheFiles()).toEqual([file.split('/').at(-1)]);
+  });
+
+  it('keeps one cache per body: a group command replaces only its own body\'s older cache', () => {
+    const whole = firstRun();
+    const stale = `cli-vm-18.0.0-${process.arch}-0123456789abcdef.bin`;
+    writeFileSync(join(cacheDir(), stale), 'old');
+    expect(run(['vm', '--help'])).toContain('Usage: banger vm');
+    const files = cacheFiles();
+    expect(files).toContain(whole.split('/').at(-1));
+    expect(files).not.toContain(stale);
+    expect(files.filter((f) => f.startsWith('cli-vm-'))).toEqual([expect.stringMatching(new RegExp(`^cli-vm-${process.versions.node.replaceAll('.', '\\.')}-${process.arch}-[0-9a-f]{16}\\.bin$`))]);
+    expect(files).toHaveLength(2);
   });
 
   it('runs without one when the cache directory cannot be made, or is turned off', () => {

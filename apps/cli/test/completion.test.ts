@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -105,6 +106,56 @@ describe.skipIf(!haveBashCompletion)('bash completion (needs the bash-completion
   it('prints nothing but the directive from the hidden entry point when the daemon is down', async () => {
     const r = await h.banger(['complete', '--', 'vm', 'ssh', '']);
     expect(r).toMatchObject({ exitCode: 0, stdout: ':4\n', stderr: '' });
+  });
+});
+
+describe('the launcher answers TAB on its own (banger-complete.cjs)', () => {
+  /** A copy of the installed tree holding only `files`, so a test can show which of them a completion needs. */
+  function partialInstall(files: string[]): string {
+    const dir = mkdtempSync(join(tmpdir(), 'banger-partial-'));
+    for (const file of files) copyFileSync(join(h.lib, file), join(dir, file));
+    return dir;
+  }
+  const lines = ['vm show ', 'vm ssh s', 'vm create --image ', 'daemon st', 'daemon logs --', 'completion ', '', 'vm run --', 'image ', 'vm session logs api '];
+  const words = (line: string): string[] => [...line.split(' ')];
+  const run = (dir: string, line: string, extraEnv: Record<string, string> = {}) =>
+    execa(process.execPath, [join(dir, 'banger.cjs'), 'complete', '--', ...words(line)], { env: { ...h.env, ...extraEnv }, extendEnv: false, reject: false, timeout: 30_000 });
+
+  it('lists live names with no CLI body installed beside it', async () => {
+    await startDaemon();
+    insertNames();
+    const dir = partialInstall(['banger.cjs', 'banger-complete.cjs']);
+    try {
+      const r = await run(dir, 'vm show ');
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect(String(r.stdout).split('\n')).toEqual(['api\tvm', 'sandbox\tvm', 'scratch\tvm', ':4']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('prints what the full CLI prints for the same words (an install without banger-complete.cjs)', async () => {
+    await startDaemon();
+    insertNames();
+    const fast = partialInstall(['banger.cjs', 'banger-complete.cjs']);
+    const full = partialInstall(['banger.cjs', 'banger-cli.cjs']);
+    try {
+      for (const line of lines) {
+        const [a, b] = await Promise.all([run(fast, line), run(full, line)]);
+        expect({ line, status: a.exitCode, out: String(a.stdout) }).toEqual({ line, status: b.exitCode, out: String(b.stdout) });
+      }
+    } finally {
+      rmSync(fast, { recursive: true, force: true });
+      rmSync(full, { recursive: true, force: true });
+    }
+  });
+
+  it('takes no names from a daemon of another version, and leaves it running', async () => {
+    await startDaemon();
+    insertNames();
+    const r = await h.banger(['complete', '--', 'vm', 'show', ''], { BANGER_VERSION_OVERRIDE: '9.9.9' });
+    expect(r).toMatchObject({ exitCode: 0, stdout: ':4\n', stderr: '' });
+    expect(JSON.parse((await h.banger(['daemon', 'status', '--json'])).stdout)).toMatchObject({ version: '0.1.0' });
   });
 });
 

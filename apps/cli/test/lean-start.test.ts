@@ -38,4 +38,23 @@ describe('what a CLI start loads', () => {
     expect(sources.length).toBeGreaterThan(100);
     expect(locales).toEqual(['en']);
   });
+
+  it('answers TAB without commander, zod or any command module (banger-complete.cjs)', () => {
+    const { sources } = JSON.parse(readFileSync(join(dir, 'lib', 'banger-complete.cjs.map'), 'utf8')) as { sources: string[] };
+    expect(sources.some((source) => source.includes('@bomb.sh/tab'))).toBe(true);
+    expect(sources.filter((source) => /node_modules\/(zod|commander)\/|\/src\/commands\//.test(source))).toEqual([]);
+  });
+
+  it("runs a group's own body for a command line naming the group, which answers as the whole CLI does", () => {
+    const env = { ...process.env, BANGER_HOME: join(dir, 'home'), NODE_PATH: '' };
+    const { sources } = JSON.parse(readFileSync(join(dir, 'lib', 'banger-cli-vm.cjs.map'), 'utf8')) as { sources: string[] };
+    // Its own group's commands only (helpers such as kernel/format-table.ts may be shared).
+    const groupsIn = new Set(sources.map((source) => /\/src\/commands\/([\w-]+)\/index\.ts$/.exec(source)?.[1]).filter((g) => g !== undefined));
+    expect([...groupsIn]).toEqual(['vm']);
+    for (const group of ['daemon', 'doctor', 'vm', 'kernel', 'image', 'ssh-config']) {
+      const own = execFileSync(process.execPath, [banger, group, '--help'], { env, encoding: 'utf8' });
+      expect(own).toContain(`Usage: banger ${group}`);
+      expect(own).toBe(execFileSync(process.execPath, [banger, 'help', group], { env, encoding: 'utf8' }));
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import { invalidParamsError } from './param-error.js';
 import { connect, type Socket } from 'node:net';
 import { BangerError, CancelledError, InternalError, fromWireError, type WireError } from '@banger/errors';
-import { serverEnvelopeSchema, type RequestId } from './protocol/envelope.js';
+import { readServerEnvelope, type RequestId } from './protocol/envelope.js';
 import { LineSplitter } from './protocol/line-splitter.js';
 import { whenDrained } from './protocol/when-drained.js';
 import { methods, type ControlOf, type EventOf, type MethodName, type ParamsOf, type ResultOf } from './methods/index.js';
@@ -56,6 +56,7 @@ export class ApiClient {
   private nextId = 1;
   private readonly pending = new Map<RequestId, Pending>();
   private closedError: BangerError | undefined;
+  private resultsCheckedByDaemon = false;
 
   private constructor(private readonly socket: Socket, readonly socketPath: string, maxLineBytes: number) {
     const splitter = new LineSplitter(maxLineBytes);
@@ -151,6 +152,17 @@ export class ApiClient {
     });
   }
 
+  /**
+   * Stops re-checking results: call it once `hello` showed a daemon of this
+   * client's own version and protocol, which checks every result against these
+   * very schemas before sending it (ApiServer). Checking again cost each CLI
+   * start the construction of the result's schemas (issue #19). Events are
+   * still checked: the daemon sends them unchecked.
+   */
+  trustResults(): void {
+    this.resultsCheckedByDaemon = true;
+  }
+
   /** Closes the connection; pending calls reject. The daemon aborts their work. */
   close(): void {
     this.socket.end();
@@ -175,7 +187,7 @@ export class ApiClient {
   private onLine(line: string): void {
     let envelope;
     try {
-      envelope = serverEnvelopeSchema.parse(JSON.parse(line));
+      envelope = readServerEnvelope(JSON.parse(line));
     } catch (error) {
       this.fail(new InternalError('PROTOCOL_INVALID_REPLY', 'bangerd sent a reply that is not a valid envelope', { cause: error }));
       this.socket.destroy();
@@ -193,6 +205,7 @@ export class ApiClient {
       const event = methods[call.method].event.safeParse(envelope.event);
       if (event.success) call.onEvent?.(event.data as never);
     } else if ('result' in envelope) {
+      if (this.resultsCheckedByDaemon && call.method !== 'hello') return call.resolve(envelope.result);
       const result = methods[call.method].result.safeParse(envelope.result);
       if (result.success) call.resolve(result.data);
       else call.reject(new InternalError('API_INVALID_RESULT', `${call.method}: bangerd's reply does not match the schema`, { hint: 'the CLI and daemon versions may differ: run banger daemon restart', cause: result.error }));

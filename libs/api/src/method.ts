@@ -30,12 +30,10 @@ export function defineMethod<P extends z.ZodType, R extends z.ZodType, E extends
     control?: C;
   },
 ): MethodSpec<P, R, E, C> {
-  let spec: MethodSpec<P, R, E, C> | undefined;
-  const get = (): MethodSpec<P, R, E, C> => {
-    if (spec) return spec;
-    const s = build();
-    return (spec = { ...s, event: (s.event ?? z.unknown()) as E, control: (s.control ?? z.never()) as C });
-  };
+  let built: ReturnType<typeof build> | undefined;
+  let event: E | undefined;
+  let control: C | undefined;
+  const get = (): ReturnType<typeof build> => (built ??= build());
   return {
     get description() {
       return get().description;
@@ -46,11 +44,12 @@ export function defineMethod<P extends z.ZodType, R extends z.ZodType, E extends
     get result() {
       return get().result;
     },
+    // The defaults are made only when asked for: each zod class costs a CLI start its first construction (issue #19).
     get event() {
-      return get().event;
+      return (event ??= (get().event ?? z.unknown()) as E);
     },
     get control() {
-      return get().control;
+      return (control ??= (get().control ?? z.never()) as C);
     },
   };
 }

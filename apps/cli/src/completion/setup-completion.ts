@@ -1,99 +1,45 @@
-import type { Command } from 'commander';
-import tab from '@bomb.sh/tab/commander';
-import type { Complete } from '@bomb.sh/tab';
-import type { NameKind } from '@banger/api';
+import { Argument, type Command } from 'commander';
 import { InternalError } from '@banger/errors';
 import type { CliContext } from '../context.js';
-import { fetchNames } from './fetch-names.js';
 import { COMPLETION_RECIPES } from './recipes.js';
-import { kindOfArgument, kindOfOption } from './resource-names.js';
+
+const SHELLS = ['zsh', 'bash', 'fish', 'powershell'];
 
 /**
  * Adds `banger completion <shell>` and the hidden `banger complete -- <words>`
  * entry point the generated scripts call. Call it after every command is
- * registered: @bomb.sh/tab copies the command tree when it is set up.
+ * registered: `complete` reads the whole tree when it runs.
  *
- * Live names: tab's handlers are synchronous, so completion runs twice. The
- * first (silent) pass records which kinds of names the cursor position wants;
- * only those are fetched from a daemon that already runs (short timeout, never
- * starting one); the second pass prints the candidates.
+ * The installed launcher answers `complete --` itself from banger-complete.cjs
+ * (a spec of this tree made at build time, completion/fast-entry.ts); this
+ * action is the same code on the live tree, for any other way of running the
+ * CLI. @bomb.sh/tab and the completion code are loaded only by these two
+ * commands: every other start skips them (and node:assert, which tab loads).
  */
 export function setupCompletion(program: Command, ctx: CliContext): void {
-  const root = tab(program, { completionCommandName: 'completion' });
-  const wanted = new Set<NameKind>();
-  let names = new Map<NameKind, string[]>();
-  const handlerFor = (kind: NameKind) =>
-    function (complete: Complete): void {
-      wanted.add(kind);
-      for (const name of names.get(kind) ?? []) complete(name, kind);
-    };
-
-  walk(program, '', (command, path) => {
-    const target = path === '' ? root : root.commands.get(path);
-    if (!target) return;
-    for (const argument of command.registeredArguments) {
-      const kind = kindOfArgument(argument);
-      const slot = target.arguments.get(argument.name());
-      if (kind && slot) slot.handler = handlerFor(kind);
-    }
-    for (const option of command.options) {
-      const kind = kindOfOption(option);
-      const slot = option.long ? target.options.get(option.long.replace(/^--/, '')) : undefined;
-      if (kind && slot) slot.handler = handlerFor(kind);
-    }
-  });
-
-  const completion = program.commands.find((c) => c.name() === 'completion');
-  completion
-    ?.description('print the shell completion script for bash, zsh, fish or powershell')
+  program
+    .command('completion')
+    .description('print the shell completion script for bash, zsh, fish or powershell')
+    .addArgument(new Argument('<shell>', 'Shell type for completion script').choices(SHELLS))
     .addHelpText('after', COMPLETION_RECIPES)
-    .action((shell: string) => ctx.out(completionScript(() => root.setup('banger', 'banger', shell), shell)));
+    .action(async (shell: string) => {
+      const { script } = await import('@bomb.sh/tab');
+      const { captureConsole } = await import('./complete-words.js');
+      ctx.out(completionScript(captureConsole(() => script(shell, 'banger', 'banger')).join('\n'), shell));
+    });
 
-  program.commands
-    .find((c) => c.name() === 'complete')
-    ?.action(async (words: string[] = []) => {
-      wanted.clear();
-      names = new Map();
-      captureConsole(() => root.parse([...words]));
-      if (wanted.size > 0) names = await fetchNames(ctx, [...wanted], sessionScope(words));
-      const lines = captureConsole(() => root.parse([...words]));
-      ctx.out(lines.join('\n'));
+  program
+    .command('complete', { hidden: true })
+    .description('Generate completion suggestions')
+    .usage('-- [args...]')
+    .argument('[args...]')
+    .action(async (words: string[] = []) => {
+      const [{ runComplete }, { completionSpec }] = await Promise.all([import('./run-complete.js'), import('./spec.js')]);
+      ctx.out(await runComplete(completionSpec(program), words, ctx.env));
     });
 }
 
-/**
- * The VM a session name is completed for: in `vm session <sub> <vm> <TAB>`,
- * the first word after the subcommand that is not an option (tab's handlers
- * do not see the earlier arguments).
- */
-export function sessionScope(words: readonly string[]): { vm?: string } {
-  const at = words.indexOf('session');
-  if (at < 0 || words[at - 1] !== 'vm') return {};
-  const vm = words.slice(at + 2, -1).find((w) => !w.startsWith('-'));
-  return vm === undefined ? {} : { vm };
-}
-
-/** Visits every visible command with its space-separated path ('' for the root). */
-function walk(command: Command, path: string, visit: (command: Command, path: string) => void): void {
-  visit(command, path);
-  for (const sub of command.commands) walk(sub, path ? `${path} ${sub.name()}` : sub.name(), visit);
-}
-
-/** Runs `fn` with console.log captured (tab prints its output through it). */
-function captureConsole(fn: () => void): string[] {
-  const original = console.log;
-  const lines: string[] = [];
-  console.log = (...parts: unknown[]) => void lines.push(parts.map(String).join(' '));
-  try {
-    fn();
-  } finally {
-    console.log = original;
-  }
-  return lines;
-}
-
-function completionScript(generate: () => void, shell: string): string {
-  const script = captureConsole(generate).join('\n');
+function completionScript(script: string, shell: string): string {
   return shell === 'bash' ? saferBashScript(script) : script;
 }
 

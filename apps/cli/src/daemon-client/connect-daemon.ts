@@ -58,11 +58,19 @@ export async function ensureDaemon(options: DaemonOptions): Promise<DaemonSessio
   const running = await probeDaemon(paths, version, 5_000);
   if (running) {
     const { client, hello } = running;
-    if (hello.daemonVersion === version && hello.protocolVersion === PROTOCOL_VERSION) return { client, hello, started: false };
+    if (sameBuild(hello, version)) {
+      client.trustResults();
+      return { client, hello, started: false };
+    }
     options.notice?.(`banger: replacing bangerd ${hello.daemonVersion} (pid ${hello.pid}) with ${version}`);
     await stopDaemon(client, hello.pid, paths);
   }
   return startDaemon(options);
+}
+
+/** A daemon of this CLI's own version and protocol checks its results against the schemas the CLI has (ApiClient.trustResults). */
+function sameBuild(hello: ResultOf<'hello'>, version: string): boolean {
+  return hello.daemonVersion === version && hello.protocolVersion === PROTOCOL_VERSION;
 }
 
 /** Starts bangerd and returns a handshaken session to it. */
@@ -81,6 +89,7 @@ export async function startDaemon(options: DaemonOptions): Promise<DaemonSession
           hint: `the bangerd found is not the one installed with this banger; see ${paths.logFile}`,
         });
       }
+      if (sameBuild(hello, version)) client.trustResults();
       return { client, hello, started: outcome.kind === 'ready' };
     } catch (error) {
       if (!(error instanceof DaemonNotRunningError) || Date.now() > deadline) {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -17,6 +16,8 @@ export type SpawnOutcome = { kind: 'ready'; pid: number } | { kind: 'already-run
  */
 export async function spawnDaemon(paths: BangerPaths, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<SpawnOutcome> {
   const bin = locateDaemon(env);
+  // Loaded here, not at the top: only a start pays for child_process (issue #19).
+  const { spawn } = process.getBuiltinModule('node:child_process');
   mkdirSync(dirname(paths.logFile), { recursive: true, mode: 0o700 });
   const logFd = openSync(paths.logFile, 'a', 0o600);
   const [command, args] = bin.endsWith('.js') ? [process.execPath, [bin]] : [bin, []];

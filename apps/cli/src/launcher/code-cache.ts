@@ -31,13 +31,17 @@ export function codeCacheDir(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 /**
- * One file per Node version, architecture and body: V8 itself only checks the
- * source's length and its own version and flags, so the body's hash in the
- * name is what keeps a stale cache from being applied to another build.
+ * One file per body (`cli`, `cli-vm`…), Node version, architecture and build:
+ * V8 itself only checks the source's length and its own version and flags, so
+ * the body's hash in the name is what keeps a stale cache from being applied
+ * to another build.
  */
-export function codeCacheFile(dir: string, bodyHash: string): string {
-  return join(dir, `cli-${process.versions.node}-${process.arch}-${bodyHash}.bin`);
+export function codeCacheFile(dir: string, bodyName: string, bodyHash: string): string {
+  return join(dir, `${bodyName}-${process.versions.node}-${process.arch}-${bodyHash}.bin`);
 }
+
+/** The body a cache file belongs to: `cli-vm` for `cli-vm-20.20.2-x64-<hash>.bin`. */
+const bodyOfCacheFile = (name: string): string | undefined => /^(cli(?:-[a-z][a-z-]*?)?)-\d+\.\d+\.\d+-/.exec(name)?.[1];
 
 /** zlib.crc32 exists from Node 20.15; without it the cache is off (a wrong cache crashes V8, see readCodeCache). */
 function crc32(data: Uint8Array): number | undefined {
@@ -109,11 +113,16 @@ function makeDir(dir: string): void {
   }
 }
 
-/** Caches of earlier installs or Node versions are never read again. Temp files of a concurrent writer are left alone. */
+/**
+ * This body's caches of earlier installs or Node versions are never read again.
+ * Other bodies' caches are theirs to replace; temp files of a concurrent writer
+ * are left alone.
+ */
 function removeOtherBuilds(file: string): void {
+  const body = bodyOfCacheFile(basename(file));
   try {
     for (const name of readdirSync(dirname(file))) {
-      if (name !== basename(file) && name.startsWith('cli-') && name.endsWith('.bin')) unlinkSync(join(dirname(file), name));
+      if (name !== basename(file) && name.endsWith('.bin') && bodyOfCacheFile(name) === body) unlinkSync(join(dirname(file), name));
     }
   } catch {
     // another start removed it first, or the directory is not ours to tidy

@@ -1,12 +1,16 @@
-// The installed banger.cjs: a few kB that run the CLI body beside it
-// (banger-cli.cjs) through V8's code cache. Built by apps/cli/scripts/build.mjs
-// as CommonJS, which sets the body's hash and encoding: a CommonJS entry skips
-// Node's ESM loader (resolving, translating, and the `node:fs` facade, whose
-// getters load fs streams), ≈ 10 ms of every start.
+// The installed banger.cjs: a few kB that run a CLI body beside it through
+// V8's code cache. Built by apps/cli/scripts/build.mjs as CommonJS, which sets
+// the bodies' names, hashes and encodings: a CommonJS entry skips Node's ESM
+// loader (resolving, translating, and the `node:fs` facade, whose getters load
+// fs streams), ≈ 10 ms of every start.
 import { join } from 'node:path';
+import { completeFastOrFalse } from './complete-fast.js';
+import { bodyFor, type BodyTable } from './pick-body.js';
 import { runBody } from './run-body.js';
 
-declare const __BANGER_BODY_HASH__: string;
-declare const __BANGER_BODY_ENCODING__: 'latin1' | 'utf8';
+declare const __BANGER_BODIES__: BodyTable;
 
-runBody(join(__dirname, 'banger-cli.cjs'), __BANGER_BODY_HASH__, __BANGER_BODY_ENCODING__, process.env);
+if (!completeFastOrFalse(join(__dirname, 'banger-complete.cjs'), process.argv)) {
+  const body = bodyFor(__BANGER_BODIES__, process.argv);
+  runBody(join(__dirname, body.file), body, process.env);
+}

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
 import { codeCacheDir, codeCacheFile, readCodeCache, writeCodeCache } from './code-cache.js';
+import type { BodyInfo } from './pick-body.js';
 
 /**
  * Runs the CLI body (banger-cli.cjs: the bundle wrapped by the build in
@@ -14,7 +15,7 @@ import { codeCacheDir, codeCacheFile, readCodeCache, writeCodeCache } from './co
  * that run compiled, and rewritten whenever it is missing, damaged or
  * rejected by V8 (another V8 version or flags).
  */
-export function runBody(bodyFile: string, bodyHash: string, encoding: 'latin1' | 'utf8', env: NodeJS.ProcessEnv): void {
+export function runBody(bodyFile: string, { name, hash, encoding }: Pick<BodyInfo, 'name' | 'hash' | 'encoding'>, env: NodeJS.ProcessEnv): void {
   // latin1 when the build found the body ASCII-only: a one-byte string, no UTF-8 decoding.
   let source: string;
   try {
@@ -25,7 +26,7 @@ export function runBody(bodyFile: string, bodyHash: string, encoding: 'latin1' |
     process.exit(125);
   }
   const dir = codeCacheDir(env);
-  const cacheFile = dir === undefined ? undefined : codeCacheFile(dir, bodyHash);
+  const cacheFile = dir === undefined ? undefined : codeCacheFile(dir, name, hash);
   const cachedData = cacheFile === undefined ? undefined : readCodeCache(cacheFile);
   const script = new Script(source, { filename: bodyFile, cachedData });
   if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sessionScope } from '../../completion/setup-completion.js';
+import { sessionScope } from '../../completion/complete-words.js';
 import { formatSessionTable, parseSessionName, parseSignal, parseTimeout, sessionExitStatus, sessionState } from './session-format.js';
 
 describe('session states, as list shows them', () => {

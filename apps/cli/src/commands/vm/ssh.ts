@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { ExitError, HostCommandError } from '@banger/errors';
 import type { CliContext } from '../../context.js';
@@ -23,6 +22,8 @@ export async function sshCommand(ctx: CliContext, name: string, command: string[
   );
   // The daemon connection is not needed while ssh runs (and must not hold a cancel on Ctrl-C).
   ctx.close();
+  // Loaded here, not at the top: `vm list` shares this module's group and never spawns (issue #19).
+  const { spawn } = process.getBuiltinModule('node:child_process');
   const status = await new Promise<number>((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
     child.once('error', (error) =>

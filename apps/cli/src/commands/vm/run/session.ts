@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { promises as fsp } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
@@ -41,6 +40,8 @@ export async function runSystemSsh(target: SshTargetWire, options: { tty: boolea
     ...(options.remote !== undefined ? { command: options.remote } : {}),
     extraOptions: ['BatchMode=yes', 'ConnectTimeout=15', 'ServerAliveInterval=15'],
   });
+  // Loaded here, not at the top: `vm list` shares this module's group and never spawns (issue #19).
+  const { spawn } = process.getBuiltinModule('node:child_process');
   return new Promise<number>((resolve, reject) => {
     const child = spawn('ssh', args, { stdio: 'inherit' });
     child.once('error', (error) =>
@@ -70,7 +71,8 @@ export async function waitForGuestSsh(ctx: CliContext, target: SshTargetWire): P
 }
 
 function readKey(target: SshTargetWire): Promise<string> {
-  return readFile(target.keyPath, 'utf8').catch((error: unknown) => {
+  // fs.promises, not node:fs/promises: that module loads at first use, not at every CLI start (issue #19).
+  return fsp.readFile(target.keyPath, 'utf8').catch((error: unknown) => {
     throw new InternalError('VM_RUN_KEY_UNREADABLE', `vm run: cannot read banger's ssh key ${target.keyPath}: ${(error as Error).message}`, { cause: error });
   });
 }
