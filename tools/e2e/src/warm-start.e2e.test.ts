@@ -148,4 +148,25 @@ describe.skipIf(!process.env['BANGER_NETNS'])('warm start: VMs restored from one
     expect(synced).toBe('from the host');
     expect([ids.get(VMS[0])!.hostKey, ids.get(VMS[1])!.hostKey]).not.toContain(hostKey);
   }, BOOT_MS);
+
+  it.each([
+    ['whose saved memory state was deleted', (dir: string) => rmSync(join(dir, 'template.state')), /its saved memory and device state is missing/],
+    ['written by another banger version', (dir: string) => writeFileSync(join(dir, 'template.json'), JSON.stringify({ format: 2 })), /written by another banger version/],
+  ])('a template %s: one warning naming why, a cold boot, the template removed (the next run builds it again)', async (_what, damage, why) => {
+    // A template to damage: the corrupt-state test above removed the one there was, and each case removes its own.
+    if (templates().length === 0) {
+      const built = await cli(['vm', 'run', '--rm', '--name', 'warm-t', '--', 'true'], BOOT_MS);
+      expect(built.exitCode, built.stderr).toBe(0);
+    }
+    const [fingerprint] = templates();
+    damage(join(warmDir(), fingerprint!));
+    const r = await cli(['vm', 'run', '--rm', '--name', 'warm-d', '--', 'hostname'], BOOT_MS);
+    expect(r.exitCode, `${r.stderr}\n--- console ---\n${home.consoleTail('warm-d')}`).toBe(0);
+    expect(r.stdout.trim()).toBe('warm-d');
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('warning:') && l.includes('template'));
+    expect(warnings, r.stderr).toHaveLength(1);
+    expect(warnings[0]).toMatch(new RegExp(`warning: warm template ${fingerprint} is damaged \\(.+\\); removed it, booting vm warm-d cold`));
+    expect(warnings[0]).toMatch(why);
+    expect(templates(), 'the damaged template is removed').toEqual([]);
+  }, 2 * BOOT_MS);
 });

@@ -12,7 +12,7 @@ import { runtimeDiskPath, runtimeFiles, runtimeKey } from '../agent/runtime-disk
 import { warmTemplatesOf } from '../warm/warm-housekeeping.js';
 import { templateBuildKey } from '../warm/stale-template-builds.js';
 import type { RuntimeDiskOutputs } from './runtime-disk.js';
-import { buildWarmTemplate, readWarmTemplate, warmFingerprint, warmInputs, warmRoot, WarmTemplateDir, type WarmInputs } from '../warm/warm-template.js';
+import { buildWarmTemplate, readWarmTemplate, removeWarmTemplate, warmFingerprint, warmInputs, warmRoot, whyWarmTemplateDamaged, WarmTemplateDir, type WarmInputs } from '../warm/warm-template.js';
 
 /** Outputs of `vm.warm-template`: the template to restore from, or why the VM boots cold. */
 export interface WarmTemplateOutputs {
@@ -66,7 +66,10 @@ export function warmTemplateStep(env: VmEnv, vm: { id: string; name: string; rec
     if (!key || !kernel) return 'new VM: its template is looked up once the kernel and the agent runtime are there';
     const inputs = warmInputs({ image, kernel: { name: kernel.name, paths: kernel.paths }, runtimeDisk: runtimeDiskPath(runtime.dir, key), hypervisor: record.spec.hypervisor, vcpu: record.vcpu, memoryMib: record.memoryMib, diskBytes: record.diskBytes });
     const fingerprint = warmFingerprint(inputs);
-    if (readWarmTemplate(new WarmTemplateDir(join(warmRoot(env.paths.vmsDir), fingerprint)))) return `new VM: restores a copy of template ${fingerprint}`;
+    const templateDir = new WarmTemplateDir(join(warmRoot(env.paths.vmsDir), fingerprint));
+    if (readWarmTemplate(templateDir)) return `new VM: restores a copy of template ${fingerprint}`;
+    const damaged = whyWarmTemplateDamaged(templateDir);
+    if (damaged) return `new VM: template ${fingerprint} is damaged (${damaged}): removes it and boots cold (the next run builds it again)`;
     const others = (await warmTemplatesOf(env.paths.vmsDir, image.name)).map((t) => readWarmTemplate(new WarmTemplateDir(t.dir))).filter((m) => m !== undefined);
     const closest = others
       .map((m) => ({ m, changed: (Object.keys(inputs) as Array<keyof WarmInputs>).filter((k) => m.inputs[k] !== inputs[k]) }))
@@ -100,6 +103,13 @@ export function warmTemplateStep(env: VmEnv, vm: { id: string; name: string; rec
         if (existing) {
           report.line(`template ${fingerprint} (built ${existing.createdAt})`);
           return { dir: root, fingerprint };
+        }
+        // Damaged after it was built (or by another banger version): never restored from, never silently rebuilt over.
+        const damaged = whyWarmTemplateDamaged(new WarmTemplateDir(root));
+        if (damaged) {
+          await removeWarmTemplate(root);
+          report.line(`warning: warm template ${fingerprint} is damaged (${damaged}); removed it, booting vm ${vm.name} cold`);
+          return { cold: `template ${fingerprint} was damaged` };
         }
         const record = vmRepository(env).findById(vm.id);
         const kernel = record ? await findKernel(kernelHome(env), record.kernel) : undefined;

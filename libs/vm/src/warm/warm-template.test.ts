@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { whyNotRestorable } from './warm-restore.js';
 import { pruneWarmTemplates, removeWarmTemplatesOf, warmTemplatesOf } from './warm-housekeeping.js';
-import { readWarmTemplate, warmFingerprint, warmRoot, WarmTemplateDir, type WarmInputs, type WarmTemplateMeta } from './warm-template.js';
+import { readWarmTemplate, warmFingerprint, warmRoot, whyWarmTemplateDamaged, WarmTemplateDir, type WarmInputs, type WarmTemplateMeta } from './warm-template.js';
 import type { BootedWith } from '../suspended-state.js';
 
 const inputs: WarmInputs = {
@@ -126,5 +126,26 @@ describe('templates on disk', () => {
     expect(pruned.removed.sort()).toEqual([`debian-bookworm/${basename(otherImage.root)} (incomplete)`, `unknown image/${basename(noMeta.root)} (incomplete)`]);
     expect(pruned.freedBytes).toBeGreaterThan(0);
     expect(existsSync(noMeta.root) || existsSync(otherImage.root)).toBe(false);
+  });
+
+  it('says why an existing template cannot be used: its state or a disk gone, template.json gone, unreadable or of another format', () => {
+    root = mkdtempSync(join(tmpdir(), 'banger-warm-'));
+    const vmsDir = join(root, 'vms');
+    const fine = makeTemplate(vmsDir, {});
+    expect(whyWarmTemplateDamaged(fine)).toBeUndefined();
+    expect(whyWarmTemplateDamaged(new WarmTemplateDir(join(warmRoot(vmsDir), 'never-built')))).toBeUndefined();
+    const noState = makeTemplate(vmsDir, { vcpu: '2' });
+    rmSync(noState.state);
+    expect(whyWarmTemplateDamaged(noState)).toBe('its saved memory and device state is missing');
+    const noDisk = makeTemplate(vmsDir, { vcpu: '3' });
+    rmSync(noDisk.workDisk);
+    expect(whyWarmTemplateDamaged(noDisk)).toBe('a disk of it is missing');
+    expect(whyWarmTemplateDamaged(makeTemplate(vmsDir, { vcpu: '4' }, false))).toBe('its template.json is missing');
+    const garbled = makeTemplate(vmsDir, { vcpu: '5' });
+    writeFileSync(garbled.meta, '{"format": 1,');
+    expect(whyWarmTemplateDamaged(garbled)).toBe('its template.json is unreadable');
+    const newer = makeTemplate(vmsDir, { vcpu: '6' });
+    writeFileSync(newer.meta, JSON.stringify({ format: 2 }));
+    expect(whyWarmTemplateDamaged(newer)).toBe('it was written by another banger version (template format 2, this one reads 1)');
   });
 });

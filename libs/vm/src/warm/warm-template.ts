@@ -123,6 +123,27 @@ export function readWarmTemplate(dir: WarmTemplateDir): WarmTemplateMeta | undef
   }
 }
 
+/**
+ * Why a template directory that exists cannot be used, or undefined when it is
+ * complete or absent. A build writes `<fingerprint>.tmp-…` and renames it when
+ * complete, so the final directory without its files was damaged after the
+ * fact (a file deleted, a disk filled), or written by a banger whose format
+ * this one does not read.
+ */
+export function whyWarmTemplateDamaged(dir: WarmTemplateDir): string | undefined {
+  if (!existsSync(dir.root)) return undefined;
+  if (!existsSync(dir.state)) return 'its saved memory and device state is missing';
+  if (!existsSync(dir.rootfs) || !existsSync(dir.workDisk)) return 'a disk of it is missing';
+  let meta: { format?: unknown };
+  try {
+    meta = JSON.parse(readFileSync(dir.meta, 'utf8')) as { format?: unknown };
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its template.json is missing' : 'its template.json is unreadable';
+  }
+  if (meta.format !== 1) return `it was written by another banger version (template format ${String(meta.format)}, this one reads 1)`;
+  return undefined;
+}
+
 /** Every complete template under `<state>/warm` with its disk use (allocated blocks, not logical size). */
 export async function listWarmTemplates(vmsDir: string): Promise<Array<{ dir: string; meta: WarmTemplateMeta; bytes: number }>> {
   const root = warmRoot(vmsDir);
