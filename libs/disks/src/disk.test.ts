@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -40,6 +40,8 @@ describe.skipIf(noTools)('installHostKey', () => {
     expect((await readImageFile(image, '/etc/ssh/ssh_host_ed25519_key.pub')).toString()).toBe(`${key.publicKey}\n`);
     const fsck = await run('e2fsck', ['-fn', image], { allowFailure: true });
     expect(fsck.exitCode).toBe(0);
+    // The key's staging files lived beside the image (never in the shared /tmp) and are gone.
+    expect((await readdir(dir)).sort()).toEqual(['rootfs.ext4', 'tree']);
   });
 
   it('creates /etc/ssh when the image has none', async () => {

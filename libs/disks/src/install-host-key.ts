@@ -1,6 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InternalError } from '@banger/errors';
 import { debugfsQuote, readImageFile, runDebugfs, statInode } from '@banger/host';
 import type { HostKey } from '@banger/ssh';
@@ -20,7 +19,9 @@ export async function installHostKey(rootfsPath: string, hostKey: HostKey, optio
     { path: GUEST_HOST_KEY_PATH, content: ensureNewline(hostKey.privateKey), mode: 0o600 },
     { path: `${GUEST_HOST_KEY_PATH}.pub`, content: ensureNewline(hostKey.publicKey), mode: 0o644 },
   ];
-  const dir = await mkdtemp(join(tmpdir(), 'banger-hostkey-'));
+  // Beside the image (a VM's or template's own directory), not in /tmp: a daemon killed with -9 here
+  // would leave a private key in a shared directory; there it goes with the VM.
+  const dir = await mkdtemp(join(dirname(rootfsPath), '.hostkey-'));
   try {
     const commands = ['mkdir /etc', 'mkdir /etc/ssh'];
     for (const [index, file] of files.entries()) {
