@@ -54,6 +54,7 @@ describe.skipIf(!findExecutable('qemu-system-x86_64'))('createVm', () => {
     const runner: VmGraphRunner = async ({ graphId, steps, signal }) => ({ explained: true, plan: summarizePlan(await plan(steps, { graphId, store, signal })) });
     const warm = await createVm(env, { name: 'sandbox', image: 'debian-minimal', explain: true }, io(runner));
     expect(warm.plan?.steps.map((s) => s.id).sort()).toEqual([...VM_CREATE_STEP_IDS, 'vm.warm-template'].sort());
+    env.cleanup(); // afterEach cleans only the last one
     env = testEnv({ hypervisor: 'qemu', warmStart: false });
     registerImage(env);
     const cold = await createVm(env, { name: 'sandbox', image: 'debian-minimal', explain: true }, io(runner));
