@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -25,4 +25,10 @@ export function withoutHostApt(argv: readonly string[]): string[] {
     'exec "$@"',
   ].join('\n');
   return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', ...argv];
+}
+
+/** Removes the empty sources (a test file's afterAll; a namespace that bound them keeps its own reference). */
+export function removeWithoutHostApt(): void {
+  if (root) rmSync(root, { recursive: true, force: true });
+  root = undefined;
 }

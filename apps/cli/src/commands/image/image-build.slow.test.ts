@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { findExecutable } from '@banger/host';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../../../test/harness.js';
-import { withoutHostApt } from '../../../test/without-host-apt.js';
+import { removeWithoutHostApt, withoutHostApt } from '../../../test/without-host-apt.js';
 import { testCacheRoot } from '@banger/host/testing';
 
 /**
@@ -45,6 +45,8 @@ afterAll(async () => {
   for (const home of homes) await h.banger(['daemon', 'stop'], { HOME: home, BANGER_HOME: home });
   await h?.dispose();
   if (work) rmSync(work, { recursive: true, force: true });
+  // Last: stopping the daemon runs banger through withoutHostApt again.
+  removeWithoutHostApt();
 });
 
 describe.skipIf(!slow || !canBuild)(`banger image build debian-minimal (slow${!slow ? ': set BANGER_SLOW_TESTS=1' : ''}${!canBuild ? ', needs mmdebstrap and root' : ''})`, () => {

@@ -9,7 +9,7 @@ import { findExecutable } from '@banger/host';
 import { packKernelBundle } from '@banger/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../../../test/harness.js';
-import { withoutHostApt } from '../../../test/without-host-apt.js';
+import { removeWithoutHostApt, withoutHostApt } from '../../../test/without-host-apt.js';
 import { testCacheRoot } from '@banger/host/testing';
 
 /** Shared with the other suites: the Debian .debs are downloaded once per machine. */
@@ -57,6 +57,8 @@ afterAll(async () => {
   if (h) await banger(['daemon', 'stop']);
   await h?.dispose();
   if (work) rmSync(work, { recursive: true, force: true });
+  // Last: stopping the daemon runs banger through withoutHostApt again.
+  removeWithoutHostApt();
 });
 
 describe.skipIf(missing !== undefined)(`banger kernel with a real Debian kernel package${missing ? ` (skipped: ${missing} is not installed)` : ''}`, () => {
