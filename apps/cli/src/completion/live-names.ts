@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { PROTOCOL_VERSION, type NameKind } from '@banger/api';
+import { LineSplitter, PROTOCOL_VERSION, type NameKind } from '@banger/api';
 import { checkPrivateDir } from '@banger/host';
 
 export interface LiveNamesTarget {
@@ -13,7 +13,7 @@ export interface LiveNamesTarget {
 }
 
 /** The longest reply line read: names of a few thousand resources fit many times over. */
-const MAX_BUFFERED = 8 * 1024 * 1024;
+const MAX_LINE_BYTES = 8 * 1024 * 1024;
 
 /**
  * Live names for completion, from a daemon that already runs. This is not
@@ -56,16 +56,12 @@ export function fetchLiveNames(target: LiveNamesTarget, kinds: readonly NameKind
       for (const [id, kind] of asked) lines.push(JSON.stringify({ id, method: 'complete.names', params: kind === 'session' ? { kind, vm: scope.vm } : { kind } }));
       socket.write(`${lines.join('\n')}\n`);
     });
-    let buffered = '';
+    const splitter = new LineSplitter(MAX_LINE_BYTES);
     let replies = 0;
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      if (buffered.length > MAX_BUFFERED) return finish();
-      let end: number;
-      while ((end = buffered.indexOf('\n')) >= 0) {
-        const reply = parseLine(buffered.slice(0, end));
-        buffered = buffered.slice(end + 1);
+    socket.on('data', (chunk: Buffer) => {
+      for (const item of splitter.push(chunk)) {
+        if (item.kind === 'overflow') return finish();
+        const reply = parseLine(item.line);
         if (reply?.id === 1) {
           const hello = reply.result as { daemonVersion?: unknown; protocolVersion?: unknown } | undefined;
           helloOk = hello?.daemonVersion === target.version && hello.protocolVersion === PROTOCOL_VERSION;
