@@ -74,8 +74,9 @@ describe('boot arguments each driver builds', () => {
       { method: 'PUT', path: '/logger', body: { log_path: '/vms/vm_01/firecracker.log', level: 'Info', show_level: true, show_log_origin: false } },
       { method: 'PUT', path: '/machine-config', body: { vcpu_count: 2, mem_size_mib: 1024, smt: false } },
       { method: 'PUT', path: '/boot-source', body: { kernel_image_path: '/k/vmlinux', initrd_path: '/k/initrd.img', boot_args: guestArgs } },
-      { method: 'PUT', path: '/drives/rootfs', body: { drive_id: 'rootfs', path_on_host: '/vms/vm_01/rootfs.ext4', is_root_device: true, is_read_only: false, cache_type: 'Writeback' } },
-      { method: 'PUT', path: '/drives/work', body: { drive_id: 'work', path_on_host: '/vms/vm_01/work.ext4', is_root_device: false, is_read_only: false, cache_type: 'Writeback' } },
+      // The VM's own disks relative to its dir (Firecracker runs there; a snapshot restored elsewhere opens that dir's copies).
+      { method: 'PUT', path: '/drives/rootfs', body: { drive_id: 'rootfs', path_on_host: 'rootfs.ext4', is_root_device: true, is_read_only: false, cache_type: 'Writeback' } },
+      { method: 'PUT', path: '/drives/work', body: { drive_id: 'work', path_on_host: 'work.ext4', is_root_device: false, is_read_only: false, cache_type: 'Writeback' } },
       { method: 'PUT', path: '/drives/modules', body: { drive_id: 'modules', path_on_host: '/k/modules.ext4', is_root_device: false, is_read_only: true, cache_type: 'Writeback' } },
       { method: 'PUT', path: '/network-interfaces/eth0', body: { iface_id: 'eth0', host_dev_name: 'bgr-1234567890a', guest_mac: '06:00:ac:10:00:02' } },
       { method: 'PUT', path: '/vsock', body: { guest_cid: 3, uds_path: '/vms/vm_01/agent.sock' } },

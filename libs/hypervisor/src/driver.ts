@@ -141,9 +141,13 @@ export interface StartOptions extends DriverCallOptions {
    *   is not told: its MAC and addresses are the saved ones until something in
    *   the guest (the agent) changes them.
    * - `agentSocketPath`, `consoleLogPath` (Firecracker: `vsock_override`).
+   * - The disks inside `vmDir`: the restored VM gets the files of the same
+   *   names in the spec's `vmDir` (QEMU: from the command line; Firecracker:
+   *   it was given them relative to its directory, drivePathOnHost), so a
+   *   state saved in one directory restores in another holding copies.
    * Everything else — vcpu, memory, kernel, boot args, `net.mac`, and the disks
-   * with their paths (Firecracker reopens the paths in its snapshot) — must be as
-   * it was; the caller checks (the VM layer's `whyNotResumable`). A state the
+   * outside `vmDir` with their paths — must be as it was; the caller checks
+   * (the VM layer's `whyNotResumable` / `whyNotRestorable`). A state the
    * hypervisor refuses makes `start` throw with nothing left running, so the
    * caller can boot cold instead.
    */

@@ -1,3 +1,4 @@
+import { isAbsolute, relative } from 'node:path';
 import { savedMemoryFile, type VmSpec } from './driver.js';
 import type { FirecrackerCall } from './firecracker-api.js';
 import { vmFiles } from './vm-spec.js';
@@ -17,6 +18,20 @@ export function firecrackerBootArgs(bootArgs: string): string {
   if (!parts.some((p) => p.startsWith('reboot='))) parts.push('reboot=k');
   if (!parts.some((p) => p.startsWith('panic='))) parts.push('panic=1');
   return parts.join(' ');
+}
+
+/**
+ * A disk's `path_on_host`: relative to the VM directory when the disk lies in
+ * it (the driver starts Firecracker there, so it opens the same file). A
+ * snapshot keeps the paths its drives were given and a restore reopens them
+ * from the new process's directory, so a state saved in one directory —
+ * a warm template built under a temp name and renamed — restores in another
+ * that holds its own copies under the same names. Disks elsewhere (the shared
+ * read-only modules and agent runtime) stay absolute: every VM opens the same.
+ */
+export function drivePathOnHost(vmDir: string, path: string): string {
+  const inside = relative(vmDir, path);
+  return inside && !inside.startsWith('..') && !isAbsolute(inside) ? inside : path;
 }
 
 /**
@@ -41,7 +56,7 @@ export function buildFirecrackerCalls(spec: VmSpec): FirecrackerCall[] {
       path: `/drives/${disk.id}`,
       body: {
         drive_id: disk.id,
-        path_on_host: disk.path,
+        path_on_host: drivePathOnHost(spec.vmDir, disk.path),
         is_root_device: index === 0,
         is_read_only: disk.readOnly,
         // Honour guest flushes: these disks hold the user's work.
@@ -79,7 +94,9 @@ export const NET_IFACE_ID = 'eth0';
  * `File` backend (mapped MAP_PRIVATE, read lazily), the vCPUs resume at once,
  * and the host ends of the devices are the spec's, whatever they were when
  * the snapshot was taken: the tap through `network_overrides`, the vsock UDS
- * through `vsock_override`. Disks are reopened at the paths in the snapshot.
+ * through `vsock_override`. Disks are reopened at the paths in the snapshot:
+ * those inside the VM directory relative to it (drivePathOnHost), so they are
+ * the copies in the spec's directory, where the driver starts the process.
  * The guest clock is left as saved (`clock_realtime` needs host kernel ≥ 5.16
  * and kvm-clock): the agent sets it after a resume, as under QEMU.
  */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'node:http';
@@ -69,8 +69,12 @@ function processesMentioning(text: string): number[] {
   return pids;
 }
 
-const requests = (): Array<DoubleRecord & { argv?: string[] }> =>
-  existsSync(logPath) ? readFileSync(logPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
+type LogLine = DoubleRecord & { argv?: string[]; restored?: { snapshotPath: string; drives: Array<{ id: string; opened: string }> } };
+const logLines = (): LogLine[] => (existsSync(logPath) ? readFileSync(logPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as LogLine) : []);
+/** The double's argv and API requests, in order. */
+const requests = (): LogLine[] => logLines().filter((l) => !l.restored);
+/** Which files each successful /snapshot/load reopened as the VM's drives (the double resolves them as Firecracker does). */
+const restores = (): Array<NonNullable<LogLine['restored']>> => logLines().flatMap((l) => (l.restored ? [l.restored] : []));
 
 describe('FirecrackerDriver against the API double', () => {
   it('configures and boots a VM with requests that all validate against the v1.16.1 spec', async () => {
@@ -337,6 +341,57 @@ describe('FirecrackerDriver suspend and restore (vm suspend / vm resume)', () =>
       await driver.stop(handle);
     }
     expect(existsSync(moved.agentSocketPath!)).toBe(false);
+  });
+
+  it('restores a state saved in a directory since renamed into other VM directories, each opening its own copies of the disks (warm templates)', async () => {
+    const driver = new FirecrackerDriver({ binary: fakeBinary() });
+    const shared = join(dir, 'modules.ext4');
+    /** A VM whose root and work disks live in its own directory, as banger lays VMs and templates out. */
+    const inDir = (vmDir: string, tap: string): VmSpec => ({
+      ...spec(),
+      disks: [
+        { id: 'rootfs', path: join(vmDir, 'rootfs.ext4'), readOnly: false },
+        { id: 'work', path: join(vmDir, 'work.ext4'), readOnly: false },
+        { id: 'modules', path: shared, readOnly: true },
+      ],
+      net: { tap, mac: '06:00:ac:10:00:fe' },
+      consoleLogPath: join(vmDir, 'console.log'),
+      agentSocketPath: join(vmDir, 'agent.sock'),
+      vmDir,
+    });
+    const building = join(dir, 'tpl.tmp-1-ab');
+    mkdirSync(building);
+    for (const disk of ['rootfs.ext4', 'work.ext4']) writeFileSync(join(building, disk), `template ${disk}`);
+    const template = inDir(building, 'bgr-tpl0000000');
+    await driver.suspend(await driver.start(template), join(building, 'template.state'));
+    // The drives were given relative to the directory Firecracker runs in; the shared one stays absolute.
+    const drives = requests().filter((r) => r.method === 'PUT' && r.path.startsWith('/drives/')).map((r) => (r.body as { path_on_host: string }).path_on_host);
+    expect(drives).toEqual(['rootfs.ext4', 'work.ext4', shared]);
+
+    const finalDir = join(dir, 'tpl');
+    renameSync(building, finalDir);
+    const vms = ['vm-a', 'vm-b'].map((name, i) => {
+      const vmDir = join(dir, name);
+      mkdirSync(vmDir);
+      for (const disk of ['rootfs.ext4', 'work.ext4']) copyFileSync(join(finalDir, disk), join(vmDir, disk));
+      return inDir(vmDir, `bgr-${i}aaaaaaaaa`);
+    });
+    const handles = await Promise.all(vms.map((vm) => driver.start(vm, { restoreFrom: join(finalDir, 'template.state') })));
+    try {
+      const opened = restores().map((r) => Object.fromEntries(r.drives.map((d) => [d.id, d.opened])));
+      expect(opened).toHaveLength(2);
+      for (const vm of vms) {
+        // Each restored VM reopened its own copies, never the template's disks (nor the temp path they were saved under).
+        expect(opened).toContainEqual({ rootfs: join(vm.vmDir, 'rootfs.ext4'), work: join(vm.vmDir, 'work.ext4'), modules: shared });
+      }
+      for (const [i, vm] of vms.entries()) {
+        expect(await driver.status(handles[i]!)).toEqual({ state: 'running' });
+        const socket = await driver.connectAgent(handles[i]!, vm);
+        socket.destroy();
+      }
+    } finally {
+      await Promise.all(handles.map((h) => driver.stop(h)));
+    }
   });
 
   const refusals: Array<[string, (s: VmSpec) => void, Record<string, string>, string]> = [

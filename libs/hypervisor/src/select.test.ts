@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '@banger/errors';
 import { kvmUsable } from '@banger/host';
+import { whyNoWarmStart } from './create-driver.js';
 import { kvmProblem, selectHypervisor, type HypervisorProbe } from './select.js';
 
 function probe(opts: { kvm: boolean; files: Record<string, string | undefined> }): Partial<HypervisorProbe> {
@@ -91,5 +92,15 @@ describe('selectHypervisor', () => {
     const choice = await selectHypervisor({ preference: 'qemu' });
     expect(choice.kind).toBe('qemu');
     expect(choice.version).toMatch(/^\d+\.\d+/);
+  });
+});
+
+describe('whyNoWarmStart', () => {
+  it('lets QEMU and Firecracker 1.16 or newer restore warm templates, and names the version an older Firecracker lacks', () => {
+    expect(whyNoWarmStart({ kind: 'qemu', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22' })).toBeUndefined();
+    expect(whyNoWarmStart({ kind: 'firecracker', binary: '/usr/bin/firecracker', version: '1.16.1' })).toBeUndefined();
+    expect(whyNoWarmStart({ kind: 'firecracker', binary: '/usr/bin/firecracker', version: '1.17.0' })).toBeUndefined();
+    expect(whyNoWarmStart({ kind: 'firecracker', binary: '/opt/fc', version: '1.10.1' })).toBe('/opt/fc is Firecracker 1.10.1; restoring a warm template needs ≥ 1.16.0');
+    expect(whyNoWarmStart({ kind: 'firecracker', binary: '/opt/fc' })).toBe('/opt/fc is Firecracker (unknown version); restoring a warm template needs ≥ 1.16.0');
   });
 });

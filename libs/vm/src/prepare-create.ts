@@ -2,7 +2,7 @@ import { lstat } from 'node:fs/promises';
 import { applySpecOverrides, currentHostFacts, resolveVmDefaults, type HostFacts, type VmSpec as SizingSpec } from '@banger/config';
 import { ConflictError, UserError } from '@banger/errors';
 import { resolveFileSync } from '@banger/disks';
-import { selectHypervisor } from '@banger/hypervisor';
+import { selectHypervisor, whyNoWarmStart } from '@banger/hypervisor';
 import { assertImageKnown, findImage } from '@banger/images';
 import { assertKernelKnown } from '@banger/kernels';
 import { imageHome, kernelHome, vmRepository, type VmEnv } from './vm-env.js';
@@ -118,10 +118,10 @@ export async function prepareCreate(env: VmEnv, params: CreateVmParams, options:
     vcpu: sizing.vcpu,
     memoryMib: sizing.memoryMib,
     diskBytes: sizing.diskBytes,
-    hypervisor: { kind: choice.kind, accel: choice.accel, binary: choice.binary, reason: choice.reason, ...(choice.warning ? { warning: choice.warning } : {}) },
+    hypervisor: { kind: choice.kind, accel: choice.accel, binary: choice.binary, ...(choice.version ? { version: choice.version } : {}), reason: choice.reason, ...(choice.warning ? { warning: choice.warning } : {}) },
     fileSync,
-    // Warm start needs a hypervisor that can load a saved state: QEMU (Firecracker's snapshots are another slice).
-    ...((env.config.warmStart ?? true) && params.cold !== true && choice.kind === 'qemu' ? { warm: true } : {}),
+    // Warm start needs a hypervisor that can give a restored template its own devices (QEMU; Firecracker ≥ 1.16).
+    ...((env.config.warmStart ?? true) && params.cold !== true && whyNoWarmStart(choice) === undefined ? { warm: true } : {}),
   };
   const now = Date.now();
   const record: VmRecord = {

@@ -10,6 +10,8 @@ export interface VmHypervisor {
   kind: 'firecracker' | 'qemu';
   accel: 'kvm' | 'tcg';
   binary: string;
+  /** As the binary reported it (`7.2.22`, `1.16.1`); part of a warm template's inputs. Absent in VMs created before it was recorded. */
+  version?: string;
   reason: string;
   warning?: string;
 }

@@ -42,7 +42,7 @@ export const vmDetailsSchema = lazySchema(() => vmInfoSchema.extend({
   pid: z.number().int().optional(),
   dir: z.string(),
   consoleLog: z.string(),
-  hypervisorDetails: z.object({ kind: z.string(), accel: z.string(), binary: z.string(), reason: z.string(), warning: z.string().optional() }),
+  hypervisorDetails: z.object({ kind: z.string(), accel: z.string(), binary: z.string(), version: z.string().optional(), reason: z.string(), warning: z.string().optional() }),
   sizing: z.object({ vcpu: z.string(), memoryMib: z.string(), diskBytes: z.string() }),
   fileSync: z.array(z.object({ host: z.string(), guest: z.string(), mode: z.string().optional() })),
 }));

@@ -1,5 +1,5 @@
 import { BangerError } from '@banger/errors';
-import { parseVersion, selectHypervisor } from '@banger/hypervisor';
+import { parseVersion, selectHypervisor, whyNoWarmStart } from '@banger/hypervisor';
 import type { CheckContext } from '../context.js';
 import { lookup } from '../env.js';
 import type { DoctorCheck, DoctorHypervisor } from '../types.js';
@@ -48,6 +48,9 @@ export function hypervisorCheck(ctx: CheckContext): DoctorCheck {
       if (choice.warning) {
         return { status: 'warn', detail: what, hint: `${choice.warning}; make /dev/kvm usable (see above) for full speed` };
       }
+      // `vm run` then boots every VM cold without saying so each time: this is where it is said.
+      const noWarm = ctx.config.warmStart === false ? undefined : whyNoWarmStart(choice);
+      if (noWarm) return { status: 'warn', detail: `${what}; warm start is off: ${noWarm}`, hint: 'install a newer Firecracker for warm start, or set warm_start = false to silence this' };
       return { status: 'ok', detail: what };
     },
   };

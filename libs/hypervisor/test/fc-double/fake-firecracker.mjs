@@ -37,7 +37,10 @@ const double = createFirecrackerDouble({
   onRequest: log,
   // Like a kernel's first console lines: the command line it was given, so a test sees what reached the VMM.
   onStart: ({ bootArgs }) => process.stdout.write(`Kernel command line: ${bootArgs}\nWelcome to the double\n`),
-  onRestore: ({ snapshotPath }) => process.stdout.write(`Restored from ${snapshotPath}\n`),
+  onRestore: ({ snapshotPath, drives }) => {
+    process.stdout.write(`Restored from ${snapshotPath}\n`);
+    log({ restored: { snapshotPath, drives } });
+  },
   // Firecracker exits with status 1 after a failed snapshot load.
   onFatal: () => {
     process.stderr.write('Load snapshot error: the process cannot be used any more\n');

@@ -29,6 +29,6 @@ export function createFirecrackerDouble(options: {
   onRequest?: (record: DoubleRecord) => void;
   onStart?: (started: { bootArgs: string }) => void;
   onCtrlAltDel?: () => void;
-  onRestore?: (restored: { snapshotPath: string; net?: { iface_id: string; host_dev_name: string }; vsockPath?: string }) => void;
+  onRestore?: (restored: { snapshotPath: string; net?: { iface_id: string; host_dev_name: string }; vsockPath?: string; drives: Array<{ id: string; opened: string }> }) => void;
   onFatal?: () => void;
 }): FirecrackerDouble;

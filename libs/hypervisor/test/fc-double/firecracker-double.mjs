@@ -5,7 +5,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv-draft-04';
 import yaml from 'js-yaml';
@@ -81,7 +81,7 @@ const SNAPSHOT_MAGIC = 'firecracker-double snapshot v1';
  *  - onRequest(record): every request and the answer given
  *  - onStart({ bootArgs }): called after InstanceStart succeeds, with the boot_args PUT /boot-source gave
  *  - onCtrlAltDel(): called on SendCtrlAltDel
- *  - onRestore({ snapshotPath }): called after /snapshot/load succeeds
+ *  - onRestore({ snapshotPath, net, vsockPath, drives }): called after /snapshot/load succeeds; drives: [{ id, opened }], the absolute file each drive reopened
  *  - onFatal(): called after answering a request that leaves Firecracker unusable (a failed load): the real one exits
  */
 export function createFirecrackerDouble(options) {
@@ -147,7 +147,9 @@ export function createFirecrackerDouble(options) {
     state.bootArgs = saved.bootArgs;
     state.started = true;
     state.paused = body.resume_vm !== true;
-    options.onRestore?.({ snapshotPath: body.snapshot_path, net, vsockPath: state.vsockPath });
+    // Firecracker reopens each drive at the path it was given, a relative one from the process's cwd.
+    const drives = saved.drives.map((d) => ({ id: d.drive_id, opened: resolvePath(d.path_on_host) }));
+    options.onRestore?.({ snapshotPath: body.snapshot_path, net, vsockPath: state.vsockPath, drives });
   };
 
   const handle = (method, path, headers, raw) => {

@@ -9,7 +9,7 @@ import type { BootedWith } from '../suspended-state.js';
 
 const inputs: WarmInputs = {
   image: 'debian-minimal', imageSha256: 'a'.repeat(64), kernel: 'debian-cloud', kernelFiles: '1:2,3:4,5:6',
-  runtimeDisk: '/state/runtime/k1.ext4', agentUnit: 'u1', qemu: '/usr/bin/qemu-system-x86_64', accel: 'tcg',
+  runtimeDisk: '/state/runtime/k1.ext4', agentUnit: 'u1', hypervisor: '/usr/bin/qemu-system-x86_64', hypervisorVersion: '7.2.22', accel: 'tcg',
   vcpu: '1', memoryMib: '512', diskBytes: String(2 ** 30), revision: '1',
 };
 
@@ -57,7 +57,7 @@ describe('whyNotRestorable', () => {
     expect(whyNotRestorable(booted(), vm)).toBeUndefined();
   });
 
-  it('refuses another QEMU, machine size, kernel, shared disk or device set, naming it', () => {
+  it('refuses another hypervisor binary, machine size, kernel, shared disk or device set, naming it', () => {
     expect(whyNotRestorable(booted(), booted({}, '/opt/qemu'))).toMatch(/saved by \/usr\/bin\/qemu-system-x86_64, not \/opt\/qemu/);
     expect(whyNotRestorable(booted(), booted({ memoryMib: 1024 }))).toMatch(/memoryMib/);
     expect(whyNotRestorable(booted(), booted({ vcpu: 2 }))).toMatch(/vcpu/);
@@ -74,12 +74,12 @@ describe('templates on disk', () => {
   let root: string | undefined;
   afterEach(() => root && rmSync(root, { recursive: true, force: true }));
 
-  const makeTemplate = (vmsDir: string, over: Partial<WarmInputs>, complete = true): WarmTemplateDir => {
+  const makeTemplate = (vmsDir: string, over: Partial<WarmInputs>, complete = true, stateCompanions?: string[]): WarmTemplateDir => {
     const full = { ...inputs, ...over };
     const dir = new WarmTemplateDir(join(warmRoot(vmsDir), warmFingerprint(full)));
     mkdirSync(dir.root, { recursive: true });
-    for (const file of [dir.rootfs, dir.workDisk, dir.state]) writeFileSync(file, Buffer.alloc(8192, 1));
-    const meta: WarmTemplateMeta = { format: 1, fingerprint: warmFingerprint(full), inputs: full, bootedWith: booted(), createdAt: new Date().toISOString(), stateBytes: 8192 };
+    for (const file of [dir.rootfs, dir.workDisk, dir.state, ...(stateCompanions ?? []).map((n) => join(dir.root, n))]) writeFileSync(file, Buffer.alloc(8192, 1));
+    const meta: WarmTemplateMeta = { format: 1, fingerprint: warmFingerprint(full), inputs: full, bootedWith: booted(), createdAt: new Date().toISOString(), stateBytes: 8192, ...(stateCompanions ? { stateCompanions } : {}) };
     if (complete) writeFileSync(dir.meta, JSON.stringify(meta));
     return dir;
   };
@@ -147,5 +147,17 @@ describe('templates on disk', () => {
     const newer = makeTemplate(vmsDir, { vcpu: '6' });
     writeFileSync(newer.meta, JSON.stringify({ format: 2 }));
     expect(whyWarmTemplateDamaged(newer)).toBe('it was written by another banger version (template format 2, this one reads 1)');
+  });
+
+  it('treats a Firecracker template whose guest memory file is gone as damaged, never as usable', () => {
+    root = mkdtempSync(join(tmpdir(), 'banger-warm-'));
+    const vmsDir = join(root, 'vms');
+    const firecracker = { hypervisor: '/usr/bin/firecracker', hypervisorVersion: '1.16.1', accel: 'kvm' };
+    const whole = makeTemplate(vmsDir, firecracker, true, ['template.state.mem']);
+    expect(readWarmTemplate(whole)?.stateCompanions).toEqual(['template.state.mem']);
+    expect(whyWarmTemplateDamaged(whole)).toBeUndefined();
+    rmSync(join(whole.root, 'template.state.mem'));
+    expect(readWarmTemplate(whole)).toBeUndefined();
+    expect(whyWarmTemplateDamaged(whole)).toBe('its saved state file template.state.mem is missing');
   });
 });

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentClient } from '@banger/agent';
 import { CancelledError, InternalError } from '@banger/errors';
 import { cleanStaleTemps, formatIpv4, run, runPrivileged, tempSibling, testPausePoint, writeFileAtomic } from '@banger/host';
-import { createDriver, hasAgentChannel, isSuspendCapable, processAlive, type HypervisorChoice, type VmHandle, type VmSpec as DriverSpec } from '@banger/hypervisor';
+import { createDriver, hasAgentChannel, isSuspendCapable, processAlive, savedStateFiles, type HypervisorChoice, type VmHandle, type VmSpec as DriverSpec } from '@banger/hypervisor';
 import { guestNetworkFor, ipToInt, parseSubnet, removeTap } from '@banger/network';
 import { installHostKey, makeWorkDisk, stageWorkDisk } from '@banger/disks';
 import { ensureUserKey, generateHostKey } from '@banger/ssh';
@@ -36,7 +36,9 @@ export interface WarmInputs {
   /** The agent runtime disk (its file name is its content key: banger, agent and node). */
   runtimeDisk: string;
   agentUnit: string;
-  qemu: string;
+  /** The hypervisor's binary and version: a saved state loads only into the hypervisor (and version) that wrote it. */
+  hypervisor: string;
+  hypervisorVersion: string;
   accel: string;
   vcpu: string;
   memoryMib: string;
@@ -65,6 +67,12 @@ export interface WarmTemplateMeta {
   createdAt: string;
   /** Bytes of memory state, for `image show`. */
   stateBytes: number;
+  /**
+   * The saved state's files besides `template.state` (Firecracker: the guest
+   * memory, `template.state.mem`), by name. Absent in templates from before
+   * Firecracker could build them: QEMU writes the one file.
+   */
+  stateCompanions?: string[];
 }
 
 /** `<state>/warm`, beside `<state>/vms`: never inside an image's own directory. */
@@ -90,7 +98,7 @@ export function warmInputs(options: {
   image: ImageRef;
   kernel: { name: string; paths: { vmlinux: string; initrd: string; modules: string } };
   runtimeDisk: string;
-  hypervisor: Pick<HypervisorChoice, 'binary' | 'accel'>;
+  hypervisor: Pick<HypervisorChoice, 'binary' | 'accel' | 'version'>;
   vcpu: number;
   memoryMib: number;
   diskBytes: number;
@@ -103,7 +111,8 @@ export function warmInputs(options: {
     kernelFiles: [kernel.paths.vmlinux, kernel.paths.initrd, kernel.paths.modules].map(fileStamp).join(','),
     runtimeDisk: options.runtimeDisk,
     agentUnit: createHash('sha256').update(agentUnitText()).digest('hex').slice(0, 16),
-    qemu: options.hypervisor.binary,
+    hypervisor: options.hypervisor.binary,
+    hypervisorVersion: options.hypervisor.version ?? 'unknown',
     accel: options.hypervisor.accel,
     vcpu: String(options.vcpu),
     memoryMib: String(options.memoryMib),
@@ -117,10 +126,15 @@ export function readWarmTemplate(dir: WarmTemplateDir): WarmTemplateMeta | undef
   if (!existsSync(dir.state) || !existsSync(dir.rootfs) || !existsSync(dir.workDisk)) return undefined;
   try {
     const meta = JSON.parse(readFileSync(dir.meta, 'utf8')) as WarmTemplateMeta;
-    return meta.format === 1 ? meta : undefined;
+    return meta.format === 1 && missingCompanion(dir, meta) === undefined ? meta : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The first file of the saved state, besides `template.state`, that is not there. */
+function missingCompanion(dir: WarmTemplateDir, meta: Pick<WarmTemplateMeta, 'stateCompanions'>): string | undefined {
+  return (meta.stateCompanions ?? []).find((name) => !existsSync(join(dir.root, basename(name))));
 }
 
 /**
@@ -134,13 +148,16 @@ export function whyWarmTemplateDamaged(dir: WarmTemplateDir): string | undefined
   if (!existsSync(dir.root)) return undefined;
   if (!existsSync(dir.state)) return 'its saved memory and device state is missing';
   if (!existsSync(dir.rootfs) || !existsSync(dir.workDisk)) return 'a disk of it is missing';
-  let meta: { format?: unknown };
+  let meta: { format?: unknown; stateCompanions?: unknown };
   try {
-    meta = JSON.parse(readFileSync(dir.meta, 'utf8')) as { format?: unknown };
+    meta = JSON.parse(readFileSync(dir.meta, 'utf8')) as { format?: unknown; stateCompanions?: unknown };
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its template.json is missing' : 'its template.json is unreadable';
   }
   if (meta.format !== 1) return `it was written by another banger version (template format ${String(meta.format)}, this one reads 1)`;
+  const companions = Array.isArray(meta.stateCompanions) ? meta.stateCompanions.filter((n): n is string => typeof n === 'string') : [];
+  const missing = missingCompanion(dir, { stateCompanions: companions });
+  if (missing) return `its saved state file ${missing} is missing`;
   return undefined;
 }
 
@@ -160,7 +177,11 @@ export async function listWarmTemplates(vmsDir: string): Promise<Array<{ dir: st
   return found;
 }
 
-/** Removes a template (a bad one after a failed restore, or pruned). Safe while VMs restored from it run: they have copies. */
+/**
+ * Removes a template (a bad one after a failed restore, or pruned). Safe while
+ * VMs restored from it run: they have copies of its disks, and a Firecracker
+ * VM that maps the template's memory file keeps the unlinked file until it exits.
+ */
 export async function removeWarmTemplate(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
@@ -285,7 +306,8 @@ export async function buildWarmTemplate(options: BuildTemplateOptions): Promise<
     await testPausePoint('vm.warm-template:guest-ready', signal);
     await driver.suspend(handle, dir.state);
     handle = undefined;
-    const stateBytes = statSync(dir.state).size;
+    const stateFiles = savedStateFiles(dir.state).filter((path) => existsSync(path));
+    const stateBytes = stateFiles.reduce((sum, path) => sum + statSync(path).size, 0);
     const meta: WarmTemplateMeta = {
       format: 1,
       fingerprint: options.fingerprint,
@@ -293,9 +315,11 @@ export async function buildWarmTemplate(options: BuildTemplateOptions): Promise<
       bootedWith: { binary: options.choice.binary, spec },
       createdAt: new Date().toISOString(),
       stateBytes,
+      stateCompanions: stateFiles.filter((path) => path !== dir.state).map((path) => basename(path)),
     };
     await writeFileAtomic(dir.meta, `${JSON.stringify(meta, null, 2)}\n`, 0o600);
-    for (const leftover of ['qmp.sock', 'agent.sock', 'hypervisor.pid', 'qemu.pid']) await rm(join(temp, leftover), { force: true });
+    // The hypervisor's sockets and pid files (the state, memory and logs stay).
+    for (const leftover of ['qmp.sock', 'firecracker.sock', 'agent.sock', 'hypervisor.pid', 'qemu.pid']) await rm(join(temp, leftover), { force: true });
     await rm(final, { recursive: true, force: true });
     await rename(temp, final);
     line(`template saved (${(stateBytes / 2 ** 20).toFixed(0)} MiB of state) in ${((Date.now() - started) / 1000).toFixed(1)} s`);

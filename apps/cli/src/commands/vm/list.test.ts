@@ -38,11 +38,11 @@ describe('vm list and show output', () => {
       pid: 4242,
       dir: '/s/vms/alpha',
       consoleLog: '/s/vms/alpha/console.log',
-      hypervisorDetails: { kind: 'qemu', accel: 'tcg', binary: '/usr/bin/qemu-system-x86_64', reason: 'Firecracker is not usable (no /dev/kvm), so QEMU with TCG emulation' },
+      hypervisorDetails: { kind: 'qemu', accel: 'tcg', binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22', reason: 'Firecracker is not usable (no /dev/kvm), so QEMU with TCG emulation' },
       sizing: { vcpu: '2 (flag --vcpu)', memoryMib: '2048 MiB (config)', diskBytes: '8589934592 bytes (host: state fs/4)' },
       fileSync: [{ host: '/home/u/.aws', guest: '/root/.aws' }],
     });
-    expect(text).toContain('  hypervisor: qemu (tcg) /usr/bin/qemu-system-x86_64, pid 4242');
+    expect(text).toContain('  hypervisor: qemu 7.2.22 (tcg) /usr/bin/qemu-system-x86_64, pid 4242');
     expect(text).toContain('  why:        Firecracker is not usable (no /dev/kvm), so QEMU with TCG emulation');
     expect(text).toContain('  disk:       8.0 GiB (host: state fs/4)');
     expect(text).toContain('  file_sync:  /home/u/.aws → /root/.aws');

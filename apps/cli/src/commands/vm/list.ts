@@ -50,7 +50,7 @@ export function formatVmDetails(vm: VmDetailsWire): string {
     ['ip', vm.ip ?? '-'],
     ['mac', vm.mac ?? '-'],
     ['tap', vm.tap ?? '-'],
-    ['hypervisor', `${h.kind} (${h.accel}) ${h.binary}${vm.pid !== undefined ? `, pid ${vm.pid}` : ''}`],
+    ['hypervisor', `${h.kind}${h.version ? ` ${h.version}` : ''} (${h.accel}) ${h.binary}${vm.pid !== undefined ? `, pid ${vm.pid}` : ''}`],
     ['why', h.reason],
     ...(h.warning ? ([['warning', h.warning]] as Array<[string, string]>) : []),
     ['dir', vm.dir],
