@@ -74,6 +74,7 @@ describe('sessions: the real agent and its real keepers, on the host', () => {
     // The agent dies (SIGKILL): the keeper, in its own session, keeps the command running.
     agent.child.kill('SIGKILL');
     await new Promise((r) => agent.child.once('exit', r));
+    await agent.stop(); // its temp dir (the dead agent's socket and bundle); the sessions dir is the test's
     await sleep(300);
     agent = await startAgent({ env });
     sessions = new SessionsClient(await agent.connect());
