@@ -18,6 +18,7 @@ import {
   NETWORK_UNIT_NAME,
   NETWORKD_DROPIN,
   NETWORKD_DROPIN_PATH,
+  NETWORKD_SOCKET_DROPIN_PATH,
   RESOLV_SCRIPT,
   RESOLV_SCRIPT_PATH,
   RESOLV_UNIT,
@@ -199,6 +200,7 @@ export async function writeGuestContract(root: string): Promise<void> {
   await writeGuestFile(root, NETWORK_SCRIPT_PATH, NETWORK_SCRIPT, 0o755);
   await writeGuestFile(root, `/etc/systemd/system/${NETWORK_UNIT_NAME}`, NETWORK_UNIT);
   await writeGuestFile(root, NETWORKD_DROPIN_PATH, NETWORKD_DROPIN);
+  await writeGuestFile(root, NETWORKD_SOCKET_DROPIN_PATH, NETWORKD_DROPIN);
   await writeGuestFile(root, '/etc/machine-id', '');
   // provisioning left the host's resolver here; the guest's comes from ip= at boot
   await writeGuestFile(root, '/etc/resolv.conf', '# written at boot from the kernel ip= argument by banger-resolv.service\n');

@@ -250,8 +250,14 @@ ExecStart=${NETWORK_SCRIPT_PATH}
 WantedBy=sysinit.target
 `;
 
-/** networkd skips when banger-network.service configured eth0 (and stays the fallback when it did not). */
+/**
+ * networkd skips when banger-network.service configured eth0 (and stays the
+ * fallback when it did not). Its netlink socket gets the same condition: a
+ * socket whose service is skipped goes "failed" on the first route message,
+ * and the system reports itself degraded (seen in a booted OCI import).
+ */
 export const NETWORKD_DROPIN_PATH = '/etc/systemd/system/systemd-networkd.service.d/banger.conf';
+export const NETWORKD_SOCKET_DROPIN_PATH = '/etc/systemd/system/systemd-networkd.socket.d/banger.conf';
 export const NETWORKD_DROPIN = `# Written by banger: eth0 is configured by ${NETWORK_UNIT_NAME} when the image can (see there).
 [Unit]
 After=${NETWORK_UNIT_NAME}
@@ -318,4 +324,4 @@ export const BUILDER_REVISION = 3;
 
 /** Everything above, as one string for the fingerprint. */
 export const guestContractText = (): string =>
-  JSON.stringify([BUILDER_REVISION, SSHD_CONFIG, SSH_DROPIN, FSTAB, WORK_DISK_SCRIPT, WORK_DISK_UNIT, JOURNALD_DROPIN, RESOLV_SCRIPT, RESOLV_UNIT, NETWORK_SCRIPT, NETWORK_UNIT, NETWORKD_DROPIN, HOSTS, CONTRACT_ENABLED_UNITS, CONTRACT_MASKED_UNITS]);
+  JSON.stringify([BUILDER_REVISION, SSHD_CONFIG, SSH_DROPIN, FSTAB, WORK_DISK_SCRIPT, WORK_DISK_UNIT, JOURNALD_DROPIN, RESOLV_SCRIPT, RESOLV_UNIT, NETWORK_SCRIPT, NETWORK_UNIT, NETWORKD_DROPIN, NETWORKD_SOCKET_DROPIN_PATH, HOSTS, CONTRACT_ENABLED_UNITS, CONTRACT_MASKED_UNITS]);
