@@ -1,7 +1,7 @@
 import { InternalError } from '@banger/errors';
 import { debugfsQuote, runDebugfs, statInode } from '@banger/disks';
 import { readImageText, writeImageFiles } from '../image-files.js';
-import { RUNTIME_AGENT_LAUNCHER, RUNTIME_DISK_DEVICE, RUNTIME_DISK_LABEL, RUNTIME_MOUNT_POINT } from './runtime-disk.js';
+import { RUNTIME_AGENT_LAUNCHER, RUNTIME_DISK_LABEL, RUNTIME_MOUNT_POINT } from './runtime-disk.js';
 
 /** The agent's systemd unit in every VM's rootfs. */
 export const AGENT_UNIT_PATH = '/etc/systemd/system/banger-agent.service';
@@ -16,22 +16,12 @@ export const AGENT_GUEST_PORT = '/dev/virtio-ports/banger.agent';
  * working with newer disks. No default dependencies: it needs only /run, the
  * disk and /root (the work disk, mounted by `banger-work-disk.service` in
  * images since issue 19 without waiting for udev; in older images the
- * ordering names no unit and does nothing).
- *
- * The disk is mounted by the ExecStart line itself (issue 19): the guest
- * contract fixes it at vdd, whose kernel node exists once virtio-blk has
- * probed (before the initrd ends), so it is mounted there directly, as ext4,
- * without `mount LABEL=` probing every block device for the label, and with
- * no `mountpoint` run first (under TCG, early in a boot, each exec costs;
- * the ExecStartPre with mkdir, mountpoint and the label mount took 2.8–3.9 s
- * of a loaded boot, measured). A vdd without the launcher (a layout that
- * differs) is unmounted and the disk found by its label. On a restart the
- * disk is still mounted and the launcher runs at once. A failed mount makes
- * the exec fail and the unit is restarted after 1 s, forever
- * (StartLimitIntervalSec=0), as is the agent when it dies. No shell
- * variables (systemd would expand them). `--auto`: the agent serves the
- * virtio-serial port when the VM has one (QEMU), else vsock port 1024 through
- * banger-vsock-relay (Firecracker), and waits for the port to appear.
+ * ordering names no unit and does nothing). `mount LABEL=` probes the block devices itself (no udev symlink
+ * needed); while the disk is not there yet the mount fails and the unit is
+ * restarted after 1 s, forever (StartLimitIntervalSec=0), as is the agent
+ * when it dies. `--auto`: the agent serves the virtio-serial port when the
+ * VM has one (QEMU), else vsock port 1024 through banger-vsock-relay
+ * (Firecracker), and waits for the port to appear.
  */
 export function agentUnitText(): string {
   return [
@@ -46,7 +36,8 @@ export function agentUnitText(): string {
     'StartLimitIntervalSec=0',
     '',
     '[Service]',
-    `ExecStart=/bin/sh -c '${agentStartLine()}'`,
+    `ExecStartPre=/bin/sh -c 'mkdir -p ${RUNTIME_MOUNT_POINT} && { mountpoint -q ${RUNTIME_MOUNT_POINT} || mount -o ro LABEL=${RUNTIME_DISK_LABEL} ${RUNTIME_MOUNT_POINT}; }'`,
+    `ExecStart=${RUNTIME_AGENT_LAUNCHER} --auto`,
     'Restart=always',
     'RestartSec=1',
     // Session keepers are started by the agent and must outlive it: a restart (or stop) of the unit ends only the agent.
@@ -56,16 +47,6 @@ export function agentUnitText(): string {
     'WantedBy=sysinit.target',
     '',
   ].join('\n');
-}
-
-/** The unit's shell line: mount the runtime disk unless a previous start did, then become the agent. */
-export function agentStartLine(): string {
-  const mnt = RUNTIME_MOUNT_POINT;
-  const launcher = RUNTIME_AGENT_LAUNCHER;
-  return [
-    `[ -x ${launcher} ] || { mkdir -p ${mnt}; mount -o ro -t ext4 ${RUNTIME_DISK_DEVICE} ${mnt} 2>/dev/null; [ -x ${launcher} ] || { umount ${mnt} 2>/dev/null; mount -o ro LABEL=${RUNTIME_DISK_LABEL} ${mnt}; }; }`,
-    `exec ${launcher} --auto`,
-  ].join('; ');
 }
 
 /** Whether `rootfs` holds this banger's unit (and its enablement link). */

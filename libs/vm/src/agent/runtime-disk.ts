@@ -5,10 +5,8 @@ import { basename, dirname, join } from 'node:path';
 import { InternalError } from '@banger/errors';
 import { cleanStaleTemps, mkfsExt4, run, tempSibling } from '@banger/host';
 
-/** The runtime disk's label (`mount LABEL=banger-runtime`: the guest unit's fallback when vdd is not it). */
+/** The label the guest unit mounts the runtime disk by (`mount LABEL=banger-runtime`). */
 export const RUNTIME_DISK_LABEL = 'banger-runtime';
-/** Where the guest contract attaches it (boot-args.ts vmDisks: vda rootfs, vdb work, vdc modules, vdd runtime): the unit mounts it there, the label is the fallback. */
-export const RUNTIME_DISK_DEVICE = '/dev/vdd';
 /** Where the guest unit mounts it (read-only). */
 export const RUNTIME_MOUNT_POINT = '/run/banger/runtime';
 /** The launcher on the disk the guest unit runs: loader + node + agent, all from the disk. */
