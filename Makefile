@@ -26,7 +26,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 PRIV := $(shell if [ -w "$(PREFIX)" ]; then :; else [ "$$(id -u)" = 0 ] || echo sudo -n; fi)
 
 EXTERNALS := better-sqlite3 ssh2 cpu-features
-BUNDLES := apps/cli/dist/banger.js apps/cli/dist/banger-cli.cjs apps/daemon/dist/bangerd.js apps/vsock-agent/dist/banger-vsock-agent.js
+BUNDLES := apps/cli/dist/banger.cjs apps/cli/dist/banger-cli.cjs apps/daemon/dist/bangerd.js apps/vsock-agent/dist/banger-vsock-agent.js
 # Native files installed beside the bundles: the guest agent's PTY helper, vsock relay and RNG reseeder (static, copied onto the runtime disk).
 NATIVE := apps/vsock-agent/dist/banger-pty apps/vsock-agent/dist/banger-vsock-relay apps/vsock-agent/dist/banger-reseed
 
@@ -79,12 +79,12 @@ stage:
 	$(PRIV) cp $(BUNDLES) $(addsuffix .map,$(BUNDLES)) $(NATIVE) "$$tmp/"; \
 	echo '{ "name": "banger-installed", "private": true, "type": "module" }' | $(PRIV) tee "$$tmp/package.json" >/dev/null; \
 	$(PRIV) $(NODE) apps/cli/scripts/stage-node-modules.mjs "$$tmp" $(EXTERNALS); \
-	$(PRIV) chmod 755 "$$tmp"/*.js; \
+	$(PRIV) chmod 755 "$$tmp"/*.js "$$tmp"/banger.cjs; \
 	$(PRIV) rm -rf "$(LIBDIR).old"; \
 	if [ -e "$(LIBDIR)" ]; then $(PRIV) mv "$(LIBDIR)" "$(LIBDIR).old"; fi; \
 	$(PRIV) mv "$$tmp" "$(LIBDIR)"; $(PRIV) rm -rf "$(LIBDIR).old"; \
-	for bin in banger bangerd; do \
-	  printf '#!/bin/sh\nexec %s %s/%s.js "$$@"\n' "$(NODE)" "$(LIBDIR)" "$$bin" | $(PRIV) tee "$(BINDIR)/$$bin.new" >/dev/null; \
+	for entry in banger:banger.cjs bangerd:bangerd.js; do bin=$${entry%%:*}; \
+	  printf '#!/bin/sh\nexec %s %s/%s "$$@"\n' "$(NODE)" "$(LIBDIR)" "$${entry#*:}" | $(PRIV) tee "$(BINDIR)/$$bin.new" >/dev/null; \
 	  $(PRIV) chmod 755 "$(BINDIR)/$$bin.new"; $(PRIV) mv "$(BINDIR)/$$bin.new" "$(BINDIR)/$$bin"; \
 	done; \
 	echo "installed banger and bangerd into $(BINDIR), the daemon tree and banger-vsock-agent into $(LIBDIR)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Builds the CLI as installed: banger.js, a small ESM launcher, and
+// Builds the CLI as installed: banger.cjs, a small CommonJS launcher, and
 // banger-cli.cjs, the whole CLI bundled as CommonJS and wrapped in a function
 // the launcher compiles with V8's code cache (src/launcher/run-body.ts). Used
 // by `nx build @banger/cli` (→ apps/cli/dist), the CLI tests and the
@@ -29,7 +29,7 @@ export const CLI_ESBUILD_COMMON = {
 /** The body's wrapper parameters, as run-body.ts passes them. */
 const WRAPPER_OPEN = '(function (exports, require, module, __filename, __dirname, __bangerImportMetaUrl) {';
 
-/** Builds `<outDir>/banger.js` and `<outDir>/banger-cli.cjs` (with source maps). Returns their paths and the body's hash. */
+/** Builds `<outDir>/banger.cjs` and `<outDir>/banger-cli.cjs` (with source maps). Returns their paths and the body's hash. */
 export async function buildCli(outDir) {
   mkdirSync(outDir, { recursive: true });
   const bodyFile = join(outDir, 'banger-cli.cjs');
@@ -57,12 +57,12 @@ export async function buildCli(outDir) {
   const encoding = /[^\x00-\x7f]/.test(code) ? 'utf8' : 'latin1';
   const bodyHash = createHash('sha256').update(code).digest('hex').slice(0, 16);
 
-  const launcherFile = join(outDir, 'banger.js');
+  const launcherFile = join(outDir, 'banger.cjs');
   await build({
     ...CLI_ESBUILD_COMMON,
     entryPoints: [join(app, 'src/launcher/launch.ts')],
     outfile: launcherFile,
-    format: 'esm',
+    format: 'cjs',
     define: { __BANGER_BODY_HASH__: JSON.stringify(bodyHash), __BANGER_BODY_ENCODING__: JSON.stringify(encoding) },
     banner: { js: '#!/usr/bin/env node' },
     sourcemap: true,
@@ -78,5 +78,5 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   }
   if (flag === '--clean') rmSync(outDir, { recursive: true, force: true });
   const { bodyHash, encoding } = await buildCli(resolve(outDir));
-  console.log(`built ${outDir}/banger.js and banger-cli.cjs (body ${bodyHash}, ${encoding})`);
+  console.log(`built ${outDir}/banger.cjs and banger-cli.cjs (body ${bodyHash}, ${encoding})`);
 }

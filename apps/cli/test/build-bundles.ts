@@ -24,9 +24,9 @@ function targetOf(app: string): EsbuildTarget {
  * Bundles banger and bangerd side by side into `<dir>/lib`, laid out like the
  * installed tree ($PREFIX/lib/banger): a `type: module` package.json and a
  * node_modules (here a link to the workspace's) for the native externals.
- * banger.js and banger-cli.cjs come from apps/cli/scripts/build.mjs, as `nx build` makes them (the
+ * banger.cjs and banger-cli.cjs come from apps/cli/scripts/build.mjs, as `nx build` makes them (the
  * launcher and the code-cached body); `cliEntry` instead bundles another entry point as a single ESM
- * banger.js (a fixture). Returns the paths. Direct esbuild instead of `nx build`: it needs no other
+ * banger.js (a fixture). Returns the paths (`banger`: the entry to run with node). Direct esbuild instead of `nx build`: it needs no other
  * project built first and takes about a second.
  */
 export async function buildBundles(dir: string, options: { cliEntry?: string } = {}): Promise<{ lib: string; banger: string; bangerd: string }> {
@@ -52,5 +52,5 @@ export async function buildBundles(dir: string, options: { cliEntry?: string } =
   await single(join(workspace, daemon.main), join(lib, daemon.outputFileName));
   if (options.cliEntry) await single(options.cliEntry, join(lib, 'banger.js'));
   else execFileSync(process.execPath, [join(workspace, 'apps/cli/scripts/build.mjs'), lib], { stdio: ['ignore', 'ignore', 'inherit'] });
-  return { lib, banger: join(lib, 'banger.js'), bangerd: join(lib, 'bangerd.js') };
+  return { lib, banger: join(lib, options.cliEntry ? 'banger.js' : 'banger.cjs'), bangerd: join(lib, 'bangerd.js') };
 }

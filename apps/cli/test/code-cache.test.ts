@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildBundles } from './build-bundles.js';
 
 /**
- * The installed banger.js compiles the CLI body with V8's code cache, kept in
+ * The installed banger.cjs compiles the CLI body with V8's code cache, kept in
  * <cache dir>/code-cache (issue #19). A cache file is only ever a speed-up:
  * whatever is in it (nothing, garbage, another build's code, a directory that
  * cannot be written), the command runs, and a bad file is replaced.
@@ -107,12 +107,12 @@ describe('the CLI code cache', () => {
     expect(existsSync(join(home, 'cache'))).toBe(false);
   });
 
-  it('names the missing body in one line when banger.js was copied alone', () => {
+  it('names the missing body in one line when banger.cjs was copied alone', () => {
     const alone = join(dir, `alone${n}`);
     mkdirSync(alone);
     writeFileSync(join(alone, 'package.json'), '{ "type": "module" }\n');
-    writeFileSync(join(alone, 'banger.js'), readFileSync(banger));
-    const r = spawnSync(process.execPath, [join(alone, 'banger.js'), '--version'], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', BANGER_HOME: home }, encoding: 'utf8' });
+    writeFileSync(join(alone, 'banger.cjs'), readFileSync(banger));
+    const r = spawnSync(process.execPath, [join(alone, 'banger.cjs'), '--version'], { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', BANGER_HOME: home }, encoding: 'utf8' });
     expect(r.status).toBe(125);
     expect(r.stderr.trim().split('\n')).toEqual([`banger: cannot read ${join(alone, 'banger-cli.cjs')}: ENOENT (hint: reinstall with make install)`]);
   });

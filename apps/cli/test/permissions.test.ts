@@ -63,7 +63,7 @@ describe.skipIf(needs.skip)(`another local user${needs.skip ? ` (skipped: needs 
       expect(read.stderr, file).toContain('Permission denied');
     }
     // Pointed at root's BANGER_HOME, banger as that user cannot get in, and says so in one line.
-    const banger = () => asOther(['env', `BANGER_HOME=${h.home}`, 'HOME=/tmp', process.execPath, join(h.lib, 'banger.js'), 'daemon', 'status']);
+    const banger = () => asOther(['env', `BANGER_HOME=${h.home}`, 'HOME=/tmp', process.execPath, join(h.lib, 'banger.cjs'), 'daemon', 'status']);
     const denied = await banger();
     expect(denied.exitCode).toBe(125);
     expect(denied.stderr.trim()).toBe(`banger: permission denied on ${socket} (hint: the daemon belongs to another user; run banger as that user)`);

@@ -96,7 +96,7 @@ describe('kill -9 of the daemon at each step of the image and kernel pull graphs
       const pauseFile = join(h.home, 'pause');
       writeFileSync(pauseFile, `${point}\n`);
       const env = { ...h.env, BANGER_TEST_PAUSE_FILE: pauseFile };
-      const pull = execa(process.execPath, [join(h.lib, 'banger.js'), kind, 'pull', name], { env, extendEnv: false, reject: false, timeout: 60_000 });
+      const pull = execa(process.execPath, [join(h.lib, 'banger.cjs'), kind, 'pull', name], { env, extendEnv: false, reject: false, timeout: 60_000 });
       let daemonPid: number | undefined;
       for (let i = 0; i < 600 && daemonPid === undefined && pull.exitCode === null; i++) {
         const line = existsSync(`${pauseFile}.reached`) ? readFileSync(`${pauseFile}.reached`, 'utf8').split('\n').find((l) => l.startsWith(`${point} `)) : undefined;

@@ -18,14 +18,39 @@ export interface MethodSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType
 
 /**
  * Declares a method. Group files in `methods/` call it once per method, keyed
- * by the wire name (`'vm.create': defineMethod({...})`).
+ * by the wire name (`'vm.create': defineMethod(() => ({...}))`). The spec is
+ * built on first use (see lazySchema): a CLI run touches two or three methods.
  */
-export function defineMethod<P extends z.ZodType, R extends z.ZodType, E extends z.ZodType = z.ZodUnknown, C extends z.ZodType = z.ZodNever>(spec: {
-  description: string;
-  params: P;
-  result: R;
-  event?: E;
-  control?: C;
-}): MethodSpec<P, R, E, C> {
-  return { ...spec, event: (spec.event ?? z.unknown()) as E, control: (spec.control ?? z.never()) as C };
+export function defineMethod<P extends z.ZodType, R extends z.ZodType, E extends z.ZodType = z.ZodUnknown, C extends z.ZodType = z.ZodNever>(
+  build: () => {
+    description: string;
+    params: P;
+    result: R;
+    event?: E;
+    control?: C;
+  },
+): MethodSpec<P, R, E, C> {
+  let spec: MethodSpec<P, R, E, C> | undefined;
+  const get = (): MethodSpec<P, R, E, C> => {
+    if (spec) return spec;
+    const s = build();
+    return (spec = { ...s, event: (s.event ?? z.unknown()) as E, control: (s.control ?? z.never()) as C });
+  };
+  return {
+    get description() {
+      return get().description;
+    },
+    get params() {
+      return get().params;
+    },
+    get result() {
+      return get().result;
+    },
+    get event() {
+      return get().event;
+    },
+    get control() {
+      return get().control;
+    },
+  };
 }

@@ -58,15 +58,19 @@ function report(ctx: Ctx, problem: Problem, bangerCode: ErrorCode = 'CONFIG_BAD_
   return z.NEVER;
 }
 
+// The field schemas are functions, built by configSchema(): constructing zod schemas at module
+// load would cost every CLI start, and most never read a config file.
+
 // Image and kernel names become directory names under the state dir: no '/', no '..', as the
 // images and kernels libs name them.
-const nameString = z
-  .string()
-  .max(63)
-  .regex(/^[a-z0-9][a-z0-9._-]*$/)
-  .refine((name) => !name.includes('..'));
+const nameString = () =>
+  z
+    .string()
+    .max(63)
+    .regex(/^[a-z0-9][a-z0-9._-]*$/)
+    .refine((name) => !name.includes('..'));
 
-const url = z.string().refine((text) => {
+const url = () => z.string().refine((text) => {
   try {
     return ['http:', 'https:', 'file:'].includes(new URL(text).protocol);
   } catch {
@@ -74,7 +78,7 @@ const url = z.string().refine((text) => {
   }
 });
 
-const httpUrl = z.string().refine((text) => {
+const httpUrl = () => z.string().refine((text) => {
   try {
     return ['http:', 'https:'].includes(new URL(text).protocol);
   } catch {
@@ -90,7 +94,7 @@ function isUpstreamAddress(text: string): boolean {
   return Boolean(host) && isIP(host!) !== 0 && (port === undefined || (Number(port) >= 1 && Number(port) <= 65535));
 }
 
-const modeString = z.string().superRefine((text, ctx) => {
+const modeString = () => z.string().superRefine((text, ctx) => {
   if (!/^0?[0-7]{3}$/.test(text)) {
     report(ctx, { message: ALLOWED['file_sync.mode']!, hint: 'permission bits only, e.g. mode = "0600"' }, 'CONFIG_BAD_MODE');
   }
@@ -116,8 +120,8 @@ export function configSchema(home: string) {
   });
 
   return z.object({
-    default_image_name: nameString.optional(),
-    default_kernel_name: nameString.optional(),
+    default_image_name: nameString().optional(),
+    default_kernel_name: nameString().optional(),
     ssh_key_path: hostPath.optional(),
     firecracker_bin: binary.optional(),
     qemu_bin: binary.optional(),
@@ -134,9 +138,9 @@ export function configSchema(home: string) {
         if (problem) report(ctx, problem, 'CONFIG_BAD_SUBNET');
       })
       .optional(),
-    catalog_url: url.optional(),
-    kernel_catalog_url: url.optional(),
-    debian_mirror: httpUrl.optional(),
+    catalog_url: url().optional(),
+    kernel_catalog_url: url().optional(),
+    debian_mirror: httpUrl().optional(),
     debian_keyring: hostPath.optional(),
     dns_port: z.number().int().min(1).max(65535).optional(),
     interrupted_create_expiry: z.string().regex(/^[1-9]\d{0,6}[smhd]$/).optional(),
@@ -165,7 +169,7 @@ export function configSchema(home: string) {
         z.object({
           host: hostPath,
           guest: guestPath,
-          mode: modeString.optional(),
+          mode: modeString().optional(),
         }),
       )
       .optional(),

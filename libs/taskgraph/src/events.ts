@@ -1,7 +1,8 @@
 import * as z from 'zod';
+import { lazySchema } from './lazy-schema.js';
 
 /** The wire form of an error (`WireError` of `@banger/errors`), as a schema. */
-export const WireErrorSchema = z.object({
+export const WireErrorSchema = lazySchema(() => z.object({
   name: z.string(),
   kind: z.string().optional(),
   code: z.string(),
@@ -19,12 +20,13 @@ export const WireErrorSchema = z.object({
       timedOut: z.boolean(),
     })
     .optional(),
-});
+}));
 
-const base = { time: z.number(), graphId: z.string() };
+/** The fields every event has (a function: the schemas are built on first use, see lazySchema). */
+const base = () => ({ time: z.number(), graphId: z.string() });
 
 /** Run or skip, as decided by the plan. */
-export const StepActionSchema = z.enum(['run', 'skip']);
+export const StepActionSchema = lazySchema(() => z.enum(['run', 'skip']));
 
 /**
  * Everything a task graph run tells its watchers, as plain JSON. The daemon
@@ -36,18 +38,18 @@ export const StepActionSchema = z.enum(['run', 'skip']);
  * `step-started` (and any `step-output`/`step-progress`) when it ran, and
  * `graph-finished` last.
  */
-export const StepEventSchema = z.discriminatedUnion('type', [
+export const StepEventSchema = lazySchema(() => z.discriminatedUnion('type', [
   z.object({
-    ...base,
+    ...base(),
     type: z.literal('graph-planned'),
     steps: z.array(
       z.object({ id: z.string(), title: z.string(), needs: z.array(z.string()), action: StepActionSchema, reason: z.string() }),
     ),
   }),
-  z.object({ ...base, type: z.literal('step-started'), stepId: z.string() }),
-  z.object({ ...base, type: z.literal('step-output'), stepId: z.string(), line: z.string() }),
+  z.object({ ...base(), type: z.literal('step-started'), stepId: z.string() }),
+  z.object({ ...base(), type: z.literal('step-output'), stepId: z.string(), line: z.string() }),
   z.object({
-    ...base,
+    ...base(),
     type: z.literal('step-progress'),
     stepId: z.string(),
     done: z.number(),
@@ -55,13 +57,13 @@ export const StepEventSchema = z.discriminatedUnion('type', [
     /** `bytes` when reported through `report.bytes()`: rendered with rate and ETA. */
     unit: z.enum(['bytes', 'items']).optional(),
   }),
-  z.object({ ...base, type: z.literal('step-skipped'), stepId: z.string(), reason: z.string() }),
-  z.object({ ...base, type: z.literal('step-succeeded'), stepId: z.string(), durationMs: z.number() }),
-  z.object({ ...base, type: z.literal('step-failed'), stepId: z.string(), error: WireErrorSchema, hint: z.string().optional() }),
-  z.object({ ...base, type: z.literal('step-blocked'), stepId: z.string(), by: z.string() }),
-  z.object({ ...base, type: z.literal('step-cancelled'), stepId: z.string() }),
+  z.object({ ...base(), type: z.literal('step-skipped'), stepId: z.string(), reason: z.string() }),
+  z.object({ ...base(), type: z.literal('step-succeeded'), stepId: z.string(), durationMs: z.number() }),
+  z.object({ ...base(), type: z.literal('step-failed'), stepId: z.string(), error: WireErrorSchema, hint: z.string().optional() }),
+  z.object({ ...base(), type: z.literal('step-blocked'), stepId: z.string(), by: z.string() }),
+  z.object({ ...base(), type: z.literal('step-cancelled'), stepId: z.string() }),
   z.object({
-    ...base,
+    ...base(),
     type: z.literal('graph-finished'),
     ok: z.boolean(),
     durationMs: z.number(),
@@ -69,7 +71,7 @@ export const StepEventSchema = z.discriminatedUnion('type', [
     /** True when the run stopped because its signal was aborted. */
     cancelled: z.boolean().optional(),
   }),
-]);
+]));
 
 /** One task-graph event; see `StepEventSchema`. */
 export type StepEvent = z.infer<typeof StepEventSchema>;

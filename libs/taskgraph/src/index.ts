@@ -12,3 +12,4 @@ export * from './progress-throttle.js';
 export * from './step-failed-error.js';
 export * from './runner.js';
 export * from './timings.js';
+export * from './lazy-schema.js';

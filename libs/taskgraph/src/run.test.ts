@@ -9,7 +9,7 @@ import { fileStep, outPath } from './__fixtures__/file-steps.js';
 import { StepEventSchema, type StepEvent } from './events.js';
 import { MemoryStepStateStore } from './memory-store.js';
 import { plan } from './plan.js';
-import { assertGraphSucceeded, isGraphRunning, run } from './run.js';
+import { assertGraphSucceeded, cancelledGraphEnd, isGraphRunning, run } from './run.js';
 import { StepFailedError } from './step-failed-error.js';
 
 let dir: string;
@@ -330,6 +330,20 @@ describe('run', () => {
     expect((await first).ok).toBe(true);
     expect(isGraphRunning('vm:x')).toBe(false);
     expect((await run([fileStep({ id: 'other', dir })], { graphId: 'vm:x', store })).ok).toBe(true);
+  });
+
+  it('lets a caller wait for a cancelled run to unwind, and only for a cancelled one', async () => {
+    const store = new MemoryStepStateStore();
+    const controller = new AbortController();
+    const running = run([sleepStep('slow', 0.3)], { graphId: 'vm:y', store, signal: controller.signal });
+    expect(cancelledGraphEnd('vm:y')).toBeUndefined();
+    controller.abort();
+    const end = cancelledGraphEnd('vm:y');
+    expect(end).toBeInstanceOf(Promise);
+    await end;
+    expect(isGraphRunning('vm:y')).toBe(false);
+    expect((await running).ok).toBe(false);
+    expect(cancelledGraphEnd('vm:y')).toBeUndefined();
   });
 });
 

@@ -66,8 +66,8 @@ export function assertGraphSucceeded(result: GraphResult): void {
   throw new CancelledError(`${result.graphId} was cancelled`, { hint: 'run the same command again to resume where it stopped' });
 }
 
-/** Graph instances being applied in this process: one run per graph id at a time. */
-const active = new Set<string>();
+/** Graph instances being applied in this process (one run per graph id at a time): the run's signal and its end. */
+const active = new Map<string, { signal: AbortSignal; ended: Promise<void> }>();
 
 /**
  * Whether `run()` is applying this graph id in this process right now. A
@@ -76,6 +76,17 @@ const active = new Set<string>();
  */
 export function isGraphRunning(graphId: string): boolean {
   return active.has(graphId);
+}
+
+/**
+ * When this graph id is running here but its run was cancelled (its caller
+ * went away: Ctrl-C, a killed CLI), resolves once the run has unwound; else
+ * undefined. A command that must not overlap the run (deleting its VM) waits
+ * for a cancelled one instead of refusing: nobody is left to wait for it.
+ */
+export function cancelledGraphEnd(graphId: string): Promise<void> | undefined {
+  const entry = active.get(graphId);
+  return entry?.signal.aborted ? entry.ended : undefined;
 }
 
 const silentLogger: StepLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -101,7 +112,8 @@ export async function run(planOrGraph: Plan | Graph, options: RunOptions = {}): 
       hint: 'wait for the other command to finish, or cancel it',
     });
   }
-  if (graphId !== undefined) active.add(graphId);
+  let end = (): void => undefined;
+  if (graphId !== undefined) active.set(graphId, { signal, ended: new Promise<void>((resolve) => (end = resolve)) });
   try {
     const plan = isPlan(planOrGraph) ? planOrGraph : await planFor(planOrGraph, options, signal);
     if (plan.conflicts.length > 0 && !options.allowDestructive) {
@@ -113,6 +125,7 @@ export async function run(planOrGraph: Plan | Graph, options: RunOptions = {}): 
     return await apply(plan, options, signal, options.logger ?? silentLogger, Math.max(1, options.concurrency ?? 4));
   } finally {
     if (graphId !== undefined) active.delete(graphId);
+    end();
   }
 }
 

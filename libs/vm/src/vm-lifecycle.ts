@@ -5,7 +5,7 @@ import { serialized, testPausePoint } from '@banger/host';
 import { unpinHostKey } from '@banger/ssh';
 import { processAlive } from '@banger/hypervisor';
 import { LeaseStore, removeTap, tapNameFor } from '@banger/network';
-import { isGraphRunning, SqliteStepStateStore, type Graph, type PlanSummary } from '@banger/taskgraph';
+import { cancelledGraphEnd, isGraphRunning, SqliteStepStateStore, type Graph, type PlanSummary } from '@banger/taskgraph';
 import type { VmGraphRunner, VmProgressEvent } from './graph-runner.js';
 import { prepareCreate, type CreateVmParams } from './prepare-create.js';
 import { driverFor, handleOf, knownHostsPath, vmDirOf, vmRepository, type VmEnv } from './vm-env.js';
@@ -168,6 +168,7 @@ export async function deleteVm(env: VmEnv, name: string, options: { force?: bool
   // Two deletes of one VM (or a delete and a `run --rm` cleanup) take turns: the
   // second finds the record gone and says so, instead of tearing down half-removed parts.
   return serialized(removalKey(env, name), async () => {
+    await cancelledRunsEnded([vmGraphId(name), vmStartGraphId(name)]);
     const vm = vmRepository(env).get(name);
     if (isGraphRunning(vmGraphId(name)) || isGraphRunning(vmStartGraphId(name))) {
       throw new ConflictError('VM_BUSY', `vm ${name} is being created or started right now`, { hint: 'cancel that command (Ctrl-C) or wait for it, then delete' });
@@ -185,6 +186,18 @@ export async function removeVm(env: VmEnv, vm: VmRecord, options: { force?: bool
     const current = vmRepository(env).findById(vm.id);
     return current ? removeVmNow(env, current, options) : { name: vm.name, removed: [] };
   });
+}
+
+/** How long a delete waits for a cancelled create or start of the same VM to unwind (its steps stop at their next check). */
+const CANCELLED_RUN_WAIT_MS = 60_000;
+
+/** Waits (bounded) for the runs of these graphs that were cancelled, so that a delete right after a Ctrl-C or a killed CLI is not refused. */
+async function cancelledRunsEnded(graphIds: readonly string[]): Promise<void> {
+  const ends = graphIds.map((id) => cancelledGraphEnd(id)).filter((end): end is Promise<void> => end !== undefined);
+  if (ends.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(ends), new Promise<void>((resolve) => (timer = setTimeout(resolve, CANCELLED_RUN_WAIT_MS)))]);
+  clearTimeout(timer);
 }
 
 const removalKey = (env: VmEnv, name: string): string => `vm-remove:${vmDirOf(env, name).root}`;

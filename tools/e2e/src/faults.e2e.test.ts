@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { loadArtifacts } from './artifacts.js';
 import { sendWhole, StaticServer } from './helpers/static-server.js';
 import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
 import { diffSnapshots, snapshotHost, type HostSnapshot } from './helpers/leak-check.js';
+import { pauseHook, startLiveCli, type LiveCli } from './helpers/pause-hook.js';
 
 /**
  * kill -9 at every step of the VM creation graph, of `vm delete` and of an
@@ -82,27 +82,7 @@ const THEN_TITLE: Record<Then, string> = {
 
 const BOOT_MS = 8 * 60_000;
 
-/** A CLI run whose process the test can kill. */
-interface LiveCli {
-  child: ChildProcess;
-  done: Promise<CliResult>;
-}
-
-function startCli(home: BangerHome, args: string[], env: NodeJS.ProcessEnv): LiveCli {
-  const child = spawn(process.execPath, [join(home.binDir, 'banger.js'), ...args], { env: home.env(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), BOOT_MS);
-  const done = new Promise<CliResult>((resolve) =>
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr });
-    }),
-  );
-  return { child, done };
-}
+const startCli = (home: BangerHome, args: string[], env: NodeJS.ProcessEnv): LiveCli => startLiveCli(home, args, env, BOOT_MS);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -157,28 +137,11 @@ describe.skipIf(!process.env['BANGER_NETNS'])('kill -9 at every step (inside a t
   let baseline: HostSnapshot;
   /** The chain VM's id when it was first recorded: every resume must keep it. */
   let chainId: string | undefined;
-  const env = (): NodeJS.ProcessEnv => ({ BANGER_TEST_PAUSE_FILE: pauseFile });
+  const hook = pauseHook(() => pauseFile, BOOT_MS);
+  const { env, pauseAt, release } = hook;
   /** Every command with the hook's variable: whichever command starts the next daemon passes it on. */
   const cli = (args: string[], options: { timeoutMs?: number } = {}): Promise<CliResult> => home.cli(args, { ...options, env: env() });
-
-  const pauseAt = (point: string): void => {
-    writeFileSync(pauseFile, `${point}\n`);
-    rmSync(`${pauseFile}.reached`, { force: true });
-  };
-  const release = (): void => writeFileSync(pauseFile, '');
-  /** Waits until the daemon says it paused at `point`; returns the daemon's pid. Fails with the CLI's output when it ended first. */
-  const reached = async (point: string, cli: LiveCli): Promise<number> => {
-    let ended: CliResult | undefined;
-    void cli.done.then((r) => (ended = r));
-    const deadline = Date.now() + BOOT_MS;
-    while (Date.now() < deadline) {
-      const line = existsSync(`${pauseFile}.reached`) ? readFileSync(`${pauseFile}.reached`, 'utf8').split('\n').find((l) => l.startsWith(`${point} `)) : undefined;
-      if (line) return Number(line.split(' ')[1]);
-      if (ended) throw new Error(`the command ended (exit ${ended.exitCode}) before the daemon reached ${point}:\n${ended.stderr}\n--- console ---\n${home.consoleTail('chain', 20)}`);
-      await sleep(100);
-    }
-    throw new Error(`the daemon never reached ${point}`);
-  };
+  const reached = (point: string, live: LiveCli): Promise<number> => hook.reached(point, live, () => home.consoleTail('chain', 20));
   const qemuPid = async (vm: string): Promise<number> => {
     const ps = (await run('ps', ['-eo', 'pid=,args='])).stdout.split('\n');
     const line = ps.find((l) => l.includes('qemu-system') && l.includes(home.vmDir(vm)));

@@ -68,7 +68,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the first run as a non-root user 
     new Promise((resolvePromise, reject) => {
       const env = { ...home.env(), HOME: home.home, USER: user, LOGNAME: user };
       const vars = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
-      const child = spawn('runuser', ['-u', user, '--', 'env', '-i', ...vars, process.execPath, join(binDir, 'banger.js'), ...args], {
+      const child = spawn('runuser', ['-u', user, '--', 'env', '-i', ...vars, process.execPath, join(binDir, 'banger.cjs'), ...args], {
         // In the user's home, as a login would: this test's cwd may be a checkout they cannot enter (sudo -l then fails).
         cwd: home.home,
         stdio: ['ignore', 'pipe', 'pipe'],

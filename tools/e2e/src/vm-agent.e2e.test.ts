@@ -93,7 +93,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the guest agent in a real guest, 
     const want = createHash('sha256').update(data).digest('hex');
     const started = Date.now();
     const got = await new Promise<{ code: number | null; hash: string; bytes: number; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'exec', 'agent', '--', 'cat'], { env: home.env(), stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [join(binDir, 'banger.cjs'), 'vm', 'exec', 'agent', '--', 'cat'], { env: home.env(), stdio: ['pipe', 'pipe', 'pipe'] });
       const hash = createHash('sha256');
       let bytes = 0;
       let stderr = '';
@@ -133,7 +133,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the guest agent in a real guest, 
     const statusFile = join(scratch, 'status');
     const sttyFile = join(scratch, 'stty-after');
     const script = join(scratch, 'session.sh');
-    const banger = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(binDir, 'banger.js'))}`;
+    const banger = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(binDir, 'banger.cjs'))}`;
     // dash takes its prompt from PS1 in the environment.
     writeTerminalScript(script, home.env(), `${banger} vm exec --tty --env 'PS1=pty-prompt# ' agent -- sh`, statusFile, `stty -a > ${JSON.stringify(sttyFile)}\n`);
     const term = new TmuxTerminal(socket);

@@ -132,7 +132,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
     expect(console.stdout).toContain('Linux version');
     expect((await cli(['vm', 'logs', 'alpha', '-n', '3'], 60_000)).stdout.trimEnd().split('\n')).toHaveLength(3);
     // -f keeps streaming until Ctrl-C, which ends it normally.
-    const follower = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'logs', 'alpha', '-f', '-n', '1'], { env: home.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const follower = spawn(process.execPath, [join(binDir, 'banger.cjs'), 'vm', 'logs', 'alpha', '-f', '-n', '1'], { env: home.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
     follower.stdout.on('data', (d: Buffer) => {
       if (!followed) follower.kill('SIGINT');
@@ -267,7 +267,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the VM lifecycle through banger v
   });
 
   it('cancels a creation on Ctrl-C, and the next create resumes it', async () => {
-    const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'create', '--name', 'gamma'], { env: home.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(binDir, 'banger.cjs'), 'vm', 'create', '--name', 'gamma'], { env: home.env(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       const before = stderr;

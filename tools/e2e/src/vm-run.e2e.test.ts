@@ -272,7 +272,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       const socket = join(scratch, 'tmux.sock');
       const statusFile = join(scratch, 'session-status');
       const script = join(scratch, 'session.sh');
-      writeTerminalScript(script, home.env(), `${JSON.stringify(process.execPath)} ${JSON.stringify(join(binDir, 'banger.js'))} vm run --name runner`, statusFile);
+      writeTerminalScript(script, home.env(), `${JSON.stringify(process.execPath)} ${JSON.stringify(join(binDir, 'banger.cjs'))} vm run --name runner`, statusFile);
       const term = new TmuxTerminal(socket);
       await term.start(script);
       try {
@@ -297,7 +297,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
   });
 
   it('--rm deletes the VM when Ctrl-C interrupts the command, which exits 130', async () => {
-    const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'run', '--rm', '--name', 'interrupted', '--', 'sh', '-c', 'echo started; exec sleep 600'], {
+    const child = spawn(process.execPath, [join(binDir, 'banger.cjs'), 'vm', 'run', '--rm', '--name', 'interrupted', '--', 'sh', '-c', 'echo started; exec sleep 600'], {
       env: home.env(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

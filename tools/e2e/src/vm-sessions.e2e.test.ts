@@ -113,7 +113,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
 
   it('completes session names after the VM, live from the guest, in bash, zsh and fish', async () => {
     // The completion scripts call `banger`: a launcher for the bundle on PATH.
-    writeFileSync(join(binDir, 'banger'), `#!/bin/sh\nexec ${process.execPath} ${join(binDir, 'banger.js')} "$@"\n`, { mode: 0o755 });
+    writeFileSync(join(binDir, 'banger'), `#!/bin/sh\nexec ${process.execPath} ${join(binDir, 'banger.cjs')} "$@"\n`, { mode: 0o755 });
     const env = home.env({ PATH: `${binDir}:${process.env['PATH']}`, BANGER_COMPLETE_TIMEOUT_MS: '5000' });
     const shell = (argv: string[]): Promise<string> =>
       new Promise((resolve) => {
@@ -175,14 +175,14 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
     const name = started.stdout.trim();
     expect(name).toBe('sh-1');
     const send = await new Promise<number | null>((resolve) => {
-      const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'session', 'send', 'sess', name], { env: home.env(), stdio: ['pipe', 'ignore', 'inherit'] });
+      const child = spawn(process.execPath, [join(binDir, 'banger.cjs'), 'vm', 'session', 'send', 'sess', name], { env: home.env(), stdio: ['pipe', 'ignore', 'inherit'] });
       child.stdin.end('one\n');
       child.once('close', resolve);
     });
     expect(send).toBe(0);
     // Attach (stdin not a terminal: streamed like send): replays "got one", forwards "quit", exits with the session's status.
     const attach = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'session', 'attach', 'sess', name], { env: home.env(), stdio: ['pipe', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, [join(binDir, 'banger.cjs'), 'vm', 'session', 'attach', 'sess', name], { env: home.env(), stdio: ['pipe', 'pipe', 'inherit'] });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       setTimeout(() => child.stdin.write('quit\n'), 2_000);
@@ -216,7 +216,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
     const started = await cli(['vm', 'session', 'start', 'sess', '--tty', '--name', 'shell', '--', 'bash', '--norc', '-i']);
     expect(started, started.stderr).toMatchObject({ exitCode: 0, stdout: 'shell\n' });
     const launcher = join(binDir, 'banger');
-    writeFileSync(launcher, `#!/bin/sh\nexec ${process.execPath} ${join(binDir, 'banger.js')} "$@"\n`, { mode: 0o755 });
+    writeFileSync(launcher, `#!/bin/sh\nexec ${process.execPath} ${join(binDir, 'banger.cjs')} "$@"\n`, { mode: 0o755 });
     // One tmux server per attach: a second `new-session` on the socket of a server that `kill-server`
     // is still shutting down can fail, and left an empty screen (seen once in CI).
     let socket = join(home.home, 'tmux-1.sock');
@@ -293,7 +293,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('sessions in a real guest: they ou
     const attachMs = (): Promise<number> =>
       new Promise((resolve, reject) => {
         const started = Date.now();
-        const child = spawn(process.execPath, [join(binDir, 'banger.js'), 'vm', 'session', 'attach', 'sess', 'quiet'], { env: home.env(), stdio: ['pipe', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [join(binDir, 'banger.cjs'), 'vm', 'session', 'attach', 'sess', 'quiet'], { env: home.env(), stdio: ['pipe', 'pipe', 'pipe'] });
         let out = '';
         let err = '';
         const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);

@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '@banger/host';
@@ -7,14 +6,10 @@ import { openDatabase } from '@banger/store';
 import { loadArtifacts } from './artifacts.js';
 import { BangerHome, buildBangerBundles, type CliResult } from './helpers/banger-cli.js';
 import { snapshotHost } from './helpers/leak-check.js';
+import { pauseHook, startLiveCli, type LiveCli } from './helpers/pause-hook.js';
 
 const BOOT_MS = 10 * 60_000;
 
-/** A CLI run whose process the test can kill. */
-interface LiveCli {
-  child: ChildProcess;
-  done: Promise<CliResult>;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -37,46 +32,16 @@ describe.skipIf(!process.env['BANGER_NETNS'])('warm start falls back to a cold b
   let home: BangerHome;
   let binDir: string;
   let pauseFile: string;
-  const env = (): NodeJS.ProcessEnv => ({ BANGER_TEST_PAUSE_FILE: pauseFile });
+  const hook = pauseHook(() => pauseFile, BOOT_MS);
+  const { env, pauseAt, release } = hook;
   /** Every command with the hook's variable: whichever command starts the next daemon passes it on. */
   const cli = (args: string[], timeoutMs = 180_000): Promise<CliResult> => home.cli(args, { timeoutMs, env: env() });
   const warmDir = (): string => join(home.stateDir, 'warm');
   const warmEntries = (): string[] => (existsSync(warmDir()) ? readdirSync(warmDir()).filter((n) => !n.startsWith('.')) : []);
   const templates = (): string[] => warmEntries().filter((n) => !n.includes('.tmp-') && existsSync(join(warmDir(), n, 'template.json')));
 
-  const startCli = (args: string[]): LiveCli => {
-    const child = spawn(process.execPath, [join(home.binDir, 'banger.js'), ...args], { env: home.env(env()), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), BOOT_MS);
-    const done = new Promise<CliResult>((resolve) =>
-      child.once('close', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ exitCode: code ?? (signal ? 128 : -1), stdout, stderr });
-      }),
-    );
-    return { child, done };
-  };
-  const pauseAt = (point: string): void => {
-    writeFileSync(pauseFile, `${point}\n`);
-    rmSync(`${pauseFile}.reached`, { force: true });
-  };
-  const release = (): void => writeFileSync(pauseFile, '');
-  /** Waits until the daemon says it paused at `point`; returns the daemon's pid. Fails with the CLI's output when it ended first. */
-  const reached = async (point: string, live: LiveCli, vm: string): Promise<number> => {
-    let ended: CliResult | undefined;
-    void live.done.then((r) => (ended = r));
-    const deadline = Date.now() + BOOT_MS;
-    while (Date.now() < deadline) {
-      const line = existsSync(`${pauseFile}.reached`) ? readFileSync(`${pauseFile}.reached`, 'utf8').split('\n').find((l) => l.startsWith(`${point} `)) : undefined;
-      if (line) return Number(line.split(' ')[1]);
-      if (ended) throw new Error(`the command ended (exit ${ended.exitCode}) before the daemon reached ${point}:\n${ended.stderr}\n--- console ---\n${home.consoleTail(vm, 20)}`);
-      await sleep(100);
-    }
-    throw new Error(`the daemon never reached ${point}`);
-  };
+  const startCli = (args: string[]): LiveCli => startLiveCli(home, args, env(), BOOT_MS);
+  const reached = (point: string, live: LiveCli, vm: string): Promise<number> => hook.reached(point, live, () => home.consoleTail(vm, 20));
   /** Processes whose command line mentions `needle` (QEMU names its disks, sockets and pid file by path). */
   const processesMentioning = async (needle: string): Promise<Array<{ pid: number; args: string }>> =>
     (await run('ps', ['-eo', 'pid=,args='])).stdout

@@ -115,7 +115,7 @@ export async function streamedCall<M extends StreamedMethod>(
   // Human progress goes to stderr so stdout keeps only the result; NDJSON goes to stdout.
   const out = (json ? ctx.io.stdout : ctx.io.stderr) as NodeJS.WritableStream & { isTTY?: boolean };
   const { mode, color } = pickProgressMode({ json, isTTY: Boolean(out.isTTY), env: ctx.env });
-  const renderer = createProgressRenderer({ mode, color, out });
+  const renderer = await createProgressRenderer({ mode, color, out });
   const onEvent = (event: EventOf<M>): void => {
     options.tap?.(event);
     if (isStepEvent(event)) return renderer.push(event);

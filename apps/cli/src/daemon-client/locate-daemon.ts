@@ -6,7 +6,7 @@ import { InternalError } from '@banger/errors';
 
 /**
  * Where bangerd lives, in order: `BANGER_DAEMON_BIN`; next to this CLI's own
- * file (the installed tree `$PREFIX/lib/banger/` holds banger.js and bangerd.js
+ * file (the installed tree `$PREFIX/lib/banger/` holds banger.cjs and bangerd.js
  * side by side); the workspace layout (`apps/cli/dist` → `apps/daemon/dist`);
  * then `bangerd` on PATH.
  */

@@ -10,7 +10,7 @@ async function render(mode: 'plain' | 'json', color = false): Promise<string> {
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const renderer = createProgressRenderer({ mode, color, out });
+  const renderer = await createProgressRenderer({ mode, color, out });
   for (const event of script) renderer.push(event);
   await renderer.done();
   return Buffer.concat(chunks).toString('utf8');
@@ -68,7 +68,7 @@ describe('progress of a real engine run', () => {
     const out = new PassThrough();
     const chunks: Buffer[] = [];
     out.on('data', (chunk: Buffer) => chunks.push(chunk));
-    const renderer = createProgressRenderer({ mode: 'plain', color: false, out });
+    const renderer = await createProgressRenderer({ mode: 'plain', color: false, out });
     await run(graph, { graphId: 'demo:1', store: new MemoryStepStateStore(), onEvent: (event) => renderer.push(event) });
     await renderer.done();
     const text = Buffer.concat(chunks).toString('utf8').replace(/\d+\.\ds/g, 'N.Ns');

@@ -31,7 +31,7 @@ describe.skipIf(!hasTmux)('tty progress (under tmux)', () => {
           import { script } from ${JSON.stringify(join(here, '__fixtures__/scripted-events.ts'))};
           const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
           const [gate] = process.argv.slice(2);
-          const renderer = createProgressRenderer({ mode: 'tty', color: true });
+          const renderer = await createProgressRenderer({ mode: 'tty', color: true });
           for (const event of script) {
             renderer.push(event);
             await sleep(100);

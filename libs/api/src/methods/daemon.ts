@@ -1,8 +1,9 @@
 import * as z from 'zod';
+import { lazySchema } from '@banger/taskgraph';
 import { defineMethod } from '../method.js';
 
 /** What `banger daemon status` shows. */
-export const daemonStatusSchema = z.object({
+export const daemonStatusSchema = lazySchema(() => z.object({
   pid: z.number().int(),
   version: z.string(),
   protocolVersion: z.number().int(),
@@ -19,19 +20,19 @@ export const daemonStatusSchema = z.object({
   }),
   /** The `.vm` DNS server's address once it runs; null until then. */
   dns: z.object({ address: z.string() }).nullable(),
-});
+}));
 export type DaemonStatus = z.infer<typeof daemonStatusSchema>;
 
 /** The daemon's own lifecycle. */
 export const daemonMethods = {
-  'daemon.status': defineMethod({
+  'daemon.status': defineMethod(() => ({
     description: 'Reports pid, version, socket, uptime, state dir and VM counts.',
     params: z.object({}).optional(),
     result: daemonStatusSchema,
-  }),
-  'daemon.shutdown': defineMethod({
+  })),
+  'daemon.shutdown': defineMethod(() => ({
     description: 'Stops the daemon gracefully after replying; running VMs keep running.',
     params: z.object({}).optional(),
     result: z.object({ pid: z.number().int() }),
-  }),
+  })),
 };

@@ -1,17 +1,18 @@
 import * as z from 'zod';
+import { lazySchema } from '@banger/taskgraph';
 import { defineMethod } from '../method.js';
 
 /** One address the daemon's `.vm` DNS server listens on (UDP and TCP). */
-export const dnsListenerSchema = z.object({
+export const dnsListenerSchema = lazySchema(() => z.object({
   /** `loopback`: 127.0.0.1, always; `bridge`: the bridge's gateway address, while the bridge exists. */
   scope: z.enum(['loopback', 'bridge']),
   address: z.string(),
   port: z.number().int().min(1).max(65535),
-});
+}));
 export type DnsListener = z.infer<typeof dnsListenerSchema>;
 
 /** What `dns.status` reports: where the `.vm` zone is served and how the host is wired to it. */
-export const dnsStatusSchema = z.object({
+export const dnsStatusSchema = lazySchema(() => z.object({
   /** The listeners currently open; the bridge one appears once the bridge exists. */
   listeners: z.array(dnsListenerSchema),
   bridge: z.object({
@@ -47,14 +48,14 @@ export const dnsStatusSchema = z.object({
       lastUpstreamError: z.string().optional(),
     })
     .optional(),
-});
+}));
 export type DnsStatus = z.infer<typeof dnsStatusSchema>;
 
 /** The daemon's authoritative DNS server for the `vm.` zone. */
 export const dnsMethods = {
-  'dns.status': defineMethod({
+  'dns.status': defineMethod(() => ({
     description: 'Reports where the .vm DNS server listens and whether systemd-resolved routes .vm to it.',
     params: z.object({}).optional(),
     result: dnsStatusSchema,
-  }),
+  })),
 };

@@ -3,7 +3,7 @@ import { defineMethod } from '../method.js';
 
 /** The handshake the CLI sends first on every connection. */
 export const helloMethods = {
-  hello: defineMethod({
+  hello: defineMethod(() => ({
     description: 'Version handshake: tells the daemon who is calling and learns its version.',
     params: z.object({
       clientVersion: z.string().min(1),
@@ -14,5 +14,5 @@ export const helloMethods = {
       protocolVersion: z.number().int(),
       pid: z.number().int(),
     }),
-  }),
+  })),
 };

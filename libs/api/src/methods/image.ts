@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { lazySchema } from '@banger/taskgraph';
 import { StepEventSchema } from '@banger/taskgraph';
 import { defineMethod } from '../method.js';
 import { planSummarySchema } from './kernel.js';
@@ -8,7 +9,7 @@ import { planSummarySchema } from './kernel.js';
  * The manifest digest is the image's identity: a re-pull whose tag still
  * points at it is a no-op, and `image prune` keeps the cached blobs it uses.
  */
-export const ociSourceSchema = z.object({
+export const ociSourceSchema = lazySchema(() => z.object({
   /** The normalised reference it was pulled as: `docker.io/library/debian:bookworm`. */
   reference: z.string(),
   /** Digest of the linux/amd64 image manifest. */
@@ -18,7 +19,7 @@ export const ociSourceSchema = z.object({
   configDigest: z.string(),
   /** Whether banger installed an init/sshd with the image's package manager. */
   provisioned: z.boolean(),
-});
+}));
 export type OciSource = z.infer<typeof ociSourceSchema>;
 
 /**
@@ -34,7 +35,7 @@ export function isOciReference(arg: string): boolean {
 }
 
 /** A registered image, as `image list`/`image show` print it. */
-export const imageInfoSchema = z.object({
+export const imageInfoSchema = lazySchema(() => z.object({
   name: z.string(),
   version: z.string(),
   /** The image directory (rootfs.ext4, root-skel.tar, manifest.json). */
@@ -63,11 +64,11 @@ export const imageInfoSchema = z.object({
   warmTemplates: z
     .array(z.object({ fingerprint: z.string(), vcpu: z.number(), memoryMib: z.number(), diskBytes: z.number(), kernel: z.string(), bytes: z.number(), createdAt: z.string(), dir: z.string() }))
     .optional(),
-});
+}));
 export type ImageInfo = z.infer<typeof imageInfoSchema>;
 
 /** One image catalog entry, with whether it is registered here. */
-export const imageCatalogEntrySchema = z.object({
+export const imageCatalogEntrySchema = lazySchema(() => z.object({
   name: z.string(),
   description: z.string(),
   version: z.string().optional(),
@@ -77,35 +78,35 @@ export const imageCatalogEntrySchema = z.object({
   oci: z.string().optional(),
   defaultKernel: z.string().optional(),
   installed: z.boolean(),
-});
+}));
 export type ImageCatalogEntryWire = z.infer<typeof imageCatalogEntrySchema>;
 
-const nameParam = z.string().min(1).max(200);
+const nameParam = lazySchema(() => z.string().min(1).max(200));
 
 /** `banger image …`: golden images, the catalog, recipe builds and local rootfs registration. */
 export const imageMethods = {
-  'image.list': defineMethod({
+  'image.list': defineMethod(() => ({
     description: 'Lists the registered images, sorted by name.',
     params: z.object({}).optional(),
     result: z.array(imageInfoSchema),
-  }),
-  'image.show': defineMethod({
+  })),
+  'image.show': defineMethod(() => ({
     description: 'Shows one registered image.',
     params: z.object({ name: nameParam }),
     result: imageInfoSchema,
-  }),
-  'image.catalog': defineMethod({
+  })),
+  'image.catalog': defineMethod(() => ({
     description: 'Lists the image catalog: the embedded entries overlaid by config catalog_url.',
     params: z.object({}).optional(),
     result: z.object({ entries: z.array(imageCatalogEntrySchema), source: z.string().optional(), warnings: z.array(z.string()) }),
-  }),
-  'image.pull': defineMethod({
+  })),
+  'image.pull': defineMethod(() => ({
     description: 'Downloads a catalog image bundle (or builds it from its recipe when none is reachable) and registers it; streams task-graph events.',
     params: z.object({ name: nameParam, explain: z.boolean().optional() }),
     result: z.object({ plan: planSummarySchema.optional(), image: imageInfoSchema.optional(), warnings: z.array(z.string()) }),
     event: StepEventSchema,
-  }),
-  'image.pull-oci': defineMethod({
+  })),
+  'image.pull-oci': defineMethod(() => ({
     description:
       'Pulls an OCI/Docker image (registry/repo:tag or @sha256:…) into a bootable image: fetch + verify + flatten + provision + mkfs, then registers it; streams task-graph events. A re-pull whose manifest digest is unchanged skips every step.',
     params: z.object({
@@ -125,8 +126,8 @@ export const imageMethods = {
       warnings: z.array(z.string()),
     }),
     event: StepEventSchema,
-  }),
-  'image.prune': defineMethod({
+  })),
+  'image.prune': defineMethod(() => ({
     description: 'Deletes the cached OCI blobs no registered image uses (and stale temp files), and the warm templates no new VM can use; refused while an OCI pull runs.',
     params: z.object({}).optional(),
     result: z.object({
@@ -141,8 +142,8 @@ export const imageMethods = {
       removedTemplates: z.array(z.string()).optional(),
       templateFreedBytes: z.number().int().nonnegative().optional(),
     }),
-  }),
-  'image.build': defineMethod({
+  })),
+  'image.build': defineMethod(() => ({
     description: 'Builds an image from a recipe (built-in name or absolute .toml path), registers it, optionally publishes it (absolute directory, or oci://registry/repo[:tag]); streams task-graph events.',
     params: z.object({ recipe: z.string().min(1), publish: z.string().min(1).optional(), explain: z.boolean().optional() }),
     result: z.object({
@@ -152,21 +153,21 @@ export const imageMethods = {
       published: z.object({ index: z.string().optional(), bundle: z.string().optional(), reference: z.string().optional(), digest: z.string().optional() }).optional(),
     }),
     event: StepEventSchema,
-  }),
-  'image.register': defineMethod({
+  })),
+  'image.register': defineMethod(() => ({
     description: 'Registers a local ext4 rootfs file (copied) as an image; returns warnings such as a missing sshd.',
     params: z.object({ name: nameParam, rootfs: z.string().min(1), kernel: nameParam.optional() }),
     result: z.object({ image: imageInfoSchema, warnings: z.array(z.string()) }),
-  }),
-  'image.publish': defineMethod({
+  })),
+  'image.publish': defineMethod(() => ({
     description: 'Pushes a registered image to an OCI registry as a banger bundle artifact (oci://registry[:port]/repository[:tag]); streams task-graph events.',
     params: z.object({ name: nameParam, reference: z.string().regex(/^oci:\/\//, 'must be an oci:// reference'), explain: z.boolean().optional() }),
     result: z.object({ plan: planSummarySchema.optional(), published: z.object({ reference: z.string(), digest: z.string() }).optional() }),
     event: StepEventSchema,
-  }),
-  'image.rm': defineMethod({
+  })),
+  'image.rm': defineMethod(() => ({
     description: 'Removes an image (directory and record); refused while a VM uses it.',
     params: z.object({ name: nameParam }),
     result: z.object({ name: z.string(), dir: z.string() }),
-  }),
+  })),
 };

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { lazySchema } from '@banger/taskgraph';
 import { StepEventSchema } from '@banger/taskgraph';
 import { defineMethod } from '../method.js';
 
@@ -6,17 +7,17 @@ import { defineMethod } from '../method.js';
  * The `--explain` answer of a streamed graph method: the plan with the reason
  * for every step (`PlanSummary` of @banger/taskgraph). Nothing was changed.
  */
-export const planSummarySchema = z.object({
+export const planSummarySchema = lazySchema(() => z.object({
   graphId: z.string(),
   steps: z.array(
     z.object({ id: z.string(), title: z.string(), needs: z.array(z.string()), action: z.enum(['run', 'skip']), reason: z.string() }),
   ),
   conflicts: z.array(z.object({ stepId: z.string(), title: z.string(), description: z.string() })),
-});
+}));
 export type PlanSummaryWire = z.infer<typeof planSummarySchema>;
 
 /** A registered kernel, as `kernel list`/`kernel show` print it. */
-export const kernelInfoSchema = z.object({
+export const kernelInfoSchema = lazySchema(() => z.object({
   name: z.string(),
   /** Kernel release (`uname -r`), e.g. `6.1.0-57-cloud-amd64`. */
   version: z.string(),
@@ -34,11 +35,11 @@ export const kernelInfoSchema = z.object({
   sizeBytes: z.number().int().nonnegative(),
   /** Names of the VMs that use it (they block `kernel rm`). */
   usedBy: z.array(z.string()),
-});
+}));
 export type KernelInfo = z.infer<typeof kernelInfoSchema>;
 
 /** One kernel catalog entry, with whether it is registered here. */
-export const kernelCatalogEntrySchema = z.object({
+export const kernelCatalogEntrySchema = lazySchema(() => z.object({
   name: z.string(),
   description: z.string(),
   recipe: z.object({ debPackage: z.string() }).optional(),
@@ -46,36 +47,36 @@ export const kernelCatalogEntrySchema = z.object({
   /** An `oci://` bundle reference (pulled from a registry; wins over `bundle`). */
   oci: z.string().optional(),
   installed: z.boolean(),
-});
+}));
 export type KernelCatalogEntryWire = z.infer<typeof kernelCatalogEntrySchema>;
 
-const nameParam = z.string().min(1).max(200);
+const nameParam = lazySchema(() => z.string().min(1).max(200));
 
 /** `banger kernel …`: kernel bundles, their catalog and their records. */
 export const kernelMethods = {
-  'kernel.list': defineMethod({
+  'kernel.list': defineMethod(() => ({
     description: 'Lists the registered kernels, sorted by name.',
     params: z.object({}).optional(),
     result: z.array(kernelInfoSchema),
-  }),
-  'kernel.show': defineMethod({
+  })),
+  'kernel.show': defineMethod(() => ({
     description: 'Shows one registered kernel.',
     params: z.object({ name: nameParam }),
     result: kernelInfoSchema,
-  }),
-  'kernel.catalog': defineMethod({
+  })),
+  'kernel.catalog': defineMethod(() => ({
     description: 'Lists the kernel catalog: the embedded entries overlaid by config kernel_catalog_url.',
     params: z.object({}).optional(),
     result: z.object({ entries: z.array(kernelCatalogEntrySchema), source: z.string().optional() }),
-  }),
-  'kernel.pull': defineMethod({
+  })),
+  'kernel.pull': defineMethod(() => ({
     description: 'Downloads (or builds from its Debian package) a catalog kernel and registers it; streams task-graph events.',
     params: z.object({ name: nameParam, explain: z.boolean().optional() }),
     /** `plan` when `explain` was asked (nothing changed), else the registered `kernel`. */
     result: z.object({ plan: planSummarySchema.optional(), kernel: kernelInfoSchema.optional() }),
     event: StepEventSchema,
-  }),
-  'kernel.build': defineMethod({
+  })),
+  'kernel.build': defineMethod(() => ({
     description: 'Builds a kernel bundle from a Debian kernel package with the host apt and registers it; streams task-graph events.',
     params: z.object({
       debPackage: z.string().min(1).max(200),
@@ -91,21 +92,21 @@ export const kernelMethods = {
       published: z.object({ reference: z.string(), digest: z.string() }).optional(),
     }),
     event: StepEventSchema,
-  }),
-  'kernel.import': defineMethod({
+  })),
+  'kernel.import': defineMethod(() => ({
     description: 'Copies a kernel bundle directory (verified) into banger and registers it.',
     params: z.object({ dir: z.string().min(1), name: nameParam.optional() }),
     result: kernelInfoSchema,
-  }),
-  'kernel.publish': defineMethod({
+  })),
+  'kernel.publish': defineMethod(() => ({
     description: 'Pushes a registered kernel bundle to an OCI registry as a banger bundle artifact (oci://registry[:port]/repository[:tag]); streams task-graph events.',
     params: z.object({ name: nameParam, reference: z.string().regex(/^oci:\/\//, 'must be an oci:// reference'), explain: z.boolean().optional() }),
     result: z.object({ plan: planSummarySchema.optional(), published: z.object({ reference: z.string(), digest: z.string() }).optional() }),
     event: StepEventSchema,
-  }),
-  'kernel.rm': defineMethod({
+  })),
+  'kernel.rm': defineMethod(() => ({
     description: 'Removes a kernel (bundle directory and record); refused while a VM uses it.',
     params: z.object({ name: nameParam }),
     result: z.object({ name: z.string(), dir: z.string() }),
-  }),
+  })),
 };

@@ -1,13 +1,14 @@
 import * as z from 'zod';
+import { lazySchema } from '@banger/taskgraph';
 import { StepEventSchema } from '@banger/taskgraph';
 import { defineMethod } from '../method.js';
 import { planSummarySchema } from './kernel.js';
 import { sshTargetSchema, workspaceSyncResultSchema } from './workspace.js';
 
-const vmName = z.string().min(1).max(200);
+const vmName = lazySchema(() => z.string().min(1).max(200));
 
 /** A VM as `vm list` shows it. */
-export const vmInfoSchema = z.object({
+export const vmInfoSchema = lazySchema(() => z.object({
   name: z.string(),
   id: z.string(),
   state: z.enum(['creating', 'running', 'stopped', 'suspended', 'failed']),
@@ -30,11 +31,11 @@ export const vmInfoSchema = z.object({
       z.object({ state: z.literal('down'), reason: z.string(), since: z.string() }),
     ])
     .optional(),
-});
+}));
 export type VmInfoWire = z.infer<typeof vmInfoSchema>;
 
 /** `vm show`: the list fields plus paths, network and how it runs. */
-export const vmDetailsSchema = vmInfoSchema.extend({
+export const vmDetailsSchema = lazySchema(() => vmInfoSchema.extend({
   mac: z.string().optional(),
   tap: z.string().optional(),
   /** The hypervisor's pid while it runs. */
@@ -44,23 +45,23 @@ export const vmDetailsSchema = vmInfoSchema.extend({
   hypervisorDetails: z.object({ kind: z.string(), accel: z.string(), binary: z.string(), reason: z.string(), warning: z.string().optional() }),
   sizing: z.object({ vcpu: z.string(), memoryMib: z.string(), diskBytes: z.string() }),
   fileSync: z.array(z.object({ host: z.string(), guest: z.string(), mode: z.string().optional() })),
-});
+}));
 export type VmDetailsWire = z.infer<typeof vmDetailsSchema>;
 
 /** A line to print as is before the progress: the `spec:` line, a TCG warning. */
-export const vmNoticeEventSchema = z.object({ type: z.literal('vm-notice'), time: z.number(), graphId: z.string(), line: z.string() });
+export const vmNoticeEventSchema = lazySchema(() => z.object({ type: z.literal('vm-notice'), time: z.number(), graphId: z.string(), line: z.string() }));
 
 /** `vm.run` names its VM (and how it got it) before anything runs: the CLI's `--rm` needs the name even after Ctrl-C. */
-export const vmSelectedEventSchema = z.object({
+export const vmSelectedEventSchema = lazySchema(() => z.object({
   type: z.literal('vm-selected'),
   time: z.number(),
   graphId: z.string(),
   vm: z.string(),
   how: z.enum(['created', 'started', 'reused']),
-});
+}));
 
 /** What `vm.create` / `vm.start` / `vm.restart` / `vm.run` stream: task-graph events and notices. */
-export const vmProgressEventSchema = z.union([vmNoticeEventSchema, vmSelectedEventSchema, StepEventSchema]);
+export const vmProgressEventSchema = lazySchema(() => z.union([vmNoticeEventSchema, vmSelectedEventSchema, StepEventSchema]));
 export type VmProgressEventWire = z.infer<typeof vmProgressEventSchema>;
 
 /**
@@ -68,7 +69,7 @@ export type VmProgressEventWire = z.infer<typeof vmProgressEventSchema>;
  * `vm run`): absent fields are decided by the daemon (vm_defaults, the
  * image's kernel), and the `spec:` line says where each value came from.
  */
-export const newVmParamsSchema = z.object({
+export const newVmParamsSchema = lazySchema(() => z.object({
   name: vmName.optional(),
   image: z.string().min(1).optional(),
   kernel: z.string().min(1).optional(),
@@ -77,17 +78,17 @@ export const newVmParamsSchema = z.object({
   diskBytes: z.number().int().optional(),
   /** `--cold`: boot cold even when warm_start is on. */
   cold: z.boolean().optional(),
-});
+}));
 export type NewVmParams = z.infer<typeof newVmParamsSchema>;
 
-const absolutePath = z.string().min(1).startsWith('/', 'must be an absolute path');
+const absolutePath = lazySchema(() => z.string().min(1).startsWith('/', 'must be an absolute path'));
 
 /** A terminal's columns or rows (TIOCSWINSZ takes 16 bits). */
-const terminalDimension = z.number().int().min(1).max(65535);
+const terminalDimension = lazySchema(() => z.number().int().min(1).max(65535));
 
 /** `banger vm …`: the VM lifecycle. */
 export const vmMethods = {
-  'vm.create': defineMethod({
+  'vm.create': defineMethod(() => ({
     description: 'Creates (or resumes creating) a VM and leaves it running; streams the spec line and task-graph events.',
     params: newVmParamsSchema.extend({
       /** Plan only: the reason for every step, nothing changed. */
@@ -95,14 +96,14 @@ export const vmMethods = {
     }),
     result: z.object({ vm: vmInfoSchema.optional(), plan: planSummarySchema.optional() }),
     event: vmProgressEventSchema,
-  }),
-  'vm.start': defineMethod({
+  })),
+  'vm.start': defineMethod(() => ({
     description: "Starts a stopped VM by running its graph again (tap, boot, wait for ssh; the rest is satisfied); a running VM is left as it is.",
     params: z.object({ name: vmName, explain: z.boolean().optional() }),
     result: z.object({ vm: vmInfoSchema.optional(), plan: planSummarySchema.optional() }),
     event: vmProgressEventSchema,
-  }),
-  'vm.run': defineMethod({
+  })),
+  'vm.run': defineMethod(() => ({
     description:
       "`vm run` in one call: reuses a running --name, starts a stopped one or creates a VM, then syncs the workspace (only changes), checks out --branch and starts the mise bootstrap — one task graph; returns the VM, how it was obtained, the sync and the ssh target.",
     params: newVmParamsSchema.extend({
@@ -123,58 +124,58 @@ export const vmMethods = {
       plan: planSummarySchema.optional(),
     }),
     event: vmProgressEventSchema,
-  }),
-  'vm.stop': defineMethod({
+  })),
+  'vm.stop': defineMethod(() => ({
     description: 'Shuts a VM down (power button, then a kill after a grace period; --force kills at once).',
     params: z.object({ name: vmName, force: z.boolean().optional() }),
     result: vmInfoSchema,
-  }),
-  'vm.suspend': defineMethod({
+  })),
+  'vm.suspend': defineMethod(() => ({
     description: 'Freezes a running VM into its directory (RAM and device state) and ends its hypervisor; vm.start continues it where it was.',
     params: z.object({ name: vmName }),
     result: vmInfoSchema,
-  }),
-  'vm.restart': defineMethod({
+  })),
+  'vm.restart': defineMethod(() => ({
     description: 'Stops and starts a VM.',
     params: z.object({ name: vmName, force: z.boolean().optional() }),
     result: vmInfoSchema,
     event: vmProgressEventSchema,
-  }),
-  'vm.delete': defineMethod({
+  })),
+  'vm.delete': defineMethod(() => ({
     description: 'Deletes a VM: stops it, removes its tap, lease, pinned host key, step state, directory and record.',
     params: z.object({ name: vmName, force: z.boolean().optional() }),
     result: z.object({ name: z.string(), removed: z.array(z.string()) }),
-  }),
-  'vm.orphans': defineMethod({
+  })),
+  'vm.orphans': defineMethod(() => ({
     description: 'Lists leaked or orphaned resources (taps, bridge ports, VM dirs without a record and records without a dir, stale leases, hypervisor processes no VM records, unused runtime disks); with fix, removes them.',
     params: z.object({ fix: z.boolean().optional() }).optional(),
     result: z.object({
       orphans: z.array(z.object({ kind: z.string(), name: z.string(), detail: z.string() })),
       removed: z.array(z.string()),
     }),
-  }),
-  'vm.list': defineMethod({
+  })),
+  'vm.list': defineMethod(() => ({
     description: 'Lists the VMs, sorted by name.',
     params: z.object({}).optional(),
     result: z.array(vmInfoSchema),
-  }),
-  'vm.show': defineMethod({
+  })),
+  'vm.show': defineMethod(() => ({
     description: 'Shows one VM with its paths, network and hypervisor (and why it was picked).',
     params: z.object({ name: vmName }),
     result: vmDetailsSchema,
-  }),
-  'vm.logs': defineMethod({
+  })),
+  'vm.logs': defineMethod(() => ({
     description: "Streams a VM's guest console (or, with daemon, the daemon's log lines about it); follow keeps streaming until cancelled.",
     params: z.object({ name: vmName, follow: z.boolean().optional(), lines: z.number().int().nonnegative().optional(), daemon: z.boolean().optional() }),
     result: z.object({ lines: z.number().int() }),
     event: z.object({ line: z.string() }),
-  }),
-  'vm.ssh': defineMethod({
+  })),
+  'vm.ssh': defineMethod(() => ({
     description: 'The OpenSSH command line that reaches a running VM (banger key, pinned known_hosts); the CLI runs it.',
     params: z.object({ name: vmName, command: z.array(z.string()).optional(), tty: z.boolean().optional() }),
     result: z.object({ argv: z.array(z.string()).min(1), ip: z.string() }),
-  }),
-  'vm.exec': defineMethod({
+  })),
+  'vm.exec': defineMethod(() => ({
     description:
       "Runs a command in a running VM through its guest agent (no shell; a pseudo-terminal with tty): the call's input is the command's stdin; events carry stdout and stderr (base64, byte-exact) and acknowledge consumed input; control messages resize the terminal; the result is how it ended.",
     params: z.object({
@@ -196,5 +197,5 @@ export const vmMethods = {
     ]),
     /** The local terminal was resized (with tty only). */
     control: z.strictObject({ resize: z.strictObject({ cols: terminalDimension, rows: terminalDimension }) }),
-  }),
+  })),
 };

@@ -1,7 +1,8 @@
 import * as z from 'zod';
+import { lazySchema } from '@banger/taskgraph';
 
 /** What `vm.run` learns about a host repository before any VM work starts. */
-export const workspaceInfoSchema = z.object({
+export const workspaceInfoSchema = lazySchema(() => z.object({
   /** The repository's top directory, absolute. */
   repoDir: z.string(),
   /** Its basename: it names the guest directory and the tooling log. */
@@ -12,11 +13,11 @@ export const workspaceInfoSchema = z.object({
   files: z.number().int().nonnegative(),
   /** True when .mise.toml, mise.toml or .tool-versions is present: the run bootstraps tooling. */
   miseConfig: z.boolean(),
-});
+}));
 export type WorkspaceInfo = z.infer<typeof workspaceInfoSchema>;
 
 /** What the workspace steps of one `vm.run` did. */
-export const workspaceSyncResultSchema = workspaceInfoSchema.extend({
+export const workspaceSyncResultSchema = lazySchema(() => workspaceInfoSchema.extend({
   vm: z.string(),
   /** Files (and symlinks) sent this time, and their content bytes: only what changed since the last sync to this VM. */
   transferred: z.object({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
@@ -31,11 +32,11 @@ export const workspaceSyncResultSchema = workspaceInfoSchema.extend({
   /** The mise bootstrap: started in the background (its log path), or why not. */
   /** `commandPrefix`: the shell prefix of a command run in the workspace (waits for the bootstrap, puts mise's shims on PATH). */
   mise: z.object({ started: z.boolean(), log: z.string(), commandPrefix: z.string(), detail: z.string() }).optional(),
-});
+}));
 export type WorkspaceSyncResult = z.infer<typeof workspaceSyncResultSchema>;
 
 /** Where and how to reach a running VM over ssh (for the CLI's own ssh clients). */
-export const sshTargetSchema = z.object({
+export const sshTargetSchema = lazySchema(() => z.object({
   vm: z.string(),
   ip: z.string(),
   user: z.string(),
@@ -45,5 +46,5 @@ export const sshTargetSchema = z.object({
   knownHostsPath: z.string(),
   /** The VM's pinned host public key line (`ssh-ed25519 AAAA…`). */
   hostKey: z.string(),
-});
+}));
 export type SshTargetWire = z.infer<typeof sshTargetSchema>;

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { lazySchema } from '@banger/taskgraph';
 import { WireErrorSchema } from '@banger/taskgraph';
 
 /**
@@ -9,19 +10,19 @@ import { WireErrorSchema } from '@banger/taskgraph';
 export const MAX_LINE_BYTES = 1024 * 1024;
 
 /** A request id: chosen by the client, echoed on every message of the reply. */
-export const requestIdSchema = z.union([z.string().min(1).max(200), z.number().int().safe()]);
+export const requestIdSchema = lazySchema(() => z.union([z.string().min(1).max(200), z.number().int().safe()]));
 export type RequestId = z.infer<typeof requestIdSchema>;
 
 /** `{"id", "method", "params"}`: starts a call. `params` is checked by the method's own schema. */
-export const requestEnvelopeSchema = z.strictObject({
+export const requestEnvelopeSchema = lazySchema(() => z.strictObject({
   id: requestIdSchema,
   method: z.string().min(1).max(200),
   params: z.unknown().optional(),
-});
+}));
 export type RequestEnvelope = z.infer<typeof requestEnvelopeSchema>;
 
 /** `{"id", "cancel": true}`: aborts the AbortSignal of an in-flight call. */
-export const cancelEnvelopeSchema = z.strictObject({ id: requestIdSchema, cancel: z.literal(true) });
+export const cancelEnvelopeSchema = lazySchema(() => z.strictObject({ id: requestIdSchema, cancel: z.literal(true) }));
 export type CancelEnvelope = z.infer<typeof cancelEnvelopeSchema>;
 
 /**
@@ -30,7 +31,7 @@ export type CancelEnvelope = z.infer<typeof cancelEnvelopeSchema>;
  * takes input acknowledges what it consumed in its events, and the client
  * keeps a bounded amount unacknowledged (the daemon never buffers much).
  */
-export const inputEnvelopeSchema = z.strictObject({ id: requestIdSchema, input: z.string().nullable() });
+export const inputEnvelopeSchema = lazySchema(() => z.strictObject({ id: requestIdSchema, input: z.string().nullable() }));
 export type InputEnvelope = z.infer<typeof inputEnvelopeSchema>;
 
 /**
@@ -38,21 +39,21 @@ export type InputEnvelope = z.infer<typeof inputEnvelopeSchema>;
  * method's `control` schema (`vm.exec`: a terminal resize). One that does not
  * match, or for a call not in flight, is ignored (logged): the call goes on.
  */
-export const controlEnvelopeSchema = z.strictObject({ id: requestIdSchema, control: z.unknown() });
+export const controlEnvelopeSchema = lazySchema(() => z.strictObject({ id: requestIdSchema, control: z.unknown() }));
 export type ControlEnvelope = z.infer<typeof controlEnvelopeSchema>;
 
 /** Anything a client may send. */
-export const clientEnvelopeSchema = z.union([cancelEnvelopeSchema, inputEnvelopeSchema, controlEnvelopeSchema, requestEnvelopeSchema]);
+export const clientEnvelopeSchema = lazySchema(() => z.union([cancelEnvelopeSchema, inputEnvelopeSchema, controlEnvelopeSchema, requestEnvelopeSchema]));
 export type ClientEnvelope = z.infer<typeof clientEnvelopeSchema>;
 
 /** The JSON form of @banger/errors' WireError (one schema, shared with the graph events). */
 export const wireErrorSchema = WireErrorSchema;
 
 /** Anything the daemon may send: progress events, then exactly one result or error. */
-export const serverEnvelopeSchema = z.union([
+export const serverEnvelopeSchema = lazySchema(() => z.union([
   z.strictObject({ id: requestIdSchema, event: z.unknown() }),
   z.strictObject({ id: requestIdSchema, result: z.unknown() }),
   // id is null when the offending line's id could not be read.
   z.strictObject({ id: requestIdSchema.nullable(), error: wireErrorSchema }),
-]);
+]));
 export type ServerEnvelope = z.infer<typeof serverEnvelopeSchema>;

@@ -1,3 +1,4 @@
+import { InternalError } from '@banger/errors';
 /**
  * What a guest restored from a warm template is given to become this VM,
  * where the cold path gets it from the kernel command line and the rootfs
@@ -70,7 +71,7 @@ export function identityFiles(options: { name: string; machineId: string; addres
  */
 export function linkLocalOf(mac: string): string {
   const b = mac.split(':').map((part) => Number.parseInt(part, 16));
-  if (b.length !== 6 || b.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) throw new Error(`not a MAC address: ${mac}`);
+  if (b.length !== 6 || b.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) throw new InternalError('WARM_IDENTITY_FAILED', `not a MAC address: ${mac}`);
   const [b0, b1, b2, b3, b4, b5] = b as [number, number, number, number, number, number];
   const groups = [((b0 ^ 0x02) << 8) | b1, (b2 << 8) | 0xff, (0xfe << 8) | b3, (b4 << 8) | b5];
   return `fe80::${groups.map((g) => g.toString(16)).join(':')}`;

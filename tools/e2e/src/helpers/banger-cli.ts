@@ -19,7 +19,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Bundles banger.js, bangerd.js and banger-vsock-agent.js side by side (the CLI finds the daemon next to itself, the daemon the agent). */
+/** Bundles banger.cjs, bangerd.js and banger-vsock-agent.js side by side (the CLI finds the daemon next to itself, the daemon the agent). */
 export async function buildBangerBundles(): Promise<string> {
   // Inside the repo, so the bundles' external packages (better-sqlite3, ssh2) resolve from node_modules.
   const outDir = join(repoRoot, 'tools', 'e2e', 'out-tsc', `vm-e2e-bin-${process.pid}`);
@@ -34,7 +34,7 @@ export async function buildBangerBundles(): Promise<string> {
     banner: { js: "import { createRequire as __bangerCreateRequire } from 'node:module'; const require = __bangerCreateRequire(import.meta.url);" },
     logLevel: 'silent' as const,
   };
-  // The CLI as nx builds it and make install copies it: the launcher banger.js and its code-cached body banger-cli.cjs.
+  // The CLI as nx builds it and make install copies it: the launcher banger.cjs and its code-cached body banger-cli.cjs.
   await run(process.execPath, [join(repoRoot, 'apps/cli/scripts/build.mjs'), outDir]);
   // BANGER_E2E_DAEMON_ENTRY: a stand-in daemon entry, for debugging while a service elsewhere is unfinished.
   const daemonEntry = process.env['BANGER_E2E_DAEMON_ENTRY'] ?? join(repoRoot, 'apps/daemon/src/main.ts');
@@ -93,7 +93,7 @@ export class BangerHome {
   /** Runs `banger <args>`; never throws on a non-zero exit. */
   cli(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; onStderr?: (text: string) => void } = {}): Promise<CliResult> {
     return new Promise((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [join(this.binDir, 'banger.js'), ...args], { env: this.env(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [join(this.binDir, 'banger.cjs'), ...args], { env: this.env(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -25,7 +25,7 @@ const homes = new Set<string>();
 async function banger(args: string[], timeoutMs = 60_000) {
   homes.add(h.home);
   // The host's apt sources are hidden: the daemon this starts builds from the Debian mirror alone.
-  const [command, ...rest] = withoutHostApt([process.execPath, join(h.lib, 'banger.js'), ...args]);
+  const [command, ...rest] = withoutHostApt([process.execPath, join(h.lib, 'banger.cjs'), ...args]);
   const r = await execa(command!, rest, {
     env: { ...h.env, BANGER_CACHE_DIR: cacheDir },
     extendEnv: false,

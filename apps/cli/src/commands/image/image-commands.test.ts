@@ -156,7 +156,7 @@ describe('banger image with a daemon and a published catalog on 127.0.0.1', () =
 
   it('cancels the daemon-side pull on Ctrl-C and leaves no record and no image directory', async () => {
     server.delayMs = 100;
-    const child = execa(process.execPath, [join(h.lib, 'banger.js'), 'image', 'pull', 'tiny', '--json'], { env: h.env, extendEnv: false, reject: false });
+    const child = execa(process.execPath, [join(h.lib, 'banger.cjs'), 'image', 'pull', 'tiny', '--json'], { env: h.env, extendEnv: false, reject: false });
     let sawBytes = false;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no byte progress within 30 s')), 30_000);
@@ -191,7 +191,7 @@ describe('banger image with a daemon and a published catalog on 127.0.0.1', () =
   it('survives a kill -9 of the daemon mid-pull: nothing registered, and the next pull redoes the interrupted step', async () => {
     server.delayMs = 100;
     const pid = (json<{ pid: number }>((await cli(['daemon', 'status', '--json'])).stdout)).pid;
-    const child = execa(process.execPath, [join(h.lib, 'banger.js'), 'image', 'pull', 'tiny', '--json'], { env: h.env, extendEnv: false, reject: false });
+    const child = execa(process.execPath, [join(h.lib, 'banger.cjs'), 'image', 'pull', 'tiny', '--json'], { env: h.env, extendEnv: false, reject: false });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no byte progress within 30 s')), 30_000);
       child.stdout!.on('data', (data: Buffer) => {

@@ -253,7 +253,7 @@ describe.skipIf(missing.length > 0)(`banger image pull <OCI reference> against a
     await pushImage(registry.host, 'banger/slow', 'v1', [await layer(bootable([{ name: 'opt/', type: 'directory', mode: 0o755 }, { name: 'opt/slow.bin', content: noise(4096, 'slow') }]))]);
     const slow = await startSlowProxy(registry.host, 40);
     try {
-      const child = execa(process.execPath, [join(h.lib, 'banger.js'), 'image', 'pull', `${slow.host}/banger/slow:v1`, '--no-provision', '--json'], { env: h.env, extendEnv: false, reject: false });
+      const child = execa(process.execPath, [join(h.lib, 'banger.cjs'), 'image', 'pull', `${slow.host}/banger/slow:v1`, '--no-provision', '--json'], { env: h.env, extendEnv: false, reject: false });
       await downloading(child);
       const prune = await h.banger(['image', 'prune']);
       expect(prune.exitCode).toBe(1);
@@ -285,7 +285,7 @@ describe.skipIf(missing.length > 0)(`banger image pull <OCI reference> against a
     try {
       const pid = json<{ pid: number }>((await h.banger(['daemon', 'status', '--json'])).stdout).pid;
       h.track(pid);
-      const child = execa(process.execPath, [join(h.lib, 'banger.js'), 'image', 'pull', `${slow.host}/banger/slow:v1`, '--no-provision', '--json'], { env: h.env, extendEnv: false, reject: false });
+      const child = execa(process.execPath, [join(h.lib, 'banger.cjs'), 'image', 'pull', `${slow.host}/banger/slow:v1`, '--no-provision', '--json'], { env: h.env, extendEnv: false, reject: false });
       await downloading(child);
       process.kill(pid, 'SIGKILL');
       expect((await child).exitCode).toBe(125);

@@ -27,7 +27,7 @@ const json = <T>(text: string): T => JSON.parse(text) as T;
  * starts (and every kernel it builds) must get Debian packages from the mirror.
  */
 async function banger(args: string[], timeoutMs = 60_000, ownCache = false) {
-  const [command, ...rest] = withoutHostApt([process.execPath, join(h.lib, 'banger.js'), ...args]);
+  const [command, ...rest] = withoutHostApt([process.execPath, join(h.lib, 'banger.cjs'), ...args]);
   const r = await execa(command!, rest, {
     env: { ...h.env, ...(ownCache ? {} : { BANGER_CACHE_DIR: cacheDir }) },
     extendEnv: false,
