@@ -24,6 +24,7 @@ import {
   vmDirOf,
   vmInfo,
   vmRepository,
+  untilSshdListens,
   vmSshCommand,
   VmWatcher,
   type VmCallIo,
@@ -106,7 +107,11 @@ export const vmService: Service = (ctx, server) => {
     const vm = vmRepository(ctx).get(name);
     return vmDetails(ctx, vm, agent.links.status(vm));
   });
-  server.handle('vm.ssh', ({ name, command, tty }) => vmSshCommand(env(), name, { ...(command ? { command } : {}), ...(tty !== undefined ? { tty } : {}) }));
+  server.handle('vm.ssh', async ({ name, command, tty }, { signal }) => {
+    // A `vm run -- cmd` answered through the agent may have returned before sshd listens.
+    await untilSshdListens(env(), name, { signal });
+    return vmSshCommand(env(), name, { ...(command ? { command } : {}), ...(tty !== undefined ? { tty } : {}) });
+  });
 
   server.handle('vm.exec', ({ name, ...request }, { signal, emit, input, drained, onControl }) => execInVm(env(), name, request, { signal, emit, input, drained, onControl }));
   registerSessionHandlers(server, env);
