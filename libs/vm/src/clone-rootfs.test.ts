@@ -31,6 +31,20 @@ describe('cloneRootfs', () => {
     expect((await run('debugfs', ['-R', 'cat /etc/hostname', dest])).stdout).toBe('image\n');
   });
 
+  it('checks and then grows an image that was not cleanly unmounted (resize2fs refuses it unchecked)', async () => {
+    const image = await makeImage();
+    // As a crash while mounted leaves it: the "valid" state bit cleared and a mount time after the last check.
+    await run('debugfs', ['-w', '-R', 'ssv state 0', image]);
+    await run('debugfs', ['-w', '-R', `ssv mtime ${Math.floor(Date.now() / 1000)}`, image]);
+    expect((await run('dumpe2fs', ['-h', image])).stdout).toMatch(/Filesystem state:\s+not clean/);
+    const dest = join(dir, 'unclean.ext4');
+    await cloneRootfs(image, dest, 256 * 2 ** 20);
+    const header = (await run('dumpe2fs', ['-h', dest])).stdout;
+    expect(header).toMatch(/Filesystem state:\s+clean/);
+    expect(Number(/Block count:\s+(\d+)/.exec(header)?.[1]) * Number(/Block size:\s+(\d+)/.exec(header)?.[1])).toBe(256 * 2 ** 20);
+    expect((await run('e2fsck', ['-fn', dest], { allowFailure: true })).exitCode).toBe(0);
+  });
+
   it('refuses a disk smaller than the image and leaves nothing behind', async () => {
     const image = await makeImage();
     const dest = join(dir, 'small.ext4');
