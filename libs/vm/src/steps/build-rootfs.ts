@@ -5,7 +5,7 @@ import type { Step } from '@banger/taskgraph';
 import { cloneRootfs } from '../clone-rootfs.js';
 import { personaliseRootfs } from '../personalise-rootfs.js';
 import type { ImageRef } from '@banger/images';
-import { vmDirOf, type VmEnv } from '../vm-env.js';
+import { rootfsBasesDir, vmDirOf, type VmEnv } from '../vm-env.js';
 
 /** Outputs of `vm.build-rootfs`. */
 export interface BuildRootfsOutputs { rootfs: string; method: string; machineId: string }
@@ -45,7 +45,7 @@ export function buildRootfsStep(env: VmEnv, vm: { name: string; diskBytes: numbe
       dir.create();
       const temp = ctx.tempPath(dir.rootfs);
       report.line(`cloning ${image.rootfs}`);
-      const clone = await cloneRootfs(image.rootfs, temp, vm.diskBytes, ctx.signal);
+      const clone = await cloneRootfs(image.rootfs, temp, vm.diskBytes, ctx.signal, { basesDir: rootfsBasesDir(env) });
       report.line(`${clone.method}, grown to ${Math.round(vm.diskBytes / 2 ** 20)} MiB`);
       const hostKey = generateHostKey(vm.name);
       const persona = await personaliseRootfs(temp, { hostname: vm.name, hostKey, agentUnit: true }, { signal: ctx.signal });
