@@ -332,7 +332,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       // the user but all its parts are still there — the state a daemon killed right now leaves.
       for (let i = 0; i < 100 && !existsSync(`${pause}.reached`); i++) await new Promise((r) => setTimeout(r, 100));
       expect(readFileSync(`${pause}.reached`, 'utf8')).toMatch(/^vm\.delete:background \d+$/m);
-      expect(await paused(['vm', 'list', '--json']).then((r) => JSON.parse(r.stdout) as unknown[])).toEqual([]);
+      expect(await paused(['vm', 'list', '--json']).then((r) => (JSON.parse(r.stdout) as Array<{ name: string }>).map((v) => v.name))).not.toContain('handed');
       expect(existsSync(home.vmDir('handed'))).toBe(true);
       expect(existsSync(`/proc/${vm.pid}`)).toBe(true);
       expect((await run('ip', ['link', 'show', 'dev', vm.tap], { allowFailure: true })).exitCode).toBe(0);
@@ -347,7 +347,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       expect(existsSync(home.vmDir('handed'))).toBe(false);
       expect(existsSync(`/proc/${vm.pid}`) && readFileSync(`/proc/${vm.pid}/cmdline`, 'utf8').includes('qemu')).toBe(false);
       expect((await run('ip', ['link', 'show', 'dev', vm.tap], { allowFailure: true })).exitCode).not.toBe(0);
-      expect(await vmNames()).toEqual([]);
+      expect(await vmNames()).not.toContain('handed');
       expect(daemonLog()).toMatch(/"removed":\["handed"\]/);
     } finally {
       if (existsSync(pause)) unlinkSync(pause);
