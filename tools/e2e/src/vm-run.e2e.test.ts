@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -327,7 +327,14 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
       const lines = ndjson(result.stdout);
       expect(lines.filter((l) => l.type === 'output').map((l) => l['text']).join('')).toBe('ran\n');
       expect(lines.at(-1)).toEqual({ type: 'vm-deleted', vm: 'handed', background: true });
-      const vm = (lines.find((l) => l.type === 'result')!['result'] as { vm: { tap: string; pid: number } }).vm;
+      // Its QEMU (the process whose command line names the VM's directory) and the tap on that command line.
+      const vmDir = home.vmDir('handed');
+      const qemu = readdirSync('/proc')
+        .filter((entry) => /^\d+$/.test(entry))
+        .map((pid) => ({ pid: Number(pid), argv: (() => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { return []; } })() }))
+        .find((p) => p.argv[0]?.includes('qemu') && p.argv.some((a) => a.includes(`${vmDir}/`)));
+      expect(qemu, 'the VM\'s QEMU process').toBeDefined();
+      const vm = { pid: qemu!.pid, tap: /ifname=([^,]+)/.exec(qemu!.argv.join(' '))?.[1] ?? 'no-tap-on-the-command-line' };
       // The CLI has exited, the daemon holds the removal (paused before it stops anything): the VM is gone for
       // the user but all its parts are still there — the state a daemon killed right now leaves.
       for (let i = 0; i < 100 && !existsSync(`${pause}.reached`); i++) await new Promise((r) => setTimeout(r, 100));
