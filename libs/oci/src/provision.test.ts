@@ -49,6 +49,12 @@ describe('writeGuestContract', () => {
     expect(await readlink(join(root, 'etc/systemd/system/multi-user.target.wants/systemd-networkd.service'))).toBe('/lib/systemd/system/systemd-networkd.service');
     expect(await readlink(join(root, 'etc/systemd/system/sockets.target.wants/systemd-networkd.socket'))).toBe('/lib/systemd/system/systemd-networkd.socket');
     expect(await readlink(join(root, 'etc/systemd/system/systemd-networkd-wait-online.service'))).toBe('/dev/null');
+    // eth0 from ip= by the one-shot; networkd and its socket skip once it has (a skipped service behind a live socket leaves the system degraded).
+    expect(await readlink(join(root, 'etc/systemd/system/sysinit.target.wants/banger-network.service'))).toBe('/etc/systemd/system/banger-network.service');
+    expect((await stat(join(root, 'usr/lib/banger/configure-network'))).mode & 0o777).toBe(0o755);
+    for (const unit of ['systemd-networkd.service', 'systemd-networkd.socket']) {
+      expect(await readFile(join(root, `etc/systemd/system/${unit}.d/banger.conf`), 'utf8')).toMatch(/^ConditionPathExists=!\/run\/banger-network-static$/m);
+    }
     expect((await stat(join(root, 'root/.ssh'))).mode & 0o777).toBe(0o700);
     expect((await stat(join(root, 'lib/modules'))).isDirectory()).toBe(true);
   });

@@ -12,6 +12,13 @@ import {
   HOSTS,
   JOURNALD_DROPIN,
   JOURNALD_DROPIN_PATH,
+  NETWORK_SCRIPT,
+  NETWORK_SCRIPT_PATH,
+  NETWORK_UNIT,
+  NETWORK_UNIT_NAME,
+  NETWORKD_DROPIN,
+  NETWORKD_DROPIN_PATH,
+  NETWORKD_SOCKET_DROPIN_PATH,
   RESOLV_SCRIPT,
   RESOLV_SCRIPT_PATH,
   RESOLV_UNIT,
@@ -169,7 +176,7 @@ export async function provisionTree(root: string, family: DistroFamily, options:
  * seed's Security section), the work disk on /root (a systemd unit that
  * mounts vdb without waiting for udev; the fstab line for an init that is not
  * systemd, such as Alpine's OpenRC),
- * hosts/hostname, the resolv.conf one-shot, /lib/modules for the modules
+ * hosts/hostname, the resolv.conf one-shot, eth0 from ip= (banger-network.service, networkd the fallback), /lib/modules for the modules
  * disk, /root/.ssh, and enables networkd + network-generator (symlinks, no
  * code from the image runs). Per-VM identity is removed: ssh host keys and
  * the machine id.
@@ -190,6 +197,10 @@ export async function writeGuestContract(root: string): Promise<void> {
   await writeGuestFile(root, '/etc/hostname', 'banger\n');
   await writeGuestFile(root, RESOLV_SCRIPT_PATH, RESOLV_SCRIPT, 0o755);
   await writeGuestFile(root, `/etc/systemd/system/${RESOLV_UNIT_NAME}`, RESOLV_UNIT);
+  await writeGuestFile(root, NETWORK_SCRIPT_PATH, NETWORK_SCRIPT, 0o755);
+  await writeGuestFile(root, `/etc/systemd/system/${NETWORK_UNIT_NAME}`, NETWORK_UNIT);
+  await writeGuestFile(root, NETWORKD_DROPIN_PATH, NETWORKD_DROPIN);
+  await writeGuestFile(root, NETWORKD_SOCKET_DROPIN_PATH, NETWORKD_DROPIN);
   await writeGuestFile(root, '/etc/machine-id', '');
   // provisioning left the host's resolver here; the guest's comes from ip= at boot
   await writeGuestFile(root, '/etc/resolv.conf', '# written at boot from the kernel ip= argument by banger-resolv.service\n');

@@ -16,6 +16,9 @@ interface Identity {
   hostKey: string;
   random: string;
   synced: string;
+  /** `systemctl is-active` of banger-network and networkd, comma-separated. */
+  network: string;
+  route: string;
 }
 
 /**
@@ -51,11 +54,14 @@ describe.skipIf(!process.env['BANGER_NETNS'])('warm start: VMs restored from one
       'cat /etc/machine-id',
       'cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub',
       'cat /root/synced.txt',
+      // Which unit configured eth0 in the template (the restored /run keeps its marker), and the route the identity script moved.
+      'systemctl is-active banger-network.service systemd-networkd.service | paste -sd,',
+      'ip -4 route show default',
     ].join('; ');
     const r = await cli(['vm', 'exec', vm, '--', 'sh', '-c', script]);
     expect(r.exitCode, r.stderr).toBe(0);
-    const [random = '', hostname = '', etcHostname = '', mac = '', ip = '', machineId = '', hostKey = '', synced = ''] = r.stdout.trim().split('\n');
-    return { random, hostname, etcHostname, mac, ip, machineId, hostKey, synced };
+    const [random = '', hostname = '', etcHostname = '', mac = '', ip = '', machineId = '', hostKey = '', synced = '', network = '', route = ''] = r.stdout.trim().split('\n');
+    return { random, hostname, etcHostname, mac, ip, machineId, hostKey, synced, network, route };
   };
 
   beforeAll(async () => {
@@ -100,6 +106,9 @@ describe.skipIf(!process.env['BANGER_NETNS'])('warm start: VMs restored from one
       expect(id.machineId).toMatch(/^[0-9a-f]{32}$/);
       expect(id.random).toMatch(/^[0-9a-f]{64}$/);
       expect(id.synced).toBe('from the host');
+      // eth0 came from the image's one-shot in the template, not networkd, and the restore kept a default route on eth0.
+      expect(id.network).toBe('active,inactive');
+      expect(id.route).toMatch(/^default via \d+\.\d+\.\d+\.\d+ dev eth0\b/);
     }
     for (const key of ['hostname', 'mac', 'ip', 'machineId', 'hostKey', 'random'] as const) expect(a![key], key).not.toBe(b![key]);
   });

@@ -172,6 +172,99 @@ WantedBy=sysinit.target
 export const RESOLV_UNIT_NAME = 'banger-resolv.service';
 
 /**
+ * Configures eth0 from the kernel's `ip=` argument as soon as systemd starts
+ * (issue 19). With networkd the guest's network waited for udev's coldplug
+ * (networkd configures a link only once udev has processed it), for
+ * sysinit.target and basic.target, and for networkd's own start: 10–16 s of a
+ * TCG boot under load, measured, and `vm run` waits for the network before it
+ * runs a command. The contract already fixes everything this needs: the
+ * initrd loads virtio_net (eth0 exists before systemd), `net.ifnames=0` names
+ * it, and `ip=` carries address, netmask and gateway. One `ip -batch` does it;
+ * then the marker makes systemd-networkd skip (NETWORKD_DROPIN: it would only
+ * configure the same again). An image without iproute2 (an OCI import), an
+ * `ip=` this does not read, or an eth0 that never appears leaves no marker,
+ * and networkd configures the link from the same `ip=` as before.
+ */
+export const NETWORK_SCRIPT_PATH = '/usr/lib/banger/configure-network';
+export const NETWORK_MARKER = '/run/banger-network-static';
+export const NETWORK_SCRIPT = `#!/bin/sh
+# banger: eth0 from the kernel's ip= argument, without udev or networkd (issue 19).
+# ip=<client>:<server>:<gw>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>
+# Leaves ${NETWORK_MARKER} when done; without it systemd-networkd configures the link.
+set -u
+command -v ip >/dev/null 2>&1 || exit 0
+spec=
+read -r cmdline < /proc/cmdline
+for arg in $cmdline; do
+  case "$arg" in ip=*) spec="\${arg#ip=}" ;; esac
+done
+[ -n "$spec" ] || exit 0
+ifs=$IFS
+IFS=:
+set -- $spec
+IFS=$ifs
+client=\${1:-} gw=\${3:-} mask=\${4:-} dev=\${6:-}
+[ -n "$dev" ] || dev=eth0
+[ -n "$client" ] && [ -n "$mask" ] || { echo "banger-network: ip=$spec has no address or netmask; leaving it to networkd" >&2; exit 0; }
+prefix=0
+rest=
+IFS=.
+set -- $mask
+IFS=$ifs
+[ "$#" -eq 4 ] || rest=bad
+for octet in "$@"; do
+  # Contiguous only: after the first octet that is not 255, every one is 0.
+  case "$rest$octet" in
+    255) prefix=$((prefix + 8)) ;;
+    254) prefix=$((prefix + 7)) rest=0 ;; 252) prefix=$((prefix + 6)) rest=0 ;; 248) prefix=$((prefix + 5)) rest=0 ;; 240) prefix=$((prefix + 4)) rest=0 ;;
+    224) prefix=$((prefix + 3)) rest=0 ;; 192) prefix=$((prefix + 2)) rest=0 ;; 128) prefix=$((prefix + 1)) rest=0 ;; 0 | 00) rest=0 ;;
+    *) echo "banger-network: netmask $mask not understood; leaving it to networkd" >&2; exit 0 ;;
+  esac
+done
+[ -z "$rest" ] || [ "$rest" = 0 ] || { echo "banger-network: netmask $mask not understood; leaving it to networkd" >&2; exit 0; }
+i=0
+while [ ! -e "/sys/class/net/$dev" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ -e "/sys/class/net/$dev" ] || { echo "banger-network: no $dev after 10 s; leaving it to networkd" >&2; exit 0; }
+{
+  printf 'link set lo up\\naddr replace %s/%s dev %s\\nlink set %s up\\n' "$client" "$prefix" "$dev" "$dev"
+  [ -z "$gw" ] || printf 'route replace default via %s dev %s\\n' "$gw" "$dev"
+} | ip -batch - || { echo "banger-network: ip failed; leaving $dev to networkd" >&2; exit 1; }
+: > ${NETWORK_MARKER}
+`;
+
+export const NETWORK_UNIT_NAME = 'banger-network.service';
+export const NETWORK_UNIT = `# Written by banger (the guest contract): eth0 from ip= at the start of boot.
+[Unit]
+Description=banger: eth0 from the kernel command line, without udev
+DefaultDependencies=no
+Before=network.target systemd-networkd.service
+Wants=network.target
+ConditionKernelCommandLine=ip
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=${NETWORK_SCRIPT_PATH}
+
+[Install]
+WantedBy=sysinit.target
+`;
+
+/**
+ * networkd skips when banger-network.service configured eth0 (and stays the
+ * fallback when it did not). Its netlink socket gets the same condition: a
+ * socket whose service is skipped goes "failed" on the first route message,
+ * and the system reports itself degraded (seen in a booted OCI import).
+ */
+export const NETWORKD_DROPIN_PATH = '/etc/systemd/system/systemd-networkd.service.d/banger.conf';
+export const NETWORKD_SOCKET_DROPIN_PATH = '/etc/systemd/system/systemd-networkd.socket.d/banger.conf';
+export const NETWORKD_DROPIN = `# Written by banger: eth0 is configured by ${NETWORK_UNIT_NAME} when the image can (see there).
+[Unit]
+After=${NETWORK_UNIT_NAME}
+ConditionPathExists=!${NETWORK_MARKER}
+`;
+
+/**
  * The journal in memory only (/run/log/journal): a sandbox's logs are read
  * while it runs, and a persistent journal costs a flush to the rootfs and its
  * writes on every boot.
@@ -188,8 +281,8 @@ ff02::1 ip6-allnodes
 ff02::2 ip6-allrouters
 `;
 
-/** Units every image enables: ip= → eth0 through networkd, the resolver one-shot and the work disk. */
-export const CONTRACT_ENABLED_UNITS = ['systemd-networkd.service', 'systemd-network-generator.service', RESOLV_UNIT_NAME, WORK_DISK_UNIT_NAME] as const;
+/** Units every image enables: ip= → eth0 by banger-network (networkd the fallback), the resolver one-shot and the work disk. */
+export const CONTRACT_ENABLED_UNITS = [NETWORK_UNIT_NAME, 'systemd-networkd.service', 'systemd-network-generator.service', RESOLV_UNIT_NAME, WORK_DISK_UNIT_NAME] as const;
 
 /**
  * Units every image masks: the wait-online unit would hold boot for 2 min when
@@ -231,4 +324,4 @@ export const BUILDER_REVISION = 3;
 
 /** Everything above, as one string for the fingerprint. */
 export const guestContractText = (): string =>
-  JSON.stringify([BUILDER_REVISION, SSHD_CONFIG, SSH_DROPIN, FSTAB, WORK_DISK_SCRIPT, WORK_DISK_UNIT, JOURNALD_DROPIN, RESOLV_SCRIPT, RESOLV_UNIT, HOSTS, CONTRACT_ENABLED_UNITS, CONTRACT_MASKED_UNITS]);
+  JSON.stringify([BUILDER_REVISION, SSHD_CONFIG, SSH_DROPIN, FSTAB, WORK_DISK_SCRIPT, WORK_DISK_UNIT, JOURNALD_DROPIN, RESOLV_SCRIPT, RESOLV_UNIT, NETWORK_SCRIPT, NETWORK_UNIT, NETWORKD_DROPIN, NETWORKD_SOCKET_DROPIN_PATH, HOSTS, CONTRACT_ENABLED_UNITS, CONTRACT_MASKED_UNITS]);

@@ -40,6 +40,8 @@ export function agentUnitText(): string {
     `ExecStart=${RUNTIME_AGENT_LAUNCHER} --auto`,
     'Restart=always',
     'RestartSec=1',
+    // While the guest boots, the agent (Node starting under TCG) gets the CPU before the rest of the boot; afterwards the default weight.
+    'StartupCPUWeight=10000',
     // Session keepers are started by the agent and must outlive it: a restart (or stop) of the unit ends only the agent.
     'KillMode=process',
     '',

@@ -27,7 +27,11 @@ export interface IdentityFile {
 /**
  * The `.network` file systemd-network-generator writes for `ip=…:eth0:…`
  * (`/run/systemd/network/70-eth0.network`), with this VM's address: written
- * under the same name, it replaces the template's.
+ * under the same name, it replaces the template's. In images with
+ * `banger-network.service` networkd did not run in the template (the
+ * one-shot configured eth0 and networkd skips on its marker, which the
+ * restored /run still holds), so nothing reads it; it is written for the
+ * fallback, an image where networkd does configure eth0.
  */
 export const NETWORK_FILE = '/run/systemd/network/70-eth0.network';
 
@@ -77,7 +81,8 @@ export function linkLocalOf(mac: string): string {
  * The `ip -batch` input that moves eth0 to this VM without taking the link
  * down: its MAC (virtio-net tells QEMU), the template's addresses flushed,
  * this VM's address, the link-local address of its MAC and the default
- * route. Not bouncing the link matters: the guest's networkd (no D-Bus in the
+ * route. Not bouncing the link matters: where networkd runs (the fallback
+ * above), the guest's networkd (no D-Bus in the
  * images, so `networkctl reload` cannot reach it) still holds the template's
  * `.network` in memory and re-applies the template's address on every link
  * up; without a link event it leaves eth0 alone.
