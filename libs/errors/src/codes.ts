@@ -204,6 +204,7 @@ export const ERROR_CODES = {
   ROOTFS_NOT_EXT4: 'a rootfs is not an ext4 filesystem image',
   ROOTFS_NOT_FOUND: 'a rootfs file does not exist',
   ROOTFS_NO_INIT: 'a rootfs has no /sbin/init',
+  ROOTFS_RESIZE_FAILED: 'resize2fs could not grow a VM\'s copy of an image',
   RUNTIME_DIR_UNSAFE: 'the runtime dir for the daemon socket is a symlink, not a directory, or another user\'s',
   SESSION_BAD_NAME: 'a session name is not letters, digits, _ . - (1–63, starting with a letter or digit)',
   SESSION_ENDED: 'the session has ended: it takes no more input or signals',

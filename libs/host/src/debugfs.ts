@@ -61,6 +61,11 @@ export function debugfsRequest(image: string, request: string, options: { signal
  */
 export async function statInode(image: string, path: string): Promise<Ext4Inode | undefined> {
   const { stdout } = await debugfsRequest(image, `stat ${debugfsQuote(path)}`);
+  return parseDebugfsStat(stdout);
+}
+
+/** What `debugfs stat` printed for one inode, parsed; undefined when it printed no inode (a missing path). */
+export function parseDebugfsStat(stdout: string): Ext4Inode | undefined {
   const head = /Type:\s*(\S+)\s+Mode:\s*([0-7]+)/.exec(stdout);
   const owner = /User:\s*(\d+)\s+Group:\s*(\d+)/.exec(stdout);
   const size = /Size:\s*(\d+)/.exec(stdout);
@@ -76,6 +81,32 @@ export async function statInode(image: string, path: string): Promise<Ext4Inode 
   const link = /Fast link dest:\s*"(.*)"/.exec(stdout);
   if (link) inode.linkTarget = link[1];
   return inode;
+}
+
+/**
+ * Runs a debugfs script (read-write when `write`) and returns what each
+ * command printed on stdout, keyed by the command's text: debugfs echoes
+ * every command of a `-f` script as `debugfs: <command>` before its output.
+ * One process for many reads (`stat`, `dump`) instead of one per request:
+ * each debugfs start opens the image and reads its group descriptors.
+ */
+export async function runDebugfsScript(image: string, commands: readonly string[], options: { write?: boolean; signal?: AbortSignal } = {}): Promise<{ outputs: Map<string, string>; stderr: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'banger-debugfs-'));
+  try {
+    const script = join(dir, 'commands');
+    await writeFile(script, commands.join('\n') + '\n', { mode: 0o600 });
+    const result = await run('debugfs', [...(options.write ? ['-w'] : []), '-f', script, image], { env: { LC_ALL: 'C' }, ...(options.signal ? { signal: options.signal } : {}) });
+    const sections = new Map<string, string[]>();
+    let current: string[] | undefined;
+    for (const line of result.stdout.split('\n')) {
+      if (line.startsWith('debugfs: ')) sections.set(line.slice('debugfs: '.length), (current = []));
+      else current?.push(line);
+    }
+    const outputs = new Map([...sections].map(([command, lines]) => [command, lines.join('\n')]));
+    return { outputs, stderr: result.stderr };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** Names in the directory `path` (without . and ..), from `ls -p`. */

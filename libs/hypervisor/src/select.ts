@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { UserError } from '@banger/errors';
 import { findExecutable, kvmUsable, run } from '@banger/host';
 
@@ -69,15 +69,39 @@ function readCpuinfo(): string {
 const hostProbe: HypervisorProbe = {
   kvmProblem: () => kvmProblem(),
   findExecutable: (name) => findExecutable(name),
-  async versionOutput(binary) {
-    try {
-      const result = await run(binary, ['--version'], { timeoutMs: 10_000, allowFailure: true });
-      return `${result.stdout}\n${result.stderr}`;
-    } catch {
-      return undefined;
-    }
-  },
+  versionOutput: (binary) => memoisedVersionOutput(binary),
 };
+
+/**
+ * `<binary> --version`, run once per binary file: the daemon selects the
+ * hypervisor at every create and again at every boot, and starting QEMU to
+ * print its version costs 50–80 ms each time, before QEMU proper can start
+ * (issue 19). Keyed by the file's identity (device, inode, size, mtime), so an
+ * upgraded or replaced binary is asked again.
+ */
+const versionOutputs = new Map<string, Promise<string | undefined>>();
+function memoisedVersionOutput(binary: string): Promise<string | undefined> {
+  let key: string;
+  try {
+    const info = statSync(binary);
+    key = `${binary}\0${info.dev}\0${info.ino}\0${info.size}\0${info.mtimeMs}`;
+  } catch {
+    return Promise.resolve(undefined);
+  }
+  let output = versionOutputs.get(key);
+  if (!output) {
+    output = run(binary, ['--version'], { timeoutMs: 10_000, allowFailure: true }).then(
+      (result) => `${result.stdout}\n${result.stderr}`,
+      () => undefined,
+    );
+    versionOutputs.set(key, output);
+    // A binary that could not be run is asked again next time (it may be fixed meanwhile).
+    void output.then((text) => {
+      if (text === undefined) versionOutputs.delete(key);
+    });
+  }
+  return output;
+}
 
 /** Extracts the first dotted version number from `firecracker --version` / `qemu --version` output. */
 export function parseVersion(output: string | undefined): string | undefined {

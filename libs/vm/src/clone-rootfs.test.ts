@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,11 +8,11 @@ import { cloneRootfs } from './clone-rootfs.js';
 const dir = mkdtempSync(join(tmpdir(), 'banger-clone-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function makeImage(): Promise<string> {
+async function makeImage(name = 'image.ext4'): Promise<string> {
   const tree = join(dir, 'tree');
   mkdirSync(join(tree, 'etc'), { recursive: true });
   writeFileSync(join(tree, 'etc', 'hostname'), 'image\n');
-  const image = join(dir, 'image.ext4');
+  const image = join(dir, name);
   await run('mkfs.ext4', ['-q', '-F', '-d', tree, '-L', 'banger-root', image, '64M']);
   return image;
 }
@@ -29,6 +29,58 @@ describe('cloneRootfs', () => {
     const size = Number(/Block size:\s+(\d+)/.exec(blocks.stdout)?.[1]);
     expect(count * size).toBe(512 * 2 ** 20);
     expect((await run('debugfs', ['-R', 'cat /etc/hostname', dest])).stdout).toBe('image\n');
+  });
+
+  it('checks and then grows an image that was not cleanly unmounted (resize2fs refuses it unchecked)', async () => {
+    const image = await makeImage();
+    // As a crash while mounted leaves it: the "valid" state bit cleared and a mount time after the last check.
+    await run('debugfs', ['-w', '-R', 'ssv state 0', image]);
+    await run('debugfs', ['-w', '-R', `ssv mtime ${Math.floor(Date.now() / 1000)}`, image]);
+    expect((await run('dumpe2fs', ['-h', image])).stdout).toMatch(/Filesystem state:\s+not clean/);
+    const dest = join(dir, 'unclean.ext4');
+    await cloneRootfs(image, dest, 256 * 2 ** 20);
+    const header = (await run('dumpe2fs', ['-h', dest])).stdout;
+    expect(header).toMatch(/Filesystem state:\s+clean/);
+    expect(Number(/Block count:\s+(\d+)/.exec(header)?.[1]) * Number(/Block size:\s+(\d+)/.exec(header)?.[1])).toBe(256 * 2 ** 20);
+    expect((await run('e2fsck', ['-fn', dest], { allowFailure: true })).exitCode).toBe(0);
+  });
+
+  it('grows an image once per file and disk size into the bases dir, and copies that base for every VM after', async () => {
+    const image = await makeImage('based.ext4');
+    const bases = join(dir, 'bases');
+    const first = join(dir, 'based-1.ext4');
+    await cloneRootfs(image, first, 256 * 2 ** 20, undefined, { basesDir: bases });
+    const made = readdirSync(bases).filter((n) => n.endsWith('.ext4'));
+    expect(made).toHaveLength(1);
+    expect(made[0]).toMatch(/-268435456\.ext4$/);
+    const baseInode = statSync(join(bases, made[0]!)).ino;
+    const second = join(dir, 'based-2.ext4');
+    await cloneRootfs(image, second, 256 * 2 ** 20, undefined, { basesDir: bases });
+    // The same base, not made again; both copies are whole, grown file systems of their own.
+    expect(statSync(join(bases, made[0]!)).ino).toBe(baseInode);
+    for (const copy of [first, second]) {
+      const header = (await run('dumpe2fs', ['-h', copy])).stdout;
+      expect(Number(/Block count:\s+(\d+)/.exec(header)?.[1]) * Number(/Block size:\s+(\d+)/.exec(header)?.[1])).toBe(256 * 2 ** 20);
+      expect((await run('e2fsck', ['-fn', copy], { allowFailure: true })).exitCode).toBe(0);
+      expect((await run('debugfs', ['-R', 'cat /etc/hostname', copy])).stdout).toBe('image\n');
+    }
+    await run('debugfs', ['-w', '-R', 'rm /etc/hostname', second]);
+    expect((await run('debugfs', ['-R', 'cat /etc/hostname', first])).stdout).toBe('image\n');
+    // Another disk size is another base; the image file changing (a re-pull) replaces its bases.
+    await cloneRootfs(image, join(dir, 'based-3.ext4'), 320 * 2 ** 20, undefined, { basesDir: bases });
+    expect(readdirSync(bases).filter((n) => n.endsWith('.ext4'))).toHaveLength(2);
+    utimesSync(image, new Date(), new Date(Date.now() + 5_000));
+    await cloneRootfs(image, join(dir, 'based-4.ext4'), 256 * 2 ** 20, undefined, { basesDir: bases });
+    const after = readdirSync(bases).filter((n) => n.endsWith('.ext4'));
+    expect(after).toHaveLength(1);
+    expect(after[0]).not.toBe(made[0]);
+    // An image whose file is gone loses its bases when the next base is made.
+    const other = await makeImage('other.ext4');
+    await cloneRootfs(other, join(dir, 'other-1.ext4'), 256 * 2 ** 20, undefined, { basesDir: bases });
+    rmSync(image);
+    await cloneRootfs(other, join(dir, 'other-2.ext4'), 384 * 2 ** 20, undefined, { basesDir: bases });
+    expect(readdirSync(bases).filter((n) => n.endsWith('.ext4'))).toHaveLength(2);
+    expect(readdirSync(bases).filter((n) => n.endsWith('.source'))).toHaveLength(1);
   });
 
   it('refuses a disk smaller than the image and leaves nothing behind', async () => {

@@ -44,7 +44,7 @@ export type RuntimeDir = string | undefined;
  */
 export async function findOrphans(env: VmEnv, options: { runtimeDir?: RuntimeDir } = {}): Promise<Orphan[]> {
   const orphans: Orphan[] = [];
-  const vms = vmRepository(env).list();
+  const vms = vmRepository(env).listAll();
   const names = new Set(vms.map((vm) => vm.name));
   const taps = new Set(vms.map((vm) => vm.tap ?? tapNameFor(vm.id)));
 

@@ -6,6 +6,7 @@ import { selectHypervisor, whyNoWarmStart } from '@banger/hypervisor';
 import { assertImageKnown, findImage } from '@banger/images';
 import { assertKernelKnown } from '@banger/kernels';
 import { imageHome, kernelHome, vmRepository, type VmEnv } from './vm-env.js';
+import { nameFreed } from './removal-turn.js';
 import { assertVmName, generateVmName } from './vm-name.js';
 import { newVmId, type VmCreateSpec, type VmRecord } from './vm-record.js';
 
@@ -43,6 +44,7 @@ const fmtSize = (bytes: number): string => (bytes % GiB === 0 ? `${bytes / GiB}G
 export async function prepareCreate(env: VmEnv, params: CreateVmParams, options: { signal?: AbortSignal; host?: HostFacts; stateDir?: string } = {}): Promise<PreparedCreate> {
   const repo = vmRepository(env);
   if (params.name !== undefined) assertVmName(params.name);
+  if (params.name !== undefined) await nameFreed(env, params.name);
   const existing = params.name !== undefined ? repo.find(params.name) : undefined;
   if (existing) {
     const changed: string[] = [];
@@ -67,7 +69,7 @@ export async function prepareCreate(env: VmEnv, params: CreateVmParams, options:
     return { record: existing, isNew: false, sizing };
   }
 
-  const name = params.name ?? generateVmName((n) => repo.find(n) !== undefined);
+  const name = params.name ?? generateVmName((n) => repo.nameTaken(n));
   const image = params.image ?? env.config.defaultImageName;
   await assertImageKnown(imageHome(env), image, options.signal);
   const local = findImage(imageHome(env), image);

@@ -3,6 +3,7 @@ import { listTaps, removeTap, tapNameFor, tapOwnerKey } from '@banger/network';
 import { IpLeasesTable } from '@banger/store';
 import { handleOf, vmRepository, type VmEnv } from './vm-env.js';
 import { cleanStaleTemplateBuilds } from './warm/warm-housekeeping.js';
+import { finishRemoval } from './vm-lifecycle.js';
 
 /** What `reconcileVms` found and did, for the daemon log. */
 export interface ReconcileReport {
@@ -10,6 +11,8 @@ export interface ReconcileReport {
   adopted: string[];
   /** VMs whose hypervisor died while no daemon watched: marked stopped. */
   stopped: string[];
+  /** VMs `vm run --rm` had handed over for removal when the daemon died: removed now. */
+  removed: string[];
   /** Leases whose VM no longer exists: released. */
   releasedLeases: number;
   /** Taps aliased as this home's (`banger:<key>`) that no VM owns: removed. */
@@ -31,12 +34,25 @@ export interface ReconcileReport {
  * and what a daemon killed while building a warm template left: its guest
  * still running, its tap and temp directory (the next VM rebuilds it).
  * Half-done creations are left as they are (`creating`): their step state
- * makes the next `vm create` of that name resume.
+ * makes the next `vm create` of that name resume. VMs handed over for removal
+ * (`deleting`, by `vm run --rm`) whose removal a killed daemon never finished
+ * are removed.
  */
 export async function reconcileVms(env: VmEnv): Promise<ReconcileReport> {
   const repo = vmRepository(env);
-  const report: ReconcileReport = { adopted: [], stopped: [], releasedLeases: 0, removedTaps: [], unownedTaps: [], staleTemplateBuilds: [], problems: [] };
-  const vms = repo.list();
+  const report: ReconcileReport = { adopted: [], stopped: [], removed: [], releasedLeases: 0, removedTaps: [], unownedTaps: [], staleTemplateBuilds: [], problems: [] };
+  const all = repo.listAll();
+  // `vm run --rm` handed these over and the daemon died before their removal ended: finish it (the
+  // hypervisor killed if it still runs, then tap, lease, files, record). Queued before the first await,
+  // so a new VM of the same name asked for meanwhile waits for it (nameFreed).
+  const deleting = all.filter((vm) => vm.state === 'deleting');
+  const removals = deleting.map((vm) => finishRemoval(env, vm));
+  const vms = all.filter((vm) => vm.state !== 'deleting');
+  await Promise.all(removals);
+  for (const vm of deleting) {
+    if (repo.findById(vm.id)) report.problems.push(`finish removing vm ${vm.name}: it is still there (see the log)`);
+    else report.removed.push(vm.name);
+  }
   for (const vm of vms) {
     const handle = handleOf(env, vm);
     if (handle && processAlive(handle.pid, handle.startTime)) {
@@ -55,7 +71,7 @@ export async function reconcileVms(env: VmEnv): Promise<ReconcileReport> {
     report.problems.push(`remove stale warm template builds: ${(error as Error).message}`);
   }
   report.releasedLeases = new IpLeasesTable(env.db).removeOrphans();
-  const owned = new Set(vms.map((vm) => vm.tap ?? tapNameFor(vm.id)));
+  const owned = new Set(repo.listAll().map((vm) => vm.tap ?? tapNameFor(vm.id)));
   const home = tapOwnerKey(env.paths.vmsDir);
   try {
     for (const tap of await listTaps()) {

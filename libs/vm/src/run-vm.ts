@@ -7,6 +7,7 @@ import type { VmRunHow } from './graph-runner.js';
 import { GuestLink } from './guest-link.js';
 import { prepareCreate, type CreateVmParams } from './prepare-create.js';
 import { vmDirOf, vmRepository, type VmEnv } from './vm-env.js';
+import { nameFreed } from './removal-turn.js';
 import { vmCreateGraph, vmGraphId } from './vm-graph.js';
 import { vmInfo, type VmInfo } from './vm-info.js';
 import { afterFailedCreate, removeVm, runVmGraph, type VmCallIo } from './vm-lifecycle.js';
@@ -54,6 +55,7 @@ export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo, optio
   for (const line of options.warnings ?? []) io.emit({ type: 'vm-notice', time: Date.now(), graphId: 'vm.run', line });
   const info = params.workspace ? await inspectWorkspace(params.workspace.repoDir) : undefined;
   const repo = vmRepository(env);
+  if (params.name !== undefined) await nameFreed(env, params.name);
   const existing = params.name !== undefined ? repo.find(params.name) : undefined;
   const reusable = existing && (existing.state === 'running' || existing.state === 'stopped' || existing.state === 'suspended') ? existing : undefined;
   const prepared = reusable ? { record: reusable, isNew: false, sizing: undefined } : await prepareCreate(env, params, { signal: io.signal, ...(params.stateDir ? { stateDir: params.stateDir } : {}) });

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { debianSource, userKeyFile, type BangerConfig } from '@banger/config';
 import type { VmHandle } from '@banger/hypervisor';
 import type { ImageHome } from '@banger/images';
@@ -46,6 +47,9 @@ export interface VmEnv {
 export const vmRepository = (env: Pick<VmEnv, 'db'>): VmRepository => new VmRepository(env.db);
 export const vmDirOf = (env: Pick<VmEnv, 'paths'>, name: string): VmDir => new VmDir(env.paths.vmsDir, name);
 /** banger's pinned known_hosts (never the user's ~/.ssh/known_hosts). */
+/** Where image rootfs files grown to a VM disk size are kept (`cloneRootfs`'s bases: derived, safe to delete). */
+export const rootfsBasesDir = (env: Pick<VmEnv, 'paths'>): string => join(env.paths.cacheDir, 'rootfs-bases');
+
 export const knownHostsPath = (env: Pick<VmEnv, 'paths'>): string => env.paths.knownHostsFile;
 /** The host key banger authenticates with: `ssh_key_path`, else the managed `<sshDir>/id_ed25519`. */
 export const userKeyPath = (env: Pick<VmEnv, 'paths' | 'config'>): string => userKeyFile(env.paths, env.config);

@@ -1,6 +1,6 @@
 import type { Graph } from '@banger/taskgraph';
 import { bootStep } from './steps/boot.js';
-import { buildRootfsStep } from './steps/build-rootfs.js';
+import { buildRootfsStep, type FreshRootfs } from './steps/build-rootfs.js';
 import { createTapStep } from './steps/create-tap.js';
 import { fetchImageStep, fetchKernelStep } from './steps/fetch.js';
 import { syncFilesStep } from './steps/sync-files.js';
@@ -46,7 +46,9 @@ export const VM_WARM_STEP_IDS = ['vm.warm-template'] as const;
  */
 export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & Pick<AgentWaitOptions, 'graceMs' | 'networkMs'> = {}): Graph {
   const sizing = { name: vm.name, diskBytes: vm.diskBytes };
-  const rootfs = buildRootfsStep(env, sizing);
+  // Per run: a root disk built in this run has the agent unit already (one debugfs pass, not two).
+  const fresh: FreshRootfs = { agentUnitInstalled: false };
+  const rootfs = buildRootfsStep(env, sizing, fresh);
   const work = syncFilesStep(env, { ...sizing, fileSync: vm.spec.fileSync });
   const bootNeeds = ['vm.fetch-kernel', 'vm.build-rootfs', 'vm.agent-unit', 'vm.runtime-disk', 'vm.sync-files', 'vm.create-tap'];
   const agentWait = waitAgentStep(env, vm, wait);
@@ -72,7 +74,7 @@ export function vmCreateGraph(env: VmEnv, vm: VmRecord, wait: SshWaitOptions & P
     fetchImageStep(env, vm.image),
     rootfs,
     work,
-    agentUnitStep(env, vm),
+    agentUnitStep(env, vm, fresh),
     runtimeDiskStep(env),
     createTapStep(env, vm),
     bootStep(env, vm, bootNeeds),

@@ -7,7 +7,9 @@ import { LeaseStore } from '@banger/network';
 import { MemoryStepStateStore, plan, summarizePlan } from '@banger/taskgraph';
 import { testEnv } from './__fixtures__/env.js';
 import type { VmGraphRunner, VmProgressEvent } from './graph-runner.js';
-import { createVm, deleteVm, removeVm } from './vm-lifecycle.js';
+import { backgroundRemovalsEnded, createVm, deleteVm, deleteVmInBackground, removeVm } from './vm-lifecycle.js';
+import { nameFreed } from './removal-turn.js';
+import { reconcileVms } from './reconcile.js';
 import { VM_CREATE_STEP_IDS } from './vm-graph.js';
 import { VmRepository, type VmRecord } from './vm-record.js';
 import { insertVmRecord } from './__fixtures__/vm-records.js';
@@ -129,5 +131,41 @@ describe('deleting one VM twice at once', () => {
     expect(cleanup.status === 'fulfilled' && cleanup.value.removed.length).toBeGreaterThan(0);
     expect(deleted.status).toBe('rejected');
     expect(existsSync(join(env.paths.vmsDir, 'rm-race'))).toBe(false);
+  });
+});
+
+describe('vm run --rm: removal handed to the daemon (deleteVmInBackground)', () => {
+  let env: ReturnType<typeof testEnv>;
+  afterEach(() => env?.cleanup());
+
+  it('answers at once with the VM hidden from list, find and completion, then removes it; a new VM of the name waits for that', async () => {
+    env = testEnv();
+    insertStoppedVm(env, 'handed');
+    const repo = new VmRepository(env.db);
+    const answer = await deleteVmInBackground(env, 'handed');
+    expect(answer).toEqual({ name: 'handed', removed: [], background: true });
+    // Marked, not yet removed: gone for the user, the name still held.
+    expect(repo.list()).toEqual([]);
+    expect(repo.names()).toEqual([]);
+    expect(repo.find('handed')).toBeUndefined();
+    expect(repo.nameTaken('handed')).toBe(true);
+    expect(() => repo.get('handed')).toThrow(/handed does not exist/);
+    await nameFreed(env, 'handed');
+    expect(repo.nameTaken('handed')).toBe(false);
+    expect(repo.listAll()).toEqual([]);
+    expect(existsSync(join(env.paths.vmsDir, 'handed'))).toBe(false);
+    expect(new LeaseStore(env.db).leases('172.16.0.0/24')).toEqual([]);
+    await backgroundRemovalsEnded();
+  });
+
+  it('finishes at the next daemon start a removal a killed daemon left (a record marked deleting)', async () => {
+    env = testEnv();
+    const vm = insertStoppedVm(env, 'orphaned');
+    new VmRepository(env.db).update(vm.id, { state: 'deleting', stateReason: 'being deleted (vm run --rm)' });
+    const report = await reconcileVms(env);
+    expect(report.removed).toEqual(['orphaned']);
+    expect(new VmRepository(env.db).listAll()).toEqual([]);
+    expect(existsSync(join(env.paths.vmsDir, 'orphaned'))).toBe(false);
+    expect(new LeaseStore(env.db).leases('172.16.0.0/24')).toEqual([]);
   });
 });

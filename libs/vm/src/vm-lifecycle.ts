@@ -13,6 +13,7 @@ import { vmCreateGraph, vmGraphId } from './vm-graph.js';
 import { vmInfo, type VmInfo } from './vm-info.js';
 import type { VmRecord } from './vm-record.js';
 import { discardSavedState } from './suspended-state.js';
+import { removalKey } from './removal-turn.js';
 
 /** What a streamed VM operation needs from its caller. */
 export interface VmCallIo {
@@ -178,11 +179,53 @@ export async function deleteVm(env: VmEnv, name: string, options: { force?: bool
 }
 
 /**
+ * `vm delete --background` (what `vm run --rm` sends once the command's exit
+ * status is known): the VM is marked `deleting` — from then on it is gone for
+ * `vm list`, `vm show`, completion and a new VM of the same name (which waits
+ * for the removal: `nameFreed`) — and the answer goes back at once; the
+ * stop and the removal of its tap, lease, files and record go on in the
+ * daemon. A daemon killed meanwhile finishes it at its next start
+ * (`reconcileVms`). The same refusals as `deleteVm` (a create or start of
+ * the VM still running).
+ */
+export async function deleteVmInBackground(env: VmEnv, name: string): Promise<{ name: string; removed: string[]; background: true }> {
+  await cancelledRunsEnded([vmGraphId(name), vmStartGraphId(name)]);
+  const vm = vmRepository(env).get(name);
+  if (isGraphRunning(vmGraphId(name)) || isGraphRunning(vmStartGraphId(name))) {
+    throw new ConflictError('VM_BUSY', `vm ${name} is being created or started right now`, { hint: 'cancel that command (Ctrl-C) or wait for it, then delete' });
+  }
+  vmRepository(env).update(vm.id, { state: 'deleting', stateReason: 'being deleted (vm run --rm)' });
+  finishRemoval(env, vm);
+  return { name, removed: [], background: true };
+}
+
+/** Removes a VM marked `deleting`, in turn with other removals of it; a failure is logged and left for the next daemon start. */
+export function finishRemoval(env: VmEnv, vm: VmRecord): Promise<void> {
+  // Queued at once (removeVm takes its turn synchronously), so a new VM of this name waits for it (nameFreed).
+  const removal = removeVm(env, vm, { force: true }, () => testPausePoint('vm.delete:background'));
+  const done = removal.then(
+    () => undefined,
+    (error: unknown) => env.log.warn({ vm: vm.name, err: error }, 'could not finish removing a deleted vm; the next daemon start retries'),
+  );
+  pendingRemovals.add(done);
+  void done.finally(() => pendingRemovals.delete(done));
+  return done;
+}
+
+const pendingRemovals = new Set<Promise<void>>();
+
+/** Resolves when every background removal has ended (the daemon's shutdown waits for them). */
+export async function backgroundRemovalsEnded(): Promise<void> {
+  await Promise.all([...pendingRemovals]);
+}
+
+/**
  * Removes `vm` and all it holds, in turn with any other removal of the same
  * VM; nothing to do when another removal finished first.
  */
-export async function removeVm(env: VmEnv, vm: VmRecord, options: { force?: boolean }): Promise<{ name: string; removed: string[] }> {
+export async function removeVm(env: VmEnv, vm: VmRecord, options: { force?: boolean }, before?: () => Promise<void>): Promise<{ name: string; removed: string[] }> {
   return serialized(removalKey(env, vm.name), async () => {
+    await before?.();
     const current = vmRepository(env).findById(vm.id);
     return current ? removeVmNow(env, current, options) : { name: vm.name, removed: [] };
   });
@@ -199,8 +242,6 @@ async function cancelledRunsEnded(graphIds: readonly string[]): Promise<void> {
   await Promise.race([Promise.all(ends), new Promise<void>((resolve) => (timer = setTimeout(resolve, CANCELLED_RUN_WAIT_MS)))]);
   clearTimeout(timer);
 }
-
-const removalKey = (env: VmEnv, name: string): string => `vm-remove:${vmDirOf(env, name).root}`;
 
 async function removeVmNow(env: VmEnv, vm: VmRecord, options: { force?: boolean }): Promise<{ name: string; removed: string[] }> {
   const removed: string[] = [];

@@ -169,9 +169,15 @@ export class VmRepository {
     return this.get(record.name);
   }
 
+  /** The VM called `name`; one being removed in the background (`deleting`) is gone already for every caller but removal. */
   find(name: string): VmRecord | undefined {
     const row = this.table.find(name);
-    return row ? fromRow(row) : undefined;
+    return row && row.state !== 'deleting' ? fromRow(row) : undefined;
+  }
+
+  /** Whether `name` is taken in the table, by a VM or by one still being removed (its name is free once the removal ends). */
+  nameTaken(name: string): boolean {
+    return this.table.find(name) !== undefined;
   }
 
   findById(id: string): VmRecord | undefined {
@@ -189,8 +195,13 @@ export class VmRepository {
     });
   }
 
-  /** Every VM, by name. */
+  /** Every VM, by name (not those being removed in the background: see `find`). */
   list(): VmRecord[] {
+    return this.listAll().filter((vm) => vm.state !== 'deleting');
+  }
+
+  /** Every record, those being removed in the background included (reconcile, leftovers). */
+  listAll(): VmRecord[] {
     return this.table.all().map(fromRow);
   }
 

@@ -51,6 +51,19 @@ describe('noticing dead hypervisors', () => {
     expect(repo.get('alpha').pid).toBeUndefined();
   });
 
+  it('keeps a VM handed over for removal (vm run --rm) deleting, hidden from list, when its process ends', async () => {
+    env = testEnv();
+    const proc = await spawnStandIn();
+    const vm = insertVmRecord(env, 'handed', { state: 'running', pid: proc.pid, pidStartTime: proc.startTime });
+    env.watcher.watch(vm.id, vm.name, TEST_HYPERVISOR, { kind: 'qemu', pid: proc.pid, startTime: proc.startTime, vmDir: logs });
+    const repo = new VmRepository(env.db);
+    repo.update(vm.id, { state: 'deleting' });
+    process.kill(proc.pid, 'SIGKILL');
+    await until(() => repo.findById(vm.id)?.pid === undefined);
+    expect(repo.findById(vm.id)?.state).toBe('deleting');
+    expect(repo.list().map((v) => v.name)).not.toContain('handed');
+  });
+
   it('records the reason banger gave when it stopped the VM itself', async () => {
     env = testEnv();
     const proc = await spawnStandIn();

@@ -53,6 +53,11 @@ export class VmWatcher {
     const reason = this.expected.get(vmId) ?? `${hypervisor.kind} ${status.reason ?? 'exited'}`;
     this.expected.delete(vmId);
     // A VM still being created stays `creating` (the next vm create resumes it); the reason says what happened.
+    // One handed over for removal (`vm run --rm`) stays `deleting`: hidden, and finished at the next start if need be.
+    if (vm.state === 'deleting') {
+      repo.update(vmId, { pid: null, pidStartTime: null });
+      return;
+    }
     repo.update(vmId, { state: vm.state === 'creating' ? 'creating' : 'stopped', stateReason: reason, pid: null, pidStartTime: null });
     this.log.info({ vm: name, pid: handle.pid, reason }, 'hypervisor process ended');
   }

@@ -16,7 +16,14 @@ export const WORK_DISK_DEVICE_TIMEOUT = '5min';
  */
 export async function relaxWorkDiskTimeout(rootfs: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
   const fstab = await readImageText(rootfs, '/etc/fstab');
-  if (fstab === undefined) return false;
+  const patient = fstab === undefined ? undefined : relaxedFstab(fstab);
+  if (patient === undefined) return false;
+  await writeImageFiles(rootfs, [{ path: '/etc/fstab', content: patient }], options);
+  return true;
+}
+
+/** `fstab` with the work disk's line given the long device timeout; undefined when it has no such line. */
+export function relaxedFstab(fstab: string): string | undefined {
   let changed = false;
   const lines = fstab.split('\n').map((line) => {
     const fields = line.trim().split(/\s+/);
@@ -27,9 +34,7 @@ export async function relaxWorkDiskTimeout(rootfs: string, options: { signal?: A
     changed = true;
     return fields.join(' ');
   });
-  if (!changed) return false;
-  await writeImageFiles(rootfs, [{ path: '/etc/fstab', content: lines.join('\n') }], options);
-  return true;
+  return changed ? lines.join('\n') : undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,15 +104,15 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toBe(`${kernelVersion}\n`);
     expect(result.stderr.split('\n')[0]).toMatch(/^spec: /);
-    expect(result.stderr).toMatch(/deleted vm \S+ \(--rm\)/);
+    expect(result.stderr).toMatch(/deleting vm \S+ \(--rm\)/);
     expect(await vmNames()).toEqual([]);
-    // The table comes last, after the VM was deleted: the boot took real time, and --rm is a phase of its own.
+    // The table comes last, after the VM was handed over: the boot took real time, and --rm is a phase of its own.
     const timings = result.stderr.slice(result.stderr.indexOf('where the time went'));
-    expect(result.stderr.indexOf('where the time went'), result.stderr).toBeGreaterThan(result.stderr.search(/deleted vm \S+ \(--rm\)/));
+    expect(result.stderr.indexOf('where the time went'), result.stderr).toBeGreaterThan(result.stderr.search(/deleting vm \S+ \(--rm\)/));
     expect(timings).toMatch(/^where the time went \(wall \d+(\.\d)? (ms|s)\)$/m);
     expect(timings).toMatch(/^\s+vm\.boot\s+\d+(\.\d)? (ms|s)\s+\d+(\.\d)? (ms|s)/m);
     expect(timings).toMatch(/^\s+vm\.wait-agent\s+\d/m);
-    expect(timings).toMatch(/^\s+--rm: VM deleted\s+\d/m);
+    expect(timings).toMatch(/^\s+--rm: VM handed over\s+\d/m);
   });
 
   describe('on one reused VM', () => {
@@ -314,6 +314,52 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
     // The daemon finishes the delete it was sent even if banger exited first.
     for (let i = 0; i < 60 && (await vmNames()).includes('interrupted'); i++) await new Promise((r) => setTimeout(r, 500));
     expect(await vmNames()).not.toContain('interrupted');
+  });
+
+  it('--rm returns once the daemon has the VM; a daemon killed -9 before removing it finishes the removal at its next start, and the name is free again', async () => {
+    const pause = join(scratch, 'pause');
+    await cli(['daemon', 'stop'], 60_000);
+    writeFileSync(pause, 'vm.delete:background\n');
+    const paused = (args: string[]) => home.cli(args, { timeoutMs: BOOT_MS, env: { BANGER_LOG_LEVEL: 'debug', BANGER_TEST_PAUSE_FILE: pause } });
+    try {
+      const result = await paused(['vm', 'run', '--rm', '--json', '--name', 'handed', '--', 'echo', 'ran']);
+      expect(result.exitCode, result.stderr).toBe(0);
+      const lines = ndjson(result.stdout);
+      expect(lines.filter((l) => l.type === 'output').map((l) => l['text']).join('')).toBe('ran\n');
+      expect(lines.at(-1)).toEqual({ type: 'vm-deleted', vm: 'handed', background: true });
+      // Its QEMU (the process whose command line names the VM's directory) and the tap on that command line.
+      const vmDir = home.vmDir('handed');
+      const qemu = readdirSync('/proc')
+        .filter((entry) => /^\d+$/.test(entry))
+        .map((pid) => ({ pid: Number(pid), argv: (() => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { return []; } })() }))
+        .find((p) => p.argv[0]?.includes('qemu') && p.argv.some((a) => a.includes(`${vmDir}/`)));
+      expect(qemu, 'the VM\'s QEMU process').toBeDefined();
+      const vm = { pid: qemu!.pid, tap: /ifname=([^,]+)/.exec(qemu!.argv.join(' '))?.[1] ?? 'no-tap-on-the-command-line' };
+      // The CLI has exited, the daemon holds the removal (paused before it stops anything): the VM is gone for
+      // the user but all its parts are still there — the state a daemon killed right now leaves.
+      for (let i = 0; i < 100 && !existsSync(`${pause}.reached`); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(readFileSync(`${pause}.reached`, 'utf8')).toMatch(/^vm\.delete:background \d+$/m);
+      expect(await paused(['vm', 'list', '--json']).then((r) => (JSON.parse(r.stdout) as Array<{ name: string }>).map((v) => v.name))).not.toContain('handed');
+      expect(existsSync(home.vmDir('handed'))).toBe(true);
+      expect(existsSync(`/proc/${vm.pid}`)).toBe(true);
+      expect((await run('ip', ['link', 'show', 'dev', vm.tap], { allowFailure: true })).exitCode).toBe(0);
+      process.kill(await home.daemonPid(), 'SIGKILL');
+      unlinkSync(pause);
+
+      // The next daemon (started by this command) finishes the removal at its start, before it serves the name again.
+      const again = await cli(['vm', 'run', '--rm', '--name', 'handed', '--', 'echo', 'again']);
+      expect(again.exitCode, again.stderr).toBe(0);
+      expect(again.stdout).toBe('again\n');
+      for (let i = 0; i < 100 && existsSync(home.vmDir('handed')); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(home.vmDir('handed'))).toBe(false);
+      expect(existsSync(`/proc/${vm.pid}`) && readFileSync(`/proc/${vm.pid}/cmdline`, 'utf8').includes('qemu')).toBe(false);
+      expect((await run('ip', ['link', 'show', 'dev', vm.tap], { allowFailure: true })).exitCode).not.toBe(0);
+      expect(await vmNames()).not.toContain('handed');
+      expect(daemonLog()).toMatch(/"removed":\["handed"\]/);
+    } finally {
+      if (existsSync(pause)) unlinkSync(pause);
+      if (existsSync(`${pause}.reached`)) unlinkSync(`${pause}.reached`);
+    }
   });
 
   it('runs a command through the agent of a guest whose sshd never answers; without a command, --rm keeps the VM with the hint to read its console', async () => {

@@ -11,7 +11,7 @@ const vmName = lazySchema(() => z.string().min(1).max(200));
 export const vmInfoSchema = lazySchema(() => z.object({
   name: z.string(),
   id: z.string(),
-  state: z.enum(['creating', 'running', 'stopped', 'suspended', 'failed']),
+  state: z.enum(['creating', 'running', 'stopped', 'suspended', 'failed', 'deleting']),
   /** Why it is in that state ("qemu exited with status 1", "creation interrupted; …"). */
   stateReason: z.string().optional(),
   image: z.string(),
@@ -142,9 +142,10 @@ export const vmMethods = {
     event: vmProgressEventSchema,
   })),
   'vm.delete': defineMethod(() => ({
-    description: 'Deletes a VM: stops it, removes its tap, lease, pinned host key, step state, directory and record.',
-    params: z.object({ name: vmName, force: z.boolean().optional() }),
-    result: z.object({ name: z.string(), removed: z.array(z.string()) }),
+    description:
+      'Deletes a VM: stops it, removes its tap, lease, pinned host key, step state, directory and record. With background (vm run --rm): answers once the VM is marked for removal (gone from vm list; its name waits for the removal) and removes it in the daemon, killed (force); a daemon killed meanwhile finishes it at its next start.',
+    params: z.object({ name: vmName, force: z.boolean().optional(), background: z.boolean().optional() }),
+    result: z.object({ name: z.string(), removed: z.array(z.string()), background: z.boolean().optional() }),
   })),
   'vm.orphans': defineMethod(() => ({
     description: 'Lists leaked or orphaned resources (taps, bridge ports, VM dirs without a record and records without a dir, stale leases, hypervisor processes no VM records, unused runtime disks); with fix, removes them.',

@@ -1,7 +1,8 @@
 import type { Database } from '../open-database.js';
 
 /** Lifecycle states stored in `vms.state`. */
-export type VmRowState = 'creating' | 'running' | 'stopped' | 'suspended' | 'failed';
+/** `deleting`: `vm run --rm` handed the VM to the daemon to remove; gone for the user, finished at the next daemon start if need be. */
+export type VmRowState = 'creating' | 'running' | 'stopped' | 'suspended' | 'failed' | 'deleting';
 
 /** One row of the `vms` table. */
 export interface VmRow {
@@ -76,7 +77,7 @@ export class VmsTable {
 
   /** VM names, sorted. */
   names(): string[] {
-    return this.db.prepare<[], string>('SELECT name FROM vms ORDER BY name').pluck().all();
+    return this.db.prepare<[], string>("SELECT name FROM vms WHERE state <> 'deleting' ORDER BY name").pluck().all();
   }
 
   /** Writes the given columns of the VM `id` and sets updated_at. */

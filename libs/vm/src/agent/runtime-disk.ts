@@ -102,13 +102,7 @@ export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal
   for (const [what, path] of [['node', sources.nodeBinary], ['agent bundle', sources.agentBundle], ['PTY helper', sources.ptyHelper], ['vsock relay', sources.vsockRelay], ['RNG reseeder', sources.reseedHelper]] as const) {
     if (!existsSync(path)) throw new InternalError('AGENT_RUNTIME_FAILED', `the guest agent's ${what} ${path} does not exist`, { hint: 'build it (nx build @banger/vsock-agent) or reinstall banger (make install)' });
   }
-  const ldd = await run('ldd', [sources.nodeBinary], { ...(signal ? { signal } : {}), allowFailure: true });
-  if (ldd.exitCode !== 0) {
-    // A static node: nothing to ship beside it, but the launcher needs a loader; not supported yet.
-    throw new InternalError('AGENT_RUNTIME_FAILED', `ldd ${sources.nodeBinary} failed: ${(ldd.stderr || ldd.stdout).trim()}`, { hint: 'banger ships a dynamically linked node with its libraries' });
-  }
-  const { libraries, loader } = parseLdd(ldd.stdout, sources.nodeBinary);
-  if (!loader) throw new InternalError('AGENT_RUNTIME_FAILED', `ldd ${sources.nodeBinary}: no loader listed`);
+  const { libraries, loader } = await nodeLibraries(sources.nodeBinary, signal);
   return [
     { source: sources.nodeBinary, target: 'bin/node' },
     { source: sources.agentBundle, target: 'agent/banger-vsock-agent.mjs' },
@@ -122,6 +116,30 @@ export async function runtimeFiles(sources: RuntimeSources, signal?: AbortSignal
     ...libraries.map((lib) => ({ source: lib, target: `lib/${basename(lib)}` })),
     { source: loader, target: 'lib/ld-linux.so' },
   ];
+}
+
+/**
+ * node's shared libraries and loader, by `ldd`; remembered per node binary
+ * (device, inode, size, mtime) while every library it named still exists: the
+ * daemon plans a VM's graph (and so asks) at every create and start, and each
+ * ldd run sits before the plan (issue 19).
+ */
+const lddMemo = new Map<string, { libraries: string[]; loader: string }>();
+async function nodeLibraries(nodeBinary: string, signal: AbortSignal | undefined): Promise<{ libraries: string[]; loader: string }> {
+  const info = statSync(nodeBinary);
+  const key = `${nodeBinary}\0${info.dev}\0${info.ino}\0${info.size}\0${info.mtimeMs}`;
+  const known = lddMemo.get(key);
+  if (known && [...known.libraries, known.loader].every((path) => existsSync(path))) return known;
+  const ldd = await run('ldd', [nodeBinary], { ...(signal ? { signal } : {}), allowFailure: true });
+  if (ldd.exitCode !== 0) {
+    // A static node: nothing to ship beside it, but the launcher needs a loader; not supported yet.
+    throw new InternalError('AGENT_RUNTIME_FAILED', `ldd ${nodeBinary} failed: ${(ldd.stderr || ldd.stdout).trim()}`, { hint: 'banger ships a dynamically linked node with its libraries' });
+  }
+  const { libraries, loader } = parseLdd(ldd.stdout, nodeBinary);
+  if (!loader) throw new InternalError('AGENT_RUNTIME_FAILED', `ldd ${nodeBinary}: no loader listed`);
+  const found = { libraries, loader };
+  lddMemo.set(key, found);
+  return found;
 }
 
 /** sha256 of a file; memoised by path, size and mtime so planning does not re-read 100 MiB of node each time. */

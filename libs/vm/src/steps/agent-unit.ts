@@ -5,6 +5,7 @@ import type { Step } from '@banger/taskgraph';
 import { agentUnitText, hasAgentUnit, installAgentUnit } from '../agent/guest-unit.js';
 import { vmDirOf, vmRepository, type VmEnv } from '../vm-env.js';
 import { createHash } from 'node:crypto';
+import type { FreshRootfs } from './build-rootfs.js';
 
 /** Outputs of `vm.agent-unit`. */
 export interface AgentUnitOutputs { installed: boolean }
@@ -16,9 +17,10 @@ export interface AgentUnitOutputs { installed: boolean }
  * agent existed get the unit at their next start. The rootfs is written only
  * while the VM is stopped (debugfs on a disk a running guest has mounted
  * would corrupt it): on a running VM the step is satisfied and waits for the
- * next start.
+ * next start. A rootfs `vm.build-rootfs` made in this same run already has
+ * the unit (written with the VM's other files, `fresh`): nothing to do.
  */
-export function agentUnitStep(env: VmEnv, vm: { id: string; name: string }): Step<AgentUnitOutputs> {
+export function agentUnitStep(env: VmEnv, vm: { id: string; name: string }, fresh?: FreshRootfs): Step<AgentUnitOutputs> {
   const dir = vmDirOf(env, vm.name);
   const running = (): boolean => {
     const record = vmRepository(env).findById(vm.id);
@@ -30,12 +32,18 @@ export function agentUnitStep(env: VmEnv, vm: { id: string; name: string }): Ste
     needs: ['vm.build-rootfs'],
     inputs: () => ({ unit: createHash('sha256').update(agentUnitText()).digest('hex').slice(0, 16) }),
     isSatisfied: async (ctx) => {
+      // A create: the disk is made (with the unit) by vm.build-rootfs in this run; no debugfs on a missing file.
+      if (!existsSync(dir.rootfs)) return { satisfied: false, reason: `${dir.rootfs} is missing` };
       if (running()) return true;
       // Nothing to install into an image without systemd (see run).
       if ((ctx.previousOutputs as AgentUnitOutputs | undefined)?.installed === false && (await statInode(dir.rootfs, '/etc/systemd/system'))?.type !== 'directory') return true;
       return (await hasAgentUnit(dir.rootfs)) || { satisfied: false, reason: 'the rootfs has no (or an older) agent unit' };
     },
     run: async (ctx, report) => {
+      if (fresh?.agentUnitInstalled) {
+        report.line('written with the root disk');
+        return { installed: true };
+      }
       if (running()) {
         report.line('the VM is running: the unit is installed at its next start');
         return { installed: false };

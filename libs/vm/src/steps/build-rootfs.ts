@@ -1,27 +1,33 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { generateHostKey } from '@banger/ssh';
-import { installHostKey } from '@banger/disks';
 import type { Step } from '@banger/taskgraph';
 import { cloneRootfs } from '../clone-rootfs.js';
-import { writeMachineIdentity } from '../machine-identity.js';
-import { hasWorkDiskUnit, relaxWorkDiskTimeout } from '../work-disk-timeout.js';
+import { personaliseRootfs } from '../personalise-rootfs.js';
 import type { ImageRef } from '@banger/images';
-import { vmDirOf, type VmEnv } from '../vm-env.js';
+import { rootfsBasesDir, vmDirOf, type VmEnv } from '../vm-env.js';
 
 /** Outputs of `vm.build-rootfs`. */
 export interface BuildRootfsOutputs { rootfs: string; method: string; machineId: string }
 
 /**
+ * What `vm.build-rootfs` tells `vm.agent-unit` within one run of the graph
+ * (not persisted: a later start must look at the disk itself): the agent
+ * unit went in with the rest of the VM's files, in the same debugfs runs.
+ */
+export interface FreshRootfs { agentUnitInstalled: boolean }
+
+/**
  * `vm.build-rootfs`: the VM's own root disk — a reflink or sparse copy of the
  * image's rootfs grown to the disk size, with a host key generated for this
  * VM (its public half kept in the VM dir for pinning), its own hostname
- * and machine-id, and a patient work-disk mount (see relaxWorkDiskTimeout). Everything happens on a temp file renamed into place last,
+ * and machine-id, a patient work-disk mount (see relaxWorkDiskTimeout) and the
+ * guest agent's unit (see vm.agent-unit), all in one pass (personaliseRootfs). Everything happens on a temp file renamed into place last,
  * so a failed or killed attempt leaves no half disk. Re-running it over an
  * existing disk would throw away what was installed in the guest, so the
  * step declares that and the engine refuses unless explicitly allowed.
  */
-export function buildRootfsStep(env: VmEnv, vm: { name: string; diskBytes: number }): Step<BuildRootfsOutputs> {
+export function buildRootfsStep(env: VmEnv, vm: { name: string; diskBytes: number }, fresh: FreshRootfs = { agentUnitInstalled: false }): Step<BuildRootfsOutputs> {
   const dir = vmDirOf(env, vm.name);
   return {
     id: 'vm.build-rootfs',
@@ -39,18 +45,18 @@ export function buildRootfsStep(env: VmEnv, vm: { name: string; diskBytes: numbe
       dir.create();
       const temp = ctx.tempPath(dir.rootfs);
       report.line(`cloning ${image.rootfs}`);
-      const clone = await cloneRootfs(image.rootfs, temp, vm.diskBytes, ctx.signal);
+      const clone = await cloneRootfs(image.rootfs, temp, vm.diskBytes, ctx.signal, { basesDir: rootfsBasesDir(env) });
       report.line(`${clone.method}, grown to ${Math.round(vm.diskBytes / 2 ** 20)} MiB`);
       const hostKey = generateHostKey(vm.name);
-      await installHostKey(temp, hostKey, { signal: ctx.signal });
-      const { machineId } = await writeMachineIdentity(temp, vm.name, { signal: ctx.signal });
-      if (!(await relaxWorkDiskTimeout(temp, { signal: ctx.signal })) && !(await hasWorkDiskUnit(temp))) {
+      const persona = await personaliseRootfs(temp, { hostname: vm.name, hostKey, agentUnit: true }, { signal: ctx.signal });
+      if (persona.workDisk === 'none') {
         report.line('warning: the image mounts no work disk (no banger-work-disk.service, no LABEL=banger-work line in /etc/fstab); /root will not be the work disk');
       }
       await ctx.atomicWrite(dir.hostPrivateKey, async (path) => writeFile(path, hostKey.privateKey.endsWith('\n') ? hostKey.privateKey : `${hostKey.privateKey}\n`, { mode: 0o600 }));
       await ctx.atomicWrite(dir.hostPublicKey, `${hostKey.publicKey}\n`);
       await ctx.commit(temp, dir.rootfs);
-      return { rootfs: dir.rootfs, method: clone.method, machineId };
+      fresh.agentUnitInstalled = persona.agentUnit;
+      return { rootfs: dir.rootfs, method: clone.method, machineId: persona.machineId };
     },
     hint: 'check free space in the state dir and that the image is a healthy ext4 (e2fsck -fn)',
   };

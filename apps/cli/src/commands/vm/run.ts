@@ -177,7 +177,7 @@ async function vmRunCalls(
   } finally {
     if (options.rm) {
       await removeVm(ctx, vmName, json);
-      clock?.mark('--rm: VM deleted');
+      clock?.mark('--rm: VM handed over');
     }
   }
 }
@@ -210,14 +210,20 @@ async function runOverAgent(ctx: CliContext, vm: VmInfoWire, user: string, line:
   }
 }
 
-/** `--rm`: deletes the VM even after Ctrl-C (the daemon finishes a delete it received even if banger exits first). */
+/**
+ * `--rm`: hands the VM to the daemon for removal, also after Ctrl-C, and
+ * returns as soon as the daemon has taken it (marked it deleting: gone from
+ * `vm list`, its name free once the removal ends) — stopping it and removing
+ * its tap, disks and lease go on in the daemon, not on the user's clock
+ * (issue 19). A daemon killed meanwhile finishes the removal at its next start.
+ */
 async function removeVm(ctx: CliContext, name: string, json: boolean): Promise<void> {
   try {
     const { client } = await ctx.daemon();
     // Not ctx.signal: after Ctrl-C it is aborted, and the delete is exactly what must still happen.
-    await client.call('vm.delete', { name, force: true });
-    if (json) ctx.out(JSON.stringify({ type: 'vm-deleted', vm: name }));
-    else ctx.err(`deleted vm ${name} (--rm)`);
+    await client.call('vm.delete', { name, force: true, background: true });
+    if (json) ctx.out(JSON.stringify({ type: 'vm-deleted', vm: name, background: true }));
+    else ctx.err(`deleting vm ${name} (--rm)`);
   } catch (error) {
     ctx.err(`banger: --rm: could not delete vm ${name}: ${(error as Error).message} (hint: banger vm delete ${name})`);
   }

@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 import {
   createVm,
   execInVm,
+  backgroundRemovalsEnded,
   deleteVm,
+  deleteVmInBackground,
   EXPIRY_SWEEP_MS,
   expireInterruptedCreations,
   findOrphans,
@@ -101,7 +103,7 @@ export const vmService: Service = (ctx, server) => {
   server.handle('vm.stop', ({ name, force }) => stopVm(env(), name, { force: force ?? false }));
   server.handle('vm.suspend', ({ name }) => suspendVm(env(), name));
   server.handle('vm.restart', ({ name, force }, { signal, emit }) => restartVm(env(), name, { force: force ?? false }, io(signal, emit)));
-  server.handle('vm.delete', ({ name, force }) => deleteVm(env(), name, { force: force ?? false }));
+  server.handle('vm.delete', ({ name, force, background }) => (background ? deleteVmInBackground(env(), name) : deleteVm(env(), name, { force: force ?? false })));
   server.handle('vm.list', () => vmRepository(ctx).list().map((vm) => vmInfo(vm, agent.links.status(vm))));
   server.handle('vm.show', ({ name }) => {
     const vm = vmRepository(ctx).get(name);
@@ -143,7 +145,11 @@ export const vmService: Service = (ctx, server) => {
     return { lines: count };
   });
 
-  return () => watcher.close();
+  // A removal `vm run --rm` handed over is finished before the daemon lets go of the database (else the next start does it).
+  return async () => {
+    await backgroundRemovalsEnded();
+    watcher.close();
+  };
 };
 
 /**

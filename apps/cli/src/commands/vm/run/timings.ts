@@ -39,7 +39,7 @@ export class RunClock {
     until('CLI start → graph planned', graph.plannedAt, 'node and the CLI starting, the daemon call, its checks, name and spec');
     until('the graph', graph.finishedAt, 'the steps below (independent ones overlap)');
     for (const { name, at } of this.marks) {
-      const what = name === 'vm.run returned' ? 'the daemon\'s answer after its graph' : name === 'command exited' ? 'the command, through the agent or ssh' : name.startsWith('--rm') ? 'stopping the VM, removing its tap, disks and lease' : '';
+      const what = name === 'vm.run returned' ? 'the daemon\'s answer after its graph' : name === 'command exited' ? 'the command, through the agent or ssh' : name.startsWith('--rm') ? 'handing the VM to the daemon for removal (it stops and removes it after banger exits)' : '';
       until(name, at, what);
     }
     until('exit', now, '');

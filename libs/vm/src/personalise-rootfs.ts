@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { InternalError } from '@banger/errors';
+import { debugfsQuote, parseDebugfsStat, runDebugfsScript } from '@banger/disks';
+import { WORK_DISK_UNIT_NAME } from '@banger/images';
+import type { HostKey } from '@banger/ssh';
+import { AGENT_UNIT_PATH, AGENT_UNIT_WANTS, agentUnitText } from './agent/guest-unit.js';
+import { relaxedFstab } from './work-disk-timeout.js';
+
+/** What makes a fresh rootfs copy this VM's. */
+export interface RootfsPersona {
+  hostname: string;
+  hostKey: HostKey;
+  /** Also write the guest agent's unit and its enablement link (when the image has systemd). */
+  agentUnit: boolean;
+}
+
+/** What was written. */
+export interface PersonaliseResult {
+  machineId: string;
+  /** How the image mounts the work disk: its own unit, an fstab line (now patient), or not at all. */
+  workDisk: 'unit' | 'fstab' | 'none';
+  /** Whether the agent unit is now in the rootfs (false: not asked, or an image without /etc/systemd/system). */
+  agentUnit: boolean;
+}
+
+interface FileSpec { path: string; content: string; mode: number; what: 'host key' | 'file' }
+
+const SSH_HOST_KEY = '/etc/ssh/ssh_host_ed25519_key';
+const SYSTEMD_DIR = '/etc/systemd/system';
+
+/**
+ * Makes a fresh, unmounted rootfs copy a VM's own in three debugfs runs
+ * (read, write, read back) instead of one or more per file: its sshd host key,
+ * /etc/hostname and a fresh /etc/machine-id, the work disk's fstab line made
+ * patient (older images), and the guest agent's unit. Each debugfs start reads
+ * the image's metadata, and these runs sit between the clone and QEMU's start
+ * on every create (issue 19). Everything written is read back and compared,
+ * because debugfs exits 0 when a command fails.
+ */
+export async function personaliseRootfs(rootfs: string, persona: RootfsPersona, options: { signal?: AbortSignal } = {}): Promise<PersonaliseResult> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  // Beside the image (the VM's own directory), not in /tmp: a daemon killed here would leave a private key in a shared place.
+  const scratch = await mkdtemp(join(dirname(rootfs), '.persona-'));
+  try {
+    const local = (name: string) => join(scratch, name);
+    const probe = [
+      `dump "/etc/fstab" ${debugfsQuote(local('fstab'))}`,
+      `dump ${debugfsQuote(`${SYSTEMD_DIR}/${WORK_DISK_UNIT_NAME}`)} ${debugfsQuote(local('work-unit'))}`,
+      `stat ${debugfsQuote(SYSTEMD_DIR)}`,
+    ];
+    const read = await runDebugfsScript(rootfs, probe, signal);
+    const fstab = await readFile(local('fstab'), 'utf8').catch(() => undefined);
+    const hasWorkUnit = await readFile(local('work-unit')).then(() => true, () => false);
+    const hasSystemd = parseDebugfsStat(read.outputs.get(probe[2]!) ?? '')?.type === 'directory';
+
+    const machineId = randomBytes(16).toString('hex');
+    const files: FileSpec[] = [
+      { path: SSH_HOST_KEY, content: withNewline(persona.hostKey.privateKey), mode: 0o600, what: 'host key' },
+      { path: `${SSH_HOST_KEY}.pub`, content: withNewline(persona.hostKey.publicKey), mode: 0o644, what: 'host key' },
+      { path: '/etc/hostname', content: `${persona.hostname}\n`, mode: 0o644, what: 'file' },
+      { path: '/etc/machine-id', content: `${machineId}\n`, mode: 0o444, what: 'file' },
+    ];
+    const patient = fstab === undefined ? undefined : relaxedFstab(fstab);
+    if (patient !== undefined) files.push({ path: '/etc/fstab', content: patient, mode: 0o644, what: 'file' });
+    const agentUnit = persona.agentUnit && hasSystemd;
+    if (agentUnit) files.push({ path: AGENT_UNIT_PATH, content: agentUnitText(), mode: 0o644, what: 'file' });
+
+    const write: string[] = ['mkdir /etc', 'mkdir /etc/ssh'];
+    for (const [index, file] of files.entries()) {
+      const source = local(`w${index}`);
+      await writeFile(source, file.content, { mode: 0o600 });
+      const target = debugfsQuote(file.path);
+      // rm fails harmlessly when the file is not there; write refuses to overwrite.
+      write.push(
+        `mkdir ${debugfsQuote(posix.dirname(file.path))}`,
+        `rm ${target}`,
+        `write ${debugfsQuote(source)} ${target}`,
+        `sif ${target} mode 0${(0o100000 | file.mode).toString(8)}`,
+        `sif ${target} uid 0`,
+        `sif ${target} gid 0`,
+      );
+    }
+    if (agentUnit) write.push(`mkdir ${debugfsQuote(posix.dirname(AGENT_UNIT_WANTS))}`, `rm ${debugfsQuote(AGENT_UNIT_WANTS)}`, `symlink ${debugfsQuote(AGENT_UNIT_WANTS)} ${debugfsQuote(AGENT_UNIT_PATH)}`);
+    const written = await runDebugfsScript(rootfs, write, { write: true, ...signal });
+
+    const check: string[] = [];
+    for (const [index, file] of files.entries()) check.push(`dump ${debugfsQuote(file.path)} ${debugfsQuote(local(`r${index}`))}`, `stat ${debugfsQuote(file.path)}`);
+    if (agentUnit) check.push(`stat ${debugfsQuote(AGENT_UNIT_WANTS)}`);
+    const back = await runDebugfsScript(rootfs, check, signal);
+    for (const [index, file] of files.entries()) {
+      const inode = parseDebugfsStat(back.outputs.get(`stat ${debugfsQuote(file.path)}`) ?? '');
+      const content = await readFile(local(`r${index}`), 'utf8').catch(() => undefined);
+      if (!inode || inode.mode !== file.mode || inode.uid !== 0 || inode.gid !== 0 || content !== file.content) {
+        const why = lastErrorLine(written.stderr) ?? (inode ? 'the file read back differs' : 'the file is missing afterwards');
+        const message = `${file.what === 'host key' ? 'install ssh host key' : 'write a file'} into ${rootfs}: ${file.path}: ${why}`;
+        throw new InternalError(file.what === 'host key' ? 'HOST_KEY_INSTALL_FAILED' : 'VM_IMAGE_WRITE_FAILED', message, {
+          hint: 'check that the image is an ext4 filesystem, is not mounted, and has free space (e2fsck -fn <image>)',
+        });
+      }
+    }
+    if (agentUnit) {
+      const link = parseDebugfsStat(back.outputs.get(`stat ${debugfsQuote(AGENT_UNIT_WANTS)}`) ?? '');
+      if (link?.type !== 'symlink' || link.linkTarget !== AGENT_UNIT_PATH) {
+        throw new InternalError('VM_IMAGE_WRITE_FAILED', `write the agent unit into ${rootfs}: ${AGENT_UNIT_WANTS} is not a link to ${AGENT_UNIT_PATH}`, {
+          hint: 'check that the disk is ext4 and not mounted (e2fsck -fn <file>)',
+        });
+      }
+    }
+    return { machineId, workDisk: hasWorkUnit ? 'unit' : patient !== undefined ? 'fstab' : 'none', agentUnit };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+const withNewline = (text: string): string => (text.endsWith('\n') ? text : `${text}\n`);
+
+/** The last line of debugfs's stderr that says what failed (not its banner, not the expected "not found" of `rm`/`mkdir`). */
+function lastErrorLine(log: string): string | undefined {
+  return log
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('debugfs ') && !/already exists|File not found by ext2_lookup/.test(l))
+    .at(-1);
+}
