@@ -14,6 +14,23 @@ export interface ImageFile {
 }
 
 /**
+ * The debugfs commands that put the host file `source` at `path` in an image,
+ * root-owned with `mode`, replacing what is there (`rm` fails harmlessly when
+ * nothing is; `write` refuses to overwrite) and making its directory.
+ */
+export function debugfsWriteCommands(source: string, path: string, mode: number): string[] {
+  const target = debugfsQuote(path);
+  return [
+    `mkdir ${debugfsQuote(posix.dirname(path))}`,
+    `rm ${target}`,
+    `write ${debugfsQuote(source)} ${target}`,
+    `sif ${target} mode 0${(0o100000 | mode).toString(8)}`,
+    `sif ${target} uid 0`,
+    `sif ${target} gid 0`,
+  ];
+}
+
+/**
  * Writes root-owned files into an unmounted ext4 image with `debugfs -w`
  * (no mount, no root needed), replacing existing ones, then reads each back:
  * debugfs exits 0 even when a command fails.
@@ -25,15 +42,7 @@ export async function writeImageFiles(image: string, files: readonly ImageFile[]
     for (const [index, file] of files.entries()) {
       const local = join(dir, String(index));
       await writeFile(local, file.content);
-      const target = debugfsQuote(file.path);
-      commands.push(
-        `mkdir ${debugfsQuote(posix.dirname(file.path))}`,
-        `rm ${target}`,
-        `write ${debugfsQuote(local)} ${target}`,
-        `sif ${target} mode 0${(0o100000 | (file.mode ?? 0o644)).toString(8)}`,
-        `sif ${target} uid 0`,
-        `sif ${target} gid 0`,
-      );
+      commands.push(...debugfsWriteCommands(local, file.path, file.mode ?? 0o644));
     }
     await runDebugfs(image, commands, { write: true, ...(options.signal ? { signal: options.signal } : {}) });
     for (const file of files) {

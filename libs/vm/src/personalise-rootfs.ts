@@ -6,6 +6,7 @@ import { debugfsQuote, parseDebugfsStat, runDebugfsScript } from '@banger/disks'
 import { WORK_DISK_UNIT_NAME } from '@banger/images';
 import type { HostKey } from '@banger/ssh';
 import { AGENT_UNIT_PATH, AGENT_UNIT_WANTS, agentUnitText } from './agent/guest-unit.js';
+import { debugfsWriteCommands } from './image-files.js';
 import { relaxedFstab } from './work-disk-timeout.js';
 
 /** What makes a fresh rootfs copy this VM's. */
@@ -71,16 +72,7 @@ export async function personaliseRootfs(rootfs: string, persona: RootfsPersona, 
     for (const [index, file] of files.entries()) {
       const source = local(`w${index}`);
       await writeFile(source, file.content, { mode: 0o600 });
-      const target = debugfsQuote(file.path);
-      // rm fails harmlessly when the file is not there; write refuses to overwrite.
-      write.push(
-        `mkdir ${debugfsQuote(posix.dirname(file.path))}`,
-        `rm ${target}`,
-        `write ${debugfsQuote(source)} ${target}`,
-        `sif ${target} mode 0${(0o100000 | file.mode).toString(8)}`,
-        `sif ${target} uid 0`,
-        `sif ${target} gid 0`,
-      );
+      write.push(...debugfsWriteCommands(source, file.path, file.mode));
     }
     if (agentUnit) write.push(`mkdir ${debugfsQuote(posix.dirname(AGENT_UNIT_WANTS))}`, `rm ${debugfsQuote(AGENT_UNIT_WANTS)}`, `symlink ${debugfsQuote(AGENT_UNIT_WANTS)} ${debugfsQuote(AGENT_UNIT_PATH)}`);
     const written = await runDebugfsScript(rootfs, write, { write: true, ...signal });
