@@ -1,6 +1,3 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { InternalError } from '@banger/errors';
 import { run } from './exec.js';
 
@@ -39,15 +36,13 @@ export function debugfsQuote(path: string): string {
  * reading it back (`statInode`, `readImageFile`) rather than trusting the status.
  */
 export async function runDebugfs(image: string, commands: readonly string[], options: { write?: boolean; signal?: AbortSignal } = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'banger-debugfs-'));
-  try {
-    const script = join(dir, 'commands');
-    await writeFile(script, commands.join('\n') + '\n', { mode: 0o600 });
-    const result = await run('debugfs', [...(options.write ? ['-w'] : []), '-f', script, image], { signal: options.signal });
-    return result.stderr;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  // The script goes in on stdin (`-f -`): no temp file for a killed daemon to leave behind.
+  const result = await run('debugfs', [...(options.write ? ['-w'] : []), '-f', '-', image], { input: scriptOf(commands), signal: options.signal });
+  return result.stderr;
+}
+
+function scriptOf(commands: readonly string[]): string {
+  return commands.join('\n') + '\n';
 }
 
 /** Runs one debugfs request (`-R`) read-only; its output parsed in the C locale. */
@@ -91,22 +86,15 @@ export function parseDebugfsStat(stdout: string): Ext4Inode | undefined {
  * each debugfs start opens the image and reads its group descriptors.
  */
 export async function runDebugfsScript(image: string, commands: readonly string[], options: { write?: boolean; signal?: AbortSignal } = {}): Promise<{ outputs: Map<string, string>; stderr: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'banger-debugfs-'));
-  try {
-    const script = join(dir, 'commands');
-    await writeFile(script, commands.join('\n') + '\n', { mode: 0o600 });
-    const result = await run('debugfs', [...(options.write ? ['-w'] : []), '-f', script, image], { env: { LC_ALL: 'C' }, ...(options.signal ? { signal: options.signal } : {}) });
-    const sections = new Map<string, string[]>();
-    let current: string[] | undefined;
-    for (const line of result.stdout.split('\n')) {
-      if (line.startsWith('debugfs: ')) sections.set(line.slice('debugfs: '.length), (current = []));
-      else current?.push(line);
-    }
-    const outputs = new Map([...sections].map(([command, lines]) => [command, lines.join('\n')]));
-    return { outputs, stderr: result.stderr };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+  const result = await run('debugfs', [...(options.write ? ['-w'] : []), '-f', '-', image], { input: scriptOf(commands), env: { LC_ALL: 'C' }, ...(options.signal ? { signal: options.signal } : {}) });
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of result.stdout.split('\n')) {
+    if (line.startsWith('debugfs: ')) sections.set(line.slice('debugfs: '.length), (current = []));
+    else current?.push(line);
   }
+  const outputs = new Map([...sections].map(([command, lines]) => [command, lines.join('\n')]));
+  return { outputs, stderr: result.stderr };
 }
 
 /** Names in the directory `path` (without . and ..), from `ls -p`. */
@@ -123,13 +111,7 @@ export async function listDirectory(image: string, path: string): Promise<string
 
 /** The bytes of a regular file inside the image (empty when it does not exist). */
 export async function readImageFile(image: string, path: string): Promise<Buffer> {
-  // `dump` to a local file rather than `cat` to stdout: the bytes never pass through a text decoder.
-  const dir = await mkdtemp(join(tmpdir(), 'banger-debugfs-'));
-  try {
-    const local = join(dir, 'out');
-    await run('debugfs', ['-R', `dump ${debugfsQuote(path)} ${debugfsQuote(local)}`, image]);
-    return await readFile(local).catch(() => Buffer.alloc(0));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  // `cat` kept as bytes (binary): no temp file for a killed daemon to leave. Not `dump` to /dev/stdout: Node's stdout pipe is a socket, which open() refuses.
+  const result = await run('debugfs', ['-R', `cat ${debugfsQuote(path)}`, image], { binary: true });
+  return result.stdoutBuffer ?? Buffer.alloc(0);
 }
