@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { UserError } from '@banger/errors';
 import { cleanStaleTemps, run, tempSibling } from '@banger/host';
 
@@ -46,11 +46,22 @@ export async function cloneRootfs(source: string, dest: string, sizeBytes: numbe
   }
 }
 
-/** A reflink of `from` where the file system can, else a sparse copy. */
-async function copySparse(from: string, to: string, signal: AbortSignal | undefined): Promise<CloneResult['method']> {
-  const reflink = await run('cp', ['--reflink=always', from, to], { signal, allowFailure: true });
-  if (reflink.exitCode === 0) return 'reflink';
-  await rm(to, { force: true });
+/** Pairs of devices (source's, destination directory's) between which a reflink failed: not tried again by this process. */
+const noReflink = new Set<string>();
+
+/**
+ * A reflink of `from` where the file system can, else a sparse copy. A failed
+ * reflink is remembered per pair of devices: on ext4 it always fails, and the
+ * attempt was one more process start before every clone (issue 19).
+ */
+export async function copySparse(from: string, to: string, signal: AbortSignal | undefined): Promise<CloneResult['method']> {
+  const devices = `${statSync(from).dev}:${statSync(dirname(to)).dev}`;
+  if (!noReflink.has(devices)) {
+    const reflink = await run('cp', ['--reflink=always', from, to], { signal, allowFailure: true });
+    if (reflink.exitCode === 0) return 'reflink';
+    await rm(to, { force: true });
+    noReflink.add(devices);
+  }
   await run('cp', ['--sparse=always', from, to], { signal });
   return 'sparse-copy';
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { run } from '@banger/host';
 import { prerequisites } from '@banger/host/testing';
 import { generateHostKey } from '@banger/ssh';
 import { readImageText } from './image-files.js';
-import { personaliseRootfs } from './personalise-rootfs.js';
+import { personaliseRootfs, probeRootfsOnce } from './personalise-rootfs.js';
 
 const tools = prerequisites(['debugfs', 'mkfs.ext4', 'e2fsck']);
 const dir = mkdtempSync(join(tmpdir(), 'banger-persona-'));
@@ -60,6 +60,27 @@ describe.skipIf(tools.skip)(`making a rootfs copy a VM's own in one pass (person
     expect(result).toMatchObject({ workDisk: 'fstab', agentUnit: false });
     expect(await readImageText(rootfs, '/etc/fstab')).toBe(FSTAB.replace('x-systemd.device-timeout=30s', 'x-systemd.device-timeout=5min'));
     expect(await statInode(rootfs, '/etc/systemd/system')).toBeUndefined();
+  });
+
+  it("personalises a copy with its source's probe (read once per source file), with the same result as probing the copy", async () => {
+    const source = await image('src', { 'etc/fstab': FSTAB, 'etc/hostname': 'x\n' }, ['etc/systemd/system']);
+    const scratchDir = mkdtempSync(join(dir, 'scratch-'));
+    const probe = await probeRootfsOnce(source, { scratchDir });
+    expect(probe).toMatchObject({ fstab: FSTAB, hasWorkUnit: false, hasSystemd: true });
+    // The same file again: the remembered answer; a changed file (new mtime): asked anew.
+    expect(await probeRootfsOnce(source, { scratchDir })).toBe(probe);
+    utimesSync(source, new Date(), new Date(Date.now() + 5_000));
+    expect(await probeRootfsOnce(source, { scratchDir })).not.toBe(probe);
+    expect(readdirSync(scratchDir)).toEqual([]);
+
+    const copy = join(dirname(source), 'copy.ext4');
+    copyFileSync(source, copy);
+    const result = await personaliseRootfs(copy, { hostname: 'copied', hostKey: generateHostKey('copied'), agentUnit: true }, { probe });
+    expect(result).toMatchObject({ workDisk: 'fstab', agentUnit: true });
+    expect(await readImageText(copy, '/etc/hostname')).toBe('copied\n');
+    expect(await readImageText(copy, '/etc/fstab')).toBe(FSTAB.replace('x-systemd.device-timeout=30s', 'x-systemd.device-timeout=5min'));
+    expect(await statInode(copy, '/etc/systemd/system/sysinit.target.wants/banger-agent.service')).toMatchObject({ type: 'symlink' });
+    expect((await run('e2fsck', ['-fn', copy], { allowFailure: true })).exitCode).toBe(0);
   });
 
   it('says when the image mounts no work disk at all', async () => {

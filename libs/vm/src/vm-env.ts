@@ -49,6 +49,8 @@ export const vmDirOf = (env: Pick<VmEnv, 'paths'>, name: string): VmDir => new V
 /** banger's pinned known_hosts (never the user's ~/.ssh/known_hosts). */
 /** Where image rootfs files grown to a VM disk size are kept (`cloneRootfs`'s bases: derived, safe to delete). */
 export const rootfsBasesDir = (env: Pick<VmEnv, 'paths'>): string => join(env.paths.cacheDir, 'rootfs-bases');
+/** Work disks without file_sync entries, made once per image skeleton, key and size (work-disk-base.ts). */
+export const workDiskBasesDir = (env: Pick<VmEnv, 'paths'>): string => join(env.paths.cacheDir, 'work-bases');
 
 export const knownHostsPath = (env: Pick<VmEnv, 'paths'>): string => env.paths.knownHostsFile;
 /** The host key banger authenticates with: `ssh_key_path`, else the managed `<sshDir>/id_ed25519`. */

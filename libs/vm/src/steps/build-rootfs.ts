@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { generateHostKey } from '@banger/ssh';
 import type { Step } from '@banger/taskgraph';
 import { cloneRootfs } from '../clone-rootfs.js';
-import { personaliseRootfs } from '../personalise-rootfs.js';
+import { personaliseRootfs, probeRootfsOnce } from '../personalise-rootfs.js';
 import type { ImageRef } from '@banger/images';
 import { rootfsBasesDir, vmDirOf, type VmEnv } from '../vm-env.js';
 
@@ -45,10 +45,14 @@ export function buildRootfsStep(env: VmEnv, vm: { name: string; diskBytes: numbe
       dir.create();
       const temp = ctx.tempPath(dir.rootfs);
       report.line(`cloning ${image.rootfs}`);
-      const clone = await cloneRootfs(image.rootfs, temp, vm.diskBytes, ctx.signal, { basesDir: rootfsBasesDir(env) });
+      // The image's files the persona depends on are those of every copy of it: read once per image file, beside the first clone.
+      const [clone, probe] = await Promise.all([
+        cloneRootfs(image.rootfs, temp, vm.diskBytes, ctx.signal, { basesDir: rootfsBasesDir(env) }),
+        probeRootfsOnce(image.rootfs, { signal: ctx.signal, scratchDir: dir.root }),
+      ]);
       report.line(`${clone.method}, grown to ${Math.round(vm.diskBytes / 2 ** 20)} MiB`);
       const hostKey = generateHostKey(vm.name);
-      const persona = await personaliseRootfs(temp, { hostname: vm.name, hostKey, agentUnit: true }, { signal: ctx.signal });
+      const persona = await personaliseRootfs(temp, { hostname: vm.name, hostKey, agentUnit: true }, { signal: ctx.signal, probe });
       if (persona.workDisk === 'none') {
         report.line('warning: the image mounts no work disk (no banger-work-disk.service, no LABEL=banger-work line in /etc/fstab); /root will not be the work disk');
       }

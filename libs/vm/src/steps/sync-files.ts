@@ -6,7 +6,8 @@ import { makeWorkDisk, stageWorkDisk } from '@banger/disks';
 import { cleanStaleTemps, run, tempSibling } from '@banger/host';
 import type { Step } from '@banger/taskgraph';
 import type { ImageRef } from '@banger/images';
-import { userKeyPath, vmDirOf, type VmEnv } from '../vm-env.js';
+import { userKeyPath, vmDirOf, workDiskBasesDir, type VmEnv } from '../vm-env.js';
+import { workDiskFromBase } from '../work-disk-base.js';
 import type { VmCreateSpec } from '../vm-record.js';
 
 /** Outputs of `vm.sync-files`. */
@@ -33,27 +34,42 @@ export function syncFilesStep(env: VmEnv, vm: { name: string; diskBytes: number;
       const image = ctx.need<ImageRef>('vm.fetch-image');
       dir.create();
       const key = await ensureUserKey(userKeyPath(env));
-      // Named with the daemon's pid (tempSibling), so the leftovers of a daemon killed mid-step are
-      // recognised and removed by the next attempt (found by the fault suite: they stayed until delete).
-      await cleanStaleTemps(join(dir.root, '.work-staging'));
-      const scratch = tempSibling(join(dir.root, '.work-staging'));
-      await mkdir(scratch, { recursive: true, mode: 0o700 });
-      try {
-        let skeletonDir: string | undefined;
-        if (image.rootSkel) {
-          skeletonDir = join(scratch, 'skel');
-          await run('mkdir', ['-p', skeletonDir]);
-          await run('tar', ['-xf', image.rootSkel, '-C', skeletonDir, '--numeric-owner'], { signal: ctx.signal });
-        }
-        const staging = join(scratch, 'root');
-        await stageWorkDisk({ stagingDir: staging, authorizedKeys: key.publicKey, ...(skeletonDir ? { skeletonDir } : {}), fileSync: vm.fileSync });
-        for (const entry of vm.fileSync) report.line(`file_sync ${entry.host} → ${entry.guest}`);
-        await makeWorkDisk(staging, dir.workDisk, vm.diskBytes, { signal: ctx.signal });
-        return { workDisk: dir.workDisk, entries: vm.fileSync.length };
-      } finally {
-        await rm(scratch, { recursive: true, force: true });
+      const build = (target: string) => buildWorkDisk(dir.root, { skeleton: image.rootSkel, authorizedKeys: key.publicKey, fileSync: vm.fileSync, sizeBytes: vm.diskBytes, target, signal: ctx.signal });
+      for (const entry of vm.fileSync) report.line(`file_sync ${entry.host} → ${entry.guest}`);
+      if (vm.fileSync.length > 0) {
+        await build(dir.workDisk);
+      } else {
+        // Without file_sync entries every VM of this image, key and size gets the same disk: a copy of one made once.
+        const how = await workDiskFromBase(workDiskBasesDir(env), { skeleton: image.rootSkel, authorizedKey: key.publicKey, sizeBytes: vm.diskBytes }, dir.workDisk, build, ctx.signal);
+        if (how === 'built') report.line('made the work disk base for this image and size');
       }
+      return { workDisk: dir.workDisk, entries: vm.fileSync.length };
     },
     hint: 'check the [[file_sync]] entries in config.toml and free space in the state dir',
   };
+}
+
+/**
+ * Builds a work disk at `target`: the image's /root skeleton, the file_sync
+ * entries and banger's key, staged in the VM's directory and made into ext4.
+ */
+async function buildWorkDisk(vmRoot: string, o: { skeleton: string | undefined; authorizedKeys: string; fileSync: VmCreateSpec['fileSync']; sizeBytes: number; target: string; signal: AbortSignal }): Promise<void> {
+  // Named with the daemon's pid (tempSibling), so the leftovers of a daemon killed mid-step are
+  // recognised and removed by the next attempt (found by the fault suite: they stayed until delete).
+  await cleanStaleTemps(join(vmRoot, '.work-staging'));
+  const scratch = tempSibling(join(vmRoot, '.work-staging'));
+  await mkdir(scratch, { recursive: true, mode: 0o700 });
+  try {
+    let skeletonDir: string | undefined;
+    if (o.skeleton) {
+      skeletonDir = join(scratch, 'skel');
+      await mkdir(skeletonDir, { recursive: true });
+      await run('tar', ['-xf', o.skeleton, '-C', skeletonDir, '--numeric-owner'], { signal: o.signal });
+    }
+    const staging = join(scratch, 'root');
+    await stageWorkDisk({ stagingDir: staging, authorizedKeys: o.authorizedKeys, ...(skeletonDir ? { skeletonDir } : {}), fileSync: o.fileSync });
+    await makeWorkDisk(staging, o.target, o.sizeBytes, { signal: o.signal });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }
