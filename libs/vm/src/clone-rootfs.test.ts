@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run } from '@banger/host';
 import { cloneRootfs } from './clone-rootfs.js';
+import { refillSpares, sparesSettled } from './rootfs-spare.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'banger-clone-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -81,6 +82,39 @@ describe('cloneRootfs', () => {
     await cloneRootfs(other, join(dir, 'other-2.ext4'), 384 * 2 ** 20, undefined, { basesDir: bases });
     expect(readdirSync(bases).filter((n) => n.endsWith('.ext4'))).toHaveLength(2);
     expect(readdirSync(bases).filter((n) => n.endsWith('.source'))).toHaveLength(1);
+  });
+
+  it('takes a spare copy of the base made after the last VM, byte for byte the base, and makes the next one only when asked', async () => {
+    const image = await makeImage('spared.ext4');
+    const bases = join(dir, 'spare-bases');
+    const spares = join(dir, 'spares');
+    const warnings: string[] = [];
+    const log = { warn: (_fields: Record<string, unknown> | string, message?: string) => void warnings.push(message ?? '') };
+    const clone = (name: string) => cloneRootfs(image, join(dir, name), 256 * 2 ** 20, undefined, { basesDir: bases, sparesDir: spares });
+    // No spare yet: a copy of the base; no spare is made until the refill is asked for (after the VM's graph).
+    expect((await clone('spare-1.ext4')).method).not.toBe('spare');
+    expect(existsSync(spares)).toBe(false);
+    refillSpares(log);
+    await sparesSettled();
+    const [base] = readdirSync(bases).filter((n) => n.endsWith('.ext4'));
+    expect(readdirSync(spares)).toEqual([base]);
+    // The next VM takes it (a rename): its copy is the base's bytes, and the spare is gone until the next refill.
+    const second = await clone('spare-2.ext4');
+    expect(second).toEqual({ method: 'spare', sizeBytes: 256 * 2 ** 20 });
+    expect((await run('cmp', [join(bases, base!), join(dir, 'spare-2.ext4')], { allowFailure: true })).exitCode).toBe(0);
+    expect(readdirSync(spares)).toEqual([]);
+    refillSpares(log);
+    await sparesSettled();
+    expect(readdirSync(spares)).toEqual([base]);
+    // A re-pulled image (its file changed): new bases, and the old base's spare goes at the next refill.
+    utimesSync(image, new Date(), new Date(Date.now() + 5_000));
+    expect((await clone('spare-3.ext4')).method).not.toBe('spare');
+    refillSpares(log);
+    await sparesSettled();
+    const [newBase] = readdirSync(bases).filter((n) => n.endsWith('.ext4'));
+    expect(newBase).not.toBe(base);
+    expect(readdirSync(spares)).toEqual([newBase]);
+    expect(warnings).toEqual([]);
   });
 
   it('refuses a disk smaller than the image and leaves nothing behind', async () => {

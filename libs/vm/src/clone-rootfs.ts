@@ -4,9 +4,10 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '@banger/errors';
 import { cleanStaleTemps, run, tempSibling } from '@banger/host';
+import { takeSpare, wantSpare } from './rootfs-spare.js';
 
 export interface CloneResult {
-  method: 'reflink' | 'sparse-copy';
+  method: 'reflink' | 'sparse-copy' | 'spare';
   sizeBytes: number;
 }
 
@@ -19,10 +20,12 @@ export interface CloneResult {
  * copy is made once per image file and disk size and kept there
  * (`grownBase`), and each VM's rootfs is a copy of it: resize2fs reads and
  * writes the whole file system's metadata (≈ 0.3 s here) and sat between the
- * clone and QEMU's start on every create (issue 19). Written to a temp name
+ * clone and QEMU's start on every create (issue 19). With `sparesDir` too, a
+ * spare copy of that base made ahead is taken when there is one
+ * (rootfs-spare.ts). Written to a temp name
  * and renamed, so an interrupted clone leaves no half disk behind.
  */
-export async function cloneRootfs(source: string, dest: string, sizeBytes: number, signal?: AbortSignal, options: { basesDir?: string } = {}): Promise<CloneResult> {
+export async function cloneRootfs(source: string, dest: string, sizeBytes: number, signal?: AbortSignal, options: { basesDir?: string; sparesDir?: string } = {}): Promise<CloneResult> {
   const imageSize = statSync(source).size;
   if (sizeBytes < imageSize) {
     throw new UserError('VM_DISK_TOO_SMALL', `disk size ${formatGiB(sizeBytes)} is smaller than the image (${formatGiB(imageSize)})`, {
@@ -33,7 +36,10 @@ export async function cloneRootfs(source: string, dest: string, sizeBytes: numbe
   const from = grow && options.basesDir ? await grownBase(source, sizeBytes, options.basesDir, signal) : source;
   const temp = `${dest}.tmp-${process.pid}`;
   try {
-    const method = await copySparse(from, temp, signal);
+    // A spare copy of the base made ahead (rootfs-spare.ts) is taken with a rename; the next one is made after this VM's graph.
+    const spare = from !== source && options.sparesDir !== undefined;
+    if (spare) wantSpare(options.sparesDir!, from);
+    const method = spare && (await takeSpare(options.sparesDir!, from, temp)) ? 'spare' : await copySparse(from, temp, signal);
     if (grow && from === source) {
       await run('truncate', ['-s', String(sizeBytes), temp], { signal });
       await growFileSystem(source, temp, signal);

@@ -94,7 +94,7 @@ export async function runVm(env: VmEnv, params: RunVmParams, io: VmCallIo, optio
     announce(env, io, graphId, record, how, prepared, params);
     if (prepared.isNew) repo.insert(record);
     try {
-      await runVmGraph(io, record.name, steps);
+      await runVmGraph(io, record.name, steps, env.log);
     } catch (error) {
       throw await afterFailedRun(env, record, { isNew: prepared.isNew, created: how === 'created', rm: params.rm === true }, error);
     }

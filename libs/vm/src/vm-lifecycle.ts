@@ -14,6 +14,7 @@ import { vmInfo, type VmInfo } from './vm-info.js';
 import type { VmRecord } from './vm-record.js';
 import { discardSavedState } from './suspended-state.js';
 import { removalKey } from './removal-turn.js';
+import { refillSpares } from './rootfs-spare.js';
 
 /** What a streamed VM operation needs from its caller. */
 export interface VmCallIo {
@@ -51,7 +52,7 @@ export async function createVm(env: VmEnv, params: CreateVmParams & { explain?: 
   if (record.spec.hypervisor.warning) notice(io, graphId, `warning: ${record.spec.hypervisor.warning}`);
   env.log.info({ vm: record.name, id: record.id, resume: !isNew }, isNew ? 'creating vm' : 'vm create on an existing vm: resuming');
   try {
-    await runVmGraph(io, record.name, steps);
+    await runVmGraph(io, record.name, steps, env.log);
   } catch (error) {
     await afterFailedCreate(env, record, isNew, error);
     throw error;
@@ -65,16 +66,21 @@ export async function createVm(env: VmEnv, params: CreateVmParams & { explain?: 
  * Runs a VM's graph (`vm:<name>`) under its lock. The engine refuses a step
  * that would destroy the VM's disks; the hint says how to start over instead.
  */
-export async function runVmGraph(io: VmCallIo, name: string, steps: Graph): Promise<void> {
+export async function runVmGraph(io: VmCallIo, name: string, steps: Graph, log?: VmEnv['log']): Promise<void> {
   const graphId = vmGraphId(name);
-  await io.runGraph({
-    graphId,
-    lockKey: graphId,
-    steps,
-    signal: io.signal,
-    emit: io.emit,
-    destructiveHint: `nothing was changed; to start over, banger vm delete ${name} and create it again`,
-  });
+  try {
+    await io.runGraph({
+      graphId,
+      lockKey: graphId,
+      steps,
+      signal: io.signal,
+      emit: io.emit,
+      destructiveHint: `nothing was changed; to start over, banger vm delete ${name} and create it again`,
+    });
+  } finally {
+    // The boot no longer waits: the spare rootfs copy for the next VM of this image is made now (rootfs-spare.ts).
+    if (log) refillSpares(log);
+  }
 }
 
 /**

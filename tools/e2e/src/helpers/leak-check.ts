@@ -129,7 +129,9 @@ export async function snapshotHost(home: string): Promise<HostSnapshot> {
   const vmDirs = existsSync(vmsDir) ? readdirSync(vmsDir).sort() : [];
   // cache/code-cache is the CLI's compiled code (written by the first CLI start, not by what is checked for leaks).
   const cacheFiles = walk(join(home, 'cache')).filter((f) => !f.startsWith('code-cache/'));
-  const files = [...walk(join(home, 'state')).map((f) => `state/${f}`), ...cacheFiles.map((f) => `cache/${f}`)].sort();
+  // state/rootfs-spares is made ahead by the daemon after a VM's graph ends, in the background: when it lands is not the case's doing.
+  const stateFiles = walk(join(home, 'state')).filter((f) => !f.startsWith('rootfs-spares/'));
+  const files = [...stateFiles.map((f) => `state/${f}`), ...cacheFiles.map((f) => `cache/${f}`)].sort();
   return { processes, taps, bridgePorts, nftRules: nftRules(nft.stdout), ...sqliteRows(join(home, 'state', 'banger.db')), mounts, loops, vmDirs, files };
 }
 

@@ -8,6 +8,7 @@ import {
   createVm,
   execInVm,
   backgroundRemovalsEnded,
+  sparesStopped,
   deleteVm,
   deleteVmInBackground,
   EXPIRY_SWEEP_MS,
@@ -148,6 +149,7 @@ export const vmService: Service = (ctx, server) => {
   // A removal `vm run --rm` handed over is finished before the daemon lets go of the database (else the next start does it).
   return async () => {
     await backgroundRemovalsEnded();
+    await sparesStopped();
     watcher.close();
   };
 };
