@@ -284,6 +284,12 @@ mode = "644"
     }
   });
 
+  it('reads rootfs_spares as a boolean (unset: on), and rejects anything else naming the key and its line', () => {
+    expect(parseConfig('rootfs_spares = false\n', FILE, { home: HOME }).rootfsSpares).toBe(false);
+    expect(parseConfig('# nothing\n', FILE, { home: HOME }).rootfsSpares).toBeUndefined();
+    expect(configError('warm_start = true\nrootfs_spares = "no"\n').message).toBe(`${FILE}:2: bad value for "rootfs_spares": got "no", expected true or false`);
+  });
+
   it('rejects an out-of-range dns_port', () => {
     expect(configError('dns_port = 70000\n').message).toBe(`${FILE}:1: bad value for "dns_port": got 70000, expected a port number from 1 to 65535`);
   });

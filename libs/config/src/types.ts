@@ -67,6 +67,11 @@ export interface BangerConfig {
    * instead of a cold boot. Default true; `vm run --cold` / `vm create --cold` bypass it per VM.
    */
   warmStart?: boolean;
+  /**
+   * Keep a spare copy of each grown rootfs base in use, made after a VM's graph at the lowest
+   * priority, so the next cold VM of that image and size skips the copy. Default true.
+   */
+  rootfsSpares?: boolean;
   vmDefaults: VmDefaultsConfig;
   /** Default: no entries. */
   fileSync: FileSyncEntry[];
