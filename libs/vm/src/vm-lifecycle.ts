@@ -68,19 +68,16 @@ export async function createVm(env: VmEnv, params: CreateVmParams & { explain?: 
  */
 export async function runVmGraph(io: VmCallIo, name: string, steps: Graph, log?: VmEnv['log']): Promise<void> {
   const graphId = vmGraphId(name);
-  try {
-    await io.runGraph({
-      graphId,
-      lockKey: graphId,
-      steps,
-      signal: io.signal,
-      emit: io.emit,
-      destructiveHint: `nothing was changed; to start over, banger vm delete ${name} and create it again`,
-    });
-  } finally {
-    // The boot no longer waits: the spare rootfs copy for the next VM of this image is made now (rootfs-spare.ts).
-    if (log) refillSpares(log);
-  }
+  await io.runGraph({
+    graphId,
+    lockKey: graphId,
+    steps,
+    signal: io.signal,
+    emit: io.emit,
+    destructiveHint: `nothing was changed; to start over, banger vm delete ${name} and create it again`,
+  });
+  // The VM is up and nothing waits for the host: the spare rootfs copy for the next VM of this image is made now (rootfs-spare.ts).
+  if (log) refillSpares(log);
 }
 
 /**

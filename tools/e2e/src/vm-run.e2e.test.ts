@@ -236,8 +236,12 @@ describe.skipIf(!process.env['BANGER_NETNS'])('banger vm run (inside a throwaway
     });
 
     it('makes one streamed call to the daemon for the VM and the workspace (then one for the command, through the agent), and a second identical run skips the sync step', async () => {
+      const execs = (): number => servedMethods(daemonLog()).filter((method) => method === 'vm.exec').length;
+      const execsBefore = execs();
       const settle = await runner([repo], ['true']);
       expect(settle.exitCode, explain(settle)).toBe(0);
+      // The daemon logs a call as served after its last frame went out: the CLI may have exited a moment before.
+      await expect.poll(execs, { timeout: 10_000, interval: 50 }).toBe(execsBefore + 1);
       const before = daemonLog().length;
       const again = await runner([repo, '--json'], ['true']);
       expect(again.exitCode, explain(again)).toBe(0);

@@ -104,6 +104,8 @@ export async function snapshotHost(home: string): Promise<HostSnapshot> {
     .filter((p) => !/^(ps|sh -c|bash -c)\b/.test(p.args))
     // The daemon probes QEMU's version and machines on each creation: short-lived, no leak.
     .filter((p) => !/ (--version|-machine help)$/.test(p.args))
+    // The daemon's spare rootfs copy, made in the background after a VM's graph (rootfs-spare.ts); daemon stop ends it.
+    .filter((p) => !/(^|\s)cp --sparse=always \S+ \S+\/state\/rootfs-spares\//.test(p.args))
     .map((p) => p.args)
     .sort();
 
