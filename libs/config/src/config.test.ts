@@ -284,10 +284,10 @@ mode = "644"
     }
   });
 
-  it('reads rootfs_spares as a boolean (unset: on), and rejects anything else naming the key and its line', () => {
-    expect(parseConfig('rootfs_spares = false\n', FILE, { home: HOME }).rootfsSpares).toBe(false);
-    expect(parseConfig('# nothing\n', FILE, { home: HOME }).rootfsSpares).toBeUndefined();
-    expect(configError('warm_start = true\nrootfs_spares = "no"\n').message).toBe(`${FILE}:2: bad value for "rootfs_spares": got "no", expected true or false`);
+  it('reads disk_spares as a boolean (unset: on), and rejects anything else naming the key and its line', () => {
+    expect(parseConfig('disk_spares = false\n', FILE, { home: HOME }).diskSpares).toBe(false);
+    expect(parseConfig('# nothing\n', FILE, { home: HOME }).diskSpares).toBeUndefined();
+    expect(configError('warm_start = true\ndisk_spares = "no"\n').message).toBe(`${FILE}:2: bad value for "disk_spares": got "no", expected true or false`);
   });
 
   it('rejects an out-of-range dns_port', () => {

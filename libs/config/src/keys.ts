@@ -21,7 +21,7 @@ export const KNOWN_KEYS: { [key: string]: KeySpec } = {
   dns_upstreams: 'leaf',
   interrupted_create_expiry: 'leaf',
   warm_start: 'leaf',
-  rootfs_spares: 'leaf',
+  disk_spares: 'leaf',
   vm_defaults: { vcpu: 'leaf', memory_mib: 'leaf', disk_size: 'leaf' },
   file_sync: [{ host: 'leaf', guest: 'leaf', mode: 'leaf' }],
 };

@@ -152,7 +152,7 @@ function toConfig(raw: RawConfig, fileSync: FileSyncEntry[], file: string): Bang
   if (raw.dns_upstreams !== undefined) config.dnsUpstreams = raw.dns_upstreams;
   if (raw.interrupted_create_expiry !== undefined) config.interruptedCreateExpiryMs = durationMs(raw.interrupted_create_expiry);
   if (raw.warm_start !== undefined) config.warmStart = raw.warm_start;
-  if (raw.rootfs_spares !== undefined) config.rootfsSpares = raw.rootfs_spares;
+  if (raw.disk_spares !== undefined) config.diskSpares = raw.disk_spares;
   return config;
 }
 

@@ -32,7 +32,7 @@ export const ALLOWED: Record<string, string> = {
   dns_port: 'expected a port number from 1 to 65535',
   interrupted_create_expiry: 'expected a duration such as "30s", "90m", "24h" or "7d" (at least 1s)',
   warm_start: 'expected true or false',
-  rootfs_spares: 'expected true or false',
+  disk_spares: 'expected true or false',
   dns_upstreams: 'expected an array of DNS server addresses such as ["1.1.1.1", "192.0.2.53:5353", "[2001:db8::53]:53"]',
   vm_defaults: 'expected a table: [vm_defaults]',
   'vm_defaults.vcpu': `expected a whole number of vCPUs from ${LIMITS.vcpu.min} to ${LIMITS.vcpu.max}`,
@@ -146,7 +146,7 @@ export function configSchema(home: string) {
     dns_port: z.number().int().min(1).max(65535).optional(),
     interrupted_create_expiry: z.string().regex(/^[1-9]\d{0,6}[smhd]$/).optional(),
     warm_start: z.boolean().optional(),
-    rootfs_spares: z.boolean().optional(),
+    disk_spares: z.boolean().optional(),
     dns_upstreams: z.array(z.string().refine(isUpstreamAddress)).min(1).max(8).optional(),
     vm_defaults: z
       .object({

@@ -71,7 +71,7 @@ export interface BangerConfig {
    * Keep a spare copy of each grown rootfs base in use, made after a VM's graph at the lowest
    * priority, so the next cold VM of that image and size skips the copy. Default true.
    */
-  rootfsSpares?: boolean;
+  diskSpares?: boolean;
   vmDefaults: VmDefaultsConfig;
   /** Default: no entries. */
   fileSync: FileSyncEntry[];

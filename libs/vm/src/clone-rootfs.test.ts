@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run } from '@banger/host';
 import { cloneRootfs } from './clone-rootfs.js';
-import { refillSpares, sparesSettled } from './rootfs-spare.js';
+import { refillSpares, sparesSettled } from './disk-spare.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'banger-clone-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -91,29 +91,35 @@ describe('cloneRootfs', () => {
     const warnings: string[] = [];
     const log = { warn: (_fields: Record<string, unknown> | string, message?: string) => void warnings.push(message ?? '') };
     const clone = (name: string) => cloneRootfs(image, join(dir, name), 256 * 2 ** 20, undefined, { basesDir: bases, sparesDir: spares });
+    const spareFiles = (): string[] => (existsSync(spares) ? readdirSync(spares).filter((n) => n.endsWith('.ext4')) : []);
+    const baseFile = (): string => join(bases, readdirSync(bases).filter((n) => n.endsWith('.ext4'))[0]!);
+    const same = async (a: string, b: string): Promise<boolean> => (await run('cmp', [a, b], { allowFailure: true })).exitCode === 0;
+    const refill = async (): Promise<void> => {
+      refillSpares(log);
+      await sparesSettled();
+    };
     // No spare yet: a copy of the base; no spare is made until the refill is asked for (after the VM's graph).
     expect((await clone('spare-1.ext4')).method).not.toBe('spare');
-    expect(existsSync(spares)).toBe(false);
-    refillSpares(log);
-    await sparesSettled();
-    const [base] = readdirSync(bases).filter((n) => n.endsWith('.ext4'));
-    expect(readdirSync(spares)).toEqual([base]);
+    expect(spareFiles()).toEqual([]);
+    await refill();
+    expect(spareFiles()).toHaveLength(1);
+    expect(await same(baseFile(), join(spares, spareFiles()[0]!))).toBe(true);
     // The next VM takes it (a rename): its copy is the base's bytes, and the spare is gone until the next refill.
-    const second = await clone('spare-2.ext4');
-    expect(second).toEqual({ method: 'spare', sizeBytes: 256 * 2 ** 20 });
-    expect((await run('cmp', [join(bases, base!), join(dir, 'spare-2.ext4')], { allowFailure: true })).exitCode).toBe(0);
-    expect(readdirSync(spares)).toEqual([]);
-    refillSpares(log);
-    await sparesSettled();
-    expect(readdirSync(spares)).toEqual([base]);
-    // A re-pulled image (its file changed): new bases, and the old base's spare goes at the next refill.
+    expect(await clone('spare-2.ext4')).toEqual({ method: 'spare', sizeBytes: 256 * 2 ** 20 });
+    expect(await same(baseFile(), join(dir, 'spare-2.ext4'))).toBe(true);
+    expect(spareFiles()).toEqual([]);
+    await refill();
+    const [first] = spareFiles();
+    expect(first).toBeDefined();
+    // A re-pulled image (its file changed): a new base; the old base's spare is not taken, and goes at the next refill.
     utimesSync(image, new Date(), new Date(Date.now() + 5_000));
     expect((await clone('spare-3.ext4')).method).not.toBe('spare');
-    refillSpares(log);
-    await sparesSettled();
-    const [newBase] = readdirSync(bases).filter((n) => n.endsWith('.ext4'));
-    expect(newBase).not.toBe(base);
-    expect(readdirSync(spares)).toEqual([newBase]);
+    await refill();
+    expect(spareFiles()).toHaveLength(1);
+    expect(spareFiles()).not.toContain(first);
+    expect(await same(baseFile(), join(spares, spareFiles()[0]!))).toBe(true);
+    // Nothing but the spare and the note of what it copies.
+    expect(readdirSync(spares).sort()).toEqual([spareFiles()[0]!, spareFiles()[0]!.replace(/\.ext4$/, '.source')].sort());
     expect(warnings).toEqual([]);
   });
 

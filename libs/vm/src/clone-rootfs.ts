@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '@banger/errors';
 import { cleanStaleTemps, run, tempSibling } from '@banger/host';
-import { takeSpare, wantSpare } from './rootfs-spare.js';
+import { takeSpare, wantSpare } from './disk-spare.js';
 
 export interface CloneResult {
   method: 'reflink' | 'sparse-copy' | 'spare';
@@ -22,7 +22,7 @@ export interface CloneResult {
  * writes the whole file system's metadata (≈ 0.3 s here) and sat between the
  * clone and QEMU's start on every create (issue 19). With `sparesDir` too, a
  * spare copy of that base made ahead is taken when there is one
- * (rootfs-spare.ts). Written to a temp name
+ * (disk-spare.ts). Written to a temp name
  * and renamed, so an interrupted clone leaves no half disk behind.
  */
 export async function cloneRootfs(source: string, dest: string, sizeBytes: number, signal?: AbortSignal, options: { basesDir?: string; sparesDir?: string } = {}): Promise<CloneResult> {
@@ -36,7 +36,7 @@ export async function cloneRootfs(source: string, dest: string, sizeBytes: numbe
   const from = grow && options.basesDir ? await grownBase(source, sizeBytes, options.basesDir, signal) : source;
   const temp = `${dest}.tmp-${process.pid}`;
   try {
-    // A spare copy of the base made ahead (rootfs-spare.ts) is taken with a rename; the next one is made after this VM's graph.
+    // A spare copy of the base made ahead (disk-spare.ts) is taken with a rename; the next one is made after this VM's graph.
     const spare = from !== source && options.sparesDir !== undefined;
     if (spare) wantSpare(options.sparesDir!, from);
     const method = spare && (await takeSpare(options.sparesDir!, from, temp)) ? 'spare' : await copySparse(from, temp, signal);

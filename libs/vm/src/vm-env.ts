@@ -49,8 +49,8 @@ export const vmDirOf = (env: Pick<VmEnv, 'paths'>, name: string): VmDir => new V
 /** banger's pinned known_hosts (never the user's ~/.ssh/known_hosts). */
 /** Where image rootfs files grown to a VM disk size are kept (`cloneRootfs`'s bases: derived, safe to delete). */
 export const rootfsBasesDir = (env: Pick<VmEnv, 'paths'>): string => join(env.paths.cacheDir, 'rootfs-bases');
-/** Spare copies of rootfs bases made ahead, in the state dir beside the VM directories (a take is a rename: rootfs-spare.ts). */
-export const rootfsSparesDir = (env: Pick<VmEnv, 'paths'>): string => join(dirname(env.paths.vmsDir), 'rootfs-spares');
+/** Spare copies of rootfs bases made ahead, in the state dir beside the VM directories (a take is a rename: disk-spare.ts). */
+export const diskSparesDir = (env: Pick<VmEnv, 'paths'>): string => join(dirname(env.paths.vmsDir), 'disk-spares');
 /** Work disks without file_sync entries, made once per image skeleton, key and size (work-disk-base.ts). */
 export const workDiskBasesDir = (env: Pick<VmEnv, 'paths'>): string => join(env.paths.cacheDir, 'work-bases');
 

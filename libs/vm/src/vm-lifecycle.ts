@@ -14,7 +14,7 @@ import { vmInfo, type VmInfo } from './vm-info.js';
 import type { VmRecord } from './vm-record.js';
 import { discardSavedState } from './suspended-state.js';
 import { removalKey } from './removal-turn.js';
-import { refillSpares } from './rootfs-spare.js';
+import { refillSpares } from './disk-spare.js';
 
 /** What a streamed VM operation needs from its caller. */
 export interface VmCallIo {
@@ -76,7 +76,7 @@ export async function runVmGraph(io: VmCallIo, name: string, steps: Graph, log?:
     emit: io.emit,
     destructiveHint: `nothing was changed; to start over, banger vm delete ${name} and create it again`,
   });
-  // The VM is up and nothing waits for the host: the spare rootfs copy for the next VM of this image is made now (rootfs-spare.ts).
+  // The VM is up and nothing waits for the host: the spare disk copy for the next VM of this image is made now (disk-spare.ts).
   if (log) refillSpares(log);
 }
 

@@ -5,7 +5,7 @@ import type { Step } from '@banger/taskgraph';
 import { cloneRootfs } from '../clone-rootfs.js';
 import { personaliseRootfs, probeRootfsOnce } from '../personalise-rootfs.js';
 import type { ImageRef } from '@banger/images';
-import { rootfsBasesDir, rootfsSparesDir, vmDirOf, type VmEnv } from '../vm-env.js';
+import { rootfsBasesDir, diskSparesDir, vmDirOf, type VmEnv } from '../vm-env.js';
 
 /** Outputs of `vm.build-rootfs`. */
 export interface BuildRootfsOutputs { rootfs: string; method: string; machineId: string }
@@ -47,7 +47,7 @@ export function buildRootfsStep(env: VmEnv, vm: { name: string; diskBytes: numbe
       report.line(`cloning ${image.rootfs}`);
       // The image's files the persona depends on are those of every copy of it: read once per image file, beside the first clone.
       const [clone, probe] = await Promise.all([
-        cloneRootfs(image.rootfs, temp, vm.diskBytes, ctx.signal, { basesDir: rootfsBasesDir(env), ...(env.config.rootfsSpares !== false ? { sparesDir: rootfsSparesDir(env) } : {}) }),
+        cloneRootfs(image.rootfs, temp, vm.diskBytes, ctx.signal, { basesDir: rootfsBasesDir(env), ...(env.config.diskSpares !== false ? { sparesDir: diskSparesDir(env) } : {}) }),
         probeRootfsOnce(image.rootfs, { signal: ctx.signal, scratchDir: dir.root }),
       ]);
       report.line(`${clone.method}, grown to ${Math.round(vm.diskBytes / 2 ** 20)} MiB`);

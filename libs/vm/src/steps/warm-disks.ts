@@ -4,7 +4,8 @@ import { run } from '@banger/host';
 import { generateHostKey } from '@banger/ssh';
 import type { Step, StepContext, StepReport } from '@banger/taskgraph';
 import { installAgentUnit } from '../agent/guest-unit.js';
-import { vmDirOf, type VmEnv } from '../vm-env.js';
+import { takeSpare, wantSpare } from '../disk-spare.js';
+import { diskSparesDir, vmDirOf, type VmEnv } from '../vm-env.js';
 import type { VmDir } from '../vm-dir.js';
 import { WarmTemplateDir } from '../warm/warm-template.js';
 import type { BuildRootfsOutputs } from './build-rootfs.js';
@@ -43,7 +44,7 @@ export function warmRootfsStep(env: VmEnv, vm: { name: string }, cold: Step<Buil
       const hostKey = generateHostKey(vm.name);
       await ctx.atomicWrite(dir.hostPrivateKey, async (path) => writeFile(path, hostKey.privateKey.endsWith('\n') ? hostKey.privateKey : `${hostKey.privateKey}\n`, { mode: 0o600 }));
       await ctx.atomicWrite(dir.hostPublicKey, `${hostKey.publicKey}\n`);
-      await placeTemplateCopy(ctx, dir, 'rootfs', template.dir);
+      await placeTemplateCopy(ctx, dir, 'rootfs', template.dir, sparesDirOf(env));
       report.line(`copy of template ${template.fingerprint}`);
       return { rootfs: dir.rootfs, method: 'warm-copy', machineId: '' };
     },
@@ -60,7 +61,7 @@ export function warmWorkDiskStep(env: VmEnv, vm: { name: string }, cold: Step<Sy
       const template = ctx.need<WarmTemplateOutputs>('vm.warm-template');
       if (!template.dir) return cold.run(ctx, report);
       dir.create();
-      await placeTemplateCopy(ctx, dir, 'work', template.dir);
+      await placeTemplateCopy(ctx, dir, 'work', template.dir, sparesDirOf(env));
       return { workDisk: dir.workDisk, entries: 0 };
     },
   };
@@ -98,11 +99,16 @@ export async function rebuildColdDisks(
  * which template it came from, then the rename — so a disk in place is always
  * a whole copy, and the note is never older than it.
  */
-async function placeTemplateCopy(ctx: StepContext, dir: VmDir, disk: 'rootfs' | 'work', templateDir: string): Promise<void> {
+async function placeTemplateCopy(ctx: StepContext, dir: VmDir, disk: 'rootfs' | 'work', templateDir: string, sparesDir: string | undefined): Promise<void> {
   const files = new WarmTemplateDir(templateDir);
   const [source, target] = disk === 'rootfs' ? [files.rootfs, dir.rootfs] : [files.workDisk, dir.workDisk];
   const temp = ctx.tempPath(target);
-  await copyDisk(source, temp, ctx.signal);
+  // A spare copy made after the last VM of this template is taken with a rename (disk-spare.ts); the next is made after this VM's graph.
+  if (sparesDir) wantSpare(sparesDir, source);
+  if (!sparesDir || !(await takeSpare(sparesDir, source, temp))) await copyDisk(source, temp, ctx.signal);
   await ctx.atomicWrite(dir.warmCopy(disk), `${templateDir}\n`);
   await ctx.commit(temp, target);
 }
+
+/** Where spare copies of the template's disks are kept, unless `disk_spares = false`. */
+const sparesDirOf = (env: VmEnv): string | undefined => (env.config.diskSpares !== false ? diskSparesDir(env) : undefined);

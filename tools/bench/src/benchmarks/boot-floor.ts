@@ -148,7 +148,7 @@ export default defineRowsBenchmark<Context>({
         }
         if (result.exitCode !== 0) throw new Error(`banger vm run --rm -- true exited ${result.exitCode}: ${lastLine(result.stderr) || lastLine(result.stdout)}`);
         ctx.bangerRuns.push(parseVmRunTimeline(result));
-        // Untimed: what the daemon does after banger exited (the removal, the next spare rootfs) is not left to slow the next row's boot.
+        // Untimed: what the daemon does after banger exited (the removal, the next spare disk) is not left to slow the next row's boot.
         await ctx.home.settled();
         const captured = await argv;
         if (captured && !ctx.argvChecked) {

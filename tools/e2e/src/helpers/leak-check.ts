@@ -104,8 +104,8 @@ export async function snapshotHost(home: string): Promise<HostSnapshot> {
     .filter((p) => !/^(ps|sh -c|bash -c)\b/.test(p.args))
     // The daemon probes QEMU's version and machines on each creation: short-lived, no leak.
     .filter((p) => !/ (--version|-machine help)$/.test(p.args))
-    // The daemon's spare rootfs copy, made in the background after a VM's graph (rootfs-spare.ts); daemon stop ends it.
-    .filter((p) => !/(^|\s)cp --sparse=always \S+ \S+\/state\/rootfs-spares\//.test(p.args))
+    // The daemon's spare disk copy, made in the background after a VM's graph (disk-spare.ts); daemon stop ends it.
+    .filter((p) => !/(^|\s)cp --sparse=always \S+ \S+\/state\/disk-spares\//.test(p.args))
     .map((p) => p.args)
     .sort();
 
@@ -131,8 +131,8 @@ export async function snapshotHost(home: string): Promise<HostSnapshot> {
   const vmDirs = existsSync(vmsDir) ? readdirSync(vmsDir).sort() : [];
   // cache/code-cache is the CLI's compiled code (written by the first CLI start, not by what is checked for leaks).
   const cacheFiles = walk(join(home, 'cache')).filter((f) => !f.startsWith('code-cache/'));
-  // state/rootfs-spares is made ahead by the daemon after a VM's graph ends, in the background: when it lands is not the case's doing.
-  const stateFiles = walk(join(home, 'state')).filter((f) => !f.startsWith('rootfs-spares/'));
+  // state/disk-spares is made ahead by the daemon after a VM's graph ends, in the background: when it lands is not the case's doing.
+  const stateFiles = walk(join(home, 'state')).filter((f) => !f.startsWith('disk-spares/'));
   const files = [...stateFiles.map((f) => `state/${f}`), ...cacheFiles.map((f) => `cache/${f}`)].sort();
   return { processes, taps, bridgePorts, nftRules: nftRules(nft.stdout), ...sqliteRows(join(home, 'state', 'banger.db')), mounts, loops, vmDirs, files };
 }
