@@ -4,9 +4,9 @@
 //   tools/e2e/netns-run.sh node tools/bench/scripts/create-tap-network.mjs [taps=20]
 // To count the processes it starts, under strace (the count includes node itself):
 //   tools/e2e/netns-run.sh strace -f -qq -e trace=execve -o /tmp/x.strace node … ; grep -c execve( …
-// A checkout without ensureVmNetwork (before issue 19's change) is timed with the step's old
-// sequence of calls.
-import * as network from '@banger/network';
+// BANGER_NETWORK=<another checkout>/libs/network/dist/index.js times that checkout's code; one without
+// ensureVmNetwork (before issue 19's change) is timed with the step's old sequence of calls.
+const network = await import(process.env['BANGER_NETWORK'] ?? '@banger/network');
 
 if (!process.env['BANGER_NETNS']) {
   console.error('run me inside tools/e2e/netns-run.sh: I create bridges, taps and an nftables table');
