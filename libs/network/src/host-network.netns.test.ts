@@ -129,6 +129,19 @@ describe.skipIf(!process.env['BANGER_NETNS'])('host networking inside a throwawa
     await removeBridge(racing);
   });
 
+  it('reports a failed chain only after the other one ended (no change lands after the step failed)', async () => {
+    await run('ip', ['tuntap', 'add', 'dev', 'bgnotabr0', 'mode', 'tun']);
+    const tap = tapNameFor('vm_nobr');
+    await expect(ensureVmNetwork({ bridge: 'bgnotabr0', subnet: '172.16.12.0/24', tap, ownerUid: 1000, ownerKey: 'dddddddddddd' })).rejects.toThrow(
+      'bridge_name = bgnotabr0: a tun device of that name exists and is not a bridge',
+    );
+    // The NAT chain was already made when the error came back, and no tap was.
+    expect((await run('nft', ['list', 'table', 'ip', 'banger'])).stdout).toContain('ip saddr 172.16.12.0/24 accept');
+    expect(await getLink(tap)).toBeUndefined();
+    await removeNat();
+    await run('ip', ['link', 'del', 'bgnotabr0']);
+  });
+
   it('reads a link and its IPv4 addresses in one ip run', async () => {
     const both = await getLinkWithAddresses(bridge);
     expect(both?.link.linkinfo?.info_kind).toBe('bridge');

@@ -18,8 +18,10 @@ import { ensureTap } from './tap.js';
  */
 export async function ensureVmNetwork(options: { bridge: string; subnet: string; tap: string; ownerUid: number; ownerKey: string }): Promise<void> {
   const { bridge, subnet, tap, ownerUid, ownerKey } = options;
-  await Promise.all([
+  const results = await Promise.allSettled([
     ensureBridge({ name: bridge, subnet }).then(() => ensureTap({ name: tap, bridge, ownerUid, ownerKey, likelyNew: true })),
     enableIpForward().then(() => ensureNat({ subnet })),
   ]);
+  // Both chains have ended before a failure is reported: no host change lands after the step failed.
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
 }
