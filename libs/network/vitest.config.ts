@@ -5,7 +5,7 @@ const shared = sharedTestConfig(import.meta.dirname);
 
 // host-network.netns.test.ts creates bridges, taps and nftables tables: it is collected only inside
 // the throwaway namespace of tools/e2e/netns-run.sh (BANGER_NETNS), where host-network.test.ts runs it;
-// outside it would only show up as nine skipped tests.
+// outside it would only show up as skipped tests.
 export default defineConfig({
   ...shared,
   test: {

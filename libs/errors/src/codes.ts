@@ -147,6 +147,7 @@ export const ERROR_CODES = {
   LZ4_CORRUPT: 'an LZ4 legacy stream is corrupt or truncated',
   NETWORK_BAD_ADDRESS: 'a string is not an IPv4 address',
   NETWORK_BAD_HOSTNAME: 'a guest host name is not a valid DNS name',
+  NETWORK_BAD_IP_BATCH_WORD: 'a word for an `ip -batch` line holds a character the batch parser would split or quote (names and addresses are validated before: a bug)',
   NETWORK_BAD_LEASE: 'a guest address is outside the bridge subnet',
   NETWORK_BAD_SUBNET: 'bridge_subnet is not a usable IPv4 subnet',
   NETWORK_NOT_A_BRIDGE: 'a network device of the bridge\'s name exists and is not a bridge',

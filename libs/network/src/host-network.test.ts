@@ -24,7 +24,7 @@ describe.skipIf(process.env['BANGER_NETNS'] || (!inCi && (!canRun || !existsSync
         timeout: 120_000,
       });
       const output = `${result.stdout}\n${result.stderr}`;
-      expect(output, output).toMatch(/Tests\s+11 passed \(11\)/);
+      expect(output, output).toMatch(/Tests\s+20 passed \(20\)/);
       expect(result.status, output).toBe(0);
     }, 130_000);
   },

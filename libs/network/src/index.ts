@@ -7,3 +7,4 @@ export * from './nat.js';
 export * from './ip-forward.js';
 export * from './leases.js';
 export * from './guest-network.js';
+export * from './vm-network.js';

@@ -20,6 +20,26 @@ export async function getLink(name: string): Promise<IpLink | undefined> {
   return (JSON.parse(result.stdout) as IpLink[])[0];
 }
 
+/** A link with its IPv4 addresses (`a.b.c.d/len`). */
+export interface IpLinkWithAddresses {
+  link: IpLink;
+  addresses: string[];
+}
+
+/**
+ * One link and its IPv4 addresses from a single `ip -json -details addr show`
+ * (it prints the link's details too), or undefined when the link does not
+ * exist: one process where getLink + linkAddresses take two.
+ */
+export async function getLinkWithAddresses(name: string): Promise<IpLinkWithAddresses | undefined> {
+  const result = await run('ip', ['-json', '-details', 'addr', 'show', 'dev', name], { allowFailure: true });
+  if (result.exitCode !== 0) return undefined;
+  const entry = (JSON.parse(result.stdout) as Array<IpLink & { addr_info?: Array<{ family?: string; local: string; prefixlen: number }> }>)[0];
+  if (!entry) return undefined;
+  const { addr_info: addrInfo, ...link } = entry;
+  return { link, addresses: (addrInfo ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`) };
+}
+
 /** All links. */
 export async function listLinks(): Promise<IpLink[]> {
   const result = await run('ip', ['-json', '-details', 'link', 'show']);

@@ -1,7 +1,8 @@
-import { ConflictError } from '@banger/errors';
+import { ConflictError, HostCommandError } from '@banger/errors';
 import { runPrivileged } from '@banger/host';
 import type { EnsureResult } from './bridge.js';
-import { getLink, isUp, listLinks, tapOwnerUid } from './ip-link.js';
+import { runIpBatch } from './ip-batch.js';
+import { getLink, isUp, listLinks, tapOwnerUid, type IpLink } from './ip-link.js';
 import { TAP_PREFIX, tapAliasFor, tapOwnerOf } from './names.js';
 
 /**
@@ -11,39 +12,60 @@ import { TAP_PREFIX, tapAliasFor, tapOwnerOf } from './names.js';
  * of that name is refused. With `ownerKey` (tapOwnerKey of the banger home),
  * the tap's alias is set to `banger:<ownerKey>`, so leak clean-up of another
  * home on the same host leaves it alone.
+ *
+ * The changes go in one privileged `ip -batch` (one process, not one per
+ * change). With `likelyNew` (a new VM's tap, or one a host reboot took) the
+ * tap is created at once, without reading it first: `ip tuntap add` creates
+ * exclusively (it fails on any existing link of that name), so a batch that
+ * succeeds made the tap with everything above, and is not read back. When it
+ * fails, the link is read and repaired as without `likelyNew`.
  */
-export async function ensureTap(options: { name: string; bridge: string; ownerUid: number; ownerKey?: string }): Promise<EnsureResult> {
-  const { name, bridge, ownerUid, ownerKey } = options;
-  let changed = false;
-  let link = await getLink(name);
+export async function ensureTap(options: { name: string; bridge: string; ownerUid: number; ownerKey?: string; likelyNew?: boolean }): Promise<EnsureResult> {
+  const wanted = { ...options, alias: options.ownerKey === undefined ? undefined : tapAliasFor(options.ownerKey) };
+  let link: IpLink | undefined;
+  if (options.likelyNew) {
+    try {
+      await runIpBatch(tapChanges(wanted, undefined));
+      return { changed: true };
+    } catch (error) {
+      // The name was taken (a tap left by a crash, a link that is no tap), or the batch failed after
+      // creating the tap (the bridge vanished): the read tells which. Nothing there: a real failure.
+      if (!(error instanceof HostCommandError)) throw error;
+      link = await getLink(options.name);
+      if (!link) throw error;
+    }
+  } else {
+    link = await getLink(options.name);
+  }
   if (link && !(link.linkinfo?.info_kind === 'tun' && link.linkinfo.info_data?.type === 'tap')) {
-    throw new ConflictError('NETWORK_NOT_A_TAP', `tap ${name}: a ${link.linkinfo?.info_kind ?? 'network'} device of that name exists and is not a tap`, {
-      hint: `remove it with: sudo ip link del ${name}`,
+    throw new ConflictError('NETWORK_NOT_A_TAP', `tap ${options.name}: a ${link.linkinfo?.info_kind ?? 'network'} device of that name exists and is not a tap`, {
+      hint: `remove it with: sudo ip link del ${options.name}`,
     });
   }
-  if (link && tapOwnerUid(link) !== ownerUid) {
+  const changes = tapChanges(wanted, link);
+  if (changes.length === 0) return { changed: false };
+  await runIpBatch(changes);
+  return { changed: true };
+}
+
+/** The `ip` commands that make the tap (`link`, undefined: missing) what ensureTap promises. */
+function tapChanges(wanted: { name: string; bridge: string; ownerUid: number; alias: string | undefined }, link: IpLink | undefined): string[][] {
+  const { name, bridge, ownerUid, alias } = wanted;
+  const changes: string[][] = [];
+  let current = link;
+  if (current && tapOwnerUid(current) !== ownerUid) {
     // The owner is fixed at creation; only a recreate changes it.
-    await runPrivileged('ip', ['link', 'del', 'dev', name]);
-    link = undefined;
+    changes.push(['link', 'del', 'dev', name]);
+    current = undefined;
   }
-  if (!link) {
-    await runPrivileged('ip', ['tuntap', 'add', 'dev', name, 'mode', 'tap', 'user', String(ownerUid)]);
-    changed = true;
-    link = await getLink(name);
-  }
-  if (link?.master !== bridge) {
-    await runPrivileged('ip', ['link', 'set', 'dev', name, 'master', bridge]);
-    changed = true;
-  }
-  if (ownerKey !== undefined && link?.ifalias !== tapAliasFor(ownerKey)) {
-    await runPrivileged('ip', ['link', 'set', 'dev', name, 'alias', tapAliasFor(ownerKey)]);
-    changed = true;
-  }
-  if (!link || !isUp(link)) {
-    await runPrivileged('ip', ['link', 'set', 'dev', name, 'up']);
-    changed = true;
-  }
-  return { changed };
+  if (!current) changes.push(['tuntap', 'add', 'dev', name, 'mode', 'tap', 'user', String(ownerUid)]);
+  // One `link set` for the three: one netlink request, not three ip runs.
+  const set: string[] = [];
+  if (current?.master !== bridge) set.push('master', bridge);
+  if (alias !== undefined && current?.ifalias !== alias) set.push('alias', alias);
+  if (!current || !isUp(current)) set.push('up');
+  if (set.length > 0) changes.push(['link', 'set', 'dev', name, ...set]);
+  return changes;
 }
 
 /** Deletes the tap; a no-op when it is already gone. */

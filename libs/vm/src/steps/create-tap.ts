@@ -1,4 +1,4 @@
-import { enableIpForward, ensureBridge, ensureNat, ensureTap, getLink, LeaseStore, macForIp, tapNameFor, tapOwnerKey } from '@banger/network';
+import { ensureVmNetwork, getLink, LeaseStore, macForIp, tapNameFor, tapOwnerKey } from '@banger/network';
 import type { Step } from '@banger/taskgraph';
 import { vmRepository, type VmEnv } from '../vm-env.js';
 
@@ -33,10 +33,7 @@ export function createTapStep(env: VmEnv, vm: { id: string; name: string }): Ste
       const mac = macForIp(ip);
       vmRepository(env).update(vm.id, { ip, mac, tap });
       report.line(`address ${ip}, tap ${tap} on ${bridge}`);
-      await ensureBridge({ name: bridge, subnet });
-      await enableIpForward();
-      await ensureNat({ subnet });
-      await ensureTap({ name: tap, bridge, ownerUid: process.getuid?.() ?? 0, ownerKey: tapOwnerKey(env.paths.vmsDir) });
+      await ensureVmNetwork({ bridge, subnet, tap, ownerUid: process.getuid?.() ?? 0, ownerKey: tapOwnerKey(env.paths.vmsDir) });
       return { ip, mac, tap };
     },
     hint: 'banger needs root or passwordless sudo for ip and nft; see banger doctor',
