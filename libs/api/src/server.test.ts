@@ -75,6 +75,34 @@ describe('ApiServer and ApiClient', () => {
     client.close();
   });
 
+  it('is quiet (for background work) only once no request has been in flight for the given time, or when the wait is capped', async () => {
+    const client = await ApiClient.connect(socketPath);
+    const controller = new AbortController();
+    // A long call in flight: the session kind streams until cancelled.
+    const call = client.call('complete.names', { kind: 'session' }, { signal: controller.signal }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(server.requestsInFlight()).toBe(1);
+    let quiet = false;
+    const waiting = server.whenQuiet(300, 10_000).then(() => (quiet = true));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(quiet).toBe(false);
+    const ended = Date.now();
+    controller.abort();
+    await call;
+    await waiting;
+    expect(Date.now() - ended).toBeGreaterThanOrEqual(300);
+    // With the call never ending, the cap lets the waiter go.
+    const again = new AbortController();
+    const endless = client.call('complete.names', { kind: 'session' }, { signal: again.signal }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    const capped = Date.now();
+    await server.whenQuiet(300, 400);
+    expect(Date.now() - capped).toBeGreaterThanOrEqual(390);
+    again.abort();
+    await endless;
+    client.close();
+  });
+
   it('rebuilds the handler error as the same typed error with its hint', async () => {
     const client = await ApiClient.connect(socketPath);
     const error = await client.call('complete.names', { kind: 'image' }).catch((e: unknown) => e);

@@ -102,6 +102,31 @@ export class ApiServer {
     };
   }
 
+  /** Requests being served now, on every connection. */
+  requestsInFlight(): number {
+    let count = 0;
+    for (const connection of this.connections) count += connection.inFlight.size;
+    return count;
+  }
+
+  /**
+   * Resolves once no request has been in flight for `quietMs` (checked every
+   * 100 ms), or after `maxWaitMs` whatever the traffic (a client following
+   * logs for hours must not hold back background work for ever). For work
+   * the daemon does for later — it should not share the host with a
+   * user's command running through the daemon now.
+   */
+  async whenQuiet(quietMs: number, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + maxWaitMs;
+    let quietSince = this.requestsInFlight() === 0 ? Date.now() : undefined;
+    while (!signal?.aborted && Date.now() < deadline) {
+      if (quietSince !== undefined && Date.now() - quietSince >= quietMs) return;
+      await new Promise((resolve) => setTimeout(resolve, 100).unref());
+      if (this.requestsInFlight() > 0) quietSince = undefined;
+      else quietSince ??= Date.now();
+    }
+  }
+
   /** Registers the handler of `method`; each method has exactly one. */
   handle<M extends MethodName>(method: M, handler: Handler<M>): this {
     if (this.handlers.has(method)) throw new InternalError('API_DUPLICATE_HANDLER', `method ${method} already has a handler`);

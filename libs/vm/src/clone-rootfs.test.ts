@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run } from '@banger/host';
 import { cloneRootfs } from './clone-rootfs.js';
-import { refillSpares, sparesSettled } from './disk-spare.js';
+import { refillSpares, setSpareGate, sparesSettled } from './disk-spare.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'banger-clone-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -121,6 +121,24 @@ describe('cloneRootfs', () => {
     // Nothing but the spare and the note of what it copies.
     expect(readdirSync(spares).sort()).toEqual([spareFiles()[0]!, spareFiles()[0]!.replace(/\.ext4$/, '.source')].sort());
     expect(warnings).toEqual([]);
+  });
+
+  it('makes no spare before its gate opens (the daemon: a quiet moment, not beside the command vm run sends next)', async () => {
+    const image = await makeImage('gated.ext4');
+    const spares = join(dir, 'gated-spares');
+    let open: () => void = () => undefined;
+    setSpareGate(() => new Promise<void>((resolve) => (open = resolve)));
+    try {
+      await cloneRootfs(image, join(dir, 'gated-1.ext4'), 256 * 2 ** 20, undefined, { basesDir: join(dir, 'gated-bases'), sparesDir: spares });
+      refillSpares({ warn: () => undefined });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(existsSync(spares) ? readdirSync(spares).filter((n) => n.endsWith('.ext4')) : []).toEqual([]);
+      open();
+      await sparesSettled();
+      expect(readdirSync(spares).filter((n) => n.endsWith('.ext4'))).toHaveLength(1);
+    } finally {
+      setSpareGate(undefined);
+    }
   });
 
   it('refuses a disk smaller than the image and leaves nothing behind', async () => {

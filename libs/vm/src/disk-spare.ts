@@ -24,6 +24,17 @@ const KEEP = 4;
 /** Bases a VM was made from since the last refill, by spare path. */
 const wanted = new Map<string, { base: string; dir: string }>();
 let refilling: Promise<void> | undefined;
+/** What a refill waits for before each copy (the daemon: no request in flight for a moment); none in tests. */
+let gate: ((signal: AbortSignal) => Promise<void>) | undefined;
+
+/**
+ * Sets what each spare copy waits for first. The daemon passes "no request in
+ * flight for 0.5 s (at most 60 s)": the copy then does not run beside the
+ * command `vm run` sends right after its graph, nor beside a `vm exec`.
+ */
+export function setSpareGate(wait: ((signal: AbortSignal) => Promise<void>) | undefined): void {
+  gate = wait;
+}
 let stopping = new AbortController();
 
 /**
@@ -77,6 +88,8 @@ export function refillSpares(log: Pick<StepLogger, 'warn'>): void {
       const [spare, { base, dir }] = [...wanted][0]!;
       wanted.delete(spare);
       try {
+        await gate?.(signal);
+        if (signal.aborted) break;
         await makeSpare(base, spare, signal);
         await pruneSpares(dir);
       } catch (error) {

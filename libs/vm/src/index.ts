@@ -36,4 +36,4 @@ export * from './agent/vm-sessions.js';
 export * from './expire-interrupted.js';
 export * from './orphans.js';
 export { warmTemplatesOf, removeWarmTemplatesOf, pruneWarmTemplates, type WarmTemplateInfo } from './warm/warm-housekeeping.js';
-export { refillSpares, sparesSettled, sparesStopped, takeSpare, wantSpare } from './disk-spare.js';
+export { refillSpares, setSpareGate, sparesSettled, sparesStopped, takeSpare, wantSpare } from './disk-spare.js';

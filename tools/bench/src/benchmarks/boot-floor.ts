@@ -25,7 +25,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findExecutable } from '@banger/host';
+import { findExecutable, run as runHost } from '@banger/host';
 import { selectHypervisor } from '@banger/hypervisor';
 import { removeTap } from '@banger/network';
 import { defineRowsBenchmark } from '../benchmark.js';
@@ -120,6 +120,7 @@ export default defineRowsBenchmark<Context>({
       label: FLOOR,
       describe: `banger's QEMU argv (same kernel, initrd, disks incl. the agent's runtime disk, tap, 2 vCPU / 1 GiB) booting a fresh copy of the ${IMAGE_NAME} rootfs with init=${FLOOR_INIT_PATH} (mount the runtime disk read-only, exec the agent as banger-agent.service does; no systemd, no udev); QEMU spawn → the agent's hello answered on the host socket (AgentClient)`,
       async run(ctx) {
+        await quiesce();
         const boot = await bootToAgentHello({ qemuBinary: ctx.qemuBinary, vm: next(ctx.floorVms, ctx.floorBoots.length, 'floor'), timeoutMs: READY_TIMEOUT_MS });
         ctx.floorBoots.push(boot);
         return boot.readyMs;
@@ -129,6 +130,7 @@ export default defineRowsBenchmark<Context>({
       label: RAW,
       describe: `the same argv booting a fresh copy of the ${IMAGE_NAME} rootfs with its own init (systemd; banger's agent unit written in as vm.agent-unit does), the same probe, then \`sh -c true\` through the agent as banger's row runs it: QEMU spawn → the hello answered → \`true\` exited`,
       async run(ctx) {
+        await quiesce();
         const boot = await bootToAgentHello({ qemuBinary: ctx.qemuBinary, vm: next(ctx.rawVms, ctx.rawBoots.length, 'raw'), timeoutMs: READY_TIMEOUT_MS, command: ['true'] });
         ctx.rawBoots.push(boot);
         return boot.readyMs;
@@ -138,6 +140,7 @@ export default defineRowsBenchmark<Context>({
       label: BANGER,
       describe: `the real CLI and a warm daemon (kernel and ${IMAGE_NAME} image in its state dir, the runtime disk built): create (clone, work disk, tap, boot, wait for ssh and the agent), \`true\` through the agent, delete; CLI start → exit`,
       async run(ctx) {
+        await quiesce();
         const capture = new AbortController();
         const argv = ctx.argvChecked ? undefined : captureQemuArgv(ctx.home.home, capture.signal);
         let result: TimedCliResult;
@@ -200,5 +203,13 @@ function report(ctx: Context, measured: ReadonlyMap<string, readonly number[]>):
   const median = [...runs].sort((a, b) => a.wallMs - b.wallMs)[Math.floor((runs.length - 1) / 2)]!;
   const step = (t: VmRunTimeline, id: string) => t.steps.find((x) => x.id === id)?.durationMs ?? 0;
   out(`  banger, like for like (vm.boot + vm.wait-ssh + vm.wait-agent), per run: ${runs.map((t) => s(step(t, 'vm.boot') + step(t, 'vm.wait-ssh') + step(t, 'vm.wait-agent'))).join(' | ')}`);
+  const ms = (value: number) => `${Math.round(value)}`;
+  const bootStart = (t: VmRunTimeline) => t.steps.find((x) => x.id === 'vm.boot')?.startMs ?? 0;
+  out(`  banger's own time per run, ms (CLI → planned | planned → QEMU spawned | graph end → \`true\` exited): ${runs.map((t) => `${ms(t.untilPlannedMs)} ${ms(bootStart(t) - t.untilPlannedMs)} ${ms(t.commandMs)}`).join(' | ')}`);
   out(`\n${formatVmRunTimeline(median, `boot to ready: where banger's median run went (run ${runs.indexOf(median) + 1} of ${runs.length})`)}\n`);
+}
+
+/** Untimed, before every boot: no writeback of an earlier row's disks (or a spare banger made) is left to share the host with it. */
+async function quiesce(): Promise<void> {
+  await runHost('sync', []);
 }

@@ -9,6 +9,7 @@ import {
   execInVm,
   backgroundRemovalsEnded,
   sparesStopped,
+  setSpareGate,
   deleteVm,
   deleteVmInBackground,
   EXPIRY_SWEEP_MS,
@@ -51,6 +52,8 @@ export const vmService: Service = (ctx, server) => {
   const log = ctx.log.child({ service: 'vm' });
   const watcher = new VmWatcher(ctx.db, log);
   const agent = { links: agentLinksOf(ctx), runtime: agentRuntime(ctx.paths.stateDir) };
+  // Spare disk copies wait for a quiet moment: not beside the command `vm run` sends right after its graph.
+  setSpareGate((signal) => server.whenQuiet(500, 60_000, signal));
   const env = (fresh = false): VmEnv => ({
     db: ctx.db,
     paths: ctx.paths,
