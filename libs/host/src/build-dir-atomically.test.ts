@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConflictError } from '@banger/errors';
-import { buildDirAtomically } from './build-dir-atomically.js';
+import { buildDirAtomically, buildFileAtomically } from './build-dir-atomically.js';
 
 describe('buildDirAtomically', () => {
   let dir: string;
@@ -45,5 +45,34 @@ describe('buildDirAtomically', () => {
     mkdirSync(join(dir, `kernel.tmp-${dead}-0123abcd`));
     await buildDirAtomically(dest, async () => undefined);
     expect(readdirSync(dir)).toEqual(['kernel']);
+  });
+});
+
+describe('buildFileAtomically', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const fresh = () => (dir = mkdtempSync(join(tmpdir(), 'banger-build-file-')));
+
+  it('shows the file only once fill has written it, replacing an older one, and returns what fill returned', async () => {
+    const dest = join(fresh(), 'sub', 'disk.ext4');
+    expect(await buildFileAtomically(dest, async (tmp) => {
+      expect(existsSync(dest)).toBe(false);
+      writeFileSync(tmp, 'one');
+      return 7;
+    })).toBe(7);
+    await buildFileAtomically(dest, async (tmp) => writeFileSync(tmp, 'two'));
+    expect(readFileSync(dest, 'utf8')).toBe('two');
+    expect(readdirSync(join(dir, 'sub'))).toEqual(['disk.ext4']);
+  });
+
+  it('leaves the file as it was and no temp file when fill fails', async () => {
+    const dest = join(fresh(), 'disk.ext4');
+    writeFileSync(dest, 'old');
+    await expect(buildFileAtomically(dest, async (tmp) => {
+      writeFileSync(tmp, 'half');
+      throw new Error('mkfs failed');
+    })).rejects.toThrow('mkfs failed');
+    expect(readFileSync(dest, 'utf8')).toBe('old');
+    expect(readdirSync(dir)).toEqual(['disk.ext4']);
   });
 });

@@ -34,3 +34,23 @@ export async function buildDirAtomically<T>(destDir: string, fill: (tmpDir: stri
     throw error;
   }
 }
+
+/**
+ * The same for one file: `fill(tmpPath)` writes a temp sibling of `dest`,
+ * which is renamed to `dest` when it succeeds (replacing it) and removed when
+ * it fails, so `dest` is either complete or as it was. Temp siblings left by a
+ * killed process are removed first.
+ */
+export async function buildFileAtomically<T>(dest: string, fill: (tmpPath: string) => Promise<T>): Promise<T> {
+  await cleanStaleTemps(dest);
+  await mkdir(dirname(dest), { recursive: true });
+  const tmp = tempSibling(dest);
+  try {
+    const result = await fill(tmp);
+    await rename(tmp, dest);
+    return result;
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}

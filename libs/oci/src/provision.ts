@@ -12,13 +12,7 @@ import {
   HOSTS,
   JOURNALD_DROPIN,
   JOURNALD_DROPIN_PATH,
-  NETWORK_SCRIPT,
-  NETWORK_SCRIPT_PATH,
-  NETWORK_UNIT,
-  NETWORK_UNIT_NAME,
-  NETWORKD_DROPIN,
-  NETWORKD_DROPIN_PATH,
-  NETWORKD_SOCKET_DROPIN_PATH,
+  NETWORK_FILES,
   RESOLV_SCRIPT,
   RESOLV_SCRIPT_PATH,
   RESOLV_UNIT,
@@ -197,10 +191,7 @@ export async function writeGuestContract(root: string): Promise<void> {
   await writeGuestFile(root, '/etc/hostname', 'banger\n');
   await writeGuestFile(root, RESOLV_SCRIPT_PATH, RESOLV_SCRIPT, 0o755);
   await writeGuestFile(root, `/etc/systemd/system/${RESOLV_UNIT_NAME}`, RESOLV_UNIT);
-  await writeGuestFile(root, NETWORK_SCRIPT_PATH, NETWORK_SCRIPT, 0o755);
-  await writeGuestFile(root, `/etc/systemd/system/${NETWORK_UNIT_NAME}`, NETWORK_UNIT);
-  await writeGuestFile(root, NETWORKD_DROPIN_PATH, NETWORKD_DROPIN);
-  await writeGuestFile(root, NETWORKD_SOCKET_DROPIN_PATH, NETWORKD_DROPIN);
+  for (const file of NETWORK_FILES) await writeGuestFile(root, file.path, file.content, file.mode);
   await writeGuestFile(root, '/etc/machine-id', '');
   // provisioning left the host's resolver here; the guest's comes from ip= at boot
   await writeGuestFile(root, '/etc/resolv.conf', '# written at boot from the kernel ip= argument by banger-resolv.service\n');

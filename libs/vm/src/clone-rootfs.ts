@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '@banger/errors';
-import { cleanStaleTemps, run, tempSibling } from '@banger/host';
+import { buildFileAtomically, run } from '@banger/host';
 import { takeSpare, wantSpare } from './disk-spare.js';
 
 export interface CloneResult {
@@ -89,17 +89,11 @@ export async function grownBase(source: string, sizeBytes: number, dir: string, 
   await mkdir(dir, { recursive: true });
   await pruneBases(dir, id, key);
   await writeFile(join(dir, `${id}.source`), `${resolve(source)}\n`);
-  await cleanStaleTemps(path);
-  const temp = tempSibling(path);
-  try {
+  await buildFileAtomically(path, async (temp) => {
     await copySparse(source, temp, signal);
     await run('truncate', ['-s', String(sizeBytes), temp], { signal });
     await growFileSystem(source, temp, signal);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  });
   return path;
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { cleanStaleTemps, findExecutable, run, tempSibling } from '@banger/host';
+import { buildFileAtomically, findExecutable, run } from '@banger/host';
 import type { StepLogger } from '@banger/taskgraph';
 
 /**
@@ -118,17 +118,11 @@ async function makeSpare(base: string, spare: string, signal: AbortSignal): Prom
   await mkdir(dirname(spare), { recursive: true });
   // Which file it copies, for pruning once that file is gone or made anew.
   await writeFile(sourceNote(spare), `${resolve(base)}\n`);
-  await cleanStaleTemps(spare);
-  const temp = tempSibling(spare);
   const low = [...(findExecutable('nice') ? ['nice', '-n', '19'] : []), ...(findExecutable('ionice') ? ['ionice', '-c', '3'] : [])];
-  const argv = [...low, 'cp', '--sparse=always', base, temp];
-  try {
+  await buildFileAtomically(spare, async (temp) => {
+    const argv = [...low, 'cp', '--sparse=always', base, temp];
     await run(argv[0]!, argv.slice(1), { signal });
-    await rename(temp, spare);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  });
 }
 
 const sourceNote = (spare: string): string => spare.replace(/\.ext4$/, '.source');

@@ -66,7 +66,7 @@ export async function createVm(env: VmEnv, params: CreateVmParams & { explain?: 
  * Runs a VM's graph (`vm:<name>`) under its lock. The engine refuses a step
  * that would destroy the VM's disks; the hint says how to start over instead.
  */
-export async function runVmGraph(io: VmCallIo, name: string, steps: Graph, log?: VmEnv['log']): Promise<void> {
+export async function runVmGraph(io: VmCallIo, name: string, steps: Graph, log: VmEnv['log']): Promise<void> {
   const graphId = vmGraphId(name);
   await io.runGraph({
     graphId,
@@ -77,7 +77,7 @@ export async function runVmGraph(io: VmCallIo, name: string, steps: Graph, log?:
     destructiveHint: `nothing was changed; to start over, banger vm delete ${name} and create it again`,
   });
   // The VM is up and nothing waits for the host: the spare disk copy for the next VM of this image is made now (disk-spare.ts).
-  if (log) refillSpares(log);
+  refillSpares(log);
 }
 
 /**

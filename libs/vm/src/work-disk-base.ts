@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { cleanStaleTemps, tempSibling } from '@banger/host';
+import { buildFileAtomically } from '@banger/host';
 import { copySparse } from './clone-rootfs.js';
 
 /**
@@ -43,31 +43,14 @@ export async function workDiskFromBase(dir: string, inputs: WorkDiskBaseInputs, 
   const base = join(dir, workDiskBaseName(inputs));
   const found = existsSync(base);
   if (!found) {
-    await mkdir(dir, { recursive: true });
-    await cleanStaleTemps(base);
-    const temp = tempSibling(base);
-    try {
-      await build(temp);
-      await rename(temp, base);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
+    await buildFileAtomically(base, build);
     await pruneBases(dir);
   } else {
     // Its mtime says when it was last used: pruning keeps the recent ones.
     const now = new Date();
     await utimes(base, now, now).catch(() => undefined);
   }
-  await cleanStaleTemps(dest);
-  const temp = tempSibling(dest);
-  try {
-    await copySparse(base, temp, signal);
-    await rename(temp, dest);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await buildFileAtomically(dest, (temp) => copySparse(base, temp, signal));
   return found ? 'copied' : 'built';
 }
 

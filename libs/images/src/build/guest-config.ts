@@ -264,6 +264,14 @@ After=${NETWORK_UNIT_NAME}
 ConditionPathExists=!${NETWORK_MARKER}
 `;
 
+/** eth0 from ip= as files: the one-shot, its unit and networkd's skip. Both image paths (a build, an OCI import) write exactly these. */
+export const NETWORK_FILES: ReadonlyArray<{ path: string; content: string; mode: number; staging: string }> = [
+  { path: NETWORK_SCRIPT_PATH, content: NETWORK_SCRIPT, mode: 0o755, staging: 'configure-network' },
+  { path: `/etc/systemd/system/${NETWORK_UNIT_NAME}`, content: NETWORK_UNIT, mode: 0o644, staging: NETWORK_UNIT_NAME },
+  { path: NETWORKD_DROPIN_PATH, content: NETWORKD_DROPIN, mode: 0o644, staging: 'networkd-dropin.conf' },
+  { path: NETWORKD_SOCKET_DROPIN_PATH, content: NETWORKD_DROPIN, mode: 0o644, staging: 'networkd-dropin.conf' },
+];
+
 /**
  * The journal in memory only (/run/log/journal): a sandbox's logs are read
  * while it runs, and a persistent journal costs a flush to the rootfs and its
