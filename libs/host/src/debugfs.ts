@@ -109,9 +109,13 @@ export async function listDirectory(image: string, path: string): Promise<string
     .filter((n) => n && n !== '.' && n !== '..');
 }
 
+/** Largest file readImageFile returns: 2 GiB, within a Node Buffer's limit. */
+export const READ_IMAGE_FILE_MAX_BYTES = 2 ** 31 - 1;
+
 /** The bytes of a regular file inside the image (empty when it does not exist). */
 export async function readImageFile(image: string, path: string): Promise<Buffer> {
   // `cat` kept as bytes (binary): no temp file for a killed daemon to leave. Not `dump` to /dev/stdout: Node's stdout pipe is a socket, which open() refuses.
-  const result = await run('debugfs', ['-R', `cat ${debugfsQuote(path)}`, image], { binary: true });
+  // No cap below Node's largest Buffer: a guest binary (mise is 150 MB) is a legitimate read.
+  const result = await run('debugfs', ['-R', `cat ${debugfsQuote(path)}`, image], { binary: true, maxBufferBytes: READ_IMAGE_FILE_MAX_BYTES });
   return result.stdoutBuffer ?? Buffer.alloc(0);
 }

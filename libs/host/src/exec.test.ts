@@ -29,6 +29,12 @@ describe('run', () => {
     expect(error).toMatchObject({ argv: ['sleep', '5'], timedOut: true, signal: 'SIGTERM' });
   });
 
+  it('says the command printed more than it may keep, not the complaint of its closed pipe', async () => {
+    const error = (await run('head', ['-c', '5000', '/dev/zero'], { binary: true, maxBufferBytes: 1000 }).catch((e: unknown) => e)) as HostCommandError;
+    expect(error).toBeInstanceOf(HostCommandError);
+    expect(error.message).toBe('head -c 5000 /dev/zero: printed more than 1000 bytes, the most kept');
+  });
+
   it('says which package to install when the command is missing', async () => {
     const error = (await run('definitely-not-a-banger-tool', []).catch((e: unknown) => e)) as HostCommandError;
     expect(error.message).toBe('definitely-not-a-banger-tool: command not found');

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -48,4 +48,23 @@ describe.skipIf(!findExecutable('mkfs.ext4') || !findExecutable('debugfs'))('mkf
     expect(result.exitCode).toBe(0);
     expect(await statInode(image, '/lost+found')).toMatchObject({ type: 'directory' });
   });
+
+  it('reads back a whole file larger than 100 MB, such as the guest\'s mise binary', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'banger-mkfs-'));
+    const tree = join(dir, 'tree');
+    mkdirSync(tree);
+    const size = 120 * 1024 * 1024;
+    const big = join(tree, 'big');
+    writeFileSync(big, 'head');
+    truncateSync(big, size);
+    const fd = openSync(big, 'r+');
+    writeSync(fd, 'tail', size - 4);
+    closeSync(fd);
+    const image = join(dir, 'fs.ext4');
+    await mkfsExt4({ tree, image, label: 'big', size: '160M' });
+    const bytes = await readImageFile(image, '/big');
+    expect(bytes.length).toBe(size);
+    expect(bytes.subarray(0, 4).toString()).toBe('head');
+    expect(bytes.subarray(size - 4).toString()).toBe('tail');
+  }, 60_000);
 });
