@@ -88,7 +88,8 @@ export async function serveSerial(path: string, log: Log, signal?: AbortSignal):
     waitingLogged = false;
     log(`opened ${path} (${io instanceof Socket ? 'polled on the event loop' : 'read through the thread pool'})`);
     const started = Date.now();
-    await serveConnection(io, log);
+    // Announced: the host's socket stays open across our sessions, and a request it sent to the session that just ended is lost.
+    await serveConnection(io, log, { announce: true });
     io.destroy();
     // A session that lasted is a real hang-up: reopen at once. A device that gives EOF at once has no host yet.
     delay = Date.now() - started > 1_000 ? 100 : Math.min(delay * 2, 1_000);

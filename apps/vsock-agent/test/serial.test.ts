@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FrameDecoder, FrameType, type Frame } from '@banger/agent';
 import { startAgent, type AgentProcess } from './agent-process.js';
 
 /**
@@ -47,6 +49,25 @@ describe('banger-vsock-agent on a serial port', () => {
     expect(r).toMatchObject({ code: 3 });
     expect(r.stdout.toString()).toBe('second\n');
     client.close();
+    await new Promise((ok) => (relay.exitCode !== null ? ok(undefined) : relay.once('exit', ok)));
+
+    // Each session says hello unasked as it opens: a host holding the port learns the agent behind it is new.
+    relay = await startPort(agent);
+    const frames = await new Promise<Frame[]>((resolve, reject) => {
+      const decoder = new FrameDecoder();
+      const socket = createConnection(agent.socket);
+      const timer = setTimeout(() => reject(new Error('no frame from the agent within 10 s, before any hello of ours')), 10_000);
+      socket.on('data', (chunk) => {
+        const got = decoder.push(chunk);
+        if (got.length === 0) return;
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(got);
+      });
+      socket.on('error', reject);
+    });
+    expect(frames[0]).toMatchObject({ type: FrameType.Hello, stream: 0 });
+    expect(JSON.parse(frames[0]!.payload.toString())).toMatchObject({ announce: true, protocol: 1, pid: agent.child.pid });
     relay.kill();
-  }, 30_000);
+  }, 40_000);
 });

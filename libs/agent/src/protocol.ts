@@ -54,6 +54,15 @@ export interface AgentHello {
   refused?: string;
   /** Additive operations this agent serves beyond the base set (e.g. the session ops); absent in older agents. */
   ops?: string[];
+  /**
+   * Set on a hello the agent sends unasked as a session opens on a channel
+   * the host may already hold (virtio-serial: the host's socket outlives the
+   * guest's port). Before the host is greeted it means "an agent just opened
+   * the port and may not have seen your hello": the host says hello again.
+   * After, it means the agent the host spoke to is gone: whatever the host
+   * had in flight on that connection is lost. Absent in older agents.
+   */
+  announce?: boolean;
 }
 
 export interface ExecRequest {

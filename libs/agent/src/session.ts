@@ -14,6 +14,8 @@ export interface SessionOptions {
   handlers: OpHandlers;
   /** The protocol this agent speaks (tests pass another one). */
   protocol?: number;
+  /** Say hello unasked as the session opens (AgentHello.announce): for a channel the host may hold across agent sessions. */
+  announce?: boolean;
   log?: (line: string) => void;
 }
 
@@ -37,8 +39,10 @@ export function serveSession(io: Duplex, options: SessionOptions): Mux {
   const log = options.log ?? (() => undefined);
   let greeted = false;
   mux.on('protocol-error', (error: Error) => log(`protocol error: ${error.message}`));
+  const helloOf = (): AgentHello => ({ protocol, agentVersion: options.agentVersion, pid: process.pid, uptimeSeconds: bootUptimeSeconds(), ops: Object.keys(options.handlers) });
+  if (options.announce) mux.sendHello({ ...helloOf(), announce: true });
   mux.on('hello', (hello: HostHello) => {
-    const answer: AgentHello = { protocol, agentVersion: options.agentVersion, pid: process.pid, uptimeSeconds: bootUptimeSeconds(), ops: Object.keys(options.handlers) };
+    const answer = helloOf();
     if (hello?.protocol !== protocol) {
       answer.refused = `host speaks protocol ${String(hello?.protocol)}, this agent speaks ${protocol}`;
       log(`hello from banger ${String(hello?.hostVersion)}: refused (${answer.refused})`);

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   AGENT_PROTOCOL_ERROR: 'a frame on the agent channel breaks the protocol (unknown type, too large, over credit)',
   AGENT_PROTOCOL_MISMATCH: 'the guest agent speaks another protocol version than this banger',
   AGENT_PTY_UNSUPPORTED: 'the guest agent cannot run commands on a pseudo-terminal yet',
+  AGENT_RESTARTED: 'a new guest agent session opened behind the host\'s connection while a request was in flight: the request was lost',
   AGENT_RUNTIME_FAILED: 'the guest agent\'s runtime disk (node, its libraries, the agent) could not be built',
   AGENT_UNKNOWN_USER: 'the user or group named for a guest command or file does not exist in the guest',
   AGENT_USAGE: 'banger-vsock-agent was started with bad arguments',

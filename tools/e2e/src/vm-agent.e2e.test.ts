@@ -176,7 +176,7 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the guest agent in a real guest, 
     const kill = await cli(['vm', 'ssh', 'agent', '--', 'pkill', '-f', 'banger-vsock-agent'], 120_000);
     expect(kill.exitCode, kill.stderr).toBe(0);
     const killedAt = Date.now();
-    // systemd restarts it after RestartSec=1; the next exec reconnects (its first try meets the new agent without a hello).
+    // systemd restarts it after RestartSec=1; the new agent announces itself on the port, the daemon drops the old connection, the next exec reconnects.
     let result: CliResult | undefined;
     for (let attempt = 0; attempt < 10; attempt += 1) {
       result = await cli(['vm', 'exec', 'agent', '--', 'sh', '-c', 'echo back'], 120_000);
@@ -190,6 +190,31 @@ describe.skipIf(!process.env['BANGER_NETNS'])('the guest agent in a real guest, 
     const after = await agentOf();
     expect(after).toMatchObject({ state: 'up' });
     expect(after?.pid).not.toBe(before?.pid);
+  });
+
+  it('ends a command that was running when the agent restarted, soon and with banger\'s own exit code, instead of waiting forever', async () => {
+    const running = cli(['vm', 'exec', 'agent', '--', 'sh', '-c', 'echo started; sleep 300'], 120_000);
+    // Started once its sleep is in the guest's process list.
+    let seen = false;
+    for (let attempt = 0; attempt < 30 && !seen; attempt += 1) {
+      seen = (await cli(['vm', 'ssh', 'agent', '--', 'pgrep', '-fx', 'sleep 300'], 60_000)).exitCode === 0;
+      if (!seen) await sleep(1_000);
+    }
+    expect(seen, 'the sleep never showed up in the guest').toBe(true);
+    const kill = await cli(['vm', 'ssh', 'agent', '--', 'pkill', '-f', 'banger-vsock-agent'], 120_000);
+    expect(kill.exitCode, kill.stderr).toBe(0);
+    const killedAt = Date.now();
+    // virtio-serial never tells the host the guest closed its port: only the restarted agent's announcement ends the wait.
+    const result = await running;
+    const tookMs = Date.now() - killedAt;
+    console.log(`the running exec ended ${(tookMs / 1000).toFixed(1)} s after the agent was killed`);
+    expect(result.stdout).toBe('started\n');
+    expect(result.exitCode, result.stderr).toBe(125);
+    expect(result.stderr).toMatch(/guest agent.*restarted/);
+    expect(tookMs).toBeLessThan(30_000);
+    // And the agent serves the next command.
+    const next = await cli(['vm', 'exec', 'agent', '--', 'sh', '-c', 'echo next'], 120_000);
+    expect(next).toEqual({ exitCode: 0, stdout: 'next\n', stderr: '' });
   });
 
   it('reconnects after the daemon restarts (the VM and its agent keep running)', async () => {

@@ -22,7 +22,8 @@ const factsOf = (session: number): GuestFacts => ({
  * A stand-in for QEMU's chardev socket with the real agent session
  * (`serveSession` of @banger/agent) behind it. `restartBehind()` does what a
  * guest agent restart does to a virtio-serial port: the host's connection
- * stays open, but a new session without a hello now reads from it.
+ * stays open, but a new session without a hello now reads from it. With
+ * `announce` the new session says hello unasked, as the serial agent does.
  */
 class FakePort {
   readonly server: Server;
@@ -30,7 +31,12 @@ class FakePort {
   connections = 0;
   /** Connections whose bytes are swallowed, as a just-restored guest drops the hello that reaches it while it reopens its port. */
   deaf = 0;
+  /** New sessions say hello unasked (AgentHello.announce), as the serial agent's do. */
+  announce = false;
+  /** Facts questions the sessions take and never answer (a session that is about to end). */
+  stall = false;
   private current?: { socket: Socket; toAgent: PassThrough; fromAgent: PassThrough };
+  private swallowed?: { socket: Socket; toAgent: PassThrough; fromAgent: PassThrough };
 
   constructor(readonly path: string) {
     this.server = createServer((socket) => {
@@ -39,6 +45,7 @@ class FakePort {
         this.deaf -= 1;
         socket.on('error', () => undefined);
         socket.resume();
+        this.swallowed = { socket, toAgent: new PassThrough(), fromAgent: new PassThrough() };
         return;
       }
       this.attach(socket);
@@ -50,21 +57,23 @@ class FakePort {
   }
 
   restartBehind(): void {
-    const current = this.current!;
+    const current = this.current ?? this.swallowed!;
     current.socket.unpipe(current.toAgent);
     current.fromAgent.unpipe(current.socket);
     this.attach(current.socket);
   }
 
   private attach(socket: Socket): void {
+    socket.pause();
+    socket.removeAllListeners('data');
     const toAgent = new PassThrough();
     const fromAgent = new PassThrough();
     socket.pipe(toAgent);
     fromAgent.pipe(socket);
     socket.on('error', () => undefined);
     const session = (this.sessions += 1);
-    const handlers = { facts: (stream) => stream.control({ type: 'result', result: factsOf(session) }) } as Partial<OpHandlers> as OpHandlers;
-    serveSession(Duplex.from({ readable: toAgent, writable: fromAgent }), { agentVersion: `0.0.${session}`, handlers });
+    const handlers = { facts: (stream) => (this.stall ? undefined : stream.control({ type: 'result', result: factsOf(session) })) } as Partial<OpHandlers> as OpHandlers;
+    serveSession(Duplex.from({ readable: toAgent, writable: fromAgent }), { agentVersion: `0.0.${session}`, handlers, announce: this.announce });
     this.current = { socket, toAgent, fromAgent };
   }
 }
@@ -122,6 +131,45 @@ describe('AgentLinks: one connection per VM, re-opened when the agent restarted 
     expect(Date.now() - started).toBeLessThan(2_500);
     expect(port.connections).toBe(2);
     expect(links.status(vm)).toMatchObject({ state: 'up' });
+    links.forget(vm.id);
+  });
+
+  it('fails a request in flight at once with AGENT_RESTARTED when a new session announces itself behind the connection, and the next request reconnects', async () => {
+    port.announce = true;
+    const links = new AgentLinks('9.9.9');
+    const client = await links.client(vm, dir, { timeoutMs: 5_000 });
+    port.stall = true;
+    const lost = client.facts();
+    lost.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    port.stall = false;
+    const before = Date.now();
+    port.restartBehind();
+    await expect(lost).rejects.toMatchObject({ code: 'AGENT_RESTARTED' });
+    expect(Date.now() - before).toBeLessThan(1_000);
+    expect(links.status(vm)).toMatchObject({ state: 'down' });
+    // Not a stale-session retry on the dead connection: a fresh connection, greeted by a fresh session.
+    const facts = await links.withClient(vm, dir, { timeoutMs: 5_000 }, (c) => c.facts());
+    expect(port.connections).toBe(2);
+    expect(facts.agent.version).toBe('session-3');
+    links.forget(vm.id);
+  });
+
+  it('says hello again when a session announces itself after the hello was lost, instead of waiting out the attempt', async () => {
+    port.announce = true;
+    port.deaf = 1;
+    const links = new AgentLinks('9.9.9');
+    const connected = links.client(vm, dir, { timeoutMs: 30_000 });
+    // The hello went to a port that dropped it; then the agent opens a session on the same connection.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = Date.now();
+    port.restartBehind();
+    const client = await connected;
+    // The default attempt waits 5 s for a hello; the announce makes it one round trip.
+    expect(Date.now() - before).toBeLessThan(1_000);
+    expect(port.connections).toBe(1);
+    expect(client.hello.agentVersion).toBe('0.0.1');
+    expect((await client.facts()).agent.version).toBe('session-1');
     links.forget(vm.id);
   });
 

@@ -130,7 +130,8 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
       if (existsSync(vmDirOf(env, vm.name).resyncPending)) {
         // Right after a restore the guest agent may still be in the session it had before the suspend:
         // it answers our hello there, then sees that host hang up and opens a new session, and a request
-        // sent in between is lost. So the resync gets a deadline, and once a fresh connection.
+        // sent in between is lost. The new session's announcement fails it at once (AGENT_RESTARTED); the
+        // deadline is for an agent that does not announce. Either way the resync gets once a fresh connection.
         const resync = (c: AgentClient) => withDeadline(resyncIfResumed(env, vm.name, c, report), RESYNC_ANSWER_MS, ctx.signal);
         try {
           await resync(client);
@@ -142,7 +143,8 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
           await resync(client);
         }
       }
-      await waitForNetwork(client, { timeoutMs: options.networkMs ?? (tcg ? NETWORK_WAIT_TCG_MS : NETWORK_WAIT_KVM_MS), signal: ctx.signal, isDead }, report);
+      const reconnect = () => links.client(record, env.paths.vmsDir, { timeoutMs: graceMs, signal: ctx.signal });
+      await waitForNetwork(client, { timeoutMs: options.networkMs ?? (tcg ? NETWORK_WAIT_TCG_MS : NETWORK_WAIT_KVM_MS), signal: ctx.signal, isDead, reconnect }, report);
       if (isDead() && !ctx.signal.aborted) throw diedError(env, record, vm.name);
       return { boot, agent: links.status(record) ?? { state: 'up', version: client.hello.agentVersion, pid: client.hello.pid, since: new Date().toISOString() } };
     },
@@ -200,14 +202,29 @@ async function resyncIfResumed(env: VmEnv, name: string, client: AgentClient, re
  * agent older than the question (no `network` in its facts) is not waited
  * for; a guest that never gets there costs one warning, and the run goes on.
  */
-async function waitForNetwork(client: AgentClient, w: { timeoutMs: number; signal: AbortSignal; isDead: () => boolean }, report: StepReport): Promise<void> {
+async function waitForNetwork(
+  client: AgentClient,
+  w: { timeoutMs: number; signal: AbortSignal; isDead: () => boolean; reconnect: () => Promise<AgentClient> },
+  report: StepReport,
+): Promise<void> {
   const started = Date.now();
   let polls = 0;
+  let reconnects = 0;
   for (;;) {
     if (w.signal.aborted) throw new CancelledError('waiting for the guest network: cancelled');
     const facts = await withDeadline(client.facts(), FACTS_ANSWER_MS, w.signal).catch((error: unknown) => error as Error);
     if (facts instanceof Error) {
       if (w.signal.aborted || w.isDead()) return;
+      // The session that said hello was a stale one (it saw an earlier host connection hang up, and a new one
+      // announced itself): the question was lost, not refused. Ask the new session.
+      if (facts instanceof BangerError && facts.code === 'AGENT_RESTARTED' && reconnects < MAX_RECONNECTS) {
+        reconnects += 1;
+        const fresh = await w.reconnect().catch((error: unknown) => error as Error);
+        if (!(fresh instanceof Error)) {
+          client = fresh;
+          continue;
+        }
+      }
       // The agent said hello a moment ago: a question it cannot answer is its problem, not the boot's.
       report.line(`warning: could not ask the guest about its network (${facts.message}); going on`);
       return;
@@ -231,6 +248,8 @@ async function waitForNetwork(client: AgentClient, w: { timeoutMs: number; signa
 
 /** How long the resync of a resumed guest (clock, RNG) may take before the link is opened anew. */
 const RESYNC_ANSWER_MS = 10_000;
+/** New connections the network wait makes for an agent that restarted behind the first. */
+const MAX_RECONNECTS = 2;
 /** How long one facts question may take: an in-process read in the guest, so only a stalled link takes longer. */
 const FACTS_ANSWER_MS = 5_000;
 
