@@ -35,12 +35,21 @@ class FakePort {
   announce = false;
   /** Facts questions the sessions take and never answer (a session that is about to end). */
   stall = false;
+  /** Connections held unread until `openPort()`, as QEMU holds the host's bytes until the guest opens its port. */
+  late = false;
+  private held?: Socket;
   private current?: { socket: Socket; toAgent: PassThrough; fromAgent: PassThrough };
   private swallowed?: { socket: Socket; toAgent: PassThrough; fromAgent: PassThrough };
 
   constructor(readonly path: string) {
     this.server = createServer((socket) => {
       this.connections += 1;
+      if (this.late) {
+        socket.pause();
+        socket.on('error', () => undefined);
+        this.held = socket;
+        return;
+      }
       if (this.deaf > 0) {
         this.deaf -= 1;
         socket.on('error', () => undefined);
@@ -54,6 +63,12 @@ class FakePort {
 
   listen(): Promise<void> {
     return new Promise((resolve) => this.server.listen(this.path, resolve));
+  }
+
+  /** The guest opens its port: a session starts on the held connection and reads what waited there. */
+  openPort(): void {
+    this.late = false;
+    this.attach(this.held!);
   }
 
   restartBehind(): void {
@@ -171,6 +186,43 @@ describe('AgentLinks: one connection per VM, re-opened when the agent restarted 
     expect(client.hello.agentVersion).toBe('0.0.1');
     expect((await client.facts()).agent.version).toBe('session-1');
     links.forget(vm.id);
+  });
+
+  it('keeps one connection through a fresh boot whose agent opens its port after the usual 5 s attempt, and the held hello is answered', async () => {
+    port.late = true;
+    port.announce = true;
+    const links = new AgentLinks('9.9.9');
+    const connected = links.client(vm, dir, { timeoutMs: 30_000, freshBoot: true });
+    await new Promise((resolve) => setTimeout(resolve, 5_600));
+    port.openPort();
+    const client = await connected;
+    expect(port.connections).toBe(1);
+    expect((await client.facts()).agent.version).toBe('session-1');
+    links.forget(vm.id);
+  }, 15_000);
+
+  it('without a fresh boot, drops a silent connection after the 5 s attempt and connects anew', async () => {
+    port.late = true;
+    const links = new AgentLinks('9.9.9');
+    const connected = links.client(vm, dir, { timeoutMs: 30_000 });
+    await new Promise((resolve) => setTimeout(resolve, 5_600));
+    expect(port.connections).toBe(2);
+    port.openPort();
+    await connected;
+    links.forget(vm.id);
+  }, 15_000);
+
+  it('ends a fresh boot\'s waiting hello at once when the caller cancels the wait', async () => {
+    port.late = true;
+    const links = new AgentLinks('9.9.9');
+    const stop = new AbortController();
+    const connected = links.client(vm, dir, { timeoutMs: 30_000, freshBoot: true, signal: stop.signal });
+    connected.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = Date.now();
+    stop.abort();
+    await expect(connected).rejects.toMatchObject({ code: 'CANCELLED' });
+    expect(Date.now() - before).toBeLessThan(1_000);
   });
 
   it('gives up after the timeout with the last error, and records why the agent is down', async () => {

@@ -37,6 +37,17 @@ export interface AgentWaitOptions {
    * retry instead of a whole HELLO_ATTEMPT_MS.
    */
   firstAttemptMs?: number;
+  /**
+   * The guest was just booted from scratch, so its agent is this banger's,
+   * which announces itself. Under QEMU one connection then waits out the
+   * whole wait instead of bounded attempts: QEMU holds the host's bytes until
+   * the guest opens its port, and an agent that opens it announces itself
+   * (so it hears our hello again if a closing session dropped it). Dropping
+   * the connection after an attempt was itself a hazard: the guest may hear of
+   * that hang-up only after its next session answered us, and end that
+   * session under our first request.
+   */
+  freshBoot?: boolean;
 }
 
 interface Link {
@@ -160,6 +171,7 @@ export class AgentLinks {
     const deadline = Date.now() + options.timeoutMs;
     let last: Error | undefined;
     let attemptLimitMs = options.firstAttemptMs ?? HELLO_ATTEMPT_MS;
+    const patient = options.freshBoot === true && options.firstAttemptMs === undefined && vm.spec.hypervisor.kind === 'qemu';
     for (;;) {
       if (options.signal?.aborted) throw new CancelledError(`waiting for the agent of vm ${vm.name}: cancelled`);
       if (vm.pid === undefined || !vm.pidStartTime || !processAlive(vm.pid, vm.pidStartTime)) {
@@ -170,10 +182,13 @@ export class AgentLinks {
       try {
         const handle = { kind: vm.spec.hypervisor.kind, pid: vm.pid, startTime: vm.pidStartTime, vmDir: dir.root };
         // One attempt is bounded (a Firecracker CONNECT that is never answered must not eat the whole wait).
-        const attemptMs = Math.min(attemptLimitMs, Math.max(left, 1_000));
+        const attemptMs = patient ? Math.max(left, 1_000) : Math.min(attemptLimitMs, Math.max(left, 1_000));
         attemptLimitMs = Math.min(attemptLimitMs * 2, HELLO_ATTEMPT_MS);
         const socket = await driver.connectAgent(handle, { agentSocketPath: dir.agentSocket }, { timeoutMs: attemptMs, ...(options.signal ? { signal: options.signal } : {}) });
-        const client = await AgentClient.connect(socket, { hostVersion: this.hostVersion, timeoutMs: attemptMs });
+        // The caller's cancel (the boot watch ending the wait: grace, timeout, a dead VM) ends a waiting hello too.
+        const hangUp = (): void => void socket.destroy();
+        options.signal?.addEventListener('abort', hangUp, { once: true });
+        const client = await AgentClient.connect(socket, { hostVersion: this.hostVersion, timeoutMs: attemptMs }).finally(() => options.signal?.removeEventListener('abort', hangUp));
         link.client = client;
         link.status = { state: 'up', version: client.hello.agentVersion, pid: client.hello.pid, since: new Date().toISOString() };
         this.log?.info({ vm: vm.name, agentVersion: client.hello.agentVersion, agentPid: client.hello.pid }, 'guest agent connected');

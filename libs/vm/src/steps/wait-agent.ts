@@ -115,7 +115,8 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
       let client: AgentClient;
       try {
         // The hello wait itself is bounded by `stop`: the link's own timeout is only a backstop.
-        client = await links.client(record, env.paths.vmsDir, { timeoutMs: timeoutMs + graceMs + SSH_PROBE_MS, signal });
+        const resumed = existsSync(vmDirOf(env, vm.name).resyncPending);
+        client = await links.client(record, env.paths.vmsDir, { timeoutMs: timeoutMs + graceMs + SSH_PROBE_MS, signal, ...(resumed ? {} : { freshBoot: true }) });
       } catch (error) {
         if ((ended === 'died' || isDead()) && !ctx.signal.aborted) throw diedError(env, record, vm.name);
         if (ctx.signal.aborted) throw error;

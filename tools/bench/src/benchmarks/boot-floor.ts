@@ -197,7 +197,7 @@ function report(ctx: Context, measured: ReadonlyMap<string, readonly number[]>):
   for (const [label, times] of measured) out(`  ${label}: ${times.map(s).join(' | ')}`);
   const attempts = (boots: AgentBoot[]) => boots.slice(1).map((b) => b.attempts).join(', ');
   out(`  raw QEMU to the hello alone (s): ${ctx.rawBoots.slice(1).map((b) => s(b.helloMs)).join(' | ')}`);
-  out(`  hello attempts per boot (a connection waits ≤ 5 s for the hello): floor ${attempts(ctx.floorBoots)}; raw ${attempts(ctx.rawBoots)}; agent ${ctx.floorBoots[0]?.agentVersion ?? '?'}`);
+  out(`  hello attempts per boot (one connection waits for the hello; more only after a refused connect or an announced restart): floor ${attempts(ctx.floorBoots)}; raw ${attempts(ctx.rawBoots)}; agent ${ctx.floorBoots[0]?.agentVersion ?? '?'}`);
   const runs = ctx.bangerRuns.slice(1);
   if (runs.length === 0) return;
   const median = [...runs].sort((a, b) => a.wallMs - b.wallMs)[Math.floor((runs.length - 1) / 2)]!;
