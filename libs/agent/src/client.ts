@@ -52,15 +52,7 @@ export class AgentClient {
   private constructor(
     private readonly mux: Mux,
     readonly hello: AgentHello,
-  ) {
-    // A new agent session behind this connection (the agent restarted, or its port was re-opened): the one that
-    // took our requests is gone, and so are they. Failing them beats waiting forever for answers that cannot come.
-    // Other hellos after the greeting are answers to a hello said twice, and mean nothing.
-    mux.on('hello', (h: AgentHello) => {
-      if (!h?.announce) return;
-      mux.destroy(new InternalError('AGENT_RESTARTED', 'guest agent: it restarted behind the connection, and what it was doing for this request was stopped', { hint: 'run it again' }));
-    });
-  }
+  ) {}
 
   /** Says hello and waits for the agent's; rejects with AGENT_PROTOCOL_MISMATCH naming both versions. */
   static async connect(io: Duplex, options: ConnectOptions): Promise<AgentClient> {
@@ -75,15 +67,23 @@ export class AgentClient {
       };
       const timer = setTimeout(() => fail(new InternalError('AGENT_HELLO_TIMEOUT', `guest agent: no hello after ${timeoutMs} ms`)), timeoutMs);
       const sayHello = () => mux.sendHello({ protocol, hostVersion: options.hostVersion });
-      const onHello = (h: AgentHello) => {
+      // One listener for the connection's life, so an announcement in the same read as the answer is not missed.
+      let greeted = false;
+      mux.on('hello', (h: AgentHello) => {
+        if (greeted) {
+          // A new agent session behind this connection (the agent restarted, or its port was re-opened): the one that
+          // took our requests is gone, and so are they. Failing them beats waiting forever for answers that cannot come.
+          // Other hellos after the greeting are answers to a hello said twice, and mean nothing.
+          if (h?.announce) mux.destroy(new InternalError('AGENT_RESTARTED', 'guest agent: it restarted behind the connection, and what it was doing for this request was stopped', { hint: 'run it again' }));
+          return;
+        }
         // A session that just opened may have missed our hello (the port was closed when it came): say it again.
         if (h?.announce) return sayHello();
+        greeted = true;
         clearTimeout(timer);
-        mux.removeListener('hello', onHello);
         mux.removeAllListeners('close');
         resolve(h);
-      };
-      mux.on('hello', onHello);
+      });
       mux.once('close', (error?: Error) =>
         fail(new InternalError('AGENT_DISCONNECTED', `guest agent: the connection closed before its hello${error ? ` (${error.message})` : ''}`, { cause: error })),
       );

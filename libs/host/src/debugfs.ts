@@ -110,7 +110,7 @@ export async function listDirectory(image: string, path: string): Promise<string
 }
 
 /** Largest file readImageFile returns: 2 GiB, within a Node Buffer's limit. */
-export const READ_IMAGE_FILE_MAX_BYTES = 2 ** 31 - 1;
+const READ_IMAGE_FILE_MAX_BYTES = 2 ** 31 - 1;
 
 /** The bytes of a regular file inside the image (empty when it does not exist). */
 export async function readImageFile(image: string, path: string): Promise<Buffer> {

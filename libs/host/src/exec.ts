@@ -17,9 +17,12 @@ export interface RunOptions {
   allowFailure?: boolean;
   /** Keep stdout as raw bytes (e.g. for binary output). */
   binary?: boolean;
-  /** Most bytes kept of stdout or stderr before the command is stopped (default 100 MB, execa's). */
+  /** Most bytes kept of stdout or stderr before the command is stopped (default DEFAULT_MAX_BUFFER_BYTES). */
   maxBufferBytes?: number;
 }
+
+/** What run() keeps of a command's stdout or stderr unless told otherwise: execa's own default, 100 MB. */
+const DEFAULT_MAX_BUFFER_BYTES = 100_000_000;
 
 export interface RunResult {
   exitCode: number;
@@ -50,7 +53,7 @@ export async function run(command: string, args: readonly string[], options: Run
     stripFinalNewline: false,
     encoding: options.binary ? 'buffer' : 'utf8',
     stdin: options.input === undefined ? 'ignore' : 'pipe',
-    ...(options.maxBufferBytes !== undefined ? { maxBuffer: options.maxBufferBytes } : {}),
+    maxBuffer: options.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES,
   };
   // Loaded on first use: execa's module setup is a third of a CLI start that never runs a host command.
   const { execa } = await import('execa');
@@ -90,7 +93,7 @@ export async function run(command: string, args: readonly string[], options: Run
   }
   if (result.isMaxBuffer) {
     // Said plainly: the command's own complaint about its closed pipe ("Connection reset by peer") hides the cause.
-    throw new HostCommandError(command, `${shown}: printed more than ${options.maxBufferBytes ?? 100_000_000} bytes, the most kept`, { argv, stderr, ...facts(result), cause: result as ExecaError });
+    throw new HostCommandError(command, `${shown}: printed more than ${options.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES} bytes, the most kept`, { argv, stderr, ...facts(result), cause: result as ExecaError });
   }
   const exitCode = result.exitCode ?? (result.signal ? 128 : 1);
   if (exitCode !== 0 && !options.allowFailure) {

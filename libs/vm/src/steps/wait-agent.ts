@@ -112,10 +112,11 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
       const watch = watchBoot({ record, sshPort: options.sshPort ?? 22, isDead, signal, timeoutMs, graceMs, started, end, onSsh: (at) => {
         report.line(`sshd listens after ${((at - started) / 1000).toFixed(1)} s; the agent has ${Math.round(graceMs / 1000)} s more to say hello`);
       } });
+      // Resumed from a saved state (its clock and RNG still to resync), not booted afresh: the file goes only once resynced.
+      const resumed = existsSync(vmDirOf(env, vm.name).resyncPending);
       let client: AgentClient;
       try {
         // The hello wait itself is bounded by `stop`: the link's own timeout is only a backstop.
-        const resumed = existsSync(vmDirOf(env, vm.name).resyncPending);
         client = await links.client(record, env.paths.vmsDir, { timeoutMs: timeoutMs + graceMs + SSH_PROBE_MS, signal, ...(resumed ? {} : { freshBoot: true }) });
       } catch (error) {
         if ((ended === 'died' || isDead()) && !ctx.signal.aborted) throw diedError(env, record, vm.name);
@@ -128,7 +129,7 @@ export function waitAgentStep(env: VmEnv, vm: { id: string; name: string }, opti
         await watch;
       }
       report.line(`agent ${client.hello.agentVersion}, pid ${client.hello.pid}, after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      if (existsSync(vmDirOf(env, vm.name).resyncPending)) {
+      if (resumed) {
         // Right after a restore the guest agent may still be in the session it had before the suspend:
         // it answers our hello there, then sees that host hang up and opens a new session, and a request
         // sent in between is lost. The new session's announcement fails it at once (AGENT_RESTARTED); the
